@@ -1,0 +1,135 @@
+# -*- test-case-name: tests.test_errors -*-
+"""
+The exceptions of C{twisted_event_dispatcher}: one small hierarchy.
+
+Every class subclasses L{DispatcherError} and, where a caller would reach for
+one, the builtin it specialises, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
+
+    from ._registry import HandlerId
+    from ._result import FireResult
+
+
+class DispatcherError(Exception):
+    """
+    Base class of every error this package raises; never raised itself.
+    """
+
+
+class UnknownKeywordError(DispatcherError, ValueError):
+    """
+    A match-spec or a fired event used a keyword the dispatcher does not allow.
+
+    :ivar keywords: the offending keywords, sorted.
+    :ivar allowed: the keywords the dispatcher allows, sorted.
+    """
+
+    def __init__(self, keywords: Iterable[str], allowed: Iterable[str], where: str) -> None:
+        self.keywords = tuple(sorted(keywords))
+        self.allowed = tuple(sorted(allowed))
+        super().__init__(
+            f"unknown keyword(s) {', '.join(map(repr, self.keywords))} in {where}; "
+            f"allowed keywords are {self.allowed!r}"
+        )
+
+
+class UnhashableValueError(DispatcherError, TypeError):
+    """
+    A match-spec or event detail value cannot be hashed, so it cannot be matched.
+
+    :ivar keyword: the keyword whose value is unhashable.
+    :ivar value: the value itself.
+    """
+
+    def __init__(self, keyword: str, value: object, where: str) -> None:
+        self.keyword = keyword
+        self.value = value
+        super().__init__(
+            f"value of keyword {keyword!r} in {where} must be hashable to be matched, "
+            f"got {type(value).__name__} {value!r}"
+        )
+
+
+class UnknownPhaseError(DispatcherError, ValueError):
+    """
+    A handler was added for a phase the dispatcher does not have.
+
+    :ivar phase: the unknown phase.
+    :ivar phases: the dispatcher's phases, in order.
+    """
+
+    def __init__(self, phase: object, phases: Sequence[str]) -> None:
+        self.phase = phase
+        self.phases = tuple(phases)
+        super().__init__(f"phase {phase!r} is not one of {self.phases!r}")
+
+
+class NotWeakReferenceableError(DispatcherError, TypeError):
+    """
+    A handler cannot be held by a weak reference.
+
+    :ivar handler: the callable that was refused.
+    """
+
+    def __init__(self, handler: object) -> None:
+        self.handler = handler
+        super().__init__(
+            f"cannot hold {handler!r} by a weak reference; "
+            "pass use_weakref=False to keep a strong reference to it"
+        )
+
+
+class UnknownHandlerError(DispatcherError, LookupError):
+    """
+    A handler id is not registered with this dispatcher (never was, or was
+    already removed, or its handler was garbage collected).
+
+    :ivar handler_id: the id that was looked up.
+    """
+
+    def __init__(self, handler_id: object) -> None:
+        self.handler_id = handler_id
+        super().__init__(f"no handler with id {handler_id!r} is registered with this dispatcher")
+
+
+class DispatcherNotRunning(DispatcherError, RuntimeError):
+    """
+    An event was fired at a dispatcher that is not running: it was never
+    started, or it was stopped.  No handler was called.
+
+    :ivar event: the event that was refused.
+    """
+
+    def __init__(self, event: object) -> None:
+        self.event = event
+        super().__init__(
+            f"dispatcher is not running: event {event!r} was refused and no handler was called; "
+            "call start() first"
+        )
+
+
+class HandlerFailed(DispatcherError):
+    """
+    One or more handlers failed on a dispatcher whose handler failures are fatal.
+
+    :ivar failures: ``(handler id, Failure)`` pairs, in the order the handlers
+        were started.
+    :ivar result: the L{FireResult} of the dispatch, up to and including the
+        phase that failed.
+    """
+
+    def __init__(self, failures: Sequence[tuple[HandlerId, Failure]], result: FireResult) -> None:
+        self.failures = tuple(failures)
+        self.result = result
+        described = "; ".join(
+            f"{handler_id!r}: {failure.getErrorMessage()}" for handler_id, failure in self.failures
+        )
+        super().__init__(f"{len(self.failures)} handler(s) failed for event {result.event!r}: {described}")
