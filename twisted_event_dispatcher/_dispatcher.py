@@ -227,6 +227,11 @@ class EventDispatcher(Service):
         if handler_id._ref is ref:
             self._indexes[handler_id._phase].remove(handler_id._keywords, handler_id._key, handler_id)
             handler_id._release()
+            _log.info(
+                "Removed {handler_id!r}: its handler was garbage collected "
+                "(pass use_weakref=False to keep a handler alive)",
+                handler_id=handler_id,
+            )
 
     # Firing
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Callable
-from types import MethodType
+from types import BuiltinMethodType, MethodType, ModuleType
 from typing import Any, Final, final
 
 from ._errors import NotWeakReferenceableError
@@ -138,8 +138,46 @@ class _MethodRef(weakref.WeakMethod):  # type: ignore[type-arg]
     handler_id: HandlerId
 
 
+class _BuiltinMethodRef(weakref.ref):  # type: ignore[type-arg]
+    """
+    A weak reference to a bound builtin method (such as C{some_set.add}).
+
+    The bound method object is made anew at each attribute access, so it is
+    its owner that is weakly held, and the method looked up again on call.
+    """
+
+    __slots__ = ("handler_id", "method_name")
+    handler_id: HandlerId
+    method_name: str
+
+    def __call__(self) -> Handler | None:
+        owner = super().__call__()
+        return None if owner is None else getattr(owner, self.method_name)
+
+
 #: A weak reference that knows the registration it belongs to.
-HandlerRef = _HandlerRef | _MethodRef
+HandlerRef = _HandlerRef | _MethodRef | _BuiltinMethodRef
+
+
+def _bound_builtin_owner(fn: Handler) -> object | None:
+    """
+    The object a builtin method is bound to, or None if C{fn} is not one.
+    """
+    if not isinstance(fn, BuiltinMethodType):
+        return None
+    owner = fn.__self__
+    return None if owner is None or isinstance(owner, ModuleType) else owner
+
+
+def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRef:
+    if isinstance(fn, MethodType):
+        return _MethodRef(fn, collected)
+    owner = _bound_builtin_owner(fn)
+    if owner is None:
+        return _HandlerRef(fn, collected)
+    ref = _BuiltinMethodRef(owner, collected)
+    ref.method_name = fn.__name__
+    return ref
 
 
 def hold(
@@ -161,9 +199,8 @@ def hold(
     if not use_weakref:
         handler_id._fn = fn
         return
-    ref: HandlerRef
     try:
-        ref = _MethodRef(fn, collected) if isinstance(fn, MethodType) else _HandlerRef(fn, collected)
+        ref = _weak_ref(fn, collected)
     except TypeError:
         raise NotWeakReferenceableError(fn) from None
     ref.handler_id = handler_id

@@ -1,0 +1,39 @@
+"""
+The public surface: every name in __all__ is the object defined privately.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import twisted_event_dispatcher
+from twisted_event_dispatcher import _dispatcher
+
+
+def test_public_names_are_the_private_definitions() -> None:
+    """
+    Each exported class is the one object defined in its module, and the
+    package exports nothing it does not list.
+    """
+    for name in twisted_event_dispatcher.__all__:
+        exported = getattr(twisted_event_dispatcher, name)
+        if isinstance(exported, type):
+            home = sys.modules[exported.__module__]
+            assert home.__name__.startswith("twisted_event_dispatcher."), name
+            assert getattr(home, name) is exported, name
+        else:
+            assert getattr(_dispatcher, name) is exported, name
+    public = {name for name in vars(twisted_event_dispatcher) if not name.startswith("_")}
+    submodules = {"interfaces"}
+    assert public - submodules <= set(twisted_event_dispatcher.__all__)
+
+
+def test_every_error_subclasses_the_base_and_a_builtin() -> None:
+    builtins = (ValueError, TypeError, LookupError, RuntimeError)
+    unbuiltin = (twisted_event_dispatcher.DispatcherError, twisted_event_dispatcher.HandlerFailed)
+    for name in twisted_event_dispatcher.__all__:
+        exported = getattr(twisted_event_dispatcher, name)
+        if isinstance(exported, type) and issubclass(exported, Exception):
+            assert issubclass(exported, twisted_event_dispatcher.DispatcherError), name
+            if exported not in unbuiltin:
+                assert issubclass(exported, builtins), name
