@@ -102,6 +102,18 @@ def test_stop_from_inside_a_handler_waits_for_that_event(dispatcher: EventDispat
     result_of(fired)
 
 
+def test_fire_deferred_fires_before_the_stop_that_waits_for_it() -> None:
+    dispatcher = EventDispatcher(("user",))
+    dispatcher.start()
+    gate: Deferred[None] = Deferred()
+    order: list[str] = []
+    dispatcher.register(lambda e: gate, "during", use_weakref=False)
+    dispatcher.fire_event("e").addCallback(lambda _: order.append("fire_event fired"))
+    dispatcher.stop().addCallback(lambda _: order.append("stop fired"))
+    gate.callback(None)
+    assert order == ["fire_event fired", "stop fired"]
+
+
 def test_several_stops_each_fire(clock: Clock) -> None:
     dispatcher = EventDispatcher(("user",))
     dispatcher.start()

@@ -65,7 +65,7 @@ def test_index_agrees_with_brute_force(
     assert index.items() == live
     for details in fired:
         expected = [item for item in live if spec_matches(item.keywords, item.values, details)]
-        assert index.lookup(details) == expected
+        assert list(index.lookup(details)) == expected
 
 
 def test_missing_keyword_does_not_match() -> None:
@@ -76,7 +76,7 @@ def test_missing_keyword_does_not_match() -> None:
     assert not spec_matches(keywords, values, {"b": 1})
     index: SpecIndex[Item] = SpecIndex(order_of)
     filed(index, Item(0, {"a": 1}))
-    assert index.lookup({"b": 1}) == []
+    assert list(index.lookup({"b": 1})) == []
 
 
 def test_none_is_a_wildcard() -> None:

@@ -5,6 +5,7 @@ Tests for handler registrations: ids, removal and weak references.
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from twisted_event_dispatcher import (
     NotWeakReferenceableError,
     UnknownHandlerError,
 )
+from twisted_event_dispatcher._matching import SpecIndex
 
 
 class Subscriber:
@@ -150,6 +152,37 @@ def test_collected_function_disappears(dispatcher: EventDispatcher, logs: list[d
     with pytest.raises(UnknownHandlerError):
         dispatcher.unregister(handler_id)
     assert any(event.get("handler_id") is handler_id for event in logs)
+
+
+def test_collection_in_another_thread_leaves_the_index_to_the_dispatcher(
+    dispatcher: EventDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The last reference to a handler may be dropped in any thread (or at any
+    garbage collection); the index is only ever changed by the dispatcher's
+    own calls, in the thread that makes them.
+    """
+    changed_in: list[str] = []
+    original = SpecIndex.remove
+
+    def spy(index: SpecIndex[Any], *args: Any) -> bool:
+        changed_in.append(threading.current_thread().name)
+        return original(index, *args)
+
+    monkeypatch.setattr(SpecIndex, "remove", spy)
+    box: list[Any] = [Subscriber([])]
+    dispatcher.register(box[0].user_created, "during")
+
+    def drop() -> None:
+        box.clear()
+        gc.collect()
+
+    worker = threading.Thread(target=drop, name="worker")
+    worker.start()
+    worker.join()
+    assert changed_in == []
+    assert dispatcher.handler_ids() == []
+    assert changed_in == [threading.current_thread().name]
 
 
 def test_collected_instance_removes_its_bound_method(dispatcher: EventDispatcher) -> None:

@@ -10,13 +10,14 @@ that has not finished) makes the dispatch wait, through a L{_Dispatch}.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from types import CoroutineType
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -38,8 +39,30 @@ DEFAULT_PHASES: Final = ("before", "during", "after")
 RESERVED_KEYWORDS: Final = frozenset({"use_weakref"})
 
 _AWAITABLE: Final = (Deferred, CoroutineType)
+
+# What a handler's return value is, by its type.  Deferred is an ABC, so
+# isinstance() against it is slow; a dict lookup per call is not.
+_PLAIN: Final = 0
+_WAIT: Final = 1
+_FAILED: Final = 2
+_kinds: dict[type, int] = {type(None): _PLAIN, Deferred: _WAIT, CoroutineType: _WAIT, Failure: _FAILED}
+
+
+def _kind_of(kind: type) -> int:
+    """
+    Classify a type of handler return value not seen before, and remember it.
+    """
+    if len(_kinds) > 512:  # dynamically made types: keep the table small
+        _kinds.clear()
+        _kinds.update({type(None): _PLAIN, Deferred: _WAIT, CoroutineType: _WAIT, Failure: _FAILED})
+    found = _WAIT if issubclass(kind, _AWAITABLE) else _FAILED if issubclass(kind, Failure) else _PLAIN
+    _kinds[kind] = found
+    return found
+
+
 _PENDING: Final = object()
 _log = Logger()
+_new_result = object.__new__
 
 
 def _seq_of(handler_id: HandlerId) -> int:
@@ -86,8 +109,8 @@ def _check_phases(phases: Sequence[str]) -> tuple[str, ...]:
     return checked
 
 
-def _has_failure(records: list[tuple[HandlerId, object]]) -> bool:
-    return any(isinstance(value, Failure) for _, value in records)
+def _has_failure(records: list[tuple[HandlerId, object]], start: int) -> bool:
+    return any(isinstance(value, Failure) for _, value in records[start:])
 
 
 @implementer(IEventDispatcher, IBackgroundUtility)
@@ -120,13 +143,18 @@ class EventDispatcher(Service):
         self._allowed = _check_keywords_allowed(allowed_match_spec_keywords)
         self._phases = _check_phases(phases)
         self._indexes: dict[str, SpecIndex[HandlerId]] = {name: SpecIndex(_seq_of) for name in self._phases}
-        self._table = tuple(self._indexes.items())
+        self._table = tuple(enumerate(self._indexes.values()))
+        # The phases that have handlers: all a fire needs to visit.
+        self._live: tuple[tuple[int, SpecIndex[HandlerId]], ...] = ()
         self._fail_fast = handler_errors == "fail"
         self._keyword_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._last_seq = 0
         self._in_flight: dict[FireResult, None] = {}
         self._drains: list[tuple[set[FireResult], Deferred[None]]] = []
-        self._collected = self._handler_collected
+        # Weak references whose handler was garbage collected.  The weakref
+        # callback only appends here (atomic, and safe in any thread or in the
+        # middle of an index update); the dispatcher purges them itself.
+        self._dead: deque[HandlerRef] = deque()
         self.running = False
 
     @property
@@ -168,9 +196,13 @@ class EventDispatcher(Service):
         keywords = self._keyword_tuples.setdefault(keywords, keywords)
         key = index_key(keywords, values)
         handler_id = HandlerId(phase, keywords, key, describe_callable(listen_fn))
-        hold(handler_id, listen_fn, use_weakref, self._collected)
+        if self._dead:
+            self._purge()
+        hold(handler_id, listen_fn, use_weakref, self._dead.append)
         index.add(keywords, key, handler_id)
         self._last_seq = handler_id._seq
+        if index.size == 1:
+            self._refresh_live()
         return handler_id
 
     def add_event_handler(
@@ -187,10 +219,20 @@ class EventDispatcher(Service):
         """
         if not isinstance(handler_id, HandlerId):
             raise UnknownHandlerError(handler_id)
+        if self._dead:
+            self._purge()
         index = self._indexes.get(handler_id._phase)
         if index is None or not index.remove(handler_id._keywords, handler_id._key, handler_id):
             raise UnknownHandlerError(handler_id)
+        self._forget(index, handler_id)
+
+    def _forget(self, index: SpecIndex[HandlerId], handler_id: HandlerId) -> None:
         handler_id._release()
+        if not index.size:
+            self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        self._live = tuple((position, index) for position, index in self._table if index.size)
 
     def remove_event_handler(self, handler_id: HandlerId) -> Deferred[None]:
         """
@@ -206,6 +248,8 @@ class EventDispatcher(Service):
         """
         See L{IEventDispatcher.handler_ids}.
         """
+        if self._dead:
+            self._purge()
         if phase is not None:
             return self._index_for(phase).items()
         return [handler_id for _, index in self._table for handler_id in index.items()]
@@ -219,14 +263,19 @@ class EventDispatcher(Service):
             raise UnknownPhaseError(phase, self._phases)
         return index
 
-    def _handler_collected(self, ref: HandlerRef) -> None:
+    def _purge(self) -> None:
         """
-        A weakly held handler was garbage collected: forget its registration.
+        Forget the registrations whose weakly held handler was garbage collected.
         """
-        handler_id = ref.handler_id
-        if handler_id._ref is ref:
-            self._indexes[handler_id._phase].remove(handler_id._keywords, handler_id._key, handler_id)
-            handler_id._release()
+        dead = self._dead
+        while dead:
+            ref = dead.popleft()
+            handler_id = ref.handler_id
+            if handler_id._ref is not ref:
+                continue
+            index = self._indexes[handler_id._phase]
+            index.remove(handler_id._keywords, handler_id._key, handler_id)
+            self._forget(index, handler_id)
             _log.info(
                 "Removed {handler_id!r}: its handler was garbage collected "
                 "(pass use_weakref=False to keep a handler alive)",
@@ -242,25 +291,28 @@ class EventDispatcher(Service):
         if not self.running:
             return fail(DispatcherNotRunning(event))
         if event_details:
-            self._check_details(event_details)
-        result = FireResult(event, event_details)
-        self._in_flight[result] = None
+            if not self._allowed.issuperset(event_details):
+                check_keywords(event_details, self._allowed, "fired event details")
+            try:
+                hash(tuple(event_details.values()))
+            except TypeError:
+                check_hashable(event_details, "fired event details")
+                raise
+        result = _new_result(FireResult)
+        result.event = event
+        result.details = event_details
+        result._records = []
+        in_flight = self._in_flight
+        in_flight[result] = None
         dispatch = self._run(result, self._last_seq, 0, None)
         if dispatch is not None:
             return dispatch.deferred
-        self._finished(result)
+        del in_flight[result]
+        if self._drains:
+            self._drained(result)
         if self._fail_fast and not result.succeeded:
             return fail(self._fatal(result))
         return succeed(result)
-
-    def _check_details(self, details: dict[str, object]) -> None:
-        if not self._allowed.issuperset(details):
-            check_keywords(details, self._allowed, "fired event details")
-        try:
-            hash(tuple(details.values()))
-        except TypeError:
-            check_hashable(details, "fired event details")
-            raise
 
     def _run(
         self, result: FireResult, watermark: int, first: int, dispatch: _Dispatch | None
@@ -268,18 +320,23 @@ class EventDispatcher(Service):
         """
         Run the phases from position C{first} on.
 
+        Handlers registered after the fire began (C{_seq} above C{watermark})
+        are skipped; removed or collected ones have lost their handler.
+
         :returns: the L{_Dispatch} to wait for if a phase is waiting on a
             handler, else None: every phase is done.
         """
-        table = self._table
         details = result.details
         event = result.event
-        for position in range(first, len(table)):
-            phase, index = table[position]
+        records = result._records
+        kinds = _kinds
+        for position, index in self._live:
+            if position < first:
+                continue
             candidates = index.lookup(details)
             if not candidates:
                 continue
-            records = result._record_phase(phase)
+            phase_start = len(records)
             for handler_id in candidates:
                 if handler_id._seq > watermark:
                     continue
@@ -290,29 +347,36 @@ class EventDispatcher(Service):
                         continue
                     listen_fn = ref()
                     if listen_fn is None:
+                        self._purge()
                         continue
+                kind: int | None
                 try:
                     value = listen_fn(event)
                 except Exception:
                     value = Failure()
+                    kind = _FAILED
                 else:
-                    if isinstance(value, _AWAITABLE):
-                        value = _settled(value)
-                        if isinstance(value, Deferred):
+                    kind = kinds.get(type(value))
+                    if kind is None:
+                        kind = _kind_of(type(value))
+                    if kind == _WAIT:
+                        waiting, value = _settled(value)
+                        if waiting is not None:
                             if dispatch is None:
                                 dispatch = _Dispatch(self, result, watermark)
-                            dispatch.wait(value, handler_id, records, phase)
+                            dispatch.wait(waiting, handler_id)
                             continue
-                if isinstance(value, Failure):
-                    self._handler_failed(value, handler_id, phase, event)
+                        kind = _FAILED if isinstance(value, Failure) else _PLAIN
+                if kind == _FAILED:
+                    self._handler_failed(value, handler_id, event)
                 records.append((handler_id, value))
-            if dispatch is not None and dispatch.phase_started(position):
+            if dispatch is not None and dispatch.phase_started(position, phase_start):
                 return dispatch
-            if self._fail_fast and _has_failure(records):
+            if self._fail_fast and _has_failure(records, phase_start):
                 break
         return None
 
-    def _handler_failed(self, failure: Failure, handler_id: HandlerId, phase: str, event: object) -> None:
+    def _handler_failed(self, failure: Failure, handler_id: HandlerId, event: object) -> None:
         if self._fail_fast:
             return
         if failure.check(CancelledError):
@@ -320,8 +384,9 @@ class EventDispatcher(Service):
         _log.failure(
             "Handler {handler_id!r} failed in phase {phase!r} of event {event!r}",
             failure,
+            LogLevel.error,
             handler_id=handler_id,
-            phase=phase,
+            phase=handler_id._phase,
             event=event,
         )
 
@@ -338,17 +403,19 @@ class EventDispatcher(Service):
         The phase C{dispatch} waited for has finished: go on with the next one.
         """
         result = dispatch.result
-        last = result._phases[-1][1]
-        go_on = not dispatch.cancelled and not (self._fail_fast and _has_failure(last))
+        stopped = self._fail_fast and _has_failure(result._records, dispatch.phase_start)
+        go_on = not dispatch.cancelled and not stopped
         if go_on and self._run(result, dispatch.watermark, dispatch.position + 1, dispatch) is not None:
             return
-        self._finished(result)
-        if dispatch.cancelled:
-            return
-        if self._fail_fast and not result.succeeded:
-            dispatch.deferred.errback(self._fatal(result))
-        else:
-            dispatch.deferred.callback(result)
+        if not dispatch.cancelled:
+            if self._fail_fast and not result.succeeded:
+                dispatch.deferred.errback(self._fatal(result))
+            else:
+                dispatch.deferred.callback(result)
+        # Only now, so that a stop() waiting for this fire fires after it.
+        del self._in_flight[result]
+        if self._drains:
+            self._drained(result)
 
     # Lifecycle
 
@@ -384,10 +451,10 @@ class EventDispatcher(Service):
         self._drains.append((set(self._in_flight), drained))
         return drained
 
-    def _finished(self, result: FireResult) -> None:
-        del self._in_flight[result]
-        if not self._drains:
-            return
+    def _drained(self, result: FireResult) -> None:
+        """
+        C{result}'s fire has finished: fire the stops that waited only for it.
+        """
         still = []
         for waiting_for, drained in self._drains:
             waiting_for.discard(result)
@@ -398,19 +465,21 @@ class EventDispatcher(Service):
         self._drains = still
 
 
-def _settled(value: Deferred[object] | CoroutineType[Any, Any, object]) -> object:
+def _settled(value: object) -> tuple[Deferred[object] | None, object]:
     """
-    What a handler's Deferred or coroutine has already produced, or the
-    Deferred to wait for if it has not finished.
+    Look into a handler's Deferred or coroutine.
+
+    :returns: C{(None, outcome)} if it has already finished with C{outcome}
+        (a value or a Failure), else C{(deferred, None)} to wait for.
     """
-    deferred = value if isinstance(value, Deferred) else Deferred.fromCoroutine(value)
+    deferred = value if isinstance(value, Deferred) else Deferred.fromCoroutine(value)  # type: ignore[arg-type]
     # Called and not paused: its callbacks have run, so its result is final.
     if not deferred.called or deferred.paused:
-        return deferred
+        return deferred, None
     outcome = deferred.result
     if isinstance(outcome, Failure):
         deferred.addErrback(_consume)
-    return outcome
+    return None, outcome
 
 
 class _Dispatch:
@@ -423,6 +492,7 @@ class _Dispatch:
         "deferred",
         "dispatcher",
         "pending",
+        "phase_start",
         "position",
         "result",
         "starting",
@@ -436,48 +506,38 @@ class _Dispatch:
         self.watermark = watermark
         self.pending = 0
         self.position = 0
+        self.phase_start = 0
         self.starting = False
         self.cancelled = False
         self.waiting_on: list[Deferred[object]] = []
         self.deferred: Deferred[FireResult] = Deferred(self._cancel)
 
-    def wait(
-        self,
-        deferred: Deferred[object],
-        handler_id: HandlerId,
-        records: list[tuple[HandlerId, object]],
-        phase: str,
-    ) -> None:
+    def wait(self, deferred: Deferred[object], handler_id: HandlerId) -> None:
         """
-        Wait for a handler's Deferred, keeping its place in C{records}.
+        Wait for a handler's Deferred, keeping its place in the records.
         """
+        records = self.result._records
         slot = len(records)
         records.append((handler_id, _PENDING))
         self.pending += 1
         self.starting = True
         self.waiting_on.append(deferred)
-        deferred.addBoth(self._settle, records, slot, handler_id, phase)
+        deferred.addBoth(self._settle, slot, handler_id)
 
-    def phase_started(self, position: int) -> bool:
+    def phase_started(self, position: int, phase_start: int) -> bool:
         """
-        Every handler of the phase at C{position} has been started: return
-        whether the phase has to wait.
+        Every handler of the phase at C{position}, whose records begin at
+        C{phase_start}, has been started: return whether the phase must wait.
         """
         self.starting = False
         self.position = position
+        self.phase_start = phase_start
         return self.pending > 0
 
-    def _settle(
-        self,
-        value: object,
-        records: list[tuple[HandlerId, object]],
-        slot: int,
-        handler_id: HandlerId,
-        phase: str,
-    ) -> None:
-        records[slot] = (handler_id, value)
+    def _settle(self, value: object, slot: int, handler_id: HandlerId) -> None:
+        self.result._records[slot] = (handler_id, value)
         if isinstance(value, Failure):
-            self.dispatcher._handler_failed(value, handler_id, phase, self.result.event)
+            self.dispatcher._handler_failed(value, handler_id, self.result.event)
         self.pending -= 1
         if not self.pending and not self.starting:
             self.waiting_on = []

@@ -15,7 +15,7 @@ A lookup costs one dictionary access per group, whatever the number of items.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from ._errors import UnhashableValueError, UnknownKeywordError
@@ -112,10 +112,7 @@ class _Group(Generic[T]):
         """
         single = self.single
         if single is not None:
-            value = details.get(single, _MISSING)
-            if value is _MISSING:
-                return None
-            return self.table.get(value)
+            return self.table.get(details.get(single, _MISSING))
         try:
             key = tuple([details[keyword] for keyword in self.keywords])
         except KeyError:
@@ -163,20 +160,29 @@ class SpecIndex(Generic[T]):
     groups come back in the order they were added.
     """
 
-    __slots__ = ("_groups", "_order", "_plan", "_wild")
+    __slots__ = ("_groups", "_order", "_plan", "_wild", "_wild_items", "size")
+
+    #: How many items are filed: a plain attribute, cheap to test on every fire.
+    size: int
 
     def __init__(self, order: Callable[[T], int]) -> None:
+        self.size = 0
         self._order = order
         self._groups: dict[tuple[str, ...], _Group[T]] = {}
         self._plan: tuple[_Group[T], ...] = ()
         self._wild: object = None
+        # The unconstrained items as a tuple, made again at the first lookup
+        # after a change (None until then), so that a lookup copies nothing.
+        self._wild_items: tuple[T, ...] | None = ()
 
     def add(self, keywords: tuple[str, ...], key: object, item: T) -> None:
         """
         File C{item} under the spec C{keywords}/C{key} (see L{index_key}).
         """
+        self.size += 1
         if not keywords:
             self._wild = _add_to_bucket(self._wild, item)
+            self._wild_items = None
             return
         group = self._groups.get(keywords)
         if group is None:
@@ -188,8 +194,15 @@ class SpecIndex(Generic[T]):
         """
         Remove C{item} filed under C{keywords}/C{key}; return whether it was there.
         """
+        found = self._remove(keywords, key, item)
+        if found:
+            self.size -= 1
+        return found
+
+    def _remove(self, keywords: tuple[str, ...], key: object, item: T) -> bool:
         if not keywords:
             found, self._wild = _remove_from_bucket(self._wild, item)
+            self._wild_items = None
             return found
         group = self._groups.get(keywords)
         if group is None:
@@ -207,34 +220,47 @@ class SpecIndex(Generic[T]):
             group.table[key] = rest
         return found
 
-    def lookup(self, details: Mapping[str, object]) -> list[T]:
+    def _wild_tuple(self) -> tuple[T, ...]:
+        wild = () if self._wild is None else tuple(_bucket_items(self._wild))
+        self._wild_items = wild  # type: ignore[assignment]
+        return wild  # type: ignore[return-value]
+
+    def lookup(self, details: Mapping[str, object]) -> Sequence[T]:
         """
         The items whose specs C{details} match, in registration order.
 
-        The values of C{details} must be hashable (the caller checks).
+        The values of C{details} must be hashable (the caller checks).  The
+        sequence returned is the caller's: later changes to the index do not
+        alter it.
         """
-        wild = self._wild
-        found: list[T] = [] if wild is None else _bucket_items(wild)  # type: ignore[assignment]
-        merged = False
+        wild = self._wild_items
+        if wild is None:
+            wild = self._wild_tuple()
+        if not self._plan:
+            return wild
+        first: object = None
+        found: list[T] | None = None
         for group in self._plan:
             bucket = group.bucket_for(details)
             if bucket is None:
                 continue
-            if found:
-                found.extend(_bucket_items(bucket))  # type: ignore[arg-type]
-                merged = True
-            else:
-                found = _bucket_items(bucket)  # type: ignore[assignment]
-        if merged:
-            found.sort(key=self._order)
+            if first is None:
+                first = bucket
+                continue
+            if found is None:
+                found = [*wild, *_bucket_items(first)]  # type: ignore[list-item]
+            found.extend(_bucket_items(bucket))  # type: ignore[arg-type]
+        if first is None:
+            return wild
+        if found is None:
+            if not wild:
+                return list(first) if type(first) is dict else (first,)  # type: ignore[return-value]
+            found = [*wild, *_bucket_items(first)]  # type: ignore[list-item]
+        found.sort(key=self._order)
         return found
 
     def __len__(self) -> int:
-        total = 0 if self._wild is None else len(_bucket_items(self._wild))
-        for group in self._plan:
-            for bucket in group.table.values():
-                total += len(_bucket_items(bucket))
-        return total
+        return self.size
 
     def items(self) -> list[T]:
         """

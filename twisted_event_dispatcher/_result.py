@@ -59,27 +59,28 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_phases", "details", "event")
+    __slots__ = ("_records", "details", "event")
+
+    event: object
+    details: dict[str, object]
+    #: (handler id, value or Failure) per handler started, in start order;
+    #: the id knows its phase.
+    _records: list[tuple[HandlerId, object]]
 
     def __init__(self, event: object, details: dict[str, object]) -> None:
         self.event = event
         self.details = details
-        self._phases: list[tuple[str, list[tuple[HandlerId, object]]]] = []
-
-    def _record_phase(self, phase: str) -> list[tuple[HandlerId, object]]:
-        records: list[tuple[HandlerId, object]] = []
-        self._phases.append((phase, records))
-        return records
+        self._records = []
 
     @property
     def phases(self) -> Mapping[str, tuple[HandlerOutcome, ...]]:
         """
         Phase name to the outcomes of the handlers that ran in it, in phase order.
         """
-        return {
-            phase: tuple(_outcome(phase, handler_id, value) for handler_id, value in records)
-            for phase, records in self._phases
-        }
+        grouped: dict[str, list[HandlerOutcome]] = {}
+        for outcome in self:
+            grouped.setdefault(outcome.phase, []).append(outcome)
+        return {phase: tuple(outcomes) for phase, outcomes in grouped.items()}
 
     @property
     def outcomes(self) -> tuple[HandlerOutcome, ...]:
@@ -89,12 +90,11 @@ class FireResult:
         return tuple(self)
 
     def __iter__(self) -> Iterator[HandlerOutcome]:
-        for phase, records in self._phases:
-            for handler_id, value in records:
-                yield _outcome(phase, handler_id, value)
+        for handler_id, value in self._records:
+            yield _outcome(handler_id._phase, handler_id, value)
 
     def __len__(self) -> int:
-        return sum(len(records) for _, records in self._phases)
+        return len(self._records)
 
     @property
     def failures(self) -> tuple[HandlerOutcome, ...]:
@@ -108,7 +108,7 @@ class FireResult:
         """
         True when no handler failed.
         """
-        return not any(isinstance(value, Failure) for _, records in self._phases for _, value in records)
+        return not any(isinstance(value, Failure) for _, value in self._records)
 
     @property
     def values(self) -> tuple[object, ...]:
@@ -118,7 +118,7 @@ class FireResult:
         return tuple(outcome.value for outcome in self if outcome.failure is None)
 
     def __repr__(self) -> str:
-        ran = ", ".join(f"{phase}: {len(records)}" for phase, records in self._phases)
+        ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())
         return (
             f"<FireResult event={self.event!r} handlers ran ({ran or 'none'}); {len(self.failures)} failed>"
         )
