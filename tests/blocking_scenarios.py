@@ -121,9 +121,9 @@ def timeout_fire() -> None:
         print("is a DispatcherError:", isinstance(error, DispatcherError))
         print("operation:", error.operation, "timeout:", error.timeout)
     # A call made after the cancellation runs after it in the reactor thread.
-    print(blocking.fire_event("quick", role="user").values)
+    print(blocking.fire_event("quick", role="user", timeout=5.0).values)
     print(seen)
-    blocking.stop(timeout=1.0)
+    blocking.stop(timeout=5.0)
     print("stopped: nothing left in flight")
 
 
@@ -142,6 +142,29 @@ def timeout_stop() -> None:
     reactor.callFromThread(gate.callback, "finished anyway")
     firing.join()
     print("the event in flight went on:", fired)
+
+
+def reactor_busy() -> None:
+    dispatcher = EventDispatcher(KEYWORDS)
+    blocking = BlockingDispatcher(dispatcher)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_the_reactor(event):
+        entered.set()
+        release.wait(5.0)
+
+    def latecomer(event):
+        return "latecomer ran"
+
+    blocking.add_event_handler(hold_the_reactor, "during", role="blocker")
+    blocking.start()
+    firing = threading.Thread(target=lambda: blocking.fire_event("hold", role="blocker"))
+    firing.start()
+    entered.wait(5.0)
+    show_error(lambda: blocking.add_event_handler(latecomer, "during", timeout=0.1))
+    release.set()
+    firing.join()
+    print("the abandoned call did nothing:", blocking.fire_event("next").values)
 
 
 def reactor_thread() -> None:
@@ -204,7 +227,16 @@ def bad_arguments() -> None:
 
 SCENARIOS = {
     scenario.__name__: scenario
-    for scenario in [happy, errors, timeout_fire, timeout_stop, reactor_thread, stop, bad_arguments]
+    for scenario in [
+        happy,
+        errors,
+        timeout_fire,
+        timeout_stop,
+        reactor_busy,
+        reactor_thread,
+        stop,
+        bad_arguments,
+    ]
 }
 
 if __name__ == "__main__":

@@ -115,6 +115,18 @@ def test_stop_timeout_leaves_the_dispatcher_stopped_and_the_event_going():
     ]
 
 
+def test_call_that_times_out_before_the_reactor_starts_it_never_runs():
+    """
+    When the reactor is too busy to start a call before its timeout, the call
+    raises BlockingTimeoutError and is dropped: the handler it would have added
+    is not added once the reactor gets to it.
+    """
+    assert run_scenario("reactor_busy") == [
+        "BlockingTimeoutError: add_event_handler() did not finish within 0.1 seconds and was cancelled",
+        "the abandoned call did nothing: ()",
+    ]
+
+
 def test_calls_from_the_reactor_thread_fail_at_once_and_do_nothing():
     """
     In the reactor thread, every call raises ReactorThreadError instead of

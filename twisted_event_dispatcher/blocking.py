@@ -101,6 +101,12 @@ class _Call(Generic[_T]):
     """
     One blocking call: the work to run in the reactor thread, and whether the
     calling thread has stopped waiting for it.
+
+    C{crochet.wait_for} is not used because, after a timeout, it leaves the
+    cancelled Deferred's L{CancelledError} in a result nobody reads, which
+    crochet then logs as "Unhandled error in EventualResult"; and because
+    work queued for a reactor that is too busy to start it before the
+    timeout would still run afterwards.
     """
 
     __slots__ = ("abandoned", "work")
