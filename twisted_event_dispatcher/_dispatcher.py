@@ -330,10 +330,11 @@ class EventDispatcher(Service):
         event = result.event
         records = result._records
         kinds = _kinds
+        fail_fast = self._fail_fast
         for position, index in self._live:
             if position < first:
                 continue
-            candidates = index.lookup(details)
+            candidates = index.lookup(details) if index.has_groups else index.wild_items()
             if not candidates:
                 continue
             phase_start = len(records)
@@ -372,7 +373,7 @@ class EventDispatcher(Service):
                 records.append((handler_id, value))
             if dispatch is not None and dispatch.phase_started(position, phase_start):
                 return dispatch
-            if self._fail_fast and _has_failure(records, phase_start):
+            if fail_fast and _has_failure(records, phase_start):
                 break
         return None
 

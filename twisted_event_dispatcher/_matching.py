@@ -61,11 +61,18 @@ def normalize_spec(
     :raises UnknownKeywordError: for a keyword not in C{allowed}.
     :raises UnhashableValueError: for a value that cannot be hashed.
     """
-    check_keywords(spec, allowed, "match-spec")
+    if not spec:
+        return (), ()
+    if not allowed.issuperset(spec):
+        check_keywords(spec, allowed, "match-spec")
     constrained = {keyword: value for keyword, value in spec.items() if value is not None}
-    check_hashable(constrained, "match-spec")
+    try:
+        hash(tuple(constrained.values()))
+    except TypeError:
+        check_hashable(constrained, "match-spec")
+        raise
     keywords = tuple(sorted(constrained))
-    return keywords, tuple(constrained[keyword] for keyword in keywords)
+    return keywords, tuple([constrained[keyword] for keyword in keywords])
 
 
 def spec_matches(
@@ -160,13 +167,17 @@ class SpecIndex(Generic[T]):
     groups come back in the order they were added.
     """
 
-    __slots__ = ("_groups", "_order", "_plan", "_wild", "_wild_items", "size")
+    __slots__ = ("_groups", "_order", "_plan", "_wild", "_wild_items", "has_groups", "size")
 
     #: How many items are filed: a plain attribute, cheap to test on every fire.
     size: int
+    #: Whether any item constrains a keyword; if not, L{wild_items} is the
+    #: answer to every lookup.
+    has_groups: bool
 
     def __init__(self, order: Callable[[T], int]) -> None:
         self.size = 0
+        self.has_groups = False
         self._order = order
         self._groups: dict[tuple[str, ...], _Group[T]] = {}
         self._plan: tuple[_Group[T], ...] = ()
@@ -188,6 +199,7 @@ class SpecIndex(Generic[T]):
         if group is None:
             group = self._groups[keywords] = _Group(keywords)
             self._plan = tuple(self._groups.values())
+            self.has_groups = bool(self._plan)
         group.table[key] = _add_to_bucket(group.table.get(key), item)
 
     def remove(self, keywords: tuple[str, ...], key: object, item: T) -> bool:
@@ -216,9 +228,17 @@ class SpecIndex(Generic[T]):
             if not group.table:
                 del self._groups[keywords]
                 self._plan = tuple(self._groups.values())
+                self.has_groups = bool(self._plan)
         else:
             group.table[key] = rest
         return found
+
+    def wild_items(self) -> tuple[T, ...]:
+        """
+        The items that constrain no keyword, in registration order.
+        """
+        wild = self._wild_items
+        return self._wild_tuple() if wild is None else wild
 
     def _wild_tuple(self) -> tuple[T, ...]:
         wild = () if self._wild is None else tuple(_bucket_items(self._wild))
