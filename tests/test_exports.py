@@ -12,12 +12,12 @@ from twisted_event_dispatcher import _dispatcher
 
 def test_public_names_are_the_private_definitions() -> None:
     """
-    Each exported class is the one object defined in its module, and the
-    package exports nothing it does not list.
+    Each exported class or function is the one object defined in its
+    module, and the package exports nothing it does not list.
     """
     for name in twisted_event_dispatcher.__all__:
         exported = getattr(twisted_event_dispatcher, name)
-        if isinstance(exported, type):
+        if isinstance(exported, type) or callable(exported):
             home = sys.modules[exported.__module__]
             assert home.__name__.startswith("twisted_event_dispatcher."), name
             assert getattr(home, name) is exported, name
@@ -29,11 +29,19 @@ def test_public_names_are_the_private_definitions() -> None:
 
 
 def test_every_error_subclasses_the_base_and_a_builtin() -> None:
+    """
+    StopPropagation is a signal a handler raises on purpose, not an error,
+    so it stands outside the hierarchy.
+    """
+    package = twisted_event_dispatcher
     builtins = (ValueError, TypeError, LookupError, RuntimeError)
-    unbuiltin = (twisted_event_dispatcher.DispatcherError, twisted_event_dispatcher.HandlerFailed)
-    for name in twisted_event_dispatcher.__all__:
-        exported = getattr(twisted_event_dispatcher, name)
+    unbuiltin = (package.DispatcherError, package.HandlerFailed)
+    for name in package.__all__:
+        exported = getattr(package, name)
         if isinstance(exported, type) and issubclass(exported, Exception):
-            assert issubclass(exported, twisted_event_dispatcher.DispatcherError), name
+            if exported is package.StopPropagation:
+                assert not issubclass(exported, package.DispatcherError)
+                continue
+            assert issubclass(exported, package.DispatcherError), name
             if exported not in unbuiltin:
                 assert issubclass(exported, builtins), name

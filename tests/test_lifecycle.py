@@ -20,6 +20,7 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     IBackgroundUtility,
     IEventDispatcher,
+    UnknownKeywordError,
 )
 
 # Lifecycle
@@ -35,6 +36,17 @@ def test_not_started_dispatcher_refuses_events_and_calls_nothing() -> None:
     assert isinstance(failure.value, RuntimeError)
     assert "'e' was refused" in failure.getErrorMessage()
     assert calls == []
+
+
+def test_stopped_dispatcher_still_checks_arguments_at_the_call() -> None:
+    """
+    A caller's mistake is reported as such, whether or not the dispatcher runs.
+    """
+    dispatcher = EventDispatcher(("user",))
+    with pytest.raises(UnknownKeywordError):
+        dispatcher.fire_event("e", colour="blue")
+    with pytest.raises(TypeError):
+        dispatcher.fire_event("e", user=["unhashable"])
 
 
 def test_stop_refuses_new_events_at_once_and_waits_for_in_flight(clock: Clock) -> None:

@@ -6,35 +6,53 @@ Handlers are added for a phase with a keyword match-spec; C{fire_event(event,
 its handlers' Deferreds, and fires with a L{FireResult} reporting what ran.
 """
 
+from ._context import EventContext, StopPropagation, Updates
 from ._dispatcher import DEFAULT_PHASES, EventDispatcher
 from ._errors import (
     DispatcherError,
     DispatcherNotRunning,
+    FollowUpDepthError,
     HandlerFailed,
+    InjectionError,
     NotWeakReferenceableError,
+    OrderingError,
     UnhashableValueError,
     UnknownHandlerError,
     UnknownKeywordError,
     UnknownPhaseError,
 )
+from ._options import AnyOf, HandlerOptions, MatchSpec, Phase, any_of
 from ._registry import HandlerId
 from ._result import FireResult, HandlerOutcome
+from ._scope import HandlerScope
 from .interfaces import IBackgroundUtility, IEventDispatcher
 
 __all__ = [
     "DEFAULT_PHASES",
+    "AnyOf",
     "DispatcherError",
     "DispatcherNotRunning",
+    "EventContext",
     "EventDispatcher",
     "FireResult",
+    "FollowUpDepthError",
     "HandlerFailed",
     "HandlerId",
+    "HandlerOptions",
     "HandlerOutcome",
+    "HandlerScope",
     "IBackgroundUtility",
     "IEventDispatcher",
+    "InjectionError",
+    "MatchSpec",
     "NotWeakReferenceableError",
+    "OrderingError",
+    "Phase",
+    "StopPropagation",
     "UnhashableValueError",
     "UnknownHandlerError",
     "UnknownKeywordError",
     "UnknownPhaseError",
+    "Updates",
+    "any_of",
 ]

@@ -1,35 +1,51 @@
 # -*- test-case-name: tests.test_dispatcher -*-
 """
-L{EventDispatcher}: phases, Deferreds and the lifecycle.
+L{EventDispatcher}: registration, firing and the lifecycle.
 
-The dispatch loop is written for the common case: when every handler answers
-synchronously, a fire builds no Deferred but the one it returns, which has
-already fired.  Only a handler that returns an unfired Deferred (or a coroutine
-that has not finished) makes the dispatch wait, through a L{_Dispatch}.
+The dispatch loop here is written for the common case: plain handlers that
+answer synchronously.  Then a fire builds no Deferred but the one it returns,
+which has already fired.  A fire that has to wait for a handler, or that uses
+the richer handler model, is handed to the engine (L{_engine.Dispatch}).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from types import CoroutineType
-from typing import Final, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final, Literal, TypedDict, Unpack
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from . import _engine
+from ._context import StopPropagation
+from ._engine import FAILED, PLAIN, WAIT
 from ._errors import (
     DispatcherNotRunning,
+    FollowUpDepthError,
     HandlerFailed,
     UnknownHandlerError,
     UnknownPhaseError,
 )
 from ._matching import SpecIndex, check_hashable, check_keywords, index_key, normalize_spec
+from ._options import (
+    AnyOf,
+    ErrorPolicy,
+    MatchSpec,
+    Phase,
+    Predicate,
+    Special,
+    build_options,
+    normalize_match,
+)
+from ._ordering import check_acyclic
 from ._registry import Handler, HandlerId, HandlerRef, describe_callable, hold
 from ._result import FireResult
+from ._scope import HandlerScope
 from .interfaces import IBackgroundUtility, IEventDispatcher
 
 DEFAULT_PHASES: Final = ("before", "during", "after")
@@ -38,41 +54,30 @@ DEFAULT_PHASES: Final = ("before", "during", "after")
 #: C{add_event_handler} takes them as its own arguments.
 RESERVED_KEYWORDS: Final = frozenset({"use_weakref"})
 
-_AWAITABLE: Final = (Deferred, CoroutineType)
-
-# What a handler's return value is, by its type.  Deferred is an ABC, so
-# isinstance() against it is slow; a dict lookup per call is not.
-_PLAIN: Final = 0
-_WAIT: Final = 1
-_FAILED: Final = 2
-_kinds: dict[type, int] = {type(None): _PLAIN, Deferred: _WAIT, CoroutineType: _WAIT, Failure: _FAILED}
-
-
-def _kind_of(kind: type) -> int:
-    """
-    Classify a type of handler return value not seen before, and remember it.
-    """
-    if len(_kinds) > 512:  # dynamically made types: keep the table small
-        _kinds.clear()
-        _kinds.update({type(None): _PLAIN, Deferred: _WAIT, CoroutineType: _WAIT, Failure: _FAILED})
-    found = _WAIT if issubclass(kind, _AWAITABLE) else _FAILED if issubclass(kind, Failure) else _PLAIN
-    _kinds[kind] = found
-    return found
-
-
-_PENDING: Final = object()
 _log = Logger()
 _new_result = object.__new__
+
+Match = Mapping[str, object] | MatchSpec | Sequence[Mapping[str, object] | MatchSpec]
+
+
+class HandlerOptionsDict(TypedDict, total=False):
+    """
+    The keyword options of L{EventDispatcher.register}; see L{HandlerOptions}.
+    """
+
+    times: int | None
+    priority: int
+    name: str | None
+    requires: str | Iterable[str]
+    required_by: str | Iterable[str]
+    pass_context: bool
+    inject: bool
+    errors: ErrorPolicy | None
+    threaded: bool
 
 
 def _seq_of(handler_id: HandlerId) -> int:
     return handler_id._seq
-
-
-def _consume(failure: Failure) -> None:
-    """
-    Errback that marks a failure as handled: the dispatcher has recorded it.
-    """
 
 
 def _check_names(names: Iterable[str], what: str) -> tuple[str, ...]:
@@ -88,7 +93,7 @@ def _check_names(names: Iterable[str], what: str) -> tuple[str, ...]:
     return checked
 
 
-def _check_keywords_allowed(keywords: Iterable[str]) -> frozenset[str]:
+def _check_keywords_allowed(keywords: Iterable[str]) -> tuple[str, ...]:
     checked = _check_names(keywords, "allowed_match_spec_keywords")
     bad = [keyword for keyword in checked if not keyword.isidentifier()]
     if bad:
@@ -99,18 +104,32 @@ def _check_keywords_allowed(keywords: Iterable[str]) -> frozenset[str]:
             f"{sorted(reserved)!r} cannot be a match-spec keyword: "
             "add_event_handler takes it as its own argument"
         )
-    return frozenset(checked)
-
-
-def _check_phases(phases: Sequence[str]) -> tuple[str, ...]:
-    checked = _check_names(phases, "phases")
-    if not checked:
-        raise ValueError("phases must name at least one phase")
     return checked
+
+
+def _check_phases(phases: Sequence[str | Phase]) -> tuple[tuple[str, ...], frozenset[int]]:
+    if isinstance(phases, (str, bytes)):
+        raise TypeError(f"phases must be a sequence of names, not the single string {phases!r}")
+    declared = [phase if isinstance(phase, Phase) else Phase(phase) for phase in phases]
+    names = _check_names([phase.name for phase in declared], "phases")
+    if not names:
+        raise ValueError("phases must name at least one phase")
+    return names, frozenset(position for position, phase in enumerate(declared) if phase.sequential)
 
 
 def _has_failure(records: list[tuple[HandlerId, object]], start: int) -> bool:
     return any(isinstance(value, Failure) for _, value in records[start:])
+
+
+def _is_plain(match: Match | None, where: object, options: HandlerOptionsDict) -> bool:
+    """
+    Whether a registration needs nothing beyond a one-alternative keyword spec.
+    """
+    if options or where is not None:
+        return False
+    if match is None:
+        return True
+    return isinstance(match, Mapping) and not any(isinstance(value, AnyOf) for value in match.values())
 
 
 @implementer(IEventDispatcher, IBackgroundUtility)
@@ -124,9 +143,14 @@ class EventDispatcher(Service):
 
     :param allowed_match_spec_keywords: the keywords match-specs and fired
         details may use.
-    :param phases: the phase names, in the order they run.
+    :param phases: the phases, in the order they run: names, or L{Phase}
+        for a phase with options (a sequential phase).
     :param handler_errors: ``"log"`` (the default) to log a failing handler and
         go on; ``"fail"`` to make handler failures fatal to the fire.
+    :param max_follow_up_depth: how deep follow-up events of follow-up
+        events may nest before one is refused.
+    :param reactor: the reactor whose thread pool runs threaded handlers;
+        the global reactor if None (imported only when first needed).
     """
 
     running: bool
@@ -134,21 +158,33 @@ class EventDispatcher(Service):
     def __init__(
         self,
         allowed_match_spec_keywords: Iterable[str],
-        phases: Sequence[str] = DEFAULT_PHASES,
+        phases: Sequence[str | Phase] = DEFAULT_PHASES,
         *,
         handler_errors: Literal["log", "fail"] = "log",
+        max_follow_up_depth: int = 16,
+        reactor: IReactorThreads | None = None,
     ) -> None:
         if handler_errors not in ("log", "fail"):
             raise ValueError(f"handler_errors must be 'log' or 'fail', got {handler_errors!r}")
-        self._allowed = _check_keywords_allowed(allowed_match_spec_keywords)
-        self._phases = _check_phases(phases)
+        if not isinstance(max_follow_up_depth, int) or max_follow_up_depth < 0:
+            raise ValueError(f"max_follow_up_depth must be a whole number >= 0, got {max_follow_up_depth!r}")
+        self._allowed = frozenset(_check_keywords_allowed(allowed_match_spec_keywords))
+        self._phases, self._sequential = _check_phases(phases)
         self._indexes: dict[str, SpecIndex[HandlerId]] = {name: SpecIndex(_seq_of) for name in self._phases}
         self._table = tuple(enumerate(self._indexes.values()))
         # The phases that have handlers: all a fire needs to visit.
         self._live: tuple[tuple[int, SpecIndex[HandlerId]], ...] = ()
         self._fail_fast = handler_errors == "fail"
+        self._max_depth = max_follow_up_depth
+        self._reactor = reactor
         self._keyword_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._last_seq = 0
+        # Registrations with options, and those that order their phase.
+        self._specials: set[HandlerId] = set()
+        self._ordering: dict[str, set[HandlerId]] = {name: set() for name in self._phases}
+        self._ordered: frozenset[int] = frozenset()
+        self._globals: dict[str, object] = {}
+        self._refresh_advanced()
         self._in_flight: dict[FireResult, None] = {}
         self._drains: list[tuple[set[FireResult], Deferred[None]]] = []
         # Weak references whose handler was garbage collected.  The weakref
@@ -171,6 +207,36 @@ class EventDispatcher(Service):
         """
         return self._phases
 
+    @property
+    def namespace(self) -> dict[str, object]:
+        """
+        The dispatcher's global namespace: kept for its lifetime, seen by
+        handlers through their context or injected keywords.
+        """
+        return self._globals
+
+    def allow_keywords(self, *keywords: str) -> None:
+        """
+        Allow more match-spec keywords.  Handlers already registered do not
+        constrain them, so they treat them as wildcards.
+
+        :raises ValueError: for a keyword that is not a Python identifier or
+            that C{add_event_handler} reserves.
+        """
+        self._allowed = self._allowed.union(_check_keywords_allowed(keywords))
+
+    def scoped(self) -> HandlerScope:
+        """
+        A scope whose handlers are all removed when it exits: use it as a
+        context manager, synchronous or asynchronous.
+        """
+        return HandlerScope(self)
+
+    def _refresh_advanced(self) -> None:
+        # Whether fires need the engine from the start: a plain attribute,
+        # cheap to test on every fire.
+        self._advanced = bool(self._specials or self._sequential)
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<EventDispatcher {state} phases={self._phases!r} keywords={sorted(self._allowed)!r}>"
@@ -183,8 +249,10 @@ class EventDispatcher(Service):
         phase: str,
         /,
         *,
-        match: Mapping[str, object] | None = None,
+        match: Match | None = None,
+        where: Predicate | Iterable[Predicate] | None = None,
         use_weakref: bool = True,
+        **options: Unpack[HandlerOptionsDict],
     ) -> HandlerId:
         """
         See L{IEventDispatcher.register}.
@@ -192,18 +260,69 @@ class EventDispatcher(Service):
         if not callable(listen_fn):
             raise TypeError(f"handler must be callable, got {listen_fn!r}")
         index = self._index_for(phase)
-        keywords, values = normalize_spec(match or {}, self._allowed)
+        if self._dead:
+            self._purge()
+        if not _is_plain(match, where, options):
+            return self._register_special(listen_fn, phase, index, match, where, use_weakref, options)
+        keywords, values = normalize_spec(match or {}, self._allowed)  # type: ignore[arg-type]
         keywords = self._keyword_tuples.setdefault(keywords, keywords)
         key = index_key(keywords, values)
         handler_id = HandlerId(phase, keywords, key, describe_callable(listen_fn))
-        if self._dead:
-            self._purge()
         hold(handler_id, listen_fn, use_weakref, self._dead.append)
-        index.add(keywords, key, handler_id)
-        self._last_seq = handler_id._seq
-        if index.size == 1:
-            self._refresh_live()
+        self._file(index, handler_id, [(keywords, key)])
         return handler_id
+
+    def _register_special(
+        self,
+        listen_fn: Handler,
+        phase: str,
+        index: SpecIndex[HandlerId],
+        match: Match | None,
+        where: Predicate | Iterable[Predicate] | None,
+        use_weakref: bool,
+        options: HandlerOptionsDict,
+    ) -> HandlerId:
+        handler_options = build_options(**options)
+        alternatives = normalize_match(match, where, self._allowed)
+        filings: dict[tuple[tuple[str, ...], object], None] = {}
+        for alternative in alternatives:
+            keywords = self._keyword_tuples.setdefault(alternative.keywords, alternative.keywords)
+            for combination in alternative.filings:
+                filings[(keywords, index_key(keywords, combination))] = None
+        special = Special(handler_options, alternatives, list(filings), listen_fn)
+        handler_id = HandlerId(phase, (), (), describe_callable(listen_fn))
+        handler_id._special = special
+        if handler_options.ordered:
+            self._check_order(phase, handler_id)
+        hold(handler_id, listen_fn, use_weakref, self._dead.append)
+        self._specials.add(handler_id)
+        self._refresh_advanced()
+        if handler_options.ordered:
+            self._ordering[phase].add(handler_id)
+            self._refresh_ordered()
+        self._file(index, handler_id, special.filings)
+        return handler_id
+
+    def _check_order(self, phase: str, new: HandlerId) -> None:
+        constrained = [*self._ordering[phase], new]
+        check_acyclic(((h.name, h.requires, h.required_by) for h in constrained), phase)
+
+    def _refresh_ordered(self) -> None:
+        self._ordered = frozenset(
+            position for position, name in enumerate(self._phases) if self._ordering[name]
+        )
+
+    def _file(
+        self,
+        index: SpecIndex[HandlerId],
+        handler_id: HandlerId,
+        filings: list[tuple[tuple[str, ...], object]],
+    ) -> None:
+        for keywords, key in filings:
+            index.add(keywords, key, handler_id)
+        self._last_seq = handler_id._seq
+        if index.size == len(filings):
+            self._refresh_live()
 
     def add_event_handler(
         self, listen_fn: Handler, phase: str, /, use_weakref: bool = True, **match_spec: object
@@ -221,15 +340,35 @@ class EventDispatcher(Service):
             raise UnknownHandlerError(handler_id)
         if self._dead:
             self._purge()
-        index = self._indexes.get(handler_id._phase)
-        if index is None or not index.remove(handler_id._keywords, handler_id._key, handler_id):
+        if not self._unfile(handler_id):
             raise UnknownHandlerError(handler_id)
-        self._forget(index, handler_id)
 
-    def _forget(self, index: SpecIndex[HandlerId], handler_id: HandlerId) -> None:
+    def _unfile(self, handler_id: HandlerId) -> bool:
+        """
+        Remove a registration from the index; return whether it was there.
+        """
+        index = self._indexes.get(handler_id._phase)
+        if index is None:
+            return False
+        special = handler_id._special
+        if special is None:
+            if not index.remove(handler_id._keywords, handler_id._key, handler_id):
+                return False
+        else:
+            if handler_id not in self._specials:
+                return False
+            for keywords, key in special.filings:
+                index.remove(keywords, key, handler_id)
+            self._specials.discard(handler_id)
+            self._refresh_advanced()
+            ordering = self._ordering[handler_id._phase]
+            if handler_id in ordering:
+                ordering.discard(handler_id)
+                self._refresh_ordered()
         handler_id._release()
         if not index.size:
             self._refresh_live()
+        return True
 
     def _refresh_live(self) -> None:
         self._live = tuple((position, index) for position, index in self._table if index.size)
@@ -251,8 +390,8 @@ class EventDispatcher(Service):
         if self._dead:
             self._purge()
         if phase is not None:
-            return self._index_for(phase).items()
-        return [handler_id for _, index in self._table for handler_id in index.items()]
+            return list(dict.fromkeys(self._index_for(phase).items()))
+        return [handler_id for _, index in self._table for handler_id in dict.fromkeys(index.items())]
 
     def _index_for(self, phase: str) -> SpecIndex[HandlerId]:
         try:
@@ -271,16 +410,22 @@ class EventDispatcher(Service):
         while dead:
             ref = dead.popleft()
             handler_id = ref.handler_id
-            if handler_id._ref is not ref:
-                continue
-            index = self._indexes[handler_id._phase]
-            index.remove(handler_id._keywords, handler_id._key, handler_id)
-            self._forget(index, handler_id)
-            _log.info(
-                "Removed {handler_id!r}: its handler was garbage collected "
-                "(pass use_weakref=False to keep a handler alive)",
-                handler_id=handler_id,
-            )
+            if handler_id._ref is ref and self._unfile(handler_id):
+                _log.info(
+                    "Removed {handler_id!r}: its handler was garbage collected "
+                    "(pass use_weakref=False to keep a handler alive)",
+                    handler_id=handler_id,
+                )
+
+    def _take_call(self, handler_id: HandlerId, special: Special) -> None:
+        """
+        A handler with options is about to be called: count its calls, and
+        remove it when this is its last.
+        """
+        if special.remaining is not None:
+            special.remaining -= 1
+            if not special.remaining:
+                self._unfile(handler_id)
 
     # Firing
 
@@ -288,8 +433,6 @@ class EventDispatcher(Service):
         """
         See L{IEventDispatcher.fire_event}.
         """
-        if not self.running:
-            return fail(DispatcherNotRunning(event))
         if event_details:
             if not self._allowed.issuperset(event_details):
                 check_keywords(event_details, self._allowed, "fired event details")
@@ -298,42 +441,41 @@ class EventDispatcher(Service):
             except TypeError:
                 check_hashable(event_details, "fired event details")
                 raise
+        if not self.running:
+            return fail(DispatcherNotRunning(event))
         result = _new_result(FireResult)
         result.event = event
         result.details = event_details
         result._records = []
-        in_flight = self._in_flight
-        in_flight[result] = None
-        dispatch = self._run(result, self._last_seq, 0, None)
+        self._in_flight[result] = None
+        if self._advanced:
+            return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
+        dispatch = self._run(result, self._last_seq)
         if dispatch is not None:
-            return dispatch.deferred
-        del in_flight[result]
+            return dispatch.proceed()
+        del self._in_flight[result]
         if self._drains:
             self._drained(result)
         if self._fail_fast and not result.succeeded:
-            return fail(self._fatal(result))
+            return fail(self._fatal_error(self._failures(result), result))
         return succeed(result)
 
-    def _run(
-        self, result: FireResult, watermark: int, first: int, dispatch: _Dispatch | None
-    ) -> _Dispatch | None:
+    def _run(self, result: FireResult, watermark: int) -> _engine.Dispatch | None:
         """
-        Run the phases from position C{first} on.
+        Run every phase for plain handlers that answer synchronously.
 
         Handlers registered after the fire began (C{_seq} above C{watermark})
         are skipped; removed or collected ones have lost their handler.
 
-        :returns: the L{_Dispatch} to wait for if a phase is waiting on a
-            handler, else None: every phase is done.
+        :returns: None when every phase is done, or the engine that takes
+            over when a handler makes the fire wait or stops it.
         """
         details = result.details
         event = result.event
         records = result._records
-        kinds = _kinds
+        kinds = _engine.kinds
         fail_fast = self._fail_fast
         for position, index in self._live:
-            if position < first:
-                continue
             candidates = index.lookup(details) if index.has_groups else index.wild_items()
             if not candidates:
                 continue
@@ -355,30 +497,49 @@ class EventDispatcher(Service):
                     value = listen_fn(event)
                 except Exception:
                     value = Failure()
-                    kind = _FAILED
+                    kind = FAILED
                 else:
                     kind = kinds.get(type(value))
                     if kind is None:
-                        kind = _kind_of(type(value))
-                    if kind == _WAIT:
-                        waiting, value = _settled(value)
+                        kind = _engine.kind_of(type(value))
+                    if kind == WAIT:
+                        waiting, value = _engine.settled(value)
                         if waiting is not None:
-                            if dispatch is None:
-                                dispatch = _Dispatch(self, result, watermark)
-                            dispatch.wait(waiting, handler_id)
-                            continue
-                        kind = _FAILED if isinstance(value, Failure) else _PLAIN
-                if kind == _FAILED:
-                    self._handler_failed(value, handler_id, event)
+                            at = (position, candidates, handler_id, phase_start)
+                            return self._hand_over(result, watermark, at, waiting)
+                        kind = FAILED if isinstance(value, Failure) else PLAIN
+                if kind == FAILED:
+                    if value.check(StopPropagation):
+                        at = (position, candidates, handler_id, phase_start)
+                        return self._hand_over(result, watermark, at, value)
+                    self._log_failure(value, handler_id, event)
                 records.append((handler_id, value))
-            if dispatch is not None and dispatch.phase_started(position, phase_start):
-                return dispatch
             if fail_fast and _has_failure(records, phase_start):
                 break
         return None
 
-    def _handler_failed(self, failure: Failure, handler_id: HandlerId, event: object) -> None:
-        if self._fail_fast:
+    def _hand_over(
+        self,
+        result: FireResult,
+        watermark: int,
+        at: tuple[int, Sequence[HandlerId], HandlerId, int],
+        outcome: object,
+    ) -> _engine.Dispatch:
+        """
+        Give a fire to the engine.  C{at} says where the loop is: the phase's
+        position, its candidates, the handler it just started (which
+        returned C{outcome}: a Deferred to wait for, or a L{StopPropagation}
+        failure) and where the phase's records begin.
+        """
+        position, candidates, handler_id, phase_start = at
+        started = candidates.index(handler_id) + 1
+        dispatch = _engine.Dispatch(self, result, watermark, 0)
+        dispatch.take_over(position, candidates, started, phase_start)
+        dispatch.adopt(handler_id, outcome)
+        return dispatch
+
+    def _log_failure(self, failure: Failure, handler_id: HandlerId, event: object) -> None:
+        if self._fail_fast and handler_id._special is None:
             return
         if failure.check(CancelledError):
             return
@@ -391,32 +552,42 @@ class EventDispatcher(Service):
             event=event,
         )
 
-    def _fatal(self, result: FireResult) -> HandlerFailed:
-        failures = [
-            (outcome.handler_id, outcome.failure)
-            for outcome in result.failures
-            if outcome.failure is not None
-        ]
+    @staticmethod
+    def _failures(result: FireResult) -> list[tuple[HandlerId, Failure]]:
+        return [(handler_id, value) for handler_id, value in result._records if isinstance(value, Failure)]
+
+    @staticmethod
+    def _fatal_error(failures: list[tuple[HandlerId, Failure]], result: FireResult) -> HandlerFailed:
         return HandlerFailed(failures, result)
 
-    def _resume(self, dispatch: _Dispatch) -> None:
+    def _check_follow_up(self, event: object, details: dict[str, object], depth: int) -> None:
+        if depth > self._max_depth:
+            raise FollowUpDepthError(event, depth, self._max_depth)
+        if details:
+            check_keywords(details, self._allowed, "follow-up event details")
+            check_hashable(details, "follow-up event details")
+
+    def _fire_follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
         """
-        The phase C{dispatch} waited for has finished: go on with the next one.
+        Dispatch a follow-up event: part of the event in flight, so it runs
+        even if the dispatcher stopped meanwhile.
         """
-        result = dispatch.result
-        stopped = self._fail_fast and _has_failure(result._records, dispatch.phase_start)
-        go_on = not dispatch.cancelled and not stopped
-        if go_on and self._run(result, dispatch.watermark, dispatch.position + 1, dispatch) is not None:
-            return
-        if not dispatch.cancelled:
-            if self._fail_fast and not result.succeeded:
-                dispatch.deferred.errback(self._fatal(result))
-            else:
-                dispatch.deferred.callback(result)
-        # Only now, so that a stop() waiting for this fire fires after it.
-        del self._in_flight[result]
-        if self._drains:
-            self._drained(result)
+        result = FireResult(event, details)
+        self._in_flight[result] = None
+        return _engine.Dispatch(self, result, self._last_seq, depth).proceed()
+
+    def _in_thread(
+        self, listen_fn: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> Deferred[object]:
+        from twisted.internet.threads import deferToThreadPool
+
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = self._reactor = global_reactor  # type: ignore[assignment]
+        assert reactor is not None
+        return deferToThreadPool(reactor, reactor.getThreadPool(), listen_fn, *args, **kwargs)
 
     # Lifecycle
 
@@ -452,9 +623,17 @@ class EventDispatcher(Service):
         self._drains.append((set(self._in_flight), drained))
         return drained
 
+    def _finished(self, result: FireResult) -> None:
+        """
+        C{result}'s fire has finished.
+        """
+        del self._in_flight[result]
+        if self._drains:
+            self._drained(result)
+
     def _drained(self, result: FireResult) -> None:
         """
-        C{result}'s fire has finished: fire the stops that waited only for it.
+        Fire the stops that waited only for C{result}'s fire.
         """
         still = []
         for waiting_for, drained in self._drains:
@@ -464,87 +643,3 @@ class EventDispatcher(Service):
             else:
                 drained.callback(None)
         self._drains = still
-
-
-def _settled(value: object) -> tuple[Deferred[object] | None, object]:
-    """
-    Look into a handler's Deferred or coroutine.
-
-    :returns: C{(None, outcome)} if it has already finished with C{outcome}
-        (a value or a Failure), else C{(deferred, None)} to wait for.
-    """
-    deferred = value if isinstance(value, Deferred) else Deferred.fromCoroutine(value)  # type: ignore[arg-type]
-    # Called and not paused: its callbacks have run, so its result is final.
-    if not deferred.called or deferred.paused:
-        return deferred, None
-    outcome = deferred.result
-    if isinstance(outcome, Failure):
-        deferred.addErrback(_consume)
-    return None, outcome
-
-
-class _Dispatch:
-    """
-    The state of a fire that is waiting for a handler.
-    """
-
-    __slots__ = (
-        "cancelled",
-        "deferred",
-        "dispatcher",
-        "pending",
-        "phase_start",
-        "position",
-        "result",
-        "starting",
-        "waiting_on",
-        "watermark",
-    )
-
-    def __init__(self, dispatcher: EventDispatcher, result: FireResult, watermark: int) -> None:
-        self.dispatcher = dispatcher
-        self.result = result
-        self.watermark = watermark
-        self.pending = 0
-        self.position = 0
-        self.phase_start = 0
-        self.starting = False
-        self.cancelled = False
-        self.waiting_on: list[Deferred[object]] = []
-        self.deferred: Deferred[FireResult] = Deferred(self._cancel)
-
-    def wait(self, deferred: Deferred[object], handler_id: HandlerId) -> None:
-        """
-        Wait for a handler's Deferred, keeping its place in the records.
-        """
-        records = self.result._records
-        slot = len(records)
-        records.append((handler_id, _PENDING))
-        self.pending += 1
-        self.starting = True
-        self.waiting_on.append(deferred)
-        deferred.addBoth(self._settle, slot, handler_id)
-
-    def phase_started(self, position: int, phase_start: int) -> bool:
-        """
-        Every handler of the phase at C{position}, whose records begin at
-        C{phase_start}, has been started: return whether the phase must wait.
-        """
-        self.starting = False
-        self.position = position
-        self.phase_start = phase_start
-        return self.pending > 0
-
-    def _settle(self, value: object, slot: int, handler_id: HandlerId) -> None:
-        self.result._records[slot] = (handler_id, value)
-        if isinstance(value, Failure):
-            self.dispatcher._handler_failed(value, handler_id, self.result.event)
-        self.pending -= 1
-        if not self.pending and not self.starting:
-            self.waiting_on = []
-            self.dispatcher._resume(self)
-
-    def _cancel(self, deferred: Deferred[FireResult]) -> None:
-        self.cancelled = True
-        for waiting in self.waiting_on:
-            waiting.cancel()

@@ -133,3 +133,56 @@ class HandlerFailed(DispatcherError):
             f"{handler_id!r}: {failure.getErrorMessage()}" for handler_id, failure in self.failures
         )
         super().__init__(f"{len(self.failures)} handler(s) failed for event {result.event!r}: {described}")
+
+
+class OrderingError(DispatcherError, ValueError):
+    """
+    Handlers' C{requires}/C{required_by} constraints form a cycle.
+
+    :ivar phase: the phase whose handlers are in the cycle.
+    :ivar cycle: the handler names around the cycle, the first repeated last.
+    """
+
+    def __init__(self, phase: str, cycle: Sequence[str]) -> None:
+        self.phase = phase
+        self.cycle = tuple(cycle)
+        super().__init__(
+            f"handlers of phase {phase!r} cannot be ordered: {' -> '.join(map(repr, self.cycle))} is a cycle"
+        )
+
+
+class FollowUpDepthError(DispatcherError, RuntimeError):
+    """
+    Follow-up events of follow-up events nested deeper than the dispatcher allows.
+
+    :ivar event: the follow-up event that was refused.
+    :ivar depth: how deep it would have been.
+    :ivar limit: the dispatcher's C{max_follow_up_depth}.
+    """
+
+    def __init__(self, event: object, depth: int, limit: int) -> None:
+        self.event = event
+        self.depth = depth
+        self.limit = limit
+        super().__init__(
+            f"follow-up event {event!r} refused: it would be {depth} follow-ups deep, "
+            f"and max_follow_up_depth is {limit} (a runaway chain of follow-ups?)"
+        )
+
+
+class InjectionError(DispatcherError, TypeError):
+    """
+    An injected handler asked for keywords that neither of the event's
+    namespaces holds.
+
+    :ivar handler_id: the handler.
+    :ivar missing: the keywords it needs and could not be given, sorted.
+    """
+
+    def __init__(self, handler_id: HandlerId, missing: Iterable[str]) -> None:
+        self.handler_id = handler_id
+        self.missing = tuple(sorted(missing))
+        super().__init__(
+            f"cannot call {handler_id!r}: it needs {', '.join(map(repr, self.missing))}, which neither "
+            "the event's local namespace nor the dispatcher's global one holds"
+        )

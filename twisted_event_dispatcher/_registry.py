@@ -16,6 +16,7 @@ from types import BuiltinMethodType, MethodType, ModuleType
 from typing import Any, Final, final
 
 from ._errors import NotWeakReferenceableError
+from ._options import DEFAULT_OPTIONS, HandlerOptions, Special
 
 Handler = Callable[..., Any]
 
@@ -54,7 +55,7 @@ class HandlerId:
     Pass it to C{remove_event_handler} to remove the handler.
     """
 
-    __slots__ = ("_fn", "_key", "_keywords", "_label", "_phase", "_ref", "_seq")
+    __slots__ = ("_fn", "_key", "_keywords", "_label", "_phase", "_ref", "_seq", "_special")
 
     _seq: int
     _phase: str
@@ -63,6 +64,8 @@ class HandlerId:
     _label: str
     _fn: Handler | None
     _ref: Callable[[], Handler | None] | None
+    #: The options of a registration that has any, else None.
+    _special: Special | None
 
     def __init__(self, phase: str, keywords: tuple[str, ...], key: object, label: str) -> None:
         self._seq = next(_sequence)
@@ -72,6 +75,7 @@ class HandlerId:
         self._label = label
         self._fn = None
         self._ref = None
+        self._special = None
 
     @property
     def phase(self) -> str:
@@ -83,9 +87,52 @@ class HandlerId:
     @property
     def match_spec(self) -> dict[str, object]:
         """
-        The keywords the handler constrains and their values (wildcards left out).
+        The keywords the handler constrains and their values (wildcards left
+        out); for a handler with several alternatives, the first.
         """
+        if self._special is not None:
+            return self._special.alternatives[0].describe()
         return dict(zip(self._keywords, self._values(), strict=True))
+
+    @property
+    def options(self) -> HandlerOptions:
+        """
+        The handler's options (all defaults for a plain handler).
+        """
+        return DEFAULT_OPTIONS if self._special is None else self._special.options
+
+    @property
+    def name(self) -> str:
+        """
+        The name other handlers' C{requires}/C{required_by} refer to: the
+        C{name} option, else the handler's label.
+        """
+        special = self._special
+        if special is not None and special.options.name is not None:
+            return special.options.name
+        return self._label
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        """
+        Sorts handlers by priority (higher first), then registration order.
+        """
+        special = self._special
+        return (0 if special is None else -special.options.priority, self._seq)
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """
+        Names of the handlers this one starts after.
+        """
+        return frozenset() if self._special is None else self._special.options.requires
+
+    @property
+    def required_by(self) -> frozenset[str]:
+        """
+        Names of the handlers that start after this one.
+        """
+        return frozenset() if self._special is None else self._special.options.required_by
 
     def _values(self) -> tuple[object, ...]:
         if len(self._keywords) == 1:
@@ -114,6 +161,12 @@ class HandlerId:
         self._ref = None
 
     def __repr__(self) -> str:
+        if self._special is not None:
+            described = " | ".join(
+                " ".join(f"{k}={v!r}" for k, v in alternative.describe().items()) or "*"
+                for alternative in self._special.alternatives
+            )
+            return f"<HandlerId #{self._seq} {self._label} {self._phase} {described}>"
         spec = "".join(
             f" {keyword}={value!r}" for keyword, value in zip(self._keywords, self._values(), strict=True)
         )

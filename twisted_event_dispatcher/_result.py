@@ -7,12 +7,15 @@ its failure.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import attrs
 from twisted.python.failure import Failure
 
 from ._registry import HandlerId
+
+if TYPE_CHECKING:
+    from ._context import EventState
 
 
 @final
@@ -59,13 +62,16 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_records", "details", "event")
+    __slots__ = ("_extra", "_records", "details", "event")
 
     event: object
     details: dict[str, object]
     #: (handler id, value or Failure) per handler started, in start order;
     #: the id knows its phase.
     _records: list[tuple[HandlerId, object]]
+    #: The per-event state of the richer features; left unset (not None) by
+    #: plain fires, which then pay nothing for it.
+    _extra: EventState
 
     def __init__(self, event: object, details: dict[str, object]) -> None:
         self.event = event
@@ -116,6 +122,57 @@ class FireResult:
         The return values of the handlers that succeeded, in call order.
         """
         return tuple(outcome.value for outcome in self if outcome.failure is None)
+
+    def first_result(self) -> object:
+        """
+        The first value, in call order, that is not None (pluggy's
+        C{firstresult}); None if there is none.
+        """
+        for _, value in self._records:
+            if value is not None and not isinstance(value, Failure):
+                return value
+        return None
+
+    @property
+    def _state(self) -> EventState | None:
+        return getattr(self, "_extra", None)
+
+    @property
+    def stopped_by(self) -> HandlerId | None:
+        """
+        The handler that stopped the event (raised L{StopPropagation}), if any.
+        """
+        state = self._state
+        return None if state is None or state.stop is None else state.stop[0]
+
+    @property
+    def value(self) -> object:
+        """
+        The value given to L{StopPropagation} by the handler that stopped the
+        event; None otherwise.
+        """
+        state = self._state
+        if state is None or state.stop is None or not state.stop[1].has_value:
+            return None
+        return state.stop[1].value
+
+    @property
+    def follow_ups(self) -> tuple[FireResult, ...]:
+        """
+        The results of the follow-up events the handlers emitted, in the
+        order they were dispatched.
+        """
+        state = self._state
+        return () if state is None else tuple(state.follow_up_results)
+
+    @property
+    def dropped_follow_ups(self) -> tuple[tuple[object, dict[str, object]], ...]:
+        """
+        Follow-up events, with their details, that were not dispatched
+        because a handler stopped the event with a value.
+        """
+        state = self._state
+        return () if state is None else tuple(state.dropped)
 
     def __repr__(self) -> str:
         ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())

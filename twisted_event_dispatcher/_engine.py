@@ -1,0 +1,405 @@
+# -*- test-case-name: tests.test_handler_model -*-
+"""
+The full dispatch engine: one L{Dispatch} per fire that waits for a handler
+or uses the richer handler model (options, ordering, sequential phases,
+context, stop, follow-ups, threads).
+
+The dispatcher's own loop handles the plain synchronous case and hands a fire
+over to a L{Dispatch} the moment it needs more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import CoroutineType
+from typing import TYPE_CHECKING, Final
+
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.python.failure import Failure
+
+from ._context import EventContext, EventState, StopPropagation, Updates
+from ._errors import InjectionError
+from ._options import Special
+from ._ordering import order
+from ._registry import Handler, HandlerId
+from ._result import FireResult
+
+if TYPE_CHECKING:
+    from ._dispatcher import EventDispatcher
+
+_AWAITABLE: Final = (Deferred, CoroutineType)
+_PENDING: Final = object()
+
+# What a handler's return value is, by its type.  Deferred is an ABC, so
+# isinstance() against it is slow; a dict lookup per call is not.
+PLAIN: Final = 0
+WAIT: Final = 1
+FAILED: Final = 2
+_KNOWN: Final[dict[type, int]] = {type(None): PLAIN, Deferred: WAIT, CoroutineType: WAIT, Failure: FAILED}
+kinds: dict[type, int] = dict(_KNOWN)
+
+
+def kind_of(kind: type) -> int:
+    """
+    Classify a type of handler return value not seen before, and remember it.
+    """
+    if len(kinds) > 512:  # dynamically made types: keep the table small
+        kinds.clear()
+        kinds.update(_KNOWN)
+    found = WAIT if issubclass(kind, _AWAITABLE) else FAILED if issubclass(kind, Failure) else PLAIN
+    kinds[kind] = found
+    return found
+
+
+def _consume(failure: Failure) -> None:
+    """
+    Errback that marks a failure as handled: the dispatcher has recorded it.
+    """
+
+
+def settled(value: object) -> tuple[Deferred[object] | None, object]:
+    """
+    Look into a handler's Deferred or coroutine.
+
+    :returns: C{(None, outcome)} if it has already finished with C{outcome}
+        (a value or a Failure), else C{(deferred, None)} to wait for.
+    """
+    deferred = value if isinstance(value, Deferred) else Deferred.fromCoroutine(value)  # type: ignore[arg-type]
+    # Called and not paused: its callbacks have run, so its result is final.
+    if not deferred.called or deferred.paused:
+        return deferred, None
+    outcome = deferred.result
+    if isinstance(outcome, Failure):
+        deferred.addErrback(_consume)
+    return None, outcome
+
+
+def outcome_kind(value: object) -> tuple[Deferred[object] | None, object, int]:
+    """
+    Classify what a handler returned: C{(deferred to wait for or None,
+    value, kind)}.
+    """
+    kind = kinds.get(type(value))
+    if kind is None:
+        kind = kind_of(type(value))
+    if kind != WAIT:
+        return None, value, kind
+    waiting, value = settled(value)
+    if waiting is not None:
+        return waiting, None, WAIT
+    return None, value, FAILED if isinstance(value, Failure) else PLAIN
+
+
+class Dispatch:
+    """
+    A fire in progress: which phase it is in, which handlers it has started
+    and waits for, and what it will report.
+    """
+
+    def __init__(self, dispatcher: EventDispatcher, result: FireResult, watermark: int, depth: int) -> None:
+        self.dispatcher = dispatcher
+        self.result = result
+        self.watermark = watermark
+        self.depth = depth
+        self.position = -1
+        self.candidates: Sequence[HandlerId] | None = None
+        self.before: list[set[int]] | None = None
+        self.next = 0
+        self.phase_start = 0
+        self.sequential = False
+        self.pending: dict[Deferred[object], int] = {}
+        self.looping = False
+        self.cancelled = False
+        self.fatal: list[tuple[HandlerId, Failure]] = []
+        self.slots: dict[int, int] = {}
+        self.state: EventState | None = None
+        self.deferred: Deferred[FireResult] | None = None
+        self.failure: Failure | None = None
+
+    # Taking over from the dispatcher's loop, and finishing.
+
+    def take_over(
+        self, position: int, candidates: Sequence[HandlerId], started: int, phase_start: int
+    ) -> None:
+        """
+        Carry on a phase the dispatcher's loop began: C{started} of its
+        C{candidates} have been started, their records begin at C{phase_start}.
+        """
+        self.position = position
+        self.candidates = candidates
+        self.next = started
+        self.phase_start = phase_start
+        self.sequential = position in self.dispatcher._sequential
+        if self.dispatcher._fail_fast:  # failures the loop already met in this phase
+            self.fatal = [(h, v) for h, v in self.result._records[phase_start:] if isinstance(v, Failure)]
+
+    def proceed(self) -> Deferred[FireResult]:
+        """
+        Run as far as possible; return the fire's Deferred (already fired if
+        it finished now).
+        """
+        if self._advance() and self._follow_ups():
+            self.dispatcher._finished(self.result)
+            if self.failure is not None:
+                return fail(self.failure)
+            return succeed(self.result)
+        self.deferred = Deferred(self._cancel)
+        return self.deferred
+
+    def _deliver(self) -> None:
+        deferred = self.deferred
+        if deferred is not None and not self.cancelled:
+            if self.failure is not None:
+                deferred.errback(self.failure)
+            else:
+                deferred.callback(self.result)
+        self.dispatcher._finished(self.result)
+
+    def _resume(self) -> None:
+        if self._advance() and self._follow_ups():
+            self._deliver()
+
+    # Phases
+
+    def _advance(self) -> bool:
+        """
+        Start what may start now.  Return True once every phase is done.
+        """
+        self.looping = True
+        try:
+            while True:
+                if self.candidates is None and not self._next_phase():
+                    return True
+                if not self._start_candidates() or self.pending:
+                    return False
+                self._end_phase()
+        finally:
+            self.looping = False
+
+    def _next_phase(self) -> bool:
+        if self.cancelled or self.fatal or self.stopped:
+            return False
+        dispatcher = self.dispatcher
+        details = self.result.details
+        for position, index in dispatcher._live:
+            if position <= self.position:
+                continue
+            found = index.lookup(details) if index.has_groups else index.wild_items()
+            if not found:
+                continue
+            self.position = position
+            self._set_candidates(found, position in dispatcher._ordered)
+            self.phase_start = len(self.result._records)
+            self.sequential = position in dispatcher._sequential
+            return True
+        return False
+
+    def _set_candidates(self, found: Sequence[HandlerId], ordered: bool) -> None:
+        candidates = list(dict.fromkeys(found))  # an id filed under several alternatives
+        self.before = None
+        if ordered:
+            positions, before = order(candidates)
+            self.candidates = [candidates[p] for p in positions]
+            rank = {p: i for i, p in enumerate(positions)}
+            self.before = [{rank[b] for b in before[p]} for p in positions]
+        else:
+            self.candidates = candidates
+        self.next = 0
+
+    def _end_phase(self) -> None:
+        self.candidates = None
+        self.before = None
+        if self.fatal:
+            self.failure = Failure(self.dispatcher._fatal_error(self.fatal, self.result))
+
+    @property
+    def stopped(self) -> bool:
+        """
+        Whether a handler has stopped the event.
+        """
+        return self.state is not None and self.state.stop is not None
+
+    def _start_candidates(self) -> bool:
+        """
+        Start the phase's handlers in turn.  Return False if the next one
+        has to wait (sequential phase, or a required handler still running).
+        """
+        candidates = self.candidates
+        assert candidates is not None
+        while self.next < len(candidates):
+            if self.cancelled or self.stopped:
+                self.next = len(candidates)
+                break
+            if self.pending and (self.sequential or self._blocked(self.next)):
+                return False
+            handler_id = candidates[self.next]
+            self.next += 1
+            self._start(handler_id)
+        return True
+
+    def _blocked(self, position: int) -> bool:
+        if self.before is None or not self.before[position]:
+            return False
+        running = set(self.pending.values())
+        return any(self.slots.get(b) in running for b in self.before[position])
+
+    # Handlers
+
+    def _start(self, handler_id: HandlerId) -> None:
+        if handler_id._seq > self.watermark:
+            return
+        listen_fn = handler_id.handler()
+        if listen_fn is None:
+            self.dispatcher._purge()
+            return
+        special = handler_id._special
+        event = self.result.event
+        try:
+            if special is None:
+                value = listen_fn(event)
+            else:
+                if special.filters and not special.accepts(event, self.result.details):
+                    return
+                self.dispatcher._take_call(handler_id, special)
+                value = self._call_special(handler_id, special, listen_fn)
+        except Exception:
+            value = Failure()
+        self.adopt(handler_id, value)
+
+    def adopt(self, handler_id: HandlerId, value: object) -> None:
+        """
+        Take what a handler just started returned: record it, or wait for it.
+        """
+        waiting, value, kind = outcome_kind(value)
+        if waiting is None:
+            self._record(handler_id, value, kind, None)
+            return
+        records = self.result._records
+        slot = len(records)
+        records.append((handler_id, _PENDING))
+        self._note_started(slot)
+        self.pending[waiting] = slot
+        waiting.addBoth(self._settle, waiting, handler_id, slot)
+
+    def _note_started(self, slot: int) -> None:
+        """
+        Remember where the handler just started (candidate C{next - 1})
+        records its outcome, for handlers that require it.
+        """
+        if self.before is not None:
+            self.slots[self.next - 1] = slot
+
+    def _call_special(self, handler_id: HandlerId, special: Special, listen_fn: Handler) -> object:
+        options = special.options
+        args: tuple[object, ...] = (self.result.event,)
+        kwargs: dict[str, object] = {}
+        if options.inject:
+            args, kwargs = (), self._injected(handler_id, special)
+        elif options.pass_context:
+            args = (self.result.event, EventContext(self.event_state(), handler_id))
+        if options.threaded:
+            return self.dispatcher._in_thread(listen_fn, args, kwargs)
+        return listen_fn(*args, **kwargs)
+
+    def _injected(self, handler_id: HandlerId, special: Special) -> dict[str, object]:
+        state = self.event_state()
+        namespace = {**state.globals, **state.local_namespace()}
+        namespace["event"] = self.result.event
+        namespace["context"] = EventContext(state, handler_id)
+        if special.any_keyword:
+            return namespace
+        missing = [name for name in special.required if name not in namespace]
+        if missing:
+            raise InjectionError(handler_id, missing)
+        return {name: namespace[name] for name in special.accepted if name in namespace}
+
+    def event_state(self) -> EventState:
+        """
+        The per-event state, made on first use.
+        """
+        if self.state is None:
+            dispatcher = self.dispatcher
+            self.state = EventState(self.result, dispatcher._globals, self.depth, dispatcher._check_follow_up)
+            self.result._extra = self.state
+        return self.state
+
+    def _settle(self, value: object, waiting: Deferred[object], handler_id: HandlerId, slot: int) -> None:
+        del self.pending[waiting]
+        self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot)
+        if not self.looping:
+            self._resume()
+
+    def _record(self, handler_id: HandlerId, value: object, kind: int, slot: int | None) -> None:
+        if kind == FAILED:
+            assert isinstance(value, Failure)
+            value = self._failed(handler_id, value)
+        elif isinstance(value, Updates):
+            special = handler_id._special
+            if special is not None and (special.options.inject or special.options.pass_context):
+                self.event_state().apply(value)
+        records = self.result._records
+        if slot is None:
+            records.append((handler_id, value))
+        else:
+            records[slot] = (handler_id, value)
+
+    def _failed(self, handler_id: HandlerId, failure: Failure) -> object:
+        """
+        Deal with a handler's failure; return what to record for it.
+        """
+        if isinstance(failure.value, StopPropagation):
+            return self._stop(handler_id, failure.value)
+        if self.cancelled and failure.check(CancelledError):
+            return failure
+        special = handler_id._special
+        policy = special.options.errors if special is not None else None
+        fatal = self.dispatcher._fail_fast if policy is None else policy == "fail"
+        if fatal:
+            self.fatal.append((handler_id, failure))
+        else:
+            self.dispatcher._log_failure(failure, handler_id, self.result.event)
+        return failure
+
+    def _stop(self, handler_id: HandlerId, stop: StopPropagation) -> object:
+        state = self.event_state()
+        if state.stop is None:
+            state.stop = (handler_id, stop)
+            if stop.has_value:
+                state.dropped.extend(state.follow_ups)
+                state.follow_ups.clear()
+        return stop.value if stop.has_value else None
+
+    # Follow-up events
+
+    def _follow_ups(self) -> bool:
+        """
+        Dispatch the queued follow-up events in order.  Return True when all
+        are done (now), False when one is still running.
+        """
+        state = self.state
+        while state is not None and state.follow_ups and self.failure is None and not self.cancelled:
+            event, details = state.follow_ups.pop(0)
+            fired = self.dispatcher._fire_follow_up(event, details, self.depth + 1)
+            if not fired.called:
+                fired.addBoth(self._follow_up_done)
+                return False
+            fired.addBoth(self._take_follow_up)
+        return True
+
+    def _take_follow_up(self, outcome: FireResult | Failure) -> None:
+        if isinstance(outcome, Failure):
+            self.failure = outcome
+        else:
+            self.event_state().follow_up_results.append(outcome)
+
+    def _follow_up_done(self, outcome: FireResult | Failure) -> None:
+        self._take_follow_up(outcome)
+        if self._follow_ups():
+            self._deliver()
+
+    # Cancellation
+
+    def _cancel(self, deferred: Deferred[FireResult]) -> None:
+        self.cancelled = True
+        for waiting in list(self.pending):
+            waiting.cancel()

@@ -1,0 +1,128 @@
+# -*- test-case-name: tests.test_ordering -*-
+"""
+Ordering the handlers of a phase: priorities, and C{requires}/C{required_by}
+constraints between named handlers.  Pure functions, no Twisted.
+
+Handlers start by priority (higher first), then registration order, except
+that a handler never starts before the handlers it requires (and those that
+name it in C{required_by}).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from ._errors import OrderingError
+
+
+class Orderable(Protocol):
+    """
+    What ordering needs to know of a handler.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def order_key(self) -> tuple[int, int]: ...
+
+    @property
+    def requires(self) -> frozenset[str]: ...
+
+    @property
+    def required_by(self) -> frozenset[str]: ...
+
+
+def predecessors(handlers: Sequence[Orderable]) -> list[set[int]]:
+    """
+    For each handler (by position), the positions of the handlers that must
+    finish before it starts.
+    """
+    by_name: dict[str, list[int]] = {}
+    for position, handler in enumerate(handlers):
+        by_name.setdefault(handler.name, []).append(position)
+    before: list[set[int]] = [set() for _ in handlers]
+    for position, handler in enumerate(handlers):
+        for name in handler.requires:
+            before[position].update(other for other in by_name.get(name, ()) if other != position)
+        for name in handler.required_by:
+            for other in by_name.get(name, ()):
+                if other != position:
+                    before[other].add(position)
+    return before
+
+
+def order(handlers: Sequence[Orderable]) -> tuple[list[int], list[set[int]]]:
+    """
+    The positions of C{handlers} in the order they may start, and each one's
+    predecessors.  Among the handlers free to start, the one with the
+    smallest C{order_key} (minus priority, then registration) goes first.
+    """
+    before = predecessors(handlers)
+    waiting_on = [len(found) for found in before]
+    after: list[list[int]] = [[] for _ in handlers]
+    for position, found in enumerate(before):
+        for other in found:
+            after[other].append(position)
+    ready = [(handlers[p].order_key, p) for p, count in enumerate(waiting_on) if not count]
+    heapq.heapify(ready)
+    ordered: list[int] = []
+    while ready:
+        _, position = heapq.heappop(ready)
+        ordered.append(position)
+        for other in after[position]:
+            waiting_on[other] -= 1
+            if not waiting_on[other]:
+                heapq.heappush(ready, (handlers[other].order_key, other))
+    if len(ordered) < len(handlers):  # a cycle slipped in: keep every handler, in key order
+        rest = sorted(
+            (p for p in range(len(handlers)) if p not in set(ordered)), key=lambda p: handlers[p].order_key
+        )
+        ordered.extend(rest)
+    return ordered, before
+
+
+def check_acyclic(constraints: Iterable[tuple[str, frozenset[str], frozenset[str]]], phase: str) -> None:
+    """
+    Raise L{OrderingError} if the constraints, given as C{(name, requires,
+    required_by)} per handler, form a cycle among names.
+    """
+    edges: dict[str, set[str]] = {}
+    for name, requires, required_by in constraints:
+        for required in requires:
+            edges.setdefault(required, set()).add(name)
+        for dependent in required_by:
+            edges.setdefault(name, set()).add(dependent)
+    done: set[str] = set()
+    for start in sorted(edges):
+        cycle = _cycle_from(start, edges, done)
+        if cycle:
+            raise OrderingError(phase, cycle)
+
+
+def _cycle_from(start: str, edges: Mapping[str, set[str]], done: set[str]) -> list[str] | None:
+    """
+    Depth-first search from C{start}: a cycle as a list of names, or None.
+    """
+    if start in done:
+        return None
+    path = [start]
+    on_path = {start}
+    stack = [sorted(edges.get(start, ()))]
+    while stack:
+        if not stack[-1]:
+            stack.pop()
+            node = path.pop()
+            on_path.discard(node)
+            done.add(node)
+            continue
+        following = stack[-1].pop()
+        if following in on_path:
+            return [*path[path.index(following) :], following]
+        if following not in done:
+            path.append(following)
+            on_path.add(following)
+            stack.append(sorted(edges.get(following, ())))
+    return None
