@@ -124,9 +124,13 @@ def test_scope_removes_its_handlers_on_exit(dispatcher: EventDispatcher) -> None
 
 
 def test_scope_removes_its_handlers_when_the_block_fails(dispatcher: EventDispatcher) -> None:
-    with pytest.raises(RuntimeError), dispatcher.scoped() as scope:
-        scope.register(print, "during")
-        raise RuntimeError("block failed")
+    def block() -> None:
+        with dispatcher.scoped() as scope:
+            scope.register(print, "during")
+            raise RuntimeError("block failed")
+
+    with pytest.raises(RuntimeError, match="block failed"):
+        block()
     assert dispatcher.handler_ids() == []
 
 
