@@ -34,7 +34,9 @@ def test_every_error_subclasses_the_base_and_a_builtin() -> None:
     so it stands outside the hierarchy.
     """
     package = twisted_event_dispatcher
-    builtins = (ValueError, TypeError, LookupError, RuntimeError)
+    from twisted.internet.defer import CancelledError
+
+    builtins = (ValueError, TypeError, LookupError, RuntimeError, TimeoutError, CancelledError)
     unbuiltin = (package.DispatcherError, package.HandlerFailed)
     for name in package.__all__:
         exported = getattr(package, name)

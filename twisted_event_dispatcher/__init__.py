@@ -11,21 +11,25 @@ from ._dispatcher import DEFAULT_PHASES, EventDispatcher
 from ._errors import (
     DispatcherError,
     DispatcherNotRunning,
+    FireCancelled,
     FollowUpDepthError,
     HandlerFailed,
+    HandlerTimedOut,
     InjectionError,
     NotWeakReferenceableError,
     OrderingError,
+    OverloadedError,
     UnhashableValueError,
     UnknownHandlerError,
     UnknownKeywordError,
     UnknownPhaseError,
 )
+from ._introspection import InFlightEvent, PendingHandler
 from ._options import AnyOf, HandlerOptions, MatchSpec, Phase, any_of
 from ._registry import HandlerId
 from ._result import FireResult, HandlerOutcome
 from ._scope import HandlerScope
-from .interfaces import IBackgroundUtility, IEventDispatcher
+from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
 
 __all__ = [
     "DEFAULT_PHASES",
@@ -34,6 +38,7 @@ __all__ = [
     "DispatcherNotRunning",
     "EventContext",
     "EventDispatcher",
+    "FireCancelled",
     "FireResult",
     "FollowUpDepthError",
     "HandlerFailed",
@@ -41,12 +46,17 @@ __all__ = [
     "HandlerOptions",
     "HandlerOutcome",
     "HandlerScope",
+    "HandlerTimedOut",
     "IBackgroundUtility",
+    "IDispatchMonitor",
     "IEventDispatcher",
+    "InFlightEvent",
     "InjectionError",
     "MatchSpec",
     "NotWeakReferenceableError",
     "OrderingError",
+    "OverloadedError",
+    "PendingHandler",
     "Phase",
     "StopPropagation",
     "UnhashableValueError",

@@ -148,6 +148,7 @@ class EventState:
         "follow_ups",
         "globals",
         "local",
+        "never_started",
         "result",
         "stop",
         "validate",
@@ -168,6 +169,7 @@ class EventState:
         self.follow_ups: list[tuple[object, dict[str, object]]] = []
         self.dropped: list[tuple[object, dict[str, object]]] = []
         self.follow_up_results: list[FireResult] = []
+        self.never_started: list[HandlerId] = []
         self.stop: tuple[HandlerId, StopPropagation] | None = None
 
     def local_namespace(self) -> dict[str, object]:

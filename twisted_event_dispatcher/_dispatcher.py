@@ -16,7 +16,7 @@ from typing import Final, Literal, TypedDict, Unpack
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.interfaces import IDelayedCall, IReactorThreads, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -28,25 +28,29 @@ from ._errors import (
     DispatcherNotRunning,
     FollowUpDepthError,
     HandlerFailed,
+    OverloadedError,
     UnknownHandlerError,
     UnknownPhaseError,
 )
+from ._introspection import InFlightEvent, describe_in_flight
 from ._matching import SpecIndex, check_hashable, check_keywords, index_key, normalize_spec
 from ._options import (
     AnyOf,
     ErrorPolicy,
+    FullPolicy,
     MatchSpec,
     Phase,
     Predicate,
     Special,
     build_options,
+    check_limits,
     normalize_match,
 )
 from ._ordering import check_acyclic
 from ._registry import Handler, HandlerId, HandlerRef, describe_callable, hold
 from ._result import FireResult
 from ._scope import HandlerScope
-from .interfaces import IBackgroundUtility, IEventDispatcher
+from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
 
 DEFAULT_PHASES: Final = ("before", "during", "after")
 
@@ -74,6 +78,10 @@ class HandlerOptionsDict(TypedDict, total=False):
     inject: bool
     errors: ErrorPolicy | None
     threaded: bool
+    timeout: float | None
+    max_concurrent: int | None
+    max_queued: int
+    when_full: FullPolicy
 
 
 def _seq_of(handler_id: HandlerId) -> int:
@@ -117,6 +125,12 @@ def _check_phases(phases: Sequence[str | Phase]) -> tuple[tuple[str, ...], froze
     return names, frozenset(position for position, phase in enumerate(declared) if phase.sequential)
 
 
+def _cancel_call(outcome: object, call: IDelayedCall) -> object:
+    if call.active():
+        call.cancel()
+    return outcome
+
+
 def _has_failure(records: list[tuple[HandlerId, object]], start: int) -> bool:
     return any(isinstance(value, Failure) for _, value in records[start:])
 
@@ -151,6 +165,20 @@ class EventDispatcher(Service):
         events may nest before one is refused.
     :param reactor: the reactor whose thread pool runs threaded handlers;
         the global reactor if None (imported only when first needed).
+    :param clock: what timeouts and durations are measured with; the
+        reactor if None.  Tests pass a L{twisted.internet.task.Clock}.
+    :param handler_timeout: seconds any handler may take before it is
+        cancelled and reported as timed out; None for no limit.
+    :param max_in_flight: how many events may be in flight at once; None
+        for no limit.
+    :param max_queued_events: how many fires may wait for a place when
+        C{max_in_flight} is reached and C{when_full} is C{"wait"}.
+    :param when_full: at C{max_in_flight}: C{"wait"} (queue, up to
+        C{max_queued_events}, then refuse) or C{"error"} (refuse at once);
+        refused fires fail with L{OverloadedError}.
+    :param nested: a fire made while a handler runs: C{"immediate"}
+        (dispatched at once, inside the handler) or C{"queue"} (dispatched
+        once the current event has finished or is waiting for a handler).
     """
 
     running: bool
@@ -163,11 +191,31 @@ class EventDispatcher(Service):
         handler_errors: Literal["log", "fail"] = "log",
         max_follow_up_depth: int = 16,
         reactor: IReactorThreads | None = None,
+        clock: IReactorTime | None = None,
+        handler_timeout: float | None = None,
+        max_in_flight: int | None = None,
+        max_queued_events: int = 1000,
+        when_full: FullPolicy = "wait",
+        nested: Literal["immediate", "queue"] = "immediate",
     ) -> None:
         if handler_errors not in ("log", "fail"):
             raise ValueError(f"handler_errors must be 'log' or 'fail', got {handler_errors!r}")
         if not isinstance(max_follow_up_depth, int) or max_follow_up_depth < 0:
             raise ValueError(f"max_follow_up_depth must be a whole number >= 0, got {max_follow_up_depth!r}")
+        check_limits(handler_timeout, max_in_flight, max_queued_events, when_full)
+        if nested not in ("immediate", "queue"):
+            raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
+        self._handler_timeout = handler_timeout
+        self._max_in_flight = max_in_flight
+        self._max_queued_events = max_queued_events
+        self._when_full = when_full
+        self._nested = nested
+        self._gated = max_in_flight is not None or nested == "queue"
+        self._nested_override: Literal["immediate", "queue"] | None = None
+        self._held: deque[tuple[object, dict[str, object], Deferred[FireResult]]] = deque()
+        self._queued_nested: list[tuple[object, dict[str, object], Deferred[FireResult]]] = []
+        self._monitors: tuple[IDispatchMonitor, ...] = ()
+        self._time = clock
         self._allowed = frozenset(_check_keywords_allowed(allowed_match_spec_keywords))
         self._phases, self._sequential = _check_phases(phases)
         self._indexes: dict[str, SpecIndex[HandlerId]] = {name: SpecIndex(_seq_of) for name in self._phases}
@@ -185,7 +233,7 @@ class EventDispatcher(Service):
         self._ordered: frozenset[int] = frozenset()
         self._globals: dict[str, object] = {}
         self._refresh_advanced()
-        self._in_flight: dict[FireResult, None] = {}
+        self._in_flight: dict[FireResult, _engine.Dispatch | None] = {}
         self._drains: list[tuple[set[FireResult], Deferred[None]]] = []
         # Weak references whose handler was garbage collected.  The weakref
         # callback only appends here (atomic, and safe in any thread or in the
@@ -235,7 +283,7 @@ class EventDispatcher(Service):
     def _refresh_advanced(self) -> None:
         # Whether fires need the engine from the start: a plain attribute,
         # cheap to test on every fire.
-        self._advanced = bool(self._specials or self._sequential)
+        self._advanced = bool(self._specials or self._sequential or self._monitors)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -429,6 +477,33 @@ class EventDispatcher(Service):
 
     # Firing
 
+    def fire(
+        self,
+        event: object,
+        /,
+        details: Mapping[str, object] | None = None,
+        *,
+        nested: Literal["immediate", "queue"] | None = None,
+    ) -> Deferred[FireResult]:
+        """
+        Fire an event with its details as a mapping: the twin of
+        L{fire_event} that takes options.
+
+        :param nested: for this fire, overrides the dispatcher's C{nested}
+            policy.
+        :raises ValueError: for an unknown C{nested} policy.
+        """
+        if nested is None:
+            return EventDispatcher.fire_event(self, event, **(details or {}))
+        if nested not in ("immediate", "queue"):
+            raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
+        saved = self._nested_override, self._gated
+        self._nested_override, self._gated = nested, True
+        try:
+            return EventDispatcher.fire_event(self, event, **(details or {}))
+        finally:
+            self._nested_override, self._gated = saved
+
     def fire_event(self, event: object, /, **event_details: object) -> Deferred[FireResult]:
         """
         See L{IEventDispatcher.fire_event}.
@@ -443,6 +518,10 @@ class EventDispatcher(Service):
                 raise
         if not self.running:
             return fail(DispatcherNotRunning(event))
+        if self._gated:
+            held = self._hold(event, event_details)
+            if held is not None:
+                return held
         result = _new_result(FireResult)
         result.event = event
         result.details = event_details
@@ -454,8 +533,8 @@ class EventDispatcher(Service):
         if dispatch is not None:
             return dispatch.proceed()
         del self._in_flight[result]
-        if self._drains:
-            self._drained(result)
+        if self._drains or self._held or self._queued_nested:
+            self._finished_extra(result)
         if self._fail_fast and not result.succeeded:
             return fail(self._fatal_error(self._failures(result), result))
         return succeed(result)
@@ -589,6 +668,165 @@ class EventDispatcher(Service):
         assert reactor is not None
         return deferToThreadPool(reactor, reactor.getThreadPool(), listen_fn, *args, **kwargs)
 
+    # Flow control
+
+    def _hold(self, event: object, details: dict[str, object]) -> Deferred[FireResult] | None:
+        """
+        Hold a fire back if a policy says so: return the Deferred the firer
+        gets, or None to dispatch it now.
+        """
+        if (self._nested_override or self._nested) == "queue" and self._starting_handlers():
+            queued: Deferred[FireResult] = Deferred()
+            self._queued_nested.append((event, details, queued))
+            return queued
+        limit = self._max_in_flight
+        if limit is None or len(self._in_flight) < limit:
+            return None
+        if self._when_full == "error" or len(self._held) >= self._max_queued_events:
+            return fail(OverloadedError(self, limit, len(self._held)))
+        entry: tuple[object, dict[str, object], Deferred[FireResult]]
+
+        def withdraw(_: Deferred[FireResult]) -> None:
+            self._held.remove(entry)
+
+        waiting: Deferred[FireResult] = Deferred(withdraw)
+        entry = (event, details, waiting)
+        self._held.append(entry)
+        return waiting
+
+    def _release_held(self) -> None:
+        """
+        Dispatch held fires while there is room for them.
+        """
+        limit = self._max_in_flight
+        while self._held and (limit is None or len(self._in_flight) < limit):
+            event, details, waiting = self._held.popleft()
+            self.fire(event, details, nested="immediate").chainDeferred(waiting)
+
+    def _refuse_held(self) -> None:
+        """
+        The dispatcher stopped: fail the fires still held (none of their
+        handlers ran).
+        """
+        held, self._held = self._held, deque()
+        for event, _, waiting in held:
+            waiting.errback(DispatcherNotRunning(event))
+
+    def _starting_handlers(self) -> bool:
+        """
+        Whether a fire is starting handlers right now (so a fire made now
+        comes from inside a handler): a fire dispatched synchronously has no
+        engine in the in-flight table, and an engine knows when it loops.
+        """
+        return any(dispatch is None or dispatch.looping for dispatch in self._in_flight.values())
+
+    def _release_nested(self) -> None:
+        """
+        Once no handler is starting any more, dispatch the queued nested fires.
+        """
+        if self._starting_handlers():
+            return
+        queued, self._queued_nested = self._queued_nested, []
+        for event, details, waiting in queued:
+            self.fire(event, details, nested="immediate").chainDeferred(waiting)
+
+    def _deadline(self, drained: Deferred[None], timeout: float) -> None:
+        """
+        A stop's deadline passed: cancel the events still in flight.
+        """
+        late = [(result, dispatch) for result, dispatch in self._in_flight.items() if dispatch is not None]
+        for result, dispatch in late:
+            pending = [repr(handler_id) for handler_id, _ in dispatch.pending_handlers()]
+            _log.warn(
+                "Stopping: event {event!r} still in flight after {timeout:g} seconds, cancelled; "
+                "pending handlers: {pending}",
+                event=result.event,
+                timeout=timeout,
+                pending=", ".join(pending) or "none",
+            )
+            if dispatch.deferred is not None and not dispatch.deferred.called:
+                dispatch.deferred.cancel()
+        if not drained.called:
+            self._drains = [(waiting, d) for waiting, d in self._drains if d is not drained]
+            drained.callback(None)
+
+    def when(self, **match_spec: object) -> Deferred[object]:
+        """
+        A Deferred that fires with the next event whose details match
+        C{match_spec}, once its handlers have run (in the last phase).
+        Cancelling it leaves no registration behind.
+
+        :raises UnknownKeywordError: for a keyword not allowed.
+        :raises UnhashableValueError: for a value that cannot be hashed.
+        """
+        ids: list[HandlerId] = []
+
+        def cancel(_: Deferred[object]) -> None:
+            if ids and ids[0].handler() is not None:
+                self.unregister(ids[0])
+
+        arrived: Deferred[object] = Deferred(cancel)
+
+        def deliver(event: object) -> None:
+            self.unregister(ids[0])
+            arrived.callback(event)
+
+        ids.append(self.register(deliver, self._phases[-1], match=match_spec, use_weakref=False))
+        return arrived
+
+    # Monitoring and introspection
+
+    def add_monitor(self, monitor: IDispatchMonitor) -> None:
+        """
+        Tell C{monitor} about every phase and handler call from now on.
+
+        :raises TypeError: if C{monitor} does not provide L{IDispatchMonitor}.
+        """
+        if not IDispatchMonitor.providedBy(monitor):
+            raise TypeError(f"monitor must provide IDispatchMonitor, got {monitor!r}")
+        self._monitors = (*self._monitors, monitor)
+        self._refresh_advanced()
+
+    def remove_monitor(self, monitor: IDispatchMonitor) -> None:
+        """
+        Stop telling C{monitor}.
+
+        :raises LookupError: if it was not added.
+        """
+        if monitor not in self._monitors:
+            raise LookupError(f"monitor {monitor!r} was not added to this dispatcher")
+        self._monitors = tuple(m for m in self._monitors if m is not monitor)
+        self._refresh_advanced()
+
+    def _monitor_failed(self, monitor: object, hook: str) -> None:
+        _log.failure("Monitor {monitor!r} failed in {hook}", monitor=monitor, hook=hook, level=LogLevel.error)
+
+    def in_flight(self) -> list[InFlightEvent]:
+        """
+        The events in flight: for each, its current phase, how long it has
+        been in flight, and the handlers it waits for and since when.
+        Cheap: it reads what the dispatcher keeps anyway.
+        """
+        now = self._now()
+        return [
+            describe_in_flight(result, dispatch, self._phases, now)
+            for result, dispatch in self._in_flight.items()
+        ]
+
+    def _clock(self) -> IReactorTime:
+        clock = self._time
+        if clock is None:
+            reactor = self._reactor
+            if reactor is None:
+                from twisted.internet import reactor as global_reactor
+
+                reactor = global_reactor  # type: ignore[assignment]
+            clock = self._time = IReactorTime(reactor)
+        return clock
+
+    def _now(self) -> float:
+        return self._clock().seconds()
+
     # Lifecycle
 
     def start(self) -> None:
@@ -597,11 +835,22 @@ class EventDispatcher(Service):
         """
         self.startService()
 
-    def stop(self) -> Deferred[None]:
+    def stop(self, timeout: float | None = None) -> Deferred[None]:
         """
         See L{IBackgroundUtility.stop}.
+
+        :param timeout: seconds to wait for the events in flight; then those
+            still running are cancelled (their fires fail with
+            L{FireCancelled}), a warning names them and their pending
+            handlers, and the returned Deferred fires.
         """
-        return self.stopService()
+        if timeout is not None:
+            check_limits(timeout, None, 0, "wait")
+        drained = self.stopService()
+        if timeout is not None and not drained.called:
+            deadline = self._clock().callLater(timeout, self._deadline, drained, timeout)
+            drained.addBoth(_cancel_call, deadline)
+        return drained
 
     def startService(self) -> None:
         """
@@ -617,6 +866,7 @@ class EventDispatcher(Service):
         """
         Service.stopService(self)
         self.running = False
+        self._refuse_held()
         if not self._in_flight:
             return succeed(None)
         drained: Deferred[None] = Deferred()
@@ -628,8 +878,16 @@ class EventDispatcher(Service):
         C{result}'s fire has finished.
         """
         del self._in_flight[result]
+        if self._drains or self._held:
+            self._finished_extra(result)
+
+    def _finished_extra(self, result: FireResult) -> None:
         if self._drains:
             self._drained(result)
+        if self._held:
+            self._release_held()
+        if self._queued_nested:
+            self._release_nested()
 
     def _drained(self, result: FireResult) -> None:
         """

@@ -15,14 +15,15 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Final
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from ._context import EventContext, EventState, StopPropagation, Updates
-from ._errors import InjectionError
+from ._errors import FireCancelled, HandlerTimedOut, InjectionError, OverloadedError
 from ._options import Special
 from ._ordering import order
 from ._registry import Handler, HandlerId
-from ._result import FireResult
+from ._result import FireResult, HandlerOutcome
 
 if TYPE_CHECKING:
     from ._dispatcher import EventDispatcher
@@ -115,6 +116,13 @@ class Dispatch:
         self.state: EventState | None = None
         self.deferred: Deferred[FireResult] | None = None
         self.failure: Failure | None = None
+        self.timers: dict[Deferred[object], IDelayedCall] = {}
+        self.timed_out: dict[Deferred[object], float] = {}
+        self.waiting_since: dict[Deferred[object], tuple[HandlerId, float]] = {}
+        self.phase_began = 0.0
+        self.began = dispatcher._now()
+        self.monitors = dispatcher._monitors
+        dispatcher._in_flight[result] = self
 
     # Taking over from the dispatcher's loop, and finishing.
 
@@ -144,6 +152,8 @@ class Dispatch:
                 return fail(self.failure)
             return succeed(self.result)
         self.deferred = Deferred(self._cancel)
+        if self.dispatcher._queued_nested:  # waiting now: nested fires may go
+            self.dispatcher._release_nested()
         return self.deferred
 
     def _deliver(self) -> None:
@@ -158,6 +168,8 @@ class Dispatch:
     def _resume(self) -> None:
         if self._advance() and self._follow_ups():
             self._deliver()
+        elif self.dispatcher._queued_nested:
+            self.dispatcher._release_nested()
 
     # Phases
 
@@ -191,8 +203,21 @@ class Dispatch:
             self._set_candidates(found, position in dispatcher._ordered)
             self.phase_start = len(self.result._records)
             self.sequential = position in dispatcher._sequential
+            if self.monitors:
+                self.phase_began = dispatcher._now()
+                self._notify("phase_started", self.result.event, dispatcher._phases[position])
             return True
         return False
+
+    def _notify(self, hook: str, *args: object) -> None:
+        """
+        Tell every monitor; a failing monitor is logged, never fatal.
+        """
+        for monitor in self.monitors:
+            try:
+                getattr(monitor, hook)(*args)
+            except Exception:
+                self.dispatcher._monitor_failed(monitor, hook)
 
     def _set_candidates(self, found: Sequence[HandlerId], ordered: bool) -> None:
         candidates = list(dict.fromkeys(found))  # an id filed under several alternatives
@@ -209,6 +234,10 @@ class Dispatch:
     def _end_phase(self) -> None:
         self.candidates = None
         self.before = None
+        if self.monitors:
+            elapsed = self.dispatcher._now() - self.phase_began
+            phase = self.dispatcher._phases[self.position]
+            self._notify("phase_finished", self.result.event, phase, elapsed)
         if self.fatal:
             self.failure = Failure(self.dispatcher._fatal_error(self.fatal, self.result))
 
@@ -256,15 +285,33 @@ class Dispatch:
         event = self.result.event
         try:
             if special is None:
+                if self.monitors:
+                    self._notify("handler_started", event, handler_id)
                 value = listen_fn(event)
             else:
                 if special.filters and not special.accepts(event, self.result.details):
                     return
                 self.dispatcher._take_call(handler_id, special)
-                value = self._call_special(handler_id, special, listen_fn)
+                if self.monitors:
+                    self._notify("handler_started", event, handler_id)
+                value = self._limited(handler_id, special, listen_fn)
         except Exception:
             value = Failure()
         self.adopt(handler_id, value)
+
+    def _limited(self, handler_id: HandlerId, special: Special, listen_fn: Handler) -> object:
+        """
+        Call a handler with options, through its concurrency limit if it has one.
+        """
+        limiter = special.limiter
+        if limiter is None:
+            return self._call_special(handler_id, special, listen_fn)
+        options = special.options
+        if not limiter.tokens and (
+            options.when_full == "error" or len(limiter.waiting) >= options.max_queued
+        ):
+            raise OverloadedError(handler_id, options.max_concurrent or 0, len(limiter.waiting))
+        return limiter.run(self._call_special, handler_id, special, listen_fn)
 
     def adopt(self, handler_id: HandlerId, value: object) -> None:
         """
@@ -279,7 +326,26 @@ class Dispatch:
         records.append((handler_id, _PENDING))
         self._note_started(slot)
         self.pending[waiting] = slot
+        dispatcher = self.dispatcher
+        self.waiting_since[waiting] = (handler_id, dispatcher._now())
+        special = handler_id._special
+        timeout = special.options.timeout if special is not None else None
+        if timeout is None:
+            timeout = dispatcher._handler_timeout
+        if timeout is not None:
+            clock = dispatcher._clock()
+            self.timers[waiting] = clock.callLater(timeout, self._time_out, waiting, timeout)
         waiting.addBoth(self._settle, waiting, handler_id, slot)
+
+    def _time_out(self, waiting: Deferred[object], timeout: float) -> None:
+        del self.timers[waiting]
+        self.timed_out[waiting] = timeout
+        waiting.cancel()
+        if waiting in self.pending:  # it ignored the cancellation: go on without it
+            handler_id, _ = self.waiting_since[waiting]
+            self._settle(
+                Failure(HandlerTimedOut(handler_id, timeout)), waiting, handler_id, self.pending[waiting]
+            )
 
     def _note_started(self, slot: int) -> None:
         """
@@ -324,12 +390,24 @@ class Dispatch:
         return self.state
 
     def _settle(self, value: object, waiting: Deferred[object], handler_id: HandlerId, slot: int) -> None:
-        del self.pending[waiting]
-        self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot)
+        if self.pending.pop(waiting, None) is None:
+            return  # settled already (it timed out and ignored its cancellation)
+        _, since = self.waiting_since.pop(waiting)
+        timer = self.timers.pop(waiting, None)
+        if timer is not None:
+            timer.cancel()
+        timeout = self.timed_out.pop(waiting, None)
+        if timeout is not None and isinstance(value, Failure) and value.check(CancelledError):
+            value = Failure(HandlerTimedOut(handler_id, timeout))
+        self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot, since)
         if not self.looping:
             self._resume()
 
-    def _record(self, handler_id: HandlerId, value: object, kind: int, slot: int | None) -> None:
+    def _record(
+        self, handler_id: HandlerId, value: object, kind: int, slot: int | None, since: float | None = None
+    ) -> None:
+        if self.monitors:
+            self._finished_call(handler_id, value, since)
         if kind == FAILED:
             assert isinstance(value, Failure)
             value = self._failed(handler_id, value)
@@ -342,6 +420,12 @@ class Dispatch:
             records.append((handler_id, value))
         else:
             records[slot] = (handler_id, value)
+
+    def _finished_call(self, handler_id: HandlerId, value: object, since: float | None) -> None:
+        elapsed = 0.0 if since is None else self.dispatcher._now() - since
+        failure = value if isinstance(value, Failure) else None
+        outcome = HandlerOutcome(handler_id, handler_id.phase, None if failure else value, failure)
+        self._notify("handler_finished", self.result.event, handler_id, outcome, elapsed)
 
     def _failed(self, handler_id: HandlerId, failure: Failure) -> object:
         """
@@ -400,6 +484,31 @@ class Dispatch:
     # Cancellation
 
     def _cancel(self, deferred: Deferred[FireResult]) -> None:
+        """
+        Cancel the fire: cancel the handlers still running, skip those not
+        started, and fail the fire's Deferred with L{FireCancelled}.
+        """
+        self.event_state().never_started.extend(self._not_started())
         self.cancelled = True
         for waiting in list(self.pending):
             waiting.cancel()
+        deferred.errback(FireCancelled(self.result))
+
+    def _not_started(self) -> list[HandlerId]:
+        """
+        The handlers this fire would still start: the rest of this phase's,
+        and those matching in later phases.
+        """
+        missed = list(self.candidates[self.next :]) if self.candidates is not None else []
+        details = self.result.details
+        for position, index in self.dispatcher._live:
+            if position > self.position:
+                found = index.lookup(details) if index.has_groups else index.wild_items()
+                missed.extend(h for h in dict.fromkeys(found) if h._seq <= self.watermark)
+        return missed
+
+    def pending_handlers(self) -> list[tuple[HandlerId, float]]:
+        """
+        The handlers this fire waits for, with when each started waiting.
+        """
+        return list(self.waiting_since.values())

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from twisted.internet.defer import CancelledError
+
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
@@ -186,3 +188,53 @@ class InjectionError(DispatcherError, TypeError):
             f"cannot call {handler_id!r}: it needs {', '.join(map(repr, self.missing))}, which neither "
             "the event's local namespace nor the dispatcher's global one holds"
         )
+
+
+class HandlerTimedOut(DispatcherError, TimeoutError):
+    """
+    A handler did not finish within its timeout: its Deferred was cancelled
+    and its phase went on.
+
+    :ivar handler_id: the handler.
+    :ivar timeout: the timeout, in seconds.
+    """
+
+    def __init__(self, handler_id: HandlerId, timeout: float) -> None:
+        self.handler_id = handler_id
+        self.timeout = timeout
+        super().__init__(f"{handler_id!r} did not finish within {timeout:g} seconds and was cancelled")
+
+
+class FireCancelled(DispatcherError, CancelledError):
+    """
+    A fire was cancelled (by cancelling its Deferred, or by a stop whose
+    deadline passed).  A C{CancelledError}, carrying what happened.
+
+    :ivar result: the L{FireResult}: the handlers that ran, those cancelled
+        (their outcome failed with C{CancelledError}), and in
+        C{never_started} those that never started.
+    """
+
+    def __init__(self, result: FireResult) -> None:
+        self.result = result
+        super().__init__(
+            f"fire of {result.event!r} cancelled: {len(result)} handler(s) started, "
+            f"{len(result.never_started)} never started"
+        )
+
+
+class OverloadedError(DispatcherError, RuntimeError):
+    """
+    A concurrency limit was reached and its queue was full (or its policy
+    is to refuse at once): the work was refused, not dropped silently.
+
+    :ivar what: what was overloaded (the dispatcher, or a handler's id).
+    :ivar limit: how many may run at once.
+    :ivar queued: how many were waiting.
+    """
+
+    def __init__(self, what: object, limit: int, queued: int) -> None:
+        self.what = what
+        self.limit = limit
+        self.queued = queued
+        super().__init__(f"{what!r} is overloaded: {limit} running, {queued} queued; refused")

@@ -16,6 +16,7 @@ from itertools import product
 from typing import Any, Final, Literal, final
 
 import attrs
+from twisted.internet.defer import DeferredSemaphore
 
 from ._matching import normalize_spec
 
@@ -23,6 +24,7 @@ from ._matching import normalize_spec
 Predicate = Callable[[object, Mapping[str, object]], object]
 
 ErrorPolicy = Literal["log", "fail"]
+FullPolicy = Literal["wait", "error"]
 
 
 @final
@@ -186,6 +188,12 @@ class HandlerOptions:
         signature, from the event's namespaces.
     :ivar errors: this handler's failure policy, overriding the dispatcher's.
     :ivar threaded: run the handler in the reactor's thread pool.
+    :ivar timeout: seconds the handler may take before it is cancelled and
+        reported as timed out (overrides the dispatcher's C{handler_timeout}).
+    :ivar max_concurrent: how many calls of the handler may run at once.
+    :ivar max_queued: how many calls may wait for a turn beyond those.
+    :ivar when_full: at the limit, C{"wait"} (queue, up to C{max_queued})
+        or C{"error"} (fail the call at once with L{OverloadedError}).
     """
 
     times: int | None = None
@@ -197,6 +205,10 @@ class HandlerOptions:
     inject: bool = False
     errors: ErrorPolicy | None = None
     threaded: bool = False
+    timeout: float | None = None
+    max_concurrent: int | None = None
+    max_queued: int = 100
+    when_full: FullPolicy = "wait"
 
     @property
     def ordered(self) -> bool:
@@ -225,6 +237,10 @@ def build_options(
     inject: bool = False,
     errors: ErrorPolicy | None = None,
     threaded: bool = False,
+    timeout: float | None = None,
+    max_concurrent: int | None = None,
+    max_queued: int = 100,
+    when_full: FullPolicy = "wait",
 ) -> HandlerOptions:
     """
     Check registration options and gather them.
@@ -243,7 +259,12 @@ def build_options(
         raise ValueError(f"errors must be 'log' or 'fail', got {errors!r}")
     if pass_context and inject:
         raise ValueError("pass_context and inject cannot be combined: an injected handler asks for 'context'")
+    check_limits(timeout, max_concurrent, max_queued, when_full)
     return HandlerOptions(
+        timeout=timeout,
+        max_concurrent=max_concurrent,
+        max_queued=max_queued,
+        when_full=when_full,
         times=times,
         priority=priority,
         name=name,
@@ -254,6 +275,24 @@ def build_options(
         errors=errors,
         threaded=bool(threaded),
     )
+
+
+def check_limits(timeout: float | None, limit: int | None, queued: int, when_full: str) -> None:
+    """
+    Check a timeout and a concurrency limit with its queue and policy.
+
+    :raises ValueError: for a value out of range.
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"a concurrency limit must be a whole number of at least 1, got {limit!r}")
+    if isinstance(queued, bool) or not isinstance(queued, int) or queued < 0:
+        raise ValueError(f"a queue bound must be a whole number >= 0, got {queued!r}")
+    if when_full not in ("wait", "error"):
+        raise ValueError(f"when_full must be 'wait' or 'error', got {when_full!r}")
 
 
 DEFAULT_OPTIONS: Final = HandlerOptions()
@@ -304,7 +343,16 @@ class Special:
     and where they are filed, its remaining calls, and what injection asks for.
     """
 
-    __slots__ = ("accepted", "alternatives", "any_keyword", "filings", "options", "remaining", "required")
+    __slots__ = (
+        "accepted",
+        "alternatives",
+        "any_keyword",
+        "filings",
+        "limiter",
+        "options",
+        "remaining",
+        "required",
+    )
 
     def __init__(
         self,
@@ -317,6 +365,9 @@ class Special:
         self.alternatives = alternatives
         self.filings = filings
         self.remaining = options.times
+        self.limiter: DeferredSemaphore | None = None
+        if options.max_concurrent is not None:
+            self.limiter = DeferredSemaphore(options.max_concurrent)
         self.accepted: tuple[str, ...] = ()
         self.required: tuple[str, ...] = ()
         self.any_keyword = False

@@ -10,8 +10,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, final
 
 import attrs
+from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
+from ._errors import HandlerTimedOut
 from ._registry import HandlerId
 
 if TYPE_CHECKING:
@@ -42,6 +44,20 @@ class HandlerOutcome:
         True unless the handler failed.
         """
         return self.failure is None
+
+    @property
+    def timed_out(self) -> bool:
+        """
+        Whether the handler was cancelled because it ran past its timeout.
+        """
+        return self.failure is not None and self.failure.check(HandlerTimedOut) is not None
+
+    @property
+    def cancelled(self) -> bool:
+        """
+        Whether the handler was cancelled with its fire.
+        """
+        return self.failure is not None and self.failure.check(CancelledError) is not None
 
 
 def _outcome(phase: str, handler_id: HandlerId, value: object) -> HandlerOutcome:
@@ -164,6 +180,22 @@ class FireResult:
         """
         state = self._state
         return () if state is None else tuple(state.follow_up_results)
+
+    @property
+    def cancelled(self) -> bool:
+        """
+        Whether the fire was cancelled (some handlers may have run).
+        """
+        state = self._state
+        return (state is not None and bool(state.never_started)) or any(outcome.cancelled for outcome in self)
+
+    @property
+    def never_started(self) -> tuple[HandlerId, ...]:
+        """
+        The handlers a cancelled fire never started.
+        """
+        state = self._state
+        return () if state is None else tuple(state.never_started)
 
     @property
     def dropped_follow_ups(self) -> tuple[tuple[object, dict[str, object]], ...]:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
     from ._registry import Handler, HandlerId
-    from ._result import FireResult
+    from ._result import FireResult, HandlerOutcome
 
 
 class IEventDispatcher(Interface):
@@ -149,4 +149,35 @@ class IBackgroundUtility(Interface):
 
         :returns: a Deferred firing with None once the work that was in
             progress when C{stop()} was called has finished.
+        """
+
+
+class IDispatchMonitor(Interface):
+    """
+    Told about every phase and handler call of a dispatcher it was added to
+    (C{EventDispatcher.add_monitor}), to export metrics or traces.  Durations
+    are in seconds on the dispatcher's clock.  A monitor that raises is
+    logged and otherwise ignored: it never changes a dispatch.
+    """
+
+    def phase_started(event: object, phase: str) -> None:
+        """
+        C{event} starts C{phase} (a phase with matching handlers).
+        """
+
+    def phase_finished(event: object, phase: str, seconds: float) -> None:
+        """
+        Every handler of C{phase} has finished for C{event}.
+        """
+
+    def handler_started(event: object, handler_id: HandlerId) -> None:
+        """
+        A handler is about to be called for C{event}.
+        """
+
+    def handler_finished(
+        event: object, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        """
+        A handler finished (or failed, or timed out) for C{event}.
         """

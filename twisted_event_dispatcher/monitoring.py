@@ -1,0 +1,94 @@
+# -*- test-case-name: tests.test_flow -*-
+"""
+Monitors: the built-in one that logs every handler call through
+C{twisted.logger}, with its duration, and warns about slow handlers.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+from twisted.logger import Logger, LogLevel
+from zope.interface import implementer
+
+from ._registry import HandlerId
+from ._result import HandlerOutcome
+from .interfaces import IDispatchMonitor
+
+__all__ = ["LoggingMonitor"]
+
+
+@final
+@implementer(IDispatchMonitor)
+class LoggingMonitor:
+    """
+    Emit a structured log event for every handler call, with its duration
+    (at C{level}), and a warning for every call slower than C{slow_after}
+    seconds.  Add it with C{dispatcher.add_monitor(LoggingMonitor())}.
+
+    Each handler event carries C{handler_id}, C{phase}, C{event},
+    C{seconds} and C{succeeded}; log observers can export them as metrics.
+
+    :param slow_after: seconds after which a call is reported as slow;
+        None for no warning.
+    :param level: the level of the per-call events.
+    :param logger: where to emit; a logger named for this module by default.
+    """
+
+    def __init__(
+        self, slow_after: float | None = None, level: LogLevel = LogLevel.debug, logger: Logger | None = None
+    ) -> None:
+        if slow_after is not None and slow_after < 0:
+            raise ValueError(f"slow_after must be >= 0 seconds, got {slow_after!r}")
+        self._slow_after = slow_after
+        self._level = level
+        self._log = logger if logger is not None else Logger()
+
+    def phase_started(self, event: object, phase: str) -> None:
+        """
+        Nothing to log per phase start.
+        """
+
+    def phase_finished(self, event: object, phase: str, seconds: float) -> None:
+        """
+        Log the phase's duration.
+        """
+        self._log.emit(
+            self._level,
+            "Phase {phase!r} of {event!r} took {seconds:.6f}s",
+            phase=phase,
+            event=event,
+            seconds=seconds,
+        )
+
+    def handler_started(self, event: object, handler_id: HandlerId) -> None:
+        """
+        Nothing to log per handler start.
+        """
+
+    def handler_finished(
+        self, event: object, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        """
+        Log the call and its duration, and warn if it was slow.
+        """
+        self._log.emit(
+            self._level,
+            "Handler {handler_id!r} took {seconds:.6f}s in phase {phase!r} of {event!r} ({status})",
+            handler_id=handler_id,
+            phase=outcome.phase,
+            event=event,
+            seconds=seconds,
+            succeeded=outcome.succeeded,
+            status="ok" if outcome.succeeded else "failed",
+        )
+        if self._slow_after is not None and seconds > self._slow_after:
+            self._log.warn(
+                "Slow handler {handler_id!r}: {seconds:.3f}s in phase {phase!r} of {event!r} "
+                "(slow_after is {slow_after:g}s)",
+                handler_id=handler_id,
+                phase=outcome.phase,
+                event=event,
+                seconds=seconds,
+                slow_after=self._slow_after,
+            )
