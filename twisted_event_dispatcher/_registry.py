@@ -166,7 +166,7 @@ class HandlerId:
                 " ".join(f"{k}={v!r}" for k, v in alternative.describe().items()) or "*"
                 for alternative in self._special.alternatives
             )
-            return f"<HandlerId #{self._seq} {self._label} {self._phase} {described}>"
+            return f"<HandlerId #{self._seq} {self.name} {self._phase} {described}>"
         spec = "".join(
             f" {keyword}={value!r}" for keyword, value in zip(self._keywords, self._values(), strict=True)
         )
