@@ -344,6 +344,21 @@ def test_stop_with_a_deadline_cancels_what_is_left(clock: Clock, logs: list[dict
     assert dispatcher.in_flight() == []
 
 
+def test_stop_deadline_spares_events_fired_after_a_restart(clock: Clock) -> None:
+    dispatcher = started(clock)
+    dispatcher.register(lambda e: Deferred(), "during", use_weakref=False)
+    old = dispatcher.fire_event("old")
+    stopped = dispatcher.stop(timeout=5)
+    dispatcher.start()
+    new = dispatcher.fire_event("new")
+    clock.advance(5)
+    assert result_of(stopped) is None
+    assert failure_of(old).check(FireCancelled)
+    assert not new.called
+    new.cancel()
+    failure_of(new)
+
+
 def test_stop_that_drains_in_time_cancels_its_deadline(clock: Clock) -> None:
     dispatcher = started(clock)
     dispatcher.register(lambda e: deferLater(clock, 1, lambda: None), "during", use_weakref=False)

@@ -734,8 +734,11 @@ class EventDispatcher(Service):
         """
         A stop's deadline passed: cancel the events still in flight.
         """
-        late = [(result, dispatch) for result, dispatch in self._in_flight.items() if dispatch is not None]
+        waited_for = next((waiting for waiting, d in self._drains if d is drained), set())
+        late = [(result, self._in_flight.get(result)) for result in waited_for]
         for result, dispatch in late:
+            if dispatch is None:
+                continue
             pending = [repr(handler_id) for handler_id, _ in dispatch.pending_handlers()]
             _log.warn(
                 "Stopping: event {event!r} still in flight after {timeout:g} seconds, cancelled; "
