@@ -6,11 +6,12 @@ until the core is fixed (strict, so a fix shows up as an XPASS to remove the mar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 from support import result_of
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
 
 from twisted_event_dispatcher import EventContext, EventDispatcher, InjectionError, MatchSpec
 
@@ -93,3 +94,36 @@ def test_a_follow_up_after_the_event_finished_is_not_lost_silently() -> None:
     with pytest.raises(RuntimeError):
         kept[0].follow_up("late")
     assert result.follow_ups == ()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a concurrent phase holds a free handler back behind one waiting for its required handler",
+)
+def test_a_free_handler_of_a_concurrent_phase_does_not_wait_for_unrelated_ones() -> None:
+    """
+    In a concurrent phase, a handler with no constraint starts with the
+    phase, even when a handler registered before it must wait for the one it
+    requires; only C{requires}/C{required_by} (or a sequential phase) make a
+    handler wait.
+    """
+    clock = Clock()
+    dispatcher = EventDispatcher(("kind",))
+    dispatcher.start()
+    started: list[tuple[str, float]] = []
+
+    def dummy_work(name: str, seconds: float) -> Callable[[object], Deferred[None]]:
+        def work(event: object) -> Deferred[None]:
+            started.append((name, clock.seconds()))
+            return deferLater(clock, seconds, lambda: None)
+
+        return work
+
+    dispatcher.register(dummy_work("upload", 3), "during", name="upload", use_weakref=False)
+    dispatcher.register(dummy_work("thumbnail", 2), "during", requires="upload", use_weakref=False)
+    dispatcher.register(dummy_work("notify", 1), "during", use_weakref=False)
+    fired = dispatcher.fire_event("photo")
+    clock.advance(3)
+    clock.advance(2)
+    result_of(fired)
+    assert started == [("upload", 0), ("notify", 0), ("thumbnail", 3)]

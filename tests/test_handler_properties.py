@@ -80,13 +80,12 @@ def name_of(handler: Mapping[str, Any]) -> str:
     return handler["name"] if handler["name"] is not None else f"h{handler['number']}"
 
 
-def model_start_order(handlers: Sequence[Mapping[str, Any]]) -> list[int]:
+def model_predecessors(handlers: Sequence[Mapping[str, Any]]) -> dict[int, set[int]]:
     """
-    The reference order: repeatedly start, among the handlers whose required
-    handlers have all started, the one with the highest priority, then the
-    earliest registered.
+    For each handler (by number), the handlers that must finish before it
+    starts: those it requires by name, and those that name it in C{required_by}.
     """
-    before = {
+    return {
         h["number"]: {
             other["number"]
             for other in handlers
@@ -94,6 +93,15 @@ def model_start_order(handlers: Sequence[Mapping[str, Any]]) -> list[int]:
         }
         for h in handlers
     }
+
+
+def model_start_order(handlers: Sequence[Mapping[str, Any]]) -> list[int]:
+    """
+    The reference order: repeatedly start, among the handlers whose required
+    handlers have all started, the one with the highest priority, then the
+    earliest registered.
+    """
+    before = model_predecessors(handlers)
     started: list[int] = []
     by_number = {h["number"]: h for h in handlers}
     while len(started) < len(handlers):
@@ -121,9 +129,12 @@ def test_start_order_follows_priorities_and_constraints(
     handlers: list[dict[str, Any]], sequential: bool
 ) -> None:
     """
-    Within a phase, the matching handlers start in the model's order; a
-    handler starts only once every matching handler it requires has finished
-    (and, in a sequential phase, once the handler before it has finished).
+    Within a phase, each matching handler starts once, only after every
+    matching handler it requires has finished; a handler never starts while
+    one that is free to start too ranks before it (higher priority, then
+    earlier registration).  When every handler answers at once, or the phase
+    is sequential (each handler finishing before the next starts), the start
+    order is exactly the model's.
     """
     clock = Clock()
     dispatcher = EventDispatcher(("kind",), ("before", Phase("during", sequential=sequential), "after"))
@@ -150,21 +161,26 @@ def test_start_order_follows_priorities_and_constraints(
     result = result_of(fired)
 
     matching = [h for h in handlers if h["matches"]]
-    expected = model_start_order(matching)
-    assert [number for what, number in log if what == "start"] == expected
-    assert list(result.values) == expected
-    position = {entry: index for index, entry in enumerate(log)}
-    by_number = {h["number"]: h for h in matching}
-    for number in expected:
-        for other in expected:
-            if other != number and (
-                name_of(by_number[other]) in by_number[number]["requires"]
-                or name_of(by_number[number]) in by_number[other]["required_by"]
-            ):
-                assert position[("finish", other)] < position[("start", number)]
+    starts = [number for what, number in log if what == "start"]
+    assert sorted(starts) == [h["number"] for h in matching]
+    assert list(result.values) == starts
+    at = {entry: index for index, entry in enumerate(log)}
+    before = model_predecessors(matching)
+    key = {h["number"]: (-h["priority"], h["number"]) for h in matching}
+    for number in starts:
+        assert all(at[("finish", required)] < at[("start", number)] for required in before[number])
+        free_then = [
+            other
+            for other in starts
+            if at[("start", other)] > at[("start", number)]
+            and all(at[("finish", required)] < at[("start", number)] for required in before[other])
+        ]
+        assert all(key[other] > key[number] for other in free_then)
+    if sequential or all(h["delay"] is None for h in matching):
+        assert starts == model_start_order(matching)
     if sequential:
-        for earlier, later in pairwise(expected):
-            assert position[("finish", earlier)] < position[("start", later)]
+        for earlier, later in pairwise(starts):
+            assert at[("finish", earlier)] < at[("start", later)]
 
 
 def closes_a_cycle(edges: set[tuple[str, str]]) -> bool:
