@@ -79,6 +79,7 @@ def test_teaching_pages_have_examples():
     assert {name: count_examples(page) > 0 for name, page in zip(PAGE_NAMES, PAGES, strict=True)} == {
         "api.rst": False,
         "design.rst": True,
+        "handlers.rst": True,
         "howto/testing.rst": True,
         "index.rst": True,
         "tutorial.rst": True,

@@ -1,0 +1,572 @@
+"""
+Property tests of the handler model against small reference models: the
+start order within a phase, alternative match-specs with predicates, N-times
+handlers with events in flight, and the fast dispatch loop against the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import result_of
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_event_dispatcher import (
+    AnyOf,
+    EventDispatcher,
+    FireResult,
+    HandlerFailed,
+    HandlerId,
+    MatchSpec,
+    OrderingError,
+    Phase,
+    StopPropagation,
+    any_of,
+)
+
+# Ordering -------------------------------------------------------------------
+
+NAMES = ("a", "b", "c", "d", "e")
+
+
+def unique_label(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+    """
+    Give a test handler its own label (the name ordering sees when it has no
+    C{name} option), instead of the shared label of its closure.
+    """
+    fn.__name__ = fn.__qualname__ = label
+    return fn
+
+
+@st.composite
+def acyclic_handlers(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """
+    Handlers of one phase whose constraints cannot form a cycle: names are
+    ranked, and each handler only requires names ranked below its own and is
+    only required by names ranked above it.  An unnamed handler sits between
+    two ranks.
+    """
+    rank = {name: 2 * position + 1 for position, name in enumerate(draw(st.permutations(NAMES)))}
+    handlers = []
+    for number in range(draw(st.integers(min_value=1, max_value=8))):
+        name = draw(st.none() | st.sampled_from(NAMES))
+        own = rank[name] if name is not None else 2 * draw(st.integers(0, len(NAMES)))
+        requires = draw(st.frozensets(st.sampled_from(NAMES), max_size=3))
+        required_by = draw(st.frozensets(st.sampled_from(NAMES), max_size=3))
+        handlers.append(
+            {
+                "number": number,
+                "name": name,
+                "priority": draw(st.integers(min_value=-2, max_value=2)),
+                "requires": frozenset(other for other in requires if rank[other] < own),
+                "required_by": frozenset(other for other in required_by if rank[other] > own),
+                "matches": draw(st.integers(0, 5)) > 0,
+                "delay": draw(st.none() | st.integers(min_value=0, max_value=3)),
+            }
+        )
+    return handlers
+
+
+def name_of(handler: Mapping[str, Any]) -> str:
+    return handler["name"] if handler["name"] is not None else f"h{handler['number']}"
+
+
+def model_predecessors(handlers: Sequence[Mapping[str, Any]]) -> dict[int, set[int]]:
+    """
+    For each handler (by number), the handlers that must finish before it
+    starts: those it requires by name, and those that name it in C{required_by}.
+    """
+    return {
+        h["number"]: {
+            other["number"]
+            for other in handlers
+            if other is not h and (name_of(other) in h["requires"] or name_of(h) in other["required_by"])
+        }
+        for h in handlers
+    }
+
+
+def model_start_order(handlers: Sequence[Mapping[str, Any]]) -> list[int]:
+    """
+    The reference order: repeatedly start, among the handlers whose required
+    handlers have all started, the one with the highest priority, then the
+    earliest registered.
+    """
+    before = model_predecessors(handlers)
+    started: list[int] = []
+    by_number = {h["number"]: h for h in handlers}
+    while len(started) < len(handlers):
+        free = [n for n in by_number if n not in started and before[n].issubset(started)]
+        started.append(min(free, key=lambda n: (-by_number[n]["priority"], n)))
+    return started
+
+
+def register_ordered(
+    dispatcher: EventDispatcher, handler: Mapping[str, Any], fn: Callable[..., Any]
+) -> HandlerId:
+    options: dict[str, Any] = {}
+    if handler["name"] is not None:
+        options["name"] = handler["name"]
+    for option in ("priority", "requires", "required_by"):
+        if handler[option]:
+            options[option] = handler[option]
+    kind = "fired" if handler["matches"] else "other"
+    return dispatcher.register(fn, "during", match={"kind": kind}, use_weakref=False, **options)
+
+
+@settings(deadline=None, max_examples=300)
+@given(handlers=acyclic_handlers(), sequential=st.booleans())
+def test_start_order_follows_priorities_and_constraints(
+    handlers: list[dict[str, Any]], sequential: bool
+) -> None:
+    """
+    Within a phase, each matching handler starts once, only after every
+    matching handler it requires has finished; a handler never starts while
+    one that is free to start too ranks before it (higher priority, then
+    earlier registration).  When every handler answers at once, or the phase
+    is sequential (each handler finishing before the next starts), the start
+    order is exactly the model's.
+    """
+    clock = Clock()
+    dispatcher = EventDispatcher(("kind",), ("before", Phase("during", sequential=sequential), "after"))
+    dispatcher.start()
+    log: list[tuple[str, int]] = []
+
+    def make(number: int, delay: int | None) -> Callable[[object], object]:
+        def finish() -> int:
+            log.append(("finish", number))
+            return number
+
+        def handler(event: object) -> object:
+            log.append(("start", number))
+            if delay is None:
+                return finish()
+            return deferLater(clock, delay, finish)
+
+        return unique_label(handler, f"h{number}")
+
+    for handler in handlers:
+        register_ordered(dispatcher, handler, make(handler["number"], handler["delay"]))
+    fired = dispatcher.fire_event("event", kind="fired")
+    clock.pump([1] * 30)
+    result = result_of(fired)
+
+    matching = [h for h in handlers if h["matches"]]
+    starts = [number for what, number in log if what == "start"]
+    assert sorted(starts) == [h["number"] for h in matching]
+    assert list(result.values) == starts
+    at = {entry: index for index, entry in enumerate(log)}
+    before = model_predecessors(matching)
+    key = {h["number"]: (-h["priority"], h["number"]) for h in matching}
+    for number in starts:
+        assert all(at[("finish", required)] < at[("start", number)] for required in before[number])
+        free_then = [
+            other
+            for other in starts
+            if at[("start", other)] > at[("start", number)]
+            and all(at[("finish", required)] < at[("start", number)] for required in before[other])
+        ]
+        assert all(key[other] > key[number] for other in free_then)
+    if sequential or all(h["delay"] is None for h in matching):
+        assert starts == model_start_order(matching)
+    if sequential:
+        for earlier, later in pairwise(starts):
+            assert at[("finish", earlier)] < at[("start", later)]
+
+
+def closes_a_cycle(edges: set[tuple[str, str]]) -> bool:
+    """
+    Whether the directed graph of C{edges} between names has a cycle
+    (a name that can reach itself).
+    """
+    following: dict[str, set[str]] = {}
+    for source, target in edges:
+        following.setdefault(source, set()).add(target)
+    for start in following:
+        seen: set[str] = set()
+        frontier = set(following[start])
+        while frontier:
+            if start in frontier:
+                return True
+            seen |= frontier
+            frontier = {t for n in frontier for t in following.get(n, ())} - seen
+    return False
+
+
+def constraint_edges(handler: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """
+    The handler's constraints as edges from the name that goes first.
+    """
+    name = name_of(handler)
+    return {(required, name) for required in handler["requires"]} | {
+        (name, dependent) for dependent in handler["required_by"]
+    }
+
+
+ANY_HANDLER = st.fixed_dictionaries(
+    {
+        "name": st.none() | st.sampled_from(NAMES),
+        "priority": st.integers(min_value=-1, max_value=1),
+        "requires": st.frozensets(st.sampled_from(NAMES), max_size=2),
+        "required_by": st.frozensets(st.sampled_from(NAMES), max_size=2),
+        "matches": st.just(True),
+    }
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(handlers=st.lists(ANY_HANDLER, min_size=1, max_size=8))
+def test_a_cycle_is_refused_at_registration_and_registers_nothing(handlers: list[dict[str, Any]]) -> None:
+    """
+    A registration whose constraints would close a cycle among the names of
+    its phase raises OrderingError and leaves the dispatcher as it was; the
+    handlers accepted still start in the model's order.
+    """
+    dispatcher = EventDispatcher(("kind",))
+    dispatcher.start()
+    started: list[int] = []
+    accepted: list[dict[str, Any]] = []
+    edges: set[tuple[str, str]] = set()
+    for number, handler in enumerate(handlers):
+        handler = {**handler, "number": number}
+        fn = unique_label(lambda event, number=number: started.append(number), f"h{number}")
+        before = dispatcher.handler_ids()
+        if closes_a_cycle(edges | constraint_edges(handler)):
+            with pytest.raises(OrderingError):
+                register_ordered(dispatcher, handler, fn)
+            assert dispatcher.handler_ids() == before
+        else:
+            register_ordered(dispatcher, handler, fn)
+            accepted.append(handler)
+            edges |= constraint_edges(handler)
+    result_of(dispatcher.fire_event("event", kind="fired"))
+    assert started == model_start_order(accepted)
+
+
+# Alternatives ---------------------------------------------------------------
+
+KEYWORDS = ("kind", "user", "role")
+VALUE = st.sampled_from(["a", "b", 1])
+SPEC_VALUE = st.none() | VALUE | st.lists(VALUE, min_size=1, max_size=3).map(lambda vs: any_of(*vs))
+# A predicate: (keyword or None for the event, accepted values).  It accepts
+# when that detail (or the event) is among the values.
+PREDICATE = st.tuples(st.none() | st.sampled_from(KEYWORDS), st.frozensets(VALUE, max_size=3))
+ALTERNATIVE = st.tuples(
+    st.dictionaries(st.sampled_from(KEYWORDS), SPEC_VALUE, max_size=3), st.lists(PREDICATE, max_size=2)
+)
+HANDLER_SPEC = st.tuples(
+    st.lists(ALTERNATIVE, min_size=1, max_size=3), st.lists(PREDICATE, max_size=1), st.booleans()
+)
+
+
+def keywords_match(spec: Mapping[str, Any], details: Mapping[str, Any]) -> bool:
+    for keyword, value in spec.items():
+        if value is None:
+            continue
+        accepted = value.values if isinstance(value, AnyOf) else {value}
+        if keyword not in details or details[keyword] not in accepted:
+            return False
+    return True
+
+
+def predicate_accepts(
+    predicate: tuple[str | None, frozenset[Any]], event: object, details: Mapping[str, Any]
+) -> bool:
+    keyword, accepted = predicate
+    if keyword is None:
+        return event in accepted
+    return keyword in details and details[keyword] in accepted
+
+
+def model_runs(
+    alternatives: list[tuple[dict[str, Any], list[Any]]],
+    common: list[Any],
+    event: object,
+    details: Mapping[str, Any],
+) -> bool:
+    return any(
+        keywords_match(spec, details) and all(predicate_accepts(p, event, details) for p in [*where, *common])
+        for spec, where in alternatives
+    )
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    handlers=st.lists(HANDLER_SPEC, min_size=1, max_size=6),
+    fires=st.lists(st.tuples(VALUE, st.dictionaries(st.sampled_from(KEYWORDS), VALUE)), max_size=6),
+)
+def test_a_handler_runs_once_when_any_alternative_matches(
+    handlers: list[tuple[list[tuple[dict[str, Any], list[Any]]], list[Any], bool]],
+    fires: list[tuple[Any, dict[str, Any]]],
+) -> None:
+    """
+    A handler with alternative specs (values, any_of sets, predicates per
+    alternative and for the whole handler) runs exactly once for an event
+    that any alternative accepts, and not at all otherwise; a predicate is
+    only asked about an event whose details its alternative's keywords match.
+    """
+    dispatcher = EventDispatcher(KEYWORDS)
+    dispatcher.start()
+    calls: list[tuple[int, object]] = []
+    asked: list[tuple[int, int | None, object]] = []
+
+    def make_predicate(number: int, alternative: int | None, predicate: Any) -> Any:
+        def check(event: object, details: Mapping[str, Any]) -> bool:
+            asked.append((number, alternative, event))
+            return predicate_accepts(predicate, event, details)
+
+        return check
+
+    for number, (alternatives, common, as_mappings) in enumerate(handlers):
+        specs: list[Any] = []
+        for position, (spec, where) in enumerate(alternatives):
+            predicates = [make_predicate(number, position, p) for p in where]
+            specs.append(spec if as_mappings and not predicates else MatchSpec(spec, where=predicates))
+        dispatcher.register(
+            lambda event, number=number: calls.append((number, event)),
+            "during",
+            match=specs,
+            where=[make_predicate(number, None, p) for p in common],
+            use_weakref=False,
+        )
+
+    for event, details in fires:
+        calls.clear()
+        asked.clear()
+        result_of(dispatcher.fire_event(event, **details))
+        expected = [
+            (number, event)
+            for number, (alternatives, common, _) in enumerate(handlers)
+            if model_runs(alternatives, common, event, details)
+        ]
+        assert calls == expected
+        for number, alternative, _ in asked:
+            specs_of = handlers[number][0]
+            if alternative is None:
+                assert any(keywords_match(spec, details) for spec, _ in specs_of)
+            else:
+                assert keywords_match(specs_of[alternative][0], details)
+
+
+# N-times under concurrency --------------------------------------------------
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    times=st.integers(min_value=1, max_value=4),
+    mode=st.sampled_from(["sequential", "requires", "free"]),
+    handler_waits=st.booleans(),
+    actions=st.lists(st.integers(min_value=0, max_value=20), max_size=20),
+)
+def test_n_times_handler_never_runs_more_than_n_times(
+    times: int, mode: str, handler_waits: bool, actions: list[int]
+) -> None:
+    """
+    With several events in flight, whose Deferreds fire in any order, a
+    handler registered with C{times=N} is called min(N, events) times, never
+    more; its registration is there during its calls before the Nth and gone
+    as the Nth starts.
+    """
+    phases = ("before", Phase("during", sequential=mode == "sequential"), "after")
+    dispatcher = EventDispatcher(("kind",), phases)
+    dispatcher.start()
+    pending: list[Deferred[None]] = []
+    registered_at_call: list[bool] = []
+
+    def blocker(event: object) -> Deferred[None]:
+        pending.append(Deferred())
+        return pending[-1]
+
+    def limited(event: object) -> Deferred[None] | None:
+        registered_at_call.append(limited_id in dispatcher.handler_ids())
+        if handler_waits:
+            pending.append(Deferred())
+            return pending[-1]
+        return None
+
+    if mode == "requires":
+        dispatcher.register(blocker, "during", name="blocker", use_weakref=False)
+        limited_id = dispatcher.register(
+            limited, "during", times=times, requires="blocker", use_weakref=False
+        )
+    else:
+        dispatcher.register(blocker, "during", use_weakref=False)
+        limited_id = dispatcher.register(limited, "during", times=times, use_weakref=False)
+
+    fired: list[Deferred[FireResult]] = []
+    for action in actions:
+        if action == 0 or not pending:
+            fired.append(dispatcher.fire_event(len(fired), kind="x"))
+        else:
+            pending.pop(action % len(pending)).callback(None)
+        assert len(registered_at_call) <= times
+    while pending:
+        pending.pop(0).callback(None)
+        assert len(registered_at_call) <= times
+
+    assert len(registered_at_call) == min(times, len(fired))
+    assert registered_at_call == [call < times for call in range(1, len(registered_at_call) + 1)]
+    results = [result_of(deferred) for deferred in fired]
+    ran = [outcome for result in results for outcome in result if outcome.handler_id is limited_id]
+    assert len(ran) == len(registered_at_call)
+    assert all(result.succeeded for result in results)
+
+
+# The fast loop and the engine -----------------------------------------------
+
+BEHAVIOURS = ("value", "raise", "later", "fail-later", "coroutine", "stop", "stop-with-value")
+PLAIN_HANDLER = st.tuples(
+    st.sampled_from(["before", "during", "after"]),
+    st.dictionaries(st.sampled_from(("kind", "user")), st.sampled_from(["a", "b"]), max_size=2),
+    st.sampled_from(BEHAVIOURS),
+    st.integers(min_value=0, max_value=3),
+)
+
+
+def plain_handler(number: int, behaviour: str, delay: int, clock: Clock) -> Callable[[object], object]:
+    """
+    A handler without options that answers C{number} in the way C{behaviour} says.
+    """
+
+    def broken() -> object:
+        raise ValueError(f"handler {number} broke")
+
+    def later(event: object) -> object:
+        if behaviour == "fail-later":
+            return deferLater(clock, delay, broken)
+        return deferLater(clock, delay, lambda: number)
+
+    async def coroutine(event: object) -> object:
+        await deferLater(clock, delay, lambda: None)
+        return number
+
+    def handler(event: object) -> object:
+        if behaviour == "raise":
+            return broken()
+        if behaviour == "stop":
+            raise StopPropagation()
+        if behaviour == "stop-with-value":
+            raise StopPropagation(f"stopped by {number}")
+        return number
+
+    chosen = {"later": later, "fail-later": later, "coroutine": coroutine}.get(behaviour, handler)
+    return unique_label(chosen, f"plain{number}")
+
+
+def described(outcome: object, numbers: Mapping[HandlerId, int]) -> object:
+    """
+    A fire's outcome in terms that two dispatchers can share: handler
+    numbers, values, and failure messages.
+    """
+    if isinstance(outcome, Failure):
+        error = outcome.value
+        assert isinstance(error, HandlerFailed), outcome.getTraceback()
+        return ("failed", [(numbers[h], f.getErrorMessage()) for h, f in error.failures])
+    assert isinstance(outcome, FireResult)
+    ran = [
+        (numbers[o.handler_id], o.phase, o.value, None if o.failure is None else o.failure.getErrorMessage())
+        for o in outcome
+    ]
+    stopper = None if outcome.stopped_by is None else numbers[outcome.stopped_by]
+    return ("done", ran, stopper, outcome.value)
+
+
+@implementer(ILogObserver)
+class FailuresLogged:
+    """
+    A log observer counting the log events that carry a failure.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: LogEvent) -> None:
+        if "log_failure" in event:
+            self.count += 1
+
+
+def dispatch_all(
+    handlers: list[tuple[str, dict[str, str], str, int]],
+    events: list[dict[str, str]],
+    handler_errors: str,
+    force_engine: bool,
+) -> tuple[list[object], int]:
+    """
+    Register C{handlers} on a new dispatcher, fire C{events} one after
+    another without waiting, run the clock, and describe every outcome;
+    also count the handler failures logged.
+    """
+    clock = Clock()
+    dispatcher = EventDispatcher(
+        ("kind", "user"),
+        ("before", "during", "after", "spare"),
+        handler_errors=handler_errors,  # type: ignore[arg-type]
+    )
+    dispatcher.start()
+    if force_engine:
+        dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
+    numbers: dict[HandlerId, int] = {}
+    for number, (phase, spec, behaviour, delay) in enumerate(handlers):
+        fn = plain_handler(number, behaviour, delay, clock)
+        numbers[dispatcher.register(fn, phase, match=spec, use_weakref=False)] = number
+    logged = FailuresLogged()
+    globalLogPublisher.addObserver(logged)
+    try:
+        fired = [dispatcher.fire_event(number, **details) for number, details in enumerate(events)]
+        clock.pump([1] * 20)
+    finally:
+        globalLogPublisher.removeObserver(logged)
+    outcomes: list[object] = []
+    for deferred in fired:
+        deferred.addBoth(outcomes.append)
+    assert len(outcomes) == len(fired)
+    return [described(outcome, numbers) for outcome in outcomes], logged.count
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    handlers=st.lists(PLAIN_HANDLER, max_size=8),
+    events=st.lists(
+        st.dictionaries(st.sampled_from(("kind", "user")), st.sampled_from(["a", "b"])),
+        min_size=1,
+        max_size=3,
+    ),
+    handler_errors=st.sampled_from(["log", "fail"]),
+)
+def test_the_fast_loop_and_the_engine_agree(
+    handlers: list[tuple[str, dict[str, str], str, int]], events: list[dict[str, str]], handler_errors: str
+) -> None:
+    """
+    Plain handlers give the same outcomes, in the same order, whether the
+    dispatcher's own loop runs the fire (handing over to the engine when it
+    must) or an unrelated handler with options makes the engine run it all.
+    """
+    assert dispatch_all(handlers, events, handler_errors, force_engine=False) == dispatch_all(
+        handlers, events, handler_errors, force_engine=True
+    )
+
+
+def uses_engine_from_the_start(dispatcher: EventDispatcher) -> bool:
+    return dispatcher._advanced
+
+
+def test_the_spare_handler_does_force_the_engine() -> None:
+    """
+    The premise of the test above: an option-carrying handler, even in a
+    phase no event reaches, makes every fire go through the engine.
+    """
+    dispatcher = EventDispatcher(("kind",), ("during", "spare"))
+    dispatcher.start()
+    assert not uses_engine_from_the_start(dispatcher)
+    dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
+    assert uses_engine_from_the_start(dispatcher)
+    assert result_of(dispatcher.fire_event("e", kind="x")).values == ()
