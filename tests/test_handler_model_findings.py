@@ -1,7 +1,6 @@
 """
-Defects found in the handler model while documenting it and testing its
-properties: each test states the behaviour wanted and is expected to fail
-until the core is fixed (strict, so a fix shows up as an XPASS to remove the mark).
+Regression tests for defects found in the handler model while documenting it
+and testing its properties: each states the behaviour wanted.
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ def dummy_predicate(event: object, details: Mapping[str, object]) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True, reason="MatchSpec(where=...) takes only an iterable; one predicate is a bare TypeError"
-)
 def test_match_spec_takes_one_predicate_as_register_does() -> None:
     """
     C{register(where=predicate)} takes one predicate as well as several;
@@ -33,7 +29,6 @@ def test_match_spec_takes_one_predicate_as_register_does() -> None:
     assert spec.where == (dummy_predicate,)
 
 
-@pytest.mark.xfail(strict=True, reason="an injected handler taking **kwargs gets no InjectionError")
 def test_injection_names_missing_keywords_of_a_handler_taking_any_keyword() -> None:
     """
     A handler taking C{**rest} still requires its named parameters: when the
@@ -52,9 +47,6 @@ def test_injection_names_missing_keywords_of_a_handler_taking_any_keyword() -> N
     assert outcome.failure.check(InjectionError)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="context.results shows a running handler's internal placeholder as its value"
-)
 def test_context_results_show_only_finished_handlers() -> None:
     """
     L{EventContext.results} is documented as the outcomes of earlier phases
@@ -77,7 +69,6 @@ def test_context_results_show_only_finished_handlers() -> None:
     assert seen == [()]
 
 
-@pytest.mark.xfail(strict=True, reason="a follow-up requested after its event finished is silently dropped")
 def test_a_follow_up_after_the_event_finished_is_not_lost_silently() -> None:
     """
     A handler that keeps its context and asks for a follow-up once the event
@@ -96,10 +87,6 @@ def test_a_follow_up_after_the_event_finished_is_not_lost_silently() -> None:
     assert result.follow_ups == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a concurrent phase holds a free handler back behind one waiting for its required handler",
-)
 def test_a_free_handler_of_a_concurrent_phase_does_not_wait_for_unrelated_ones() -> None:
     """
     In a concurrent phase, a handler with no constraint starts with the
@@ -129,7 +116,6 @@ def test_a_free_handler_of_a_concurrent_phase_does_not_wait_for_unrelated_ones()
     assert started == [("upload", 0), ("notify", 0), ("thumbnail", 3)]
 
 
-@pytest.mark.xfail(strict=True, reason="handlers that share a default label are one node of the cycle check")
 def test_unnamed_handlers_sharing_a_label_are_not_a_cycle() -> None:
     """
     Without C{name=}, a handler's name is its label, which many handlers

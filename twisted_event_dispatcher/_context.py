@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
+from ._errors import EventFinishedError
+
 if TYPE_CHECKING:
     from ._registry import HandlerId
     from ._result import FireResult
@@ -125,6 +127,7 @@ class EventContext:
         :raises UnhashableValueError: for a value that cannot be hashed.
         :raises FollowUpDepthError: when follow-ups of follow-ups nest deeper
             than the dispatcher allows.
+        :raises EventFinishedError: when the event has finished already.
         """
         self._state.add_follow_up(event, details)
 
@@ -144,6 +147,7 @@ class EventState:
     __slots__ = (
         "depth",
         "dropped",
+        "finished",
         "follow_up_results",
         "follow_ups",
         "globals",
@@ -170,6 +174,7 @@ class EventState:
         self.dropped: list[tuple[object, dict[str, object]]] = []
         self.follow_up_results: list[FireResult] = []
         self.never_started: list[HandlerId] = []
+        self.finished = False
         self.stop: tuple[HandlerId, StopPropagation] | None = None
 
     def local_namespace(self) -> dict[str, object]:
@@ -178,6 +183,8 @@ class EventState:
         return self.local
 
     def add_follow_up(self, event: object, details: dict[str, object]) -> None:
+        if self.finished:
+            raise EventFinishedError(self.result.event, event)
         self.validate(event, details, self.depth + 1)
         self.follow_ups.append((event, details))
 

@@ -230,6 +230,9 @@ class EventDispatcher(Service):
         # Registrations with options, and those that order their phase.
         self._specials: set[HandlerId] = set()
         self._ordering: dict[str, set[HandlerId]] = {name: set() for name in self._phases}
+        # Per phase, the names its handlers' constraints refer to: a handler
+        # bearing one of them may close a cycle, even without constraints.
+        self._referenced: dict[str, frozenset[str]] = {name: frozenset() for name in self._phases}
         self._ordered: frozenset[int] = frozenset()
         self._globals: dict[str, object] = {}
         self._refresh_advanced()
@@ -316,6 +319,8 @@ class EventDispatcher(Service):
         keywords = self._keyword_tuples.setdefault(keywords, keywords)
         key = index_key(keywords, values)
         handler_id = HandlerId(phase, keywords, key, describe_callable(listen_fn))
+        if handler_id._label in self._referenced[phase]:
+            self._check_order(phase, handler_id)
         hold(handler_id, listen_fn, use_weakref, self._dead.append)
         self._file(index, handler_id, [(keywords, key)])
         return handler_id
@@ -340,7 +345,7 @@ class EventDispatcher(Service):
         special = Special(handler_options, alternatives, list(filings), listen_fn)
         handler_id = HandlerId(phase, (), (), describe_callable(listen_fn))
         handler_id._special = special
-        if handler_options.ordered:
+        if handler_options.ordered or handler_id.name in self._referenced[phase]:
             self._check_order(phase, handler_id)
         hold(handler_id, listen_fn, use_weakref, self._dead.append)
         self._specials.add(handler_id)
@@ -352,13 +357,20 @@ class EventDispatcher(Service):
         return handler_id
 
     def _check_order(self, phase: str, new: HandlerId) -> None:
-        constrained = [*self._ordering[phase], new]
-        check_acyclic(((h.name, h.requires, h.required_by) for h in constrained), phase)
+        """
+        Refuse C{new} if its constraints close a cycle among the phase's
+        handlers (a scan of the phase, made only for handlers with constraints).
+        """
+        check_acyclic([*dict.fromkeys(self._indexes[phase].items()), new], phase)
 
     def _refresh_ordered(self) -> None:
         self._ordered = frozenset(
             position for position, name in enumerate(self._phases) if self._ordering[name]
         )
+        self._referenced = {
+            phase: frozenset(name for h in handlers for name in h.requires | h.required_by)
+            for phase, handlers in self._ordering.items()
+        }
 
     def _file(
         self,

@@ -10,6 +10,7 @@ over to a L{Dispatch} the moment it needs more.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from types import CoroutineType
 from typing import TYPE_CHECKING, Final
@@ -23,13 +24,12 @@ from ._errors import FireCancelled, HandlerTimedOut, InjectionError, OverloadedE
 from ._options import Special
 from ._ordering import order
 from ._registry import Handler, HandlerId
-from ._result import FireResult, HandlerOutcome
+from ._result import PENDING, FireResult, HandlerOutcome
 
 if TYPE_CHECKING:
     from ._dispatcher import EventDispatcher
 
 _AWAITABLE: Final = (Deferred, CoroutineType)
-_PENDING: Final = object()
 
 # What a handler's return value is, by its type.  Deferred is an ABC, so
 # isinstance() against it is slow; a dict lookup per call is not.
@@ -105,14 +105,16 @@ class Dispatch:
         self.position = -1
         self.candidates: Sequence[HandlerId] | None = None
         self.before: list[set[int]] | None = None
-        self.next = 0
+        self.unstarted: deque[int] = deque()
+        self.done: set[int] = set()
+        self.current = -1
         self.phase_start = 0
         self.sequential = False
         self.pending: dict[Deferred[object], int] = {}
         self.looping = False
         self.cancelled = False
         self.fatal: list[tuple[HandlerId, Failure]] = []
-        self.slots: dict[int, int] = {}
+        self.slot_position: dict[int, int] = {}
         self.state: EventState | None = None
         self.deferred: Deferred[FireResult] | None = None
         self.failure: Failure | None = None
@@ -135,7 +137,8 @@ class Dispatch:
         """
         self.position = position
         self.candidates = candidates
-        self.next = started
+        self.unstarted = deque(range(started, len(candidates)))
+        self.current = started - 1
         self.phase_start = phase_start
         self.sequential = position in self.dispatcher._sequential
         if self.dispatcher._fail_fast:  # failures the loop already met in this phase
@@ -147,6 +150,7 @@ class Dispatch:
         it finished now).
         """
         if self._advance() and self._follow_ups():
+            self._close()
             self.dispatcher._finished(self.result)
             if self.failure is not None:
                 return fail(self.failure)
@@ -156,7 +160,19 @@ class Dispatch:
             self.dispatcher._release_nested()
         return self.deferred
 
+    def _close(self) -> None:
+        """
+        No follow-up can join this event any more; those still queued
+        (after a fatal failure or a cancellation) are reported as dropped.
+        """
+        state = self.state
+        if state is not None:
+            state.finished = True
+            state.dropped.extend(state.follow_ups)
+            state.follow_ups.clear()
+
     def _deliver(self) -> None:
+        self._close()
         deferred = self.deferred
         if deferred is not None and not self.cancelled:
             if self.failure is not None:
@@ -229,7 +245,8 @@ class Dispatch:
             self.before = [{rank[b] for b in before[p]} for p in positions]
         else:
             self.candidates = candidates
-        self.next = 0
+        self.unstarted = deque(range(len(self.candidates)))
+        self.done = set()
 
     def _end_phase(self) -> None:
         self.candidates = None
@@ -250,31 +267,50 @@ class Dispatch:
 
     def _start_candidates(self) -> bool:
         """
-        Start the phase's handlers in turn.  Return False if the next one
-        has to wait (sequential phase, or a required handler still running).
-        """
-        candidates = self.candidates
-        assert candidates is not None
-        while self.next < len(candidates):
-            if self.cancelled or self.stopped:
-                self.next = len(candidates)
-                break
-            if self.pending and (self.sequential or self._blocked(self.next)):
-                return False
-            handler_id = candidates[self.next]
-            self.next += 1
-            self._start(handler_id)
-        return True
+        Start every handler of the phase that may start now.  Return True
+        once all have started.
 
-    def _blocked(self, position: int) -> bool:
-        if self.before is None or not self.before[position]:
-            return False
-        running = set(self.pending.values())
-        return any(self.slots.get(b) in running for b in self.before[position])
+        In a sequential phase a handler starts once nothing is pending.  In
+        an ordered phase, the next to start is, among the handlers whose
+        required handlers have finished, the one with the best order key.
+        """
+        unstarted = self.unstarted
+        while unstarted and not (self.cancelled or self.stopped):
+            if self.sequential and self.pending:
+                return False
+            if self.before is None:
+                position = unstarted.popleft()
+            else:
+                free = self._free()
+                if free is None:
+                    return False
+                unstarted.remove(free)
+                position = free
+            self._start(position)
+        if self.cancelled or self.stopped:
+            unstarted.clear()
+        return not unstarted
+
+    def _free(self) -> int | None:
+        """
+        The best-ranked handler not started whose required handlers have all
+        finished, or None if each waits for one still running.
+        """
+        assert self.before is not None
+        assert self.candidates is not None
+        candidates, before, done = self.candidates, self.before, self.done
+        free = [position for position in self.unstarted if before[position] <= done]
+        if not free:
+            return None if self.pending else self.unstarted[0]
+        return min(free, key=lambda position: candidates[position].order_key)
 
     # Handlers
 
-    def _start(self, handler_id: HandlerId) -> None:
+    def _start(self, position: int) -> None:
+        assert self.candidates is not None
+        handler_id = self.candidates[position]
+        self.current = position
+        self.done.add(position)  # until adopt() finds it must wait
         if handler_id._seq > self.watermark:
             return
         listen_fn = handler_id.handler()
@@ -323,7 +359,7 @@ class Dispatch:
             return
         records = self.result._records
         slot = len(records)
-        records.append((handler_id, _PENDING))
+        records.append((handler_id, PENDING))
         self._note_started(slot)
         self.pending[waiting] = slot
         dispatcher = self.dispatcher
@@ -349,11 +385,12 @@ class Dispatch:
 
     def _note_started(self, slot: int) -> None:
         """
-        Remember where the handler just started (candidate C{next - 1})
-        records its outcome, for handlers that require it.
+        The handler just started has to be waited for: it is not done, and
+        its outcome will go to C{slot}.
         """
         if self.before is not None:
-            self.slots[self.next - 1] = slot
+            self.done.discard(self.current)
+            self.slot_position[slot] = self.current
 
     def _call_special(self, handler_id: HandlerId, special: Special, listen_fn: Handler) -> object:
         options = special.options
@@ -372,11 +409,11 @@ class Dispatch:
         namespace = {**state.globals, **state.local_namespace()}
         namespace["event"] = self.result.event
         namespace["context"] = EventContext(state, handler_id)
-        if special.any_keyword:
-            return namespace
         missing = [name for name in special.required if name not in namespace]
         if missing:
             raise InjectionError(handler_id, missing)
+        if special.any_keyword:
+            return namespace
         return {name: namespace[name] for name in special.accepted if name in namespace}
 
     def event_state(self) -> EventState:
@@ -392,6 +429,8 @@ class Dispatch:
     def _settle(self, value: object, waiting: Deferred[object], handler_id: HandlerId, slot: int) -> None:
         if self.pending.pop(waiting, None) is None:
             return  # settled already (it timed out and ignored its cancellation)
+        if slot in self.slot_position:
+            self.done.add(self.slot_position.pop(slot))
         _, since = self.waiting_since.pop(waiting)
         timer = self.timers.pop(waiting, None)
         if timer is not None:
@@ -499,7 +538,8 @@ class Dispatch:
         The handlers this fire would still start: the rest of this phase's,
         and those matching in later phases.
         """
-        missed = list(self.candidates[self.next :]) if self.candidates is not None else []
+        candidates = self.candidates
+        missed = [candidates[p] for p in self.unstarted] if candidates is not None else []
         details = self.result.details
         for position, index in self.dispatcher._live:
             if position > self.position:

@@ -238,3 +238,21 @@ class OverloadedError(DispatcherError, RuntimeError):
         self.limit = limit
         self.queued = queued
         super().__init__(f"{what!r} is overloaded: {limit} running, {queued} queued; refused")
+
+
+class EventFinishedError(DispatcherError, RuntimeError):
+    """
+    A handler asked for a follow-up event after its event had finished
+    (through a context it kept): the follow-up cannot join that event.
+
+    :ivar event: the event that had finished.
+    :ivar follow_up: the follow-up event that was refused.
+    """
+
+    def __init__(self, event: object, follow_up: object) -> None:
+        self.event = event
+        self.follow_up = follow_up
+        super().__init__(
+            f"follow-up {follow_up!r} refused: event {event!r} has finished; "
+            "fire it with fire_event() instead"
+        )

@@ -64,8 +64,12 @@ def _as_dict(keywords: Mapping[str, object]) -> dict[str, object]:
     return dict(keywords)
 
 
-def _as_predicates(where: Iterable[Predicate]) -> tuple[Predicate, ...]:
-    return tuple(where)
+def _as_predicates(where: Predicate | Iterable[Predicate]) -> tuple[Predicate, ...]:
+    predicates = _predicates(where)
+    for predicate in predicates:
+        if not callable(predicate):
+            raise TypeError(f"predicate must be callable, got {predicate!r}")
+    return predicates
 
 
 @final
@@ -169,7 +173,10 @@ def _predicates(where: Predicate | Iterable[Predicate] | None) -> tuple[Predicat
         return ()
     if callable(where):
         return (where,)
-    return tuple(where)
+    try:
+        return tuple(where)
+    except TypeError:
+        raise TypeError(f"where must be a predicate or an iterable of predicates, got {where!r}") from None
 
 
 @final

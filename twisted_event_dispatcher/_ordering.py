@@ -11,7 +11,7 @@ name it in C{required_by}).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from ._errors import OrderingError
@@ -84,33 +84,34 @@ def order(handlers: Sequence[Orderable]) -> tuple[list[int], list[set[int]]]:
     return ordered, before
 
 
-def check_acyclic(constraints: Iterable[tuple[str, frozenset[str], frozenset[str]]], phase: str) -> None:
+def check_acyclic(handlers: Sequence[Orderable], phase: str) -> None:
     """
-    Raise L{OrderingError} if the constraints, given as C{(name, requires,
-    required_by)} per handler, form a cycle among names.
+    Raise L{OrderingError} if the C{requires}/C{required_by} constraints
+    among C{handlers} form a cycle.  Handlers are the nodes, not names:
+    handlers that share a name (every lambda is C{<lambda>}) are not one.
     """
-    edges: dict[str, set[str]] = {}
-    for name, requires, required_by in constraints:
-        for required in requires:
-            edges.setdefault(required, set()).add(name)
-        for dependent in required_by:
-            edges.setdefault(name, set()).add(dependent)
-    done: set[str] = set()
-    for start in sorted(edges):
-        cycle = _cycle_from(start, edges, done)
+    before = predecessors(handlers)
+    done: set[int] = set()
+    last = len(handlers) - 1
+    for start in [last, *range(last)]:  # the last, newest, handler is the likely culprit
+        cycle = _cycle_from(start, before, done)
         if cycle:
-            raise OrderingError(phase, cycle)
+            ring = cycle[:-1]
+            first = ring.index(last) if last in ring else 0
+            ring = ring[first:] + ring[:first]
+            raise OrderingError(phase, [handlers[position].name for position in [*ring, ring[0]]])
 
 
-def _cycle_from(start: str, edges: Mapping[str, set[str]], done: set[str]) -> list[str] | None:
+def _cycle_from(start: int, before: Sequence[set[int]], done: set[int]) -> list[int] | None:
     """
-    Depth-first search from C{start}: a cycle as a list of names, or None.
+    Depth-first search along "must start after" from C{start}: a cycle of
+    positions (the first repeated last), or None.
     """
     if start in done:
         return None
     path = [start]
     on_path = {start}
-    stack = [sorted(edges.get(start, ()))]
+    stack = [sorted(before[start])]
     while stack:
         if not stack[-1]:
             stack.pop()
@@ -120,9 +121,9 @@ def _cycle_from(start: str, edges: Mapping[str, set[str]], done: set[str]) -> li
             continue
         following = stack[-1].pop()
         if following in on_path:
-            return [*path[path.index(following) :], following]
+            return [*path[path.index(following) :], following][::-1]
         if following not in done:
             path.append(following)
             on_path.add(following)
-            stack.append(sorted(edges.get(following, ())))
+            stack.append(sorted(before[following]))
     return None

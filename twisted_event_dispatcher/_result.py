@@ -7,7 +7,7 @@ its failure.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 from twisted.internet.defer import CancelledError
@@ -58,6 +58,10 @@ class HandlerOutcome:
         Whether the handler was cancelled with its fire.
         """
         return self.failure is not None and self.failure.check(CancelledError) is not None
+
+
+#: The value recorded for a handler that has not finished yet.
+PENDING: Final = object()
 
 
 def _outcome(phase: str, handler_id: HandlerId, value: object) -> HandlerOutcome:
@@ -113,10 +117,15 @@ class FireResult:
 
     def __iter__(self) -> Iterator[HandlerOutcome]:
         for handler_id, value in self._records:
-            yield _outcome(handler_id._phase, handler_id, value)
+            if value is not PENDING:
+                yield _outcome(handler_id._phase, handler_id, value)
 
     def __len__(self) -> int:
-        return len(self._records)
+        """
+        How many handlers have finished (while the fire runs, some started
+        handlers may not have).
+        """
+        return sum(1 for _, value in self._records if value is not PENDING)
 
     @property
     def failures(self) -> tuple[HandlerOutcome, ...]:
@@ -145,7 +154,7 @@ class FireResult:
         C{firstresult}); None if there is none.
         """
         for _, value in self._records:
-            if value is not None and not isinstance(value, Failure):
+            if value is not None and value is not PENDING and not isinstance(value, Failure):
                 return value
         return None
 
