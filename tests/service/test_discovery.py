@@ -5,9 +5,6 @@ name the plugin and the configuration entry.
 
 from __future__ import annotations
 
-import sys
-import textwrap
-
 import pytest
 
 from twisted_event_dispatcher import DispatcherError
@@ -20,57 +17,7 @@ from twisted_event_dispatcher.discovery import (
 )
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """
-    A directory on sys.path holding an installed distribution, ``evproc-demo``,
-    whose modules are removed from sys.modules after the test.
-    """
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "evproc_demo.py").write_text(
-        textwrap.dedent(
-            """
-            from twisted_event_dispatcher.plugins import handles
-
-            @handles("during")
-            def test_prepare(event):
-                return "prepared"
-
-            class Counter:
-                def __init__(self, start=0, host=None):
-                    self.count = start
-                    self.host = host
-
-                @handles("after")
-                def count_event(self, event):
-                    self.count += 1
-            """
-        )
-    )
-    (root / "evproc_broken.py").write_text("raise RuntimeError('broken at import')\n")
-    info = root / "evproc_demo-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evproc-demo\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """
-            [app.handlers]
-            test_prepare = evproc_demo:test_prepare
-            counter = evproc_demo:Counter
-            [app.broken]
-            broken = evproc_broken
-            missing = evproc_demo:nothing_here
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(root))
-    yield root
-    for name in ("evproc_demo", "evproc_broken"):
-        sys.modules.pop(name, None)
-
-
-def test_load_dotted_finds_attributes_and_modules(site):
+def test_load_dotted_finds_attributes_and_modules(demo_distribution):
     import evproc_demo
 
     assert load_dotted("evproc_demo:Counter") is evproc_demo.Counter
@@ -93,14 +40,14 @@ def test_load_dotted_names_the_plugin_and_entry_when_the_module_is_missing():
     assert (error.plugin, error.entry) == ("no_such_package.plugins:Audit", "plugins.audit in /etc/app.toml")
 
 
-def test_load_dotted_reports_an_error_raised_while_importing(site):
+def test_load_dotted_reports_an_error_raised_while_importing(demo_distribution):
     with pytest.raises(
         PluginLoadError, match=r"importing 'evproc_broken' failed: RuntimeError\('broken at import'\)"
     ):
         load_dotted("evproc_broken:Thing")
 
 
-def test_load_dotted_reports_a_missing_attribute(site):
+def test_load_dotted_reports_a_missing_attribute(demo_distribution):
     with pytest.raises(PluginLoadError, match="'evproc_demo' has no attribute 'Nothing'"):
         load_dotted("evproc_demo:Nothing", entry="plugins.x")
 
@@ -111,7 +58,7 @@ def test_load_dotted_refuses_malformed_paths(path):
         load_dotted(path)  # type: ignore[arg-type]
 
 
-def test_load_group_loads_every_entry_point_sorted_by_name(site):
+def test_load_group_loads_every_entry_point_sorted_by_name(demo_distribution):
     import evproc_demo
 
     assert load_group("app.handlers") == [
@@ -121,7 +68,7 @@ def test_load_group_loads_every_entry_point_sorted_by_name(site):
     assert load_group("app.nothing_installed") == []
 
 
-def test_load_group_names_the_entry_point_that_cannot_load(site):
+def test_load_group_names_the_entry_point_that_cannot_load(demo_distribution):
     with pytest.raises(PluginLoadError) as raised:
         load_group("app.broken", entry="discovery.entry_point_groups")
     assert str(raised.value).startswith(
@@ -131,20 +78,20 @@ def test_load_group_names_the_entry_point_that_cannot_load(site):
     )
 
 
-def test_load_entry_point_finds_one_by_name(site):
+def test_load_entry_point_finds_one_by_name(demo_distribution):
     import evproc_demo
 
     assert load_entry_point("app.handlers", "counter") is evproc_demo.Counter
 
 
-def test_load_entry_point_reports_a_missing_name(site):
+def test_load_entry_point_reports_a_missing_name(demo_distribution):
     with pytest.raises(PluginLoadError, match="no installed distribution has entry point 'audit'"):
         load_entry_point("app.handlers", "audit", entry="plugins.audit")
     with pytest.raises(PluginLoadError, match="AttributeError"):
         load_entry_point("app.broken", "missing")
 
 
-def test_instantiate_builds_classes_with_options_and_the_host(site):
+def test_instantiate_builds_classes_with_options_and_the_host(demo_distribution):
     import evproc_demo
 
     host = object()
@@ -153,13 +100,13 @@ def test_instantiate_builds_classes_with_options_and_the_host(site):
     assert (counter.count, counter.host) == (5, host)
 
 
-def test_instantiate_uses_other_objects_as_they_are(site):
+def test_instantiate_uses_other_objects_as_they_are(demo_distribution):
     import evproc_demo
 
     assert instantiate(evproc_demo, {}, plugin="evproc_demo") is evproc_demo
 
 
-def test_instantiate_refuses_options_that_do_not_fit(site):
+def test_instantiate_refuses_options_that_do_not_fit(demo_distribution):
     import evproc_demo
 
     with pytest.raises(PluginLoadError) as raised:
