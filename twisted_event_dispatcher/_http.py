@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import IO, Any, Final, cast
 
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
+from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -207,8 +207,6 @@ def _failure_answer(failure: Failure, host: PluginHost, timeout: float | None) -
         return ApiError(
             504, f"the event's handlers did not finish within {timeout} seconds and were cancelled"
         )
-    if failure.check(CancelledError):
-        return ApiError(503, "the event was cancelled")
     if failure.check(HandlerFailed):
         error = cast(HandlerFailed, failure.value)
         return ApiError(500, str(error), result=result_body(error.result, host))
@@ -315,9 +313,8 @@ class ApiResource(Resource):
         answering = Deferred.fromCoroutine(
             self._answer_when_fired(fired, request, _watch_disconnection(request))
         )
-        if not answering.called:
-            self._in_flight.add(answering)
-            answering.addBoth(self._answered, answering)
+        self._in_flight.add(answering)
+        answering.addBoth(self._answered, answering)
         return _ANSWERED_LATER
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
@@ -333,19 +330,16 @@ class ApiResource(Resource):
     ) -> None:
         try:
             result = await fired
+            payload = _answer(request, 200, result_body(result, self._host))
         except Exception:
             payload = _answer_error(request, _failure_answer(Failure(), self._host, self._timeout))
-        else:
-            payload = _answer(request, 200, result_body(result, self._host))
-        if gone:
-            return
-        try:
+        if not gone:
             request.write(payload)
             request.finish()
-        except Exception:
-            _log.failure("Answering a fired event failed")
 
-    def _answered(self, ignored: None, answering: Deferred[None]) -> None:
+    def _answered(self, outcome: object, answering: Deferred[None]) -> None:
+        if isinstance(outcome, Failure):
+            _log.failure("Answering a fired event failed", outcome)
         self._in_flight.discard(answering)
         if not self._in_flight:
             idle, self._idle = self._idle, []

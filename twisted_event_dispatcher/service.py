@@ -108,7 +108,11 @@ class DispatcherService(Service):
         Service.startService(self)
         if self._threads is not None:
             cast(IReactorThreads, self._reactor).suggestThreadPoolSize(self._threads)
-        self.port = _listen_now(self._endpoint, self._connections)
+        try:
+            self.port = _listen_now(self._endpoint, self._connections)
+        except BaseException:
+            Service.stopService(self)
+            raise
         address = self.port.getHost()
         _log.info(
             "Event dispatcher listening on http://{host}:{port}/",

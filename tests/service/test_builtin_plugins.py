@@ -230,3 +230,9 @@ def test_fsync_forces_each_line_to_disk(tmp_path, monkeypatch):
 def test_writer_refuses_bad_options(options, message):
     with pytest.raises(ValueError, match=message):
         JsonLinesWriter(clock=Clock(), **options)
+
+
+def test_the_writer_tells_time_by_the_reactor_by_default(tmp_path):
+    from twisted.internet import reactor
+
+    assert JsonLinesWriter(str(tmp_path / "events.jsonl"))._clock is reactor

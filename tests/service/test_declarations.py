@@ -269,3 +269,36 @@ def test_arguments_of_an_event_call_are_read_only():
     call = EventCall("kettle_off", {"kettle": "k"})
     with pytest.raises(TypeError):
         call.arguments["kettle"] = "other"  # type: ignore[index]
+
+
+def test_declaration_names_must_be_given_properly():
+    with pytest.raises(TypeError, match="not the single string 'ab'"):
+        EventDeclaration("e", "ab")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="an event's name must be a non-empty string, got ''"):
+        EventDeclaration("", ())
+
+
+def test_only_declarations_and_callables_are_accepted():
+    with pytest.raises(TypeError, match="expected an EventDeclaration, got 'kettle_on'"):
+        DeclaredDispatcher(["kettle_on"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="handler must be callable, got 3"):
+        started().register(3, "during", "kettle_off")  # type: ignore[arg-type]
+
+
+def test_a_handler_without_a_readable_signature_gets_every_argument():
+    """Builtins such as dict have no signature to check; they are called with every argument."""
+    declared = started()
+    declared.register(dict, "during", "kettle_off")
+    assert result_of(declared.fire("kettle_off", kettle="k")).values == ({"kettle": "k"},)
+
+
+def test_unregister_removes_a_declared_handler():
+    declared = started()
+    seen = []
+    handler_id = declared.register(lambda kettle: seen.append(kettle), "during", "kettle_off")
+    declared.unregister(handler_id)
+    result_of(declared.fire("kettle_off", kettle="k"))
+    assert seen == []
+    assert repr(declared).startswith(
+        "<DeclaredDispatcher events=['kettle_off', 'kettle_on'] <EventDispatcher"
+    )

@@ -126,3 +126,7 @@ def test_instantiate_reports_a_failing_constructor():
 
     with pytest.raises(PluginLoadError, match=r"building .*Failing failed: OSError\('no such bucket'\)"):
         instantiate(Failing, {}, plugin="x:Failing")
+
+
+def test_instantiate_calls_classes_whose_signature_cannot_be_read():
+    assert instantiate(dict, {"a": 1}, plugin="builtins:dict") == {"a": 1}

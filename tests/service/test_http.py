@@ -13,14 +13,19 @@ import pytest_twisted
 import treq
 from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock, deferLater
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
+from twisted.web.resource import Resource
 from zope.interface import implementer
 
 from twisted_event_dispatcher import EventDispatcher
+from twisted_event_dispatcher._http import ApiSite, ConnectionTracker
 from twisted_event_dispatcher.declarations import DeclaredDispatcher, EventDeclaration
 from twisted_event_dispatcher.plugins import PluginHost, handles
 from twisted_event_dispatcher.service import DispatcherService
@@ -453,3 +458,156 @@ async def test_bodies_over_the_limit_get_413():
         assert (response.code, answer) == (413, {"error": "request body is larger than 100 bytes"})
     finally:
         await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unexpected_firing_failure_is_a_500(server, monkeypatch, log_events):
+    monkeypatch.setattr(
+        server.service.host.dispatcher, "fire_event", lambda event, **details: fail(OSError("disk"))
+    )
+    response, answer = await server.fire({"event": 1})
+    assert (response.code, answer) == (500, {"error": "internal error; see the service's log"})
+    assert any(event.get("log_failure") and event["log_failure"].check(OSError) for event in log_events)
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_result_that_cannot_be_shown_is_a_500():
+    class Odd:
+        @handles("during")
+        def odd(self, event):
+            return BadRepr()
+
+    service = start_service(plain_host(Odd()))
+    try:
+        await service.host.when_started()
+        response, answer = await Server(service).fire({"event": 1})
+        assert (response.code, answer) == (500, {"error": "internal error; see the service's log"})
+    finally:
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_goes_away_does_not_disturb_the_service(log_events):
+    gate = Gate()
+    service = start_service(plain_host(gate))
+    try:
+        await service.host.when_started()
+        port = service.port.getHost().port
+        client = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), Protocol())
+        body = json.dumps({"event": 1, "details": {"event_type": "slow"}}).encode()
+        head = f"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+        client.transport.write(head.encode() + body)
+        while service.resource.in_flight == 0:
+            await tick()
+        client.transport.abortConnection()
+        while service._connections.protocols:  # the service notices the client has gone
+            await tick()
+        gate.gate.callback("too late to tell")
+        await service.resource.when_idle()
+        assert not [event for event in log_events if event.get("log_failure")]
+    finally:
+        await service.stopService()
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def loseConnection(self):
+        self.calls.append("lose")
+
+    def abortConnection(self):
+        self.calls.append("abort")
+
+
+class Connection:
+    def __init__(self) -> None:
+        self.transport = Transport()
+
+
+def closing_one_connection(clock: Clock):
+    """
+    A tracker with one connection, asked to close it with a grace of 5 seconds.
+    """
+    tracker = ConnectionTracker(ApiSite(Resource(), 100, clock))
+    connection = Connection()
+    tracker.registerProtocol(connection)
+    return tracker, connection, tracker.close_all(clock, 5)
+
+
+def test_connections_that_do_not_close_are_aborted_after_the_grace_period():
+    clock = Clock()
+    tracker, stuck, closed = closing_one_connection(clock)
+    assert stuck.transport.calls == ["lose"]
+    clock.advance(4.9)
+    assert not closed.called
+    clock.advance(0.1)
+    assert stuck.transport.calls == ["lose", "abort"]
+    tracker.unregisterProtocol(stuck)
+    assert closed.called
+    assert clock.getDelayedCalls() == []
+
+
+def test_connections_that_close_cancel_the_abort():
+    clock = Clock()
+    tracker, polite, closed = closing_one_connection(clock)
+    tracker.unregisterProtocol(polite)
+    assert closed.called
+    assert clock.getDelayedCalls() == []
+    assert polite.transport.calls == ["lose"]
+    assert tracker.close_all(clock, 5).called
+
+
+# Starting
+
+
+@pytest_twisted.ensureDeferred
+async def test_threads_size_the_reactors_thread_pool(monkeypatch):
+    sizes = []
+    monkeypatch.setattr(reactor, "suggestThreadPoolSize", sizes.append)
+    service = start_service(plain_host(Greeter()), threads=7)
+    await service.stopService()
+    assert sizes == [7]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_port_in_use_is_an_error_at_start():
+    first = start_service(plain_host(Greeter()))
+    try:
+        taken = first.port.getHost().port
+        second = DispatcherService(
+            plain_host(Greeter()),
+            serverFromString(reactor, f"tcp:{taken}:interface=127.0.0.1"),
+            reactor=reactor,
+        )
+        with pytest.raises(CannotListenError, match="Address already in use"):
+            second.startService()
+        assert second.host.state == "stopped"
+        assert not second.running
+    finally:
+        await first.stopService()
+
+
+@implementer(IStreamServerEndpoint)
+class Unhurried:
+    """An endpoint that does not listen at once."""
+
+    def __init__(self) -> None:
+        self.listening: Deferred[object] = Deferred()
+
+    def listen(self, factory):
+        return self.listening
+
+
+def test_an_endpoint_that_does_not_listen_at_once_is_refused():
+    endpoint = Unhurried()
+    service = DispatcherService(plain_host(Greeter()), endpoint, reactor=Clock())
+    with pytest.raises(CannotListenError, match="did not start listening at once"):
+        service.startService()
+    assert endpoint.listening.called  # cancelled
+    endpoint.listening.addErrback(lambda failure: None)

@@ -76,6 +76,23 @@ class Journal:
         self.journal.append((self.name, "event", event))
 
 
+class SlowToInitialize:
+    """A plugin whose initialize() waits for its gate, and which notes start() and close()."""
+
+    def __init__(self) -> None:
+        self.gate: Deferred[None] = Deferred()
+        self.journal: list[str] = []
+
+    def initialize(self):
+        return self.gate
+
+    def start(self):
+        self.journal.append("started")
+
+    def close(self):
+        self.journal.append("closed")
+
+
 # Marks
 
 
@@ -543,23 +560,14 @@ def test_a_handler_may_add_a_plugin_for_later_events():
 
 
 def test_stop_waits_for_plugins_still_starting():
-    journal = []
-    gate: Deferred[None] = Deferred()
-
-    class Slow:
-        def initialize(self):
-            return gate
-
-        def close(self):
-            journal.append("closed")
-
+    slow = SlowToInitialize()
     host = plain_host()
     host.startService()
-    host.add_plugin(Slow())
+    host.add_plugin(slow)
     stopped = host.stopService()
     assert not stopped.called
-    gate.callback(None)
-    assert journal == ["closed"]
+    slow.gate.callback(None)
+    assert slow.journal == ["started", "closed"]
     assert result_of(stopped) is None
 
 
@@ -574,25 +582,13 @@ def test_removing_a_started_plugin_stops_and_closes_it():
 
 
 def test_a_plugin_removed_while_initializing_is_closed_once_initialized():
-    journal = []
-    gate: Deferred[None] = Deferred()
-
-    class Slow:
-        def initialize(self):
-            return gate
-
-        def start(self):
-            journal.append("started")
-
-        def close(self):
-            journal.append("closed")
-
+    slow = SlowToInitialize()
     host = plain_host()
-    plugin_id = host.add_plugin(Slow())
+    plugin_id = host.add_plugin(slow)
     host.startService()
     result_of(host.remove_plugin(plugin_id))
-    gate.callback(None)
-    assert journal == ["closed"]
+    slow.gate.callback(None)
+    assert slow.journal == ["closed"]
     assert result_of(host.when_started()) is None
 
 
@@ -612,3 +608,27 @@ def test_repr_names_state_and_plugins():
     host = plain_host()
     host.add_plugin(Audit(), "audit")
     assert repr(host) == "<PluginHost stopped plugins=['audit']>"
+
+
+def test_handles_refuses_what_is_not_callable():
+    with pytest.raises(TypeError, match="@handles marks functions and methods, not 3"):
+        handles("during")(3)
+
+
+def test_attributes_that_merely_look_like_marks_are_ignored():
+    def fake():
+        pass
+
+    fake._twisted_event_dispatcher_marks = ("not a mark",)
+    assert marks_of(fake) == ()
+
+
+def test_a_plugin_removed_while_its_initialize_fails_is_not_closed(log_events):
+    slow = SlowToInitialize()
+    host = plain_host()
+    plugin_id = host.add_plugin(slow, "slow")
+    host.startService()
+    result_of(host.remove_plugin(plugin_id))
+    slow.gate.errback(RuntimeError("never mind"))
+    assert slow.journal == []
+    assert "plugin 'slow': initialize() failed" in " ".join(messages(log_events))
