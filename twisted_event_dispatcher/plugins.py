@@ -178,6 +178,11 @@ def _lifecycle(plugin: object, step: str) -> Callable[[], object] | None:
     return method if callable(method) else None
 
 
+def _passing(result: object, then: Callable[[Deferred[object]], None], call: Deferred[object]) -> object:
+    then(call)
+    return result
+
+
 def _default_name(plugin: object) -> str:
     if isinstance(plugin, ModuleType):
         return plugin.__name__
@@ -277,6 +282,7 @@ class PluginHost(Service):
         self._starting: Deferred[None] = succeed(None)
         self._started_waiters: list[Deferred[None]] = []
         self._pending: set[Deferred[None]] = set()
+        self._coming_up: set[Deferred[object]] = set()
 
     @property
     def dispatcher(self) -> EventDispatcher:
@@ -448,7 +454,8 @@ class PluginHost(Service):
     def when_started(self) -> Deferred[None]:
         """
         A Deferred firing with None once the host is running: every plugin
-        added so far is initialized and started, or has failed.
+        added so far is initialized and started, or has failed.  (It also
+        fires if the host is stopped before that.)
         """
         if self._state == "running":
             return succeed(None)
@@ -461,6 +468,10 @@ class PluginHost(Service):
         Stop the plugins, stop the dispatcher (draining the events in
         flight), then close the plugins.
 
+        A start still in progress is interrupted: the C{initialize()} or
+        C{start()} being waited for is cancelled (and logged as failed), and
+        the plugins not yet initialized are left alone.
+
         :returns: a Deferred firing with None when all of that is done.
         """
         Service.stopService(self)
@@ -468,9 +479,11 @@ class PluginHost(Service):
 
     async def _start(self) -> None:
         await self._each(("added", "closed"), self._initialize)
-        self._dispatcher.start()
-        await self._each(("added", "closed", "initialized"), self._bring_up)
-        self._state = "running"
+        if self._state == "starting":
+            self._dispatcher.start()
+            await self._each(("added", "closed", "initialized"), self._bring_up)
+        if self._state == "starting":
+            self._state = "running"
         waiters, self._started_waiters = self._started_waiters, []
         for waiter in waiters:
             waiter.callback(None)
@@ -482,17 +495,19 @@ class PluginHost(Service):
         Run C{step} on every plugin in one of C{states}, in order, including
         plugins added meanwhile.
         """
-        while True:
+        while self._state == "starting":
             todo = [record for record in self._records.values() if record.state in states]
             if not todo:
                 return
             for record in todo:
-                if not record.removed and record.state in states:
+                if self._state == "starting" and not record.removed and record.state in states:
                     await step(record)
 
     async def _stop(self) -> None:
-        await self._starting
         self._state = "stopping"
+        for coming_up in list(self._coming_up):
+            coming_up.cancel()
+        await self._starting
         while self._pending:
             await next(iter(self._pending))
         for record in reversed(list(self._records.values())):
@@ -527,6 +542,8 @@ class PluginHost(Service):
     async def _bring_up(self, record: _Record) -> None:
         if record.state != "initialized" and not await self._initialize(record):
             return
+        if self._state == "stopping":
+            return  # it is closed by the stop
         record.state = "starting"
         succeeded = await self._call(record, "start", _FAILED + "; closing it")
         if record.removed:
@@ -573,8 +590,13 @@ class PluginHost(Service):
         method = _lifecycle(record.plugin, step)
         if method is None:
             return True
+        call = maybeDeferred(method)
+        if step in ("initialize", "start") and not call.called:
+            # Interruptible by a stop; the Deferred is awaited below.
+            self._coming_up.add(call)
+            call.addBoth(_passing, self._coming_up.discard, call)
         try:
-            await maybeDeferred(method)
+            await call
         except Exception:
             _log.failure(
                 "{plugin}: {step}() failed{consequence}",

@@ -268,7 +268,7 @@ class Options(usage.Options):
     The command line: ``[--config FILE]``.
     """
 
-    synopsis = "[--config FILE]"
+    synopsis = "Usage: twisted-event-dispatcher [--config FILE]"
     longdesc = (
         "Run an event dispatcher with its plugins and an HTTP JSON endpoint. "
         "Without --config, the embedded default configuration runs: on 127.0.0.1:8080, "

@@ -10,7 +10,7 @@ import types
 
 import pytest
 from service_helpers import messages, result_of
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 
 from twisted_event_dispatcher import EventDispatcher, UnknownKeywordError, UnknownPhaseError
 from twisted_event_dispatcher.declarations import DeclaredDispatcher, EventDeclaration, SignatureMismatchError
@@ -559,16 +559,36 @@ def test_a_handler_may_add_a_plugin_for_later_events():
     assert [step for _, step, _ in journal[-2:]] == ["stop", "close"]
 
 
-def test_stop_waits_for_plugins_still_starting():
+def test_stop_interrupts_a_plugin_still_initializing(log_events):
+    """A plugin added while running whose initialize() hangs does not hang the stop."""
     slow = SlowToInitialize()
     host = plain_host()
     host.startService()
-    host.add_plugin(slow)
+    host.add_plugin(slow, "slow")
     stopped = host.stopService()
-    assert not stopped.called
-    slow.gate.callback(None)
-    assert slow.journal == ["started", "closed"]
+    assert slow.gate.called  # cancelled
+    assert slow.journal == []
     assert result_of(stopped) is None
+    assert host.plugins()[0].state == "failed"
+    (logged,) = [event for event in log_events if "log_failure" in event]
+    assert logged["log_failure"].check(CancelledError)
+
+
+def test_stop_interrupts_a_start_in_progress():
+    """Stopping while plugins initialize cancels the one waited for and skips the rest."""
+    slow = SlowToInitialize()
+    journal: list = []
+    host = plain_host()
+    host.add_plugin(slow, "slow")
+    host.add_plugin(Journal("later", journal, host), "later")
+    host.startService()
+    started = host.when_started()
+    assert result_of(host.stopService()) is None
+    assert result_of(started) is None
+    assert journal == []
+    assert [info.state for info in host.plugins()] == ["failed", "added"]
+    assert not host.dispatcher.running
+    assert host.state == "stopped"
 
 
 def test_removing_a_started_plugin_stops_and_closes_it():
