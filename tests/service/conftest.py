@@ -1,0 +1,89 @@
+"""
+Fixtures for the plugin, configuration and service tests: captured log
+events, and a guard against "Unhandled error in Deferred" noise.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from twisted.logger import globalLogPublisher
+
+
+@pytest.fixture
+def log_events() -> Iterator[list[dict[str, Any]]]:
+    """
+    Every log event emitted during the test.
+    """
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        yield events
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_errors(log_events: list[dict[str, Any]]) -> Iterator[None]:
+    """
+    Fail a test after which a Deferred reports an unhandled error when collected.
+    """
+    yield
+    gc.collect()
+    noise = [event for event in log_events if "Unhandled error in Deferred" in str(event.get("log_format"))]
+    assert not noise, f"Unhandled error in Deferred: {noise!r}"
+
+
+@pytest.fixture
+def demo_distribution(tmp_path, monkeypatch):
+    """
+    A directory on sys.path holding an installed distribution, ``evproc-demo``,
+    whose modules are removed from sys.modules after the test.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "evproc_demo.py").write_text(
+        textwrap.dedent(
+            """
+            from twisted_event_dispatcher.plugins import handles
+
+            @handles("during")
+            def test_prepare(event):
+                return "prepared"
+
+            class Counter:
+                def __init__(self, start=0, host=None):
+                    self.count = start
+                    self.host = host
+
+                @handles("after")
+                def count_event(self, event):
+                    self.count += 1
+            """
+        )
+    )
+    (root / "evproc_broken.py").write_text("raise RuntimeError('broken at import')\n")
+    info = root / "evproc_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evproc-demo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """
+            [app.handlers]
+            test_prepare = evproc_demo:test_prepare
+            counter = evproc_demo:Counter
+            [app.broken]
+            broken = evproc_broken
+            missing = evproc_demo:nothing_here
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    for name in ("evproc_demo", "evproc_broken"):
+        sys.modules.pop(name, None)

@@ -1,0 +1,613 @@
+# -*- test-case-name: tests.service.test_plugins -*-
+"""
+Plugins: objects whose handler methods are marked with L{handles}, added to
+a dispatcher together and removed together, with a lifecycle.
+
+A plugin is a class instance, a module, or a single marked function (as
+EvProc's entry points name handler functions).  L{PluginHost} registers every
+marked handler of a plugin with its dispatcher, and, as a Twisted service,
+runs the plugins' lifecycle around the dispatcher's own:
+
+- on start, each plugin's C{initialize()}, in the order the plugins were
+  added; then the dispatcher starts; then each plugin's C{start()} (LUNA's
+  background plugins);
+- on stop, each plugin's C{stop()} in reverse order; then the dispatcher
+  stops, draining the events in flight; then each plugin's C{close()} in
+  reverse order.
+
+Each of these methods is optional and may return a Deferred or be C{async}.
+A plugin whose C{initialize()} or C{start()} fails is logged, its handlers
+are removed, and the other plugins go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+from collections.abc import Callable, Coroutine, Mapping
+from types import FunctionType, MappingProxyType, ModuleType
+from typing import Any, Final, Literal, TypeVar, cast, final
+
+import attrs
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.logger import Logger, LogLevel
+
+from ._dispatcher import EventDispatcher
+from ._errors import DispatcherError, UnknownHandlerError
+from ._registry import Handler, HandlerId, describe_callable
+from .declarations import DeclaredDispatcher
+
+#: The lifecycle methods a plugin may define, in the order they run.
+LIFECYCLE: Final = ("initialize", "start", "stop", "close")
+
+#: Where a handler keeps its marks.
+_MARKS: Final = "_twisted_event_dispatcher_marks"
+
+#: What a failed initialize() or start() leads to, for the log.
+_FAILED: Final = ": its handlers were removed and the other plugins go on without it"
+
+_plugin_numbers: Final = itertools.count(1)
+_log = Logger()
+
+F = TypeVar("F")
+
+PluginState = Literal["added", "initializing", "initialized", "starting", "started", "failed", "closed"]
+
+
+class UnknownPluginError(DispatcherError, LookupError):
+    """
+    A plugin id (or plugin) that is not added to this host.
+
+    :ivar plugin: what was looked up.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        self.plugin = plugin
+        super().__init__(f"no plugin {plugin!r} is added to this host")
+
+
+@final
+@attrs.frozen
+class HandlerMark:
+    """
+    How a marked handler is to be registered: see L{handles}.
+    """
+
+    phase: str
+    event: str | None
+    match: Mapping[str, object]
+    options: Mapping[str, object]
+
+
+def handles(
+    phase: str,
+    /,
+    *,
+    event: str | None = None,
+    match: Mapping[str, object] | None = None,
+    **options: object,
+) -> Callable[[F], F]:
+    """
+    Mark a plugin's function or method as a handler.
+
+    Marks stack: a handler marked twice is registered twice.
+
+    :param phase: the phase to run in.
+    :param event: the declared event to handle (its arguments are passed as
+        keywords); None for a plain handler, called with the event object.
+    :param match: the match-spec, keyword to value.
+    :param options: further options of the handler model, passed on to the
+        dispatcher's C{register}.
+    :raises TypeError: for a phase that is not a string or a match that is
+        not a mapping.
+    """
+    if not isinstance(phase, str):
+        raise TypeError(f"phase must be a string, got {phase!r}")
+    if match is not None and not isinstance(match, Mapping):
+        raise TypeError(f"match must be a mapping of keyword to value, got {match!r}")
+    mark = HandlerMark(phase, event, MappingProxyType(dict(match or {})), MappingProxyType(options))
+
+    def marked(fn: F) -> F:
+        target = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
+        if not callable(target):
+            raise TypeError(f"@handles marks functions and methods, not {fn!r}")
+        existing = marks_of(target)
+        try:
+            # Decorators apply bottom up; keep the marks in reading order.
+            setattr(target, _MARKS, (mark, *existing))
+        except AttributeError:
+            raise TypeError(f"cannot mark {fn!r}: mark a function that calls it instead") from None
+        return fn
+
+    return marked
+
+
+def marks_of(obj: object) -> tuple[HandlerMark, ...]:
+    """
+    The L{handles} marks of a function, method, staticmethod or classmethod.
+    """
+    target = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
+    marks = inspect.getattr_static(target, _MARKS, ())
+    if isinstance(marks, tuple) and all(isinstance(mark, HandlerMark) for mark in marks):
+        return marks
+    return ()
+
+
+def _attribute_names(plugin: object) -> list[str]:
+    """
+    A plugin's attribute names: class attributes, base classes first, then
+    instance attributes, each in definition order.
+    """
+    if isinstance(plugin, ModuleType):
+        return list(vars(plugin))
+    names: dict[str, None] = {}
+    for cls in reversed(type(plugin).__mro__):
+        names.update(dict.fromkeys(vars(cls)))
+    with contextlib.suppress(TypeError):  # no instance dictionary: __slots__
+        names.update(dict.fromkeys(vars(plugin)))
+    return list(names)
+
+
+def marked_handlers(plugin: object) -> list[tuple[Handler, HandlerMark]]:
+    """
+    The marked handlers of C{plugin}, bound, with their marks, in definition
+    order.  A marked function is its own single handler.
+    """
+    own = marks_of(plugin)
+    if own and isinstance(plugin, FunctionType):
+        return [(plugin, mark) for mark in own]
+    found: list[tuple[Handler, HandlerMark]] = []
+    for name in _attribute_names(plugin):
+        try:
+            static = inspect.getattr_static(plugin, name)
+        except AttributeError:
+            continue
+        marks = marks_of(static)
+        if marks:
+            bound = getattr(plugin, name)
+            found.extend((bound, mark) for mark in marks)
+    return found
+
+
+def _lifecycle(plugin: object, step: str) -> Callable[[], object] | None:
+    if isinstance(plugin, FunctionType):
+        return None
+    method = getattr(plugin, step, None)
+    return method if callable(method) else None
+
+
+def _passing(result: object, then: Callable[[Deferred[object]], None], call: Deferred[object]) -> object:
+    then(call)
+    return result
+
+
+def _default_name(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    if isinstance(plugin, FunctionType):
+        return describe_callable(plugin)
+    return type(plugin).__qualname__
+
+
+@final
+class PluginId:
+    """
+    The id of one added plugin: opaque, hashable, unique in the process, and
+    readable in logs as ``<PluginId #2 audit>``.
+    """
+
+    __slots__ = ("_name", "_number")
+
+    def __init__(self, name: str) -> None:
+        self._number = next(_plugin_numbers)
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """
+        The plugin's name.
+        """
+        return self._name
+
+    @property
+    def number(self) -> int:
+        """
+        The plugin's number, unique in the process.
+        """
+        return self._number
+
+    def __repr__(self) -> str:
+        return f"<PluginId #{self._number} {self._name}>"
+
+
+@final
+@attrs.frozen
+class PluginInfo:
+    """
+    What a host knows about one of its plugins, at one moment.
+
+    :ivar plugin_id: its id.
+    :ivar plugin: the plugin itself.
+    :ivar source: where it came from (a configuration entry, an entry
+        point), or None when added by code.
+    :ivar state: where it is in its lifecycle: ``added``, ``initializing``,
+        ``initialized``, ``starting``, ``started``, ``failed`` or ``closed``.
+    :ivar handler_ids: the ids of its registered handlers.
+    """
+
+    plugin_id: PluginId
+    plugin: object
+    source: str | None
+    state: PluginState
+    handler_ids: tuple[HandlerId, ...]
+
+
+@attrs.define
+class _Record:
+    plugin_id: PluginId
+    plugin: object
+    source: str | None
+    state: PluginState = "added"
+    handler_ids: list[HandlerId] = attrs.Factory(list)
+    removed: bool = False
+
+    def describe(self) -> str:
+        where = f" from {self.source}" if self.source else ""
+        return f"plugin {self.plugin_id.name!r}{where}"
+
+
+class PluginHost(Service):
+    """
+    Plugins over one dispatcher, and their lifecycle as a Twisted service.
+
+    The host starts and stops the dispatcher itself: attach the host, not the
+    dispatcher, to a parent service.
+
+    :param dispatcher: a plain L{EventDispatcher}, or a L{DeclaredDispatcher}
+        when plugins handle declared events.
+    """
+
+    def __init__(self, dispatcher: EventDispatcher | DeclaredDispatcher) -> None:
+        if isinstance(dispatcher, DeclaredDispatcher):
+            self._declared: DeclaredDispatcher | None = dispatcher
+            self._dispatcher = dispatcher.dispatcher
+        else:
+            self._declared = None
+            self._dispatcher = dispatcher
+        self._records: dict[PluginId, _Record] = {}
+        self._owners: dict[HandlerId, PluginId] = {}
+        self._state: Literal["stopped", "starting", "running", "stopping"] = "stopped"
+        self._starting: Deferred[None] = succeed(None)
+        self._started_waiters: list[Deferred[None]] = []
+        self._pending: set[Deferred[None]] = set()
+        self._coming_up: set[Deferred[object]] = set()
+
+    @property
+    def dispatcher(self) -> EventDispatcher:
+        """
+        The plain dispatcher the plugins' handlers are registered with.
+        """
+        return self._dispatcher
+
+    @property
+    def declared(self) -> DeclaredDispatcher | None:
+        """
+        The declared-event dispatcher, if the host was given one.
+        """
+        return self._declared
+
+    @property
+    def state(self) -> Literal["stopped", "starting", "running", "stopping"]:
+        """
+        ``starting`` while plugins initialize and start, ``running`` after,
+        ``stopping`` while they stop and the dispatcher drains, else ``stopped``.
+        """
+        return self._state
+
+    # Adding and removing
+
+    def add_plugin(self, plugin: object, name: str | None = None, *, source: str | None = None) -> PluginId:
+        """
+        Register every marked handler of C{plugin}; if the host is running,
+        initialize and start it too (its handlers take effect at once).
+
+        :param plugin: an instance, a module or a marked function.
+        :param name: its name in logs and listings; by default its class's,
+            module's or function's name.
+        :param source: where it came from, for logs and listings.
+        :returns: the plugin's id, for L{remove_plugin}.
+        :raises TypeError: for a class (add an instance) or a handler whose
+            registration is refused.
+        :raises ValueError: for a plugin with no marked handler and no
+            lifecycle method.
+        :raises: whatever the dispatcher raises for a marked handler's
+            registration; no handler of the plugin is then registered.
+        """
+        if isinstance(plugin, type):
+            raise TypeError(f"{plugin!r} is a class: add an instance of it as a plugin")
+        handlers = marked_handlers(plugin)
+        if not handlers and not any(_lifecycle(plugin, step) for step in LIFECYCLE):
+            raise ValueError(
+                f"{plugin!r} has no handler marked with @handles and no {'/'.join(LIFECYCLE)} method: "
+                "it is not a plugin"
+            )
+        record = _Record(PluginId(name or _default_name(plugin)), plugin, source)
+        try:
+            for fn, mark in handlers:
+                self._register(record, fn, mark)
+        except Exception as error:
+            error.add_note(f"while adding {record.describe()}")
+            self._unregister_all(record)
+            raise
+        self._records[record.plugin_id] = record
+        if self._state == "running":
+            self._track(self._bring_up(record))
+        return record.plugin_id
+
+    def add_handler(
+        self,
+        plugin: PluginId | object,
+        listen_fn: Handler,
+        phase: str,
+        /,
+        *,
+        event: str | None = None,
+        match: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> HandlerId:
+        """
+        Register one more handler on behalf of an added plugin (Rigger's
+        C{register_plugin_hook}): it is removed with the plugin.
+
+        :param plugin: the plugin's id, or the plugin itself.
+        :param listen_fn: the handler.
+        :param phase: as for L{handles}; so are C{event}, C{match} and
+            C{options}.
+        :raises UnknownPluginError: if the plugin is not added here.
+        """
+        record = self._record_for(plugin)
+        mark = HandlerMark(phase, event, dict(match or {}), options)
+        return self._register(record, listen_fn, mark)
+
+    def remove_plugin(self, plugin_id: PluginId) -> Deferred[None]:
+        """
+        Remove every handler of a plugin at once, then stop and close it if
+        it was started or initialized.
+
+        :returns: a Deferred firing with None once the plugin is stopped and
+            closed; their failures are logged, not raised.
+        :raises UnknownPluginError: if C{plugin_id} is not added here.
+        """
+        record = self._records.pop(plugin_id, None) if isinstance(plugin_id, PluginId) else None
+        if record is None:
+            raise UnknownPluginError(plugin_id)
+        record.removed = True
+        self._unregister_all(record)
+        return Deferred.fromCoroutine(self._retire(record))
+
+    def plugins(self) -> tuple[PluginInfo, ...]:
+        """
+        Every added plugin, in the order they were added.
+        """
+        return tuple(
+            PluginInfo(
+                record.plugin_id, record.plugin, record.source, record.state, tuple(record.handler_ids)
+            )
+            for record in self._records.values()
+        )
+
+    def plugin_of(self, handler_id: HandlerId) -> PluginId | None:
+        """
+        The plugin a handler was registered for, or None.
+        """
+        return self._owners.get(handler_id)
+
+    def _record_for(self, plugin: PluginId | object) -> _Record:
+        if isinstance(plugin, PluginId):
+            record = self._records.get(plugin)
+            if record is not None:
+                return record
+        else:
+            for record in self._records.values():
+                if record.plugin is plugin:
+                    return record
+        raise UnknownPluginError(plugin)
+
+    def _register(self, record: _Record, fn: Handler, mark: HandlerMark) -> HandlerId:
+        if mark.event is not None:
+            if self._declared is None:
+                raise TypeError(
+                    f"handler {describe_callable(fn)} is marked for declared event {mark.event!r}, "
+                    "but the host's dispatcher declares no events"
+                )
+            handler_id = self._declared.register(fn, mark.phase, mark.event, match=mark.match, **mark.options)
+        else:
+            options = {"use_weakref": False, **mark.options}
+            # Options belong to the handler model of the dispatcher.
+            register = cast(Callable[..., HandlerId], self._dispatcher.register)
+            handler_id = register(fn, mark.phase, match=mark.match, **options)
+        record.handler_ids.append(handler_id)
+        self._owners[handler_id] = record.plugin_id
+        return handler_id
+
+    def _unregister_all(self, record: _Record) -> None:
+        for handler_id in record.handler_ids:
+            self._owners.pop(handler_id, None)
+            # It may be gone already: removed by the plugin itself, or garbage collected.
+            with contextlib.suppress(UnknownHandlerError):
+                self._dispatcher.unregister(handler_id)
+        record.handler_ids.clear()
+
+    # Lifecycle
+
+    def startService(self) -> None:
+        """
+        Initialize the plugins, start the dispatcher, then start the plugins;
+        see L{when_started}.
+        """
+        Service.startService(self)
+        self._state = "starting"
+        self._starting = Deferred.fromCoroutine(self._start())
+
+    def when_started(self) -> Deferred[None]:
+        """
+        A Deferred firing with None once the host is running: every plugin
+        added so far is initialized and started, or has failed.  (It also
+        fires if the host is stopped before that.)
+        """
+        if self._state == "running":
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._started_waiters.append(waiter)
+        return waiter
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop the plugins, stop the dispatcher (draining the events in
+        flight), then close the plugins.
+
+        A start still in progress is interrupted: the C{initialize()} or
+        C{start()} being waited for is cancelled (and logged as failed), and
+        the plugins not yet initialized are left alone.
+
+        :returns: a Deferred firing with None when all of that is done.
+        """
+        Service.stopService(self)
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _start(self) -> None:
+        await self._each(("added", "closed"), self._initialize)
+        if self._state == "starting":
+            self._dispatcher.start()
+            await self._each(("added", "closed", "initialized"), self._bring_up)
+        if self._state == "starting":
+            self._state = "running"
+        waiters, self._started_waiters = self._started_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    async def _each(
+        self, states: tuple[PluginState, ...], step: Callable[[_Record], Coroutine[Any, Any, object]]
+    ) -> None:
+        """
+        Run C{step} on every plugin in one of C{states}, in order, including
+        plugins added meanwhile.
+        """
+        while self._state == "starting":
+            todo = [record for record in self._records.values() if record.state in states]
+            if not todo:
+                return
+            for record in todo:
+                if self._state == "starting" and not record.removed and record.state in states:
+                    await step(record)
+
+    async def _stop(self) -> None:
+        self._state = "stopping"
+        for coming_up in list(self._coming_up):
+            coming_up.cancel()
+        await self._starting
+        while self._pending:
+            await next(iter(self._pending))
+        for record in reversed(list(self._records.values())):
+            if record.state == "started":
+                await self._call(record, "stop")
+                record.state = "initialized"
+        await self._dispatcher.stop()
+        for record in reversed(list(self._records.values())):
+            if record.state == "initialized":
+                await self._call(record, "close")
+                record.state = "closed"
+        self._state = "stopped"
+
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        done = Deferred.fromCoroutine(coroutine)
+        if not done.called:
+            self._pending.add(done)
+            done.addBoth(lambda _: self._pending.discard(done))
+
+    async def _initialize(self, record: _Record) -> bool:
+        record.state = "initializing"
+        succeeded = await self._call(record, "initialize", _FAILED)
+        if record.removed:
+            await self._retire_late(record, succeeded)
+            return False
+        if not succeeded:
+            self._failed(record)
+            return False
+        record.state = "initialized"
+        return True
+
+    async def _bring_up(self, record: _Record) -> None:
+        if record.state != "initialized" and not await self._initialize(record):
+            return
+        if self._state == "stopping":
+            return  # it is closed by the stop
+        record.state = "starting"
+        succeeded = await self._call(record, "start", _FAILED + "; closing it")
+        if record.removed:
+            await self._retire_late(record, succeeded)
+        elif succeeded:
+            record.state = "started"
+        else:
+            self._failed(record)
+            await self._call(record, "close")
+
+    def _failed(self, record: _Record) -> None:
+        record.state = "failed"
+        self._unregister_all(record)
+
+    async def _retire(self, record: _Record) -> None:
+        """
+        Stop and close a removed plugin, as far as it got.
+        """
+        if record.state == "started":
+            await self._call(record, "stop")
+            record.state = "initialized"
+        if record.state == "initialized":
+            await self._call(record, "close")
+            record.state = "closed"
+
+    async def _retire_late(self, record: _Record, succeeded: bool) -> None:
+        """
+        A plugin was removed while it initialized or started: close it if
+        that step succeeded.
+        """
+        if succeeded:
+            record.state = "started" if record.state == "starting" else "initialized"
+        else:
+            record.state = "failed"
+        await self._retire(record)
+
+    async def _call(self, record: _Record, step: str, consequence: str = "") -> bool:
+        """
+        Run one lifecycle method of a plugin, logging its failure.
+
+        :param consequence: what the failure leads to, for the log.
+        :returns: whether it succeeded (or the plugin does not define it).
+        """
+        method = _lifecycle(record.plugin, step)
+        if method is None:
+            return True
+        call = maybeDeferred(method)
+        if step in ("initialize", "start") and not call.called:
+            # Interruptible by a stop; the Deferred is awaited below.
+            self._coming_up.add(call)
+            call.addBoth(_passing, self._coming_up.discard, call)
+        try:
+            await call
+        except Exception:
+            _log.failure(
+                "{plugin}: {step}() failed{consequence}",
+                plugin=record.describe(),
+                step=step,
+                consequence=consequence,
+                level=LogLevel.error,
+            )
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        names = [record.plugin_id.name for record in self._records.values()]
+        return f"<PluginHost {self._state} plugins={names!r}>"
