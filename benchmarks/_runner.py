@@ -1,0 +1,228 @@
+"""
+The command line: runs each contender in a subprocess of its own, one after
+the other, then prints the table and the targets and writes the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import _machine, _report
+from ._plan import FULL, GROUPS, QUICK, Settings, rows
+from .contenders import NAMES, load
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description="Measure twisted_event_dispatcher beside its peer libraries.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes, short samples")
+    parser.add_argument("--contenders", help=f"comma-separated, from: {','.join(NAMES)}")
+    parser.add_argument("--only", help=f"comma-separated scenario groups, from: {','.join(GROUPS)}")
+    parser.add_argument("--samples", type=int, help="timing samples per cell and round")
+    parser.add_argument("--sample-ms", type=float, help="length of one timing sample, in ms")
+    parser.add_argument("--rounds", type=int, default=1, help="run every contender this many times, pooled")
+    parser.add_argument(
+        "--cpu", type=int, default=-1, help="pin workers to this CPU index (default: the last)"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin workers to one CPU")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one worker may take")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and tables are written")
+    parser.add_argument("--list", action="store_true", help="list the contenders and exit")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = QUICK if args.quick else FULL
+    if args.samples is not None:
+        settings = replace(settings, samples=max(1, args.samples))
+    if args.sample_ms is not None:
+        settings = replace(settings, sample_s=args.sample_ms / 1000)
+    if args.only:
+        groups = tuple(_split(args.only, GROUPS, "scenario group"))
+        settings = replace(settings, groups=groups)
+    return settings
+
+
+def _split(text: str, known: tuple[str, ...], what: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return chosen
+
+
+def work(args: argparse.Namespace) -> int:
+    """
+    Worker mode: measure one contender and print its report as JSON.
+    """
+    from ._worker import measure_contender, pin_to_cpu
+
+    cpu = None if args.no_pin else pin_to_cpu(args.cpu)
+    settings = Settings.from_json(json.loads(args.settings))
+    report = measure_contender(args.worker, settings)
+    report["cpu"] = cpu
+    print(json.dumps(report))
+    return 0
+
+
+def spawn(name: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """
+    Run the worker for C{name} in a fresh interpreter; its report, or why it failed.
+    """
+    command = [
+        sys.executable,
+        str(HERE / "run.py"),
+        "--worker",
+        name,
+        "--settings",
+        json.dumps(settings.to_json()),
+    ]
+    command += ["--cpu", str(args.cpu)] + (["--no-pin"] if args.no_pin else [])
+    contender = load(name)
+    failed = {"name": name, "title": contender.title, "about": contender.about}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return failed | {"failed": f"the worker took over {args.timeout:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return failed | {"failed": f"the worker exited with {done.returncode}: {tail}"}
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+def list_contenders() -> int:
+    for name in NAMES:
+        contender = load(name)
+        reason = contender.unavailable()
+        status = "available" if reason is None else f"unavailable: {reason}"
+        print(f"{name:<18} {contender.title.strip('*'):<30} {status}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.worker:
+        return work(args)
+    if args.list:
+        return list_contenders()
+    settings = settings_from(args)
+    names = _split(args.contenders, NAMES, "contender") if args.contenders else list(NAMES)
+    machine = _machine.describe()
+    started = time.monotonic()
+    reports = []
+    for round_number in range(1, args.rounds + 1):
+        for name in names:
+            print(
+                f"[round {round_number}/{args.rounds}, {time.monotonic() - started:5.0f} s] {name}",
+                file=sys.stderr,
+            )
+            reports.append(spawn(name, settings, args))
+    machine["load_average_end"] = _machine.load_average()
+    machine["seconds"] = round(time.monotonic() - started, 1)
+    return publish(reports, names, settings, machine, args)
+
+
+def publish(
+    reports: list[dict[str, Any]],
+    names: list[str],
+    settings: Settings,
+    machine: dict[str, Any],
+    args: argparse.Namespace,
+) -> int:
+    """
+    Print the table, notes and targets; write them and the JSON to the results folder.
+    """
+    merged = _report.pool(reports)
+    cells = _report.summaries(merged, settings)
+    selected = [row for row in rows(settings) if row.group in settings.groups]
+    titles = [merged[name]["title"] for name in names]
+    checks = _report.targets(cells, settings)
+    mode = "quick" if args.quick else "full"
+    heading = [
+        f"Benchmarks ({mode} run, {settings.samples} samples of {settings.sample_s * 1000:g} ms per cell "
+        f"and round, {args.rounds} round(s), {machine['seconds']} s)",
+        "",
+        f"Machine: {_machine.one_line(machine)}",
+    ]
+    body = [
+        _report.markdown(selected, names, titles, cells),
+        "",
+        _report.legend(),
+        "",
+        "Notes:",
+        *_report.notes(merged, cells, names, {row.id: row.group for row in selected if not row.derived}),
+        *_twins(cells, merged),
+        "",
+        "Targets of issue 3 (this project; quick runs are indicative only):"
+        if args.quick
+        else "Targets of issue 3:",
+        *_report.target_lines(checks),
+    ]
+    text = "\n".join([*heading, "", *body])
+    print(text)
+    _write(
+        args.results,
+        text,
+        _report.rst(selected, names, titles, cells),
+        reports,
+        cells,
+        checks,
+        settings,
+        machine,
+        mode,
+    )
+    return 1 if any("failed" in report for report in reports) or _errors(cells) else 0
+
+
+def _twins(cells: dict[str, Any], merged: dict[str, dict[str, Any]]) -> list[str]:
+    lines = _report.twin_lines(cells, {name: report["title"] for name, report in merged.items()})
+    return ["", "Other add/remove APIs at the same size:", *lines] if lines else []
+
+
+def _errors(cells: dict[str, Any]) -> bool:
+    return any(cell["status"] == "error" for by_row in cells.values() for cell in by_row.values())
+
+
+def _write(
+    folder: Path,
+    text: str,
+    rst: str,
+    reports: list[dict[str, Any]],
+    cells: dict[str, Any],
+    checks: list[dict[str, Any]],
+    settings: Settings,
+    machine: dict[str, Any],
+    mode: str,
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    data = {
+        "mode": mode,
+        "machine": machine,
+        "settings": settings.to_json(),
+        "targets": checks,
+        "summaries": cells,
+        "reports": reports,
+    }
+    for name in (f"{mode}-{stamp}.json", f"latest-{mode}.json"):
+        (folder / name).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (folder / f"latest-{mode}.md").write_text(text + "\n", encoding="utf-8")
+    (folder / f"latest-{mode}.rst").write_text(rst + "\n", encoding="utf-8")
+    print(f"\nWritten: {folder / f'{mode}-{stamp}.json'} (and latest-{mode}.json/.md/.rst)", file=sys.stderr)
