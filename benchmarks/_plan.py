@@ -25,8 +25,8 @@ class Settings:
     reactor_handlers: int = 10
     reactor_events: int = 1_000
     spares: int = 1_000
-    sample_s: float = 0.05
-    samples: int = 7
+    sample_s: float = 0.04
+    samples: int = 5
     groups: tuple[str, ...] = GROUPS
 
     @property

@@ -33,11 +33,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated scenario groups, from: {','.join(GROUPS)}")
     parser.add_argument("--samples", type=int, help="timing samples per cell and round")
     parser.add_argument("--sample-ms", type=float, help="length of one timing sample, in ms")
-    parser.add_argument("--rounds", type=int, default=1, help="run every contender this many times, pooled")
     parser.add_argument(
-        "--cpu", type=int, default=-1, help="pin workers to this CPU index (default: the last)"
+        "--rounds", type=int, help="run every contender this many times, pooled (default: 2; quick: 1)"
     )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin workers to one CPU")
+    parser.add_argument("--pin", type=int, metavar="CPU", help="pin workers to the CPU of this index")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one worker may take")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and tables are written")
     parser.add_argument("--list", action="store_true", help="list the contenders and exit")
@@ -72,7 +71,7 @@ def work(args: argparse.Namespace) -> int:
     """
     from ._worker import measure_contender, pin_to_cpu
 
-    cpu = None if args.no_pin else pin_to_cpu(args.cpu)
+    cpu = None if args.pin is None else pin_to_cpu(args.pin)
     settings = Settings.from_json(json.loads(args.settings))
     report = measure_contender(args.worker, settings)
     report["cpu"] = cpu
@@ -92,7 +91,7 @@ def spawn(name: str, settings: Settings, args: argparse.Namespace) -> dict[str, 
         "--settings",
         json.dumps(settings.to_json()),
     ]
-    command += ["--cpu", str(args.cpu)] + (["--no-pin"] if args.no_pin else [])
+    command += [] if args.pin is None else ["--pin", str(args.pin)]
     contender = load(name)
     failed = {"name": name, "title": contender.title, "about": contender.about}
     try:
@@ -124,19 +123,28 @@ def main(argv: list[str] | None = None) -> int:
         return list_contenders()
     settings = settings_from(args)
     names = _split(args.contenders, NAMES, "contender") if args.contenders else list(NAMES)
+    rounds = args.rounds or (1 if args.quick else 2)
     machine = _machine.describe()
     started = time.monotonic()
     reports = []
-    for round_number in range(1, args.rounds + 1):
+    for round_number in range(1, rounds + 1):
         for name in names:
             print(
-                f"[round {round_number}/{args.rounds}, {time.monotonic() - started:5.0f} s] {name}",
+                f"[round {round_number}/{rounds}, {time.monotonic() - started:5.0f} s] {name}",
                 file=sys.stderr,
             )
-            reports.append(spawn(name, settings, args))
+            reports.append(spawn(name, settings if round_number == 1 else later_round(settings), args))
     machine["load_average_end"] = _machine.load_average()
     machine["seconds"] = round(time.monotonic() - started, 1)
-    return publish(reports, names, settings, machine, args)
+    return publish(reports, names, settings, machine, args, rounds)
+
+
+def later_round(settings: Settings) -> Settings:
+    """
+    The settings of rounds after the first: memory is not measured again (it
+    does not vary), which saves the slow traced registrations.
+    """
+    return replace(settings, groups=tuple(group for group in settings.groups if group not in ("S5", "d")))
 
 
 def publish(
@@ -145,6 +153,7 @@ def publish(
     settings: Settings,
     machine: dict[str, Any],
     args: argparse.Namespace,
+    rounds: int,
 ) -> int:
     """
     Print the table, notes and targets; write them and the JSON to the results folder.
@@ -157,7 +166,7 @@ def publish(
     mode = "quick" if args.quick else "full"
     heading = [
         f"Benchmarks ({mode} run, {settings.samples} samples of {settings.sample_s * 1000:g} ms per cell "
-        f"and round, {args.rounds} round(s), {machine['seconds']} s)",
+        f"and round, {rounds} round(s), {machine['seconds']} s)",
         "",
         f"Machine: {_machine.one_line(machine)}",
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar
 
 #: The two counters every handler writes to: calls made, Deferreds settled.
 Hits = list[int]
@@ -106,9 +106,11 @@ class Contender:
     dists: tuple[str, ...] = ()
     #: One line on how the library is driven.
     about = ""
-    #: The largest number of handlers it can register in reasonable time.
+    #: The most handlers it registers in reasonable time, for every workload,
+    #: and why; C{caps} sets it for single workloads (by method name).
     max_n: int | None = None
     max_n_reason = ""
+    caps: ClassVar[dict[str, tuple[int, str]]] = {}
     #: The modules it needs; a missing one makes the contender unavailable.
     imports: tuple[str, ...] = ()
 
@@ -122,6 +124,12 @@ class Contender:
             except ImportError as error:
                 return f"{module} is not installed ({error})"
         return None
+
+    def cap(self, workload: str) -> tuple[int | None, str]:
+        """
+        The most handlers the C{workload} method is measured with, and why.
+        """
+        return self.caps.get(workload, (self.max_n, self.max_n_reason))
 
     def versions(self) -> str:
         found = []

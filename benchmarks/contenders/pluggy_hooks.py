@@ -63,7 +63,7 @@ class Pluggy(Contender):
     dists = ("pluggy",)
     about = "pluggy.PluginManager: one plugin per handler, pm.hook.on_event(event=...)"
     imports = ("pluggy",)
-    max_n = 5_000
+    max_n = 2_000
     max_n_reason = "register() compares each new plugin with every registered one: 100k take ~10 min"
 
     def fanout(self, n: int, hits: Hits) -> Rig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from ._kit import EMULATED, Contender, Event, Hits, Rig, Wired, counting, in_turn, spare_pairs
 
@@ -41,6 +41,9 @@ class PyDispatcher(Contender):
     dists = ("PyDispatcher",)
     about = "pydispatch.dispatcher: connect(h, signal, sender=key) / send(signal, key, event=...)"
     imports = ("pydispatch.dispatcher",)
+    caps: ClassVar[dict[str, tuple[int, str]]] = {
+        "fanout": (10_000, "connect() scans the signal's receiver list: 100k on one signal take ~6 min")
+    }
 
     def fanout(self, n: int, hits: Hits) -> Rig:
         from pydispatch import dispatcher
