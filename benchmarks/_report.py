@@ -6,7 +6,7 @@ table (Markdown, or reST for the docs), and the check of issue 3's targets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._plan import Row, Settings, short
 from ._sampling import summarize
@@ -60,18 +60,18 @@ def summaries(merged: dict[str, dict[str, Any]], settings: Settings) -> dict[str
 def _derive(cells: Cells, settings: Settings) -> None:
     one, many = cells.get("S1"), cells.get("S2")
     if _ok(one) and _ok(many):
-        base = one["summary"]["median"]  # type: ignore[index]
+        base = one["summary"]["median"]
         fan = settings.fan
-        extra = [(sample * fan - base) / (fan - 1) for sample in many["samples"]]  # type: ignore[index]
+        extra = [(sample * fan - base) / (fan - 1) for sample in many["samples"]]
         cells["S2.extra"] = {"status": "ok", **_meta(many), "summary": summarize(extra)}
     for group in ("S3", "S3b"):
         small, large = cells.get(f"{group}.small"), cells.get(f"{group}.large")
         if _ok(small) and _ok(large):
-            ratio = {stat: large["summary"][stat] / small["summary"][stat] for stat in ("median", "min")}  # type: ignore[index]
+            ratio = {stat: large["summary"][stat] / small["summary"][stat] for stat in ("median", "min")}
             cells[f"{group}.ratio"] = {"status": "ok", **_meta(large), "summary": ratio}
 
 
-def _ok(cell: dict[str, Any] | None) -> bool:
+def _ok(cell: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return cell is not None and cell["status"] == "ok"
 
 
@@ -181,7 +181,7 @@ def twin_lines(cells: dict[str, Cells], titles: dict[str, str]) -> list[str]:
         cell = by_row.get("C.add")
         if not _ok(cell):
             continue
-        for label, twin in cell.get("twins", {}).items():  # type: ignore[union-attr]
+        for label, twin in cell.get("twins", {}).items():
             add, remove = (summarize(twin[what])["median"] for what in ("add", "remove"))
             lines.append(f"- {titles[name].strip('*')}, {label}: add {add:,.0f} ns, remove {remove:,.0f} ns")
     return lines
@@ -194,7 +194,7 @@ def _stat(cells: dict[str, Cells], name: str, row: str, stat: str) -> float | No
     cell = cells.get(name, {}).get(row)
     if not _ok(cell):
         return None
-    value: float | None = cell["summary"].get(stat)  # type: ignore[index]
+    value: float | None = cell["summary"].get(stat)
     return value
 
 

@@ -101,7 +101,9 @@ def measure(
 
     :returns: events per second, one value per timed batch.
     """
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
+
+    reactor: Any = global_reactor  # the running kind, whose run() takes installSignalHandlers
 
     calls_before = hits[0]
 

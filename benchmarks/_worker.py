@@ -134,7 +134,7 @@ def measure_wired(
     Time the fires of a built rig (and its add/remove, if asked), checking the
     handler calls before and after.
     """
-    if run.reactor:
+    if run.reactor and run.timed is not None:
         rates = _throughput.measure(
             wired.fire, events=settings.reactor_events, per_event=n, hits=hits, samples=settings.samples
         )

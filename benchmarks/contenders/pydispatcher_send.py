@@ -20,7 +20,7 @@ PHASES = ("before", "during", "after")
 
 
 def _reset() -> None:
-    from pydispatch import dispatcher
+    from pydispatch import dispatcher  # type: ignore[import-untyped]
 
     dispatcher.connections.clear()
     dispatcher.senders.clear()

@@ -15,7 +15,7 @@ from ._kit import EMULATED, Contender, Event, Hits, Rig, Wired, counting, filter
 
 
 def _subscribed(handlers: Sequence[Callable[[Any], object]]) -> tuple[list[Any], Callable[[object], None]]:
-    import zope.event
+    import zope.event  # type: ignore[import-untyped]
 
     zope.event.subscribers[:] = handlers
     return zope.event.subscribers, zope.event.notify
