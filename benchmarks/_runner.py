@@ -128,15 +128,32 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     reports = []
     for round_number in range(1, rounds + 1):
-        for name in names:
+        chosen = settings if round_number == 1 else later_round(settings)
+        for bundle in bundles(chosen.groups):
             print(
-                f"[round {round_number}/{rounds}, {time.monotonic() - started:5.0f} s] {name}",
+                f"[round {round_number}/{rounds}, {time.monotonic() - started:5.0f} s] {', '.join(bundle)}",
                 file=sys.stderr,
             )
-            reports.append(spawn(name, settings if round_number == 1 else later_round(settings), args))
+            reports += [spawn(name, replace(chosen, groups=bundle), args) for name in names]
     machine["load_average_end"] = _machine.load_average()
     machine["seconds"] = round(time.monotonic() - started, 1)
     return publish(reports, names, settings, machine, args, rounds)
+
+
+#: Scenario groups measured in the same worker: S2's per extra handler needs
+#: S1; S3 at the largest size, S5 and (c) share one registration.
+BUNDLES = (("S1", "S2"), ("S3", "S5", "c"), ("S3b",), ("S4",), ("a",), ("d",), ("b",))
+
+
+def bundles(groups: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """
+    The selected groups, bundled: every contender runs a bundle (each in a
+    process of its own) before the next bundle starts, so that the figures a
+    row compares are taken seconds apart, not minutes, on a machine whose load
+    drifts.
+    """
+    found = [tuple(group for group in bundle if group in groups) for bundle in BUNDLES]
+    return [bundle for bundle in found if bundle]
 
 
 def later_round(settings: Settings) -> Settings:
