@@ -1,6 +1,6 @@
 """
-The command line: runs each contender in a subprocess of its own, one after
-the other, then prints the table and the targets and writes the JSON.
+The command line: runs each contender in a subprocess of its own (driven by
+L{_drive}), then prints the table and the targets and writes the JSON.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _machine, _report
+from ._drive import Bundle
 from ._plan import FULL, GROUPS, QUICK, Settings, rows
 from .contenders import NAMES, load
 
@@ -67,43 +67,19 @@ def _split(text: str, known: tuple[str, ...], what: str) -> list[str]:
 
 def work(args: argparse.Namespace) -> int:
     """
-    Worker mode: measure one contender and print its report as JSON.
-    """
-    from ._worker import measure_contender, pin_to_cpu
+    Worker mode: answer the runner's commands for one contender (see L{_worker.serve}).
 
-    cpu = None if args.pin is None else pin_to_cpu(args.pin)
-    settings = Settings.from_json(json.loads(args.settings))
-    report = measure_contender(args.worker, settings)
-    report["cpu"] = cpu
-    print(json.dumps(report))
+    Replies go to the real standard output; anything a library prints goes to
+    standard error instead, so that it cannot garble them.
+    """
+    from ._worker import pin_to_cpu, serve
+
+    if args.pin is not None:
+        pin_to_cpu(args.pin)
+    replies = sys.stdout
+    sys.stdout = sys.stderr
+    serve(args.worker, Settings.from_json(json.loads(args.settings)), sys.stdin, replies)
     return 0
-
-
-def spawn(name: str, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """
-    Run the worker for C{name} in a fresh interpreter; its report, or why it failed.
-    """
-    command = [
-        sys.executable,
-        str(HERE / "run.py"),
-        "--worker",
-        name,
-        "--settings",
-        json.dumps(settings.to_json()),
-    ]
-    command += [] if args.pin is None else ["--pin", str(args.pin)]
-    contender = load(name)
-    failed = {"name": name, "title": contender.title, "about": contender.about}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return failed | {"failed": f"the worker took over {args.timeout:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        return failed | {"failed": f"the worker exited with {done.returncode}: {tail}"}
-    report: dict[str, Any] = json.loads(lines[-1])
-    return report
 
 
 def list_contenders() -> int:
@@ -129,31 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     for round_number in range(1, rounds + 1):
         chosen = settings if round_number == 1 else later_round(settings)
-        for bundle in bundles(chosen.groups):
-            print(
-                f"[round {round_number}/{rounds}, {time.monotonic() - started:5.0f} s] {', '.join(bundle)}",
-                file=sys.stderr,
-            )
-            reports += [spawn(name, replace(chosen, groups=bundle), args) for name in names]
+        print(f"[round {round_number}/{rounds}, {time.monotonic() - started:4.0f} s]", file=sys.stderr)
+        reports += Bundle(names, chosen, args).measure()
     machine["load_average_end"] = _machine.load_average()
     machine["seconds"] = round(time.monotonic() - started, 1)
     return publish(reports, names, settings, machine, args, rounds)
-
-
-#: Scenario groups measured in the same worker: S2's per extra handler needs
-#: S1; S3 at the largest size, S5 and (c) share one registration.
-BUNDLES = (("S1", "S2"), ("S3", "S5", "c"), ("S3b",), ("S4",), ("a",), ("d",), ("b",))
-
-
-def bundles(groups: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """
-    The selected groups, bundled: every contender runs a bundle (each in a
-    process of its own) before the next bundle starts, so that the figures a
-    row compares are taken seconds apart, not minutes, on a machine whose load
-    drifts.
-    """
-    found = [tuple(group for group in bundle if group in groups) for bundle in BUNDLES]
-    return [bundle for bundle in found if bundle]
 
 
 def later_round(settings: Settings) -> Settings:

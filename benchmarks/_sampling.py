@@ -73,7 +73,7 @@ def _check_settled(result: object, what: str) -> None:
         raise Mismatch(f"{what}: fire() failed: {outcome[0].getErrorMessage()}")
 
 
-def _loop_ns(fire: Callable[[], object], loops: int) -> int:
+def loop_ns(fire: Callable[[], object], loops: int) -> int:
     start = perf_counter_ns()
     for _ in repeat(None, loops):
         fire()
@@ -87,23 +87,11 @@ def calibrate(fire: Callable[[], object], sample_s: float) -> int:
     target_ns = sample_s * 1e9
     loops = 1
     while True:
-        elapsed = _loop_ns(fire, loops)
+        elapsed = loop_ns(fire, loops)
         if elapsed >= target_ns / 4 or loops >= MAX_LOOPS:
             break
         loops *= 10 if elapsed < target_ns / 100 else 2
     return max(1, min(MAX_LOOPS, int(target_ns * loops / max(elapsed, 1))))
-
-
-def time_calls(fire: Callable[[], object], *, sample_s: float, samples: int) -> list[float]:
-    """
-    C{samples} samples of the mean ns per call of C{fire}, each about C{sample_s} long.
-    """
-    loops = calibrate(fire, sample_s)
-    found = []
-    for _ in range(samples):
-        gc.collect()
-        found.append(_loop_ns(fire, loops) / loops)
-    return found
 
 
 def time_add_remove(

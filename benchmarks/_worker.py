@@ -1,21 +1,28 @@
 """
-The worker: measures one contender, in a process of its own, and reports raw
-samples as JSON for the runner to pool and summarise.
+The worker: measures one contender, in a process of its own.
+
+A run is measured in steps by a L{Session}: C{start} registers the handlers and
+checks a fire, each C{sample} times one sample, C{finish} measures the rest and
+checks again.  In serve mode (L{serve}) the runner drives the steps of all
+contenders in turn, so that the samples a row compares are taken side by side.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any, TypeVar
 
 from . import _sampling, _throughput
 from ._plan import Run, Settings, runs
 from .contenders import load
 from .contenders._kit import Contender, Hits, NotApplicable, Rig, Wired
+
+T = TypeVar("T")
 
 
 def pin_to_cpu(index: int) -> int | None:
@@ -30,21 +37,30 @@ def pin_to_cpu(index: int) -> int | None:
     return cpu
 
 
-def measure_contender(name: str, settings: Settings) -> dict[str, Any]:
+def introduce(contender: Contender) -> dict[str, Any]:
     """
-    Every selected row for the contender C{name}: raw samples, or why not.
+    What the report says about a contender before any cell: names, versions,
+    or why it cannot run here.
     """
-    contender = load(name)
-    report: dict[str, Any] = {"name": name, "title": contender.title, "about": contender.about}
+    report: dict[str, Any] = {"name": contender.name, "title": contender.title, "about": contender.about}
     reason = contender.unavailable()
     if reason is not None:
         report["unavailable"] = reason
-        return report
-    report["versions"] = contender.versions()
-    cells: dict[str, Any] = {}
-    for run in runs(settings):
-        cells.update(measure_run(contender, run, settings))
-    report["cells"] = cells
+    else:
+        report["versions"] = contender.versions()
+    return report
+
+
+def measure_contender(name: str, settings: Settings) -> dict[str, Any]:
+    """
+    Every selected row for the contender C{name}, one run after the other.
+    """
+    contender = load(name)
+    report = introduce(contender)
+    if "unavailable" not in report:
+        report["cells"] = {}
+        for run in runs(settings):
+            report["cells"].update(measure_run(contender, run, settings))
     return report
 
 
@@ -52,34 +68,178 @@ def measure_run(contender: Contender, run: Run, settings: Settings) -> dict[str,
     """
     The cells of one run: measured, not applicable, or an error.
     """
-    cells: dict[str, Any] = {}
-    n = run.n
-    most, why = contender.cap(run.workload)
-    capped = most is not None and n > most
-    if capped:
-        if run.timed is not None:
-            cells[run.timed] = {"status": "n/a", "reason": f"not at {n:,}: {why}"}
-        if run.memory is None and not run.add_remove:
-            return cells
-        n = most  # type: ignore[assignment]
-        run = Run(run.workload, n, memory=run.memory, add_remove=run.add_remove)
-    hits: Hits = [0, 0]
-    try:
-        rig = prepare(contender, run, n, hits, settings)
-    except NotApplicable as reason:
-        return cells | {row: {"status": "n/a", "reason": str(reason)} for row in run.row_ids()}
-    started = time.monotonic()
-    try:
-        measured = measure_rig(rig, run, n, hits, settings, f"{contender.name} {run.workload}({n})")
-    except Exception as error:
-        detail = "".join(traceback.format_exception_only(error)).strip()
-        return cells | {row: {"status": "error", "reason": detail} for row in run.row_ids()}
-    finally:
-        if rig.teardown is not None:
-            rig.teardown()
-    meta = {"mode": rig.mode, "waits": rig.waits, "note": rig.note, "n": n, "capped": capped}
-    meta["run_seconds"] = round(time.monotonic() - started, 2)
-    return cells | {row: {"status": "ok", **meta, **found} for row, found in measured.items()}
+    session = Session(contender, run, settings)
+    for _ in range(session.start()):
+        session.sample()
+    return session.finish()
+
+
+def serve(name: str, settings: Settings, commands: IO[str], replies: IO[str]) -> None:
+    """
+    Answer the runner's commands, one JSON line each: C{start} a run (by its
+    index in the plan), take a C{sample}, C{finish} it, C{quit}.
+    """
+    contender = load(name)
+    report = introduce(contender)
+    _reply(replies, report)
+    if "unavailable" in report:
+        return
+    plan = runs(settings)
+    session = None
+    for line in commands:
+        command = json.loads(line)
+        if command["do"] == "start":
+            session = Session(contender, plan[command["run"]], settings)
+            _reply(replies, {"samples": session.start()})
+        elif command["do"] == "sample" and session is not None:
+            session.sample()
+            _reply(replies, {})
+        elif command["do"] == "finish" and session is not None:
+            _reply(replies, {"cells": session.finish()})
+            session = None
+        else:
+            return
+
+
+def _reply(replies: IO[str], message: dict[str, Any]) -> None:
+    replies.write(json.dumps(message) + "\n")
+    replies.flush()
+
+
+class Session:
+    """
+    One run of one contender, measured in steps.
+
+    Whatever goes wrong in a step turns the run's cells into errors; later
+    steps then do nothing.  The library's structures are freed before the
+    handlers: a library holding handlers weakly would otherwise clean up after
+    each dying handler, at O(n) each for blinker (minutes at 100k).
+    """
+
+    def __init__(self, contender: Contender, run: Run, settings: Settings) -> None:
+        self.contender = contender
+        self.run = run
+        self.settings = settings
+        self.n = run.n
+        self.capped = False
+        self.cells: dict[str, Any] = {}
+        self.found: dict[str, Any] = {}
+        self.samples: list[float] = []
+        self.hits: Hits = [0, 0]
+        self.rig: Rig | None = None
+        self.wired: Wired | None = None
+        self.loops = 0
+        self.done = False
+        self.started = time.monotonic()
+
+    @property
+    def what(self) -> str:
+        return f"{self.contender.name} {self.run.workload}({self.n:,})"
+
+    def start(self) -> int:
+        """
+        Register the handlers and check a fire; return how many samples to take.
+        """
+        if not self._within_cap():
+            return 0
+        try:
+            self.rig = prepare(self.contender, self.run, self.n, self.hits, self.settings)
+        except NotApplicable as reason:
+            self._give_up("n/a", str(reason))
+            return 0
+        return self._guarded(self._build, 0)
+
+    def sample(self) -> None:
+        """
+        Time one sample of fires.
+        """
+        self._guarded(self._sample, None)
+
+    def finish(self) -> dict[str, Any]:
+        """
+        Measure what is not sampled in turn, check again, free everything, and
+        return the run's cells.
+        """
+        if self.wired is not None:
+            self._guarded(self._complete, None)
+        self._release()
+        return self.cells
+
+    def _within_cap(self) -> bool:
+        most, why = self.contender.cap(self.run.workload)
+        if most is None or self.n <= most:
+            return True
+        if self.run.timed is not None:
+            self.cells[self.run.timed] = {"status": "n/a", "reason": f"not at {self.n:,}: {why}"}
+        self.done = self.run.memory is None and not self.run.add_remove
+        self.capped, self.n = True, most
+        self.run = Run(self.run.workload, most, memory=self.run.memory, add_remove=self.run.add_remove)
+        return not self.done
+
+    def _build(self) -> int:
+        rig, run = self.rig, self.run
+        assert rig is not None
+        if run.memory is not None:
+            self.wired, kept, peak = _sampling.traced_build(rig.build)
+            self.found[run.memory] = {"samples": [kept / self.n], "peak_per_handler": peak / self.n}
+        else:
+            self.wired = rig.build()
+        if run.reactor or run.timed is None:
+            return 0
+        _sampling.check_fire(self.wired.fire, self.hits, rig.expected, self.what)
+        self.loops = _sampling.calibrate(self.wired.fire, self.settings.sample_s)
+        return self.settings.samples
+
+    def _sample(self) -> None:
+        assert self.wired is not None
+        gc.collect()
+        elapsed = _sampling.loop_ns(self.wired.fire, self.loops)
+        self.samples.append(elapsed / self.loops / self.run.per)
+
+    def _complete(self) -> None:
+        rig, run, wired = self.rig, self.run, self.wired
+        assert rig is not None
+        assert wired is not None
+        if run.reactor and run.timed is not None:
+            rates = _throughput.measure(
+                wired.fire,
+                events=self.settings.reactor_events,
+                per_event=self.n,
+                hits=self.hits,
+                samples=self.settings.samples,
+            )
+            self.found[run.timed] = {"samples": rates}
+        else:
+            if run.timed is not None:
+                self.found[run.timed] = {"samples": self.samples}
+            if run.add_remove:
+                self.found |= measure_add_remove(wired, rig.spares, self.hits, self.settings, self.what)
+            _sampling.check_fire(wired.fire, self.hits, rig.expected, f"{self.what}, after timing")
+        meta = {"mode": rig.mode, "waits": rig.waits, "note": rig.note, "n": self.n, "capped": self.capped}
+        meta["run_seconds"] = round(time.monotonic() - self.started, 2)
+        self.cells |= {row: {"status": "ok", **meta, **found} for row, found in self.found.items()}
+
+    def _guarded(self, step: Callable[[], T], default: T) -> T:
+        if self.done:
+            return default
+        try:
+            return step()
+        except Exception as error:
+            self._give_up("error", "".join(traceback.format_exception_only(error)).strip())
+            return default
+
+    def _give_up(self, status: str, reason: str) -> None:
+        self.done = True
+        self.cells |= {row: {"status": status, "reason": reason} for row in self.run.row_ids()}
+
+    def _release(self) -> None:
+        handlers = None if self.wired is None else self.wired.keep
+        self.wired = None
+        gc.collect()
+        if self.rig is not None and self.rig.teardown is not None:
+            self.rig.teardown()
+        self.rig = None
+        del handlers
 
 
 def prepare(contender: Contender, run: Run, n: int, hits: Hits, settings: Settings) -> Rig:
@@ -102,52 +262,6 @@ def prepare(contender: Contender, run: Run, n: int, hits: Hits, settings: Settin
     workload = getattr(contender, run.workload)
     rig: Rig = workload(n, hits)
     return rig
-
-
-def measure_rig(rig: Rig, run: Run, n: int, hits: Hits, settings: Settings, what: str) -> dict[str, Any]:
-    """
-    Build the rig and measure it as C{run} asks: row id -> raw samples.
-
-    The library's structures are freed before the handlers: a library that
-    holds handlers weakly would otherwise clean up after each dying handler,
-    which can cost O(n) each (blinker), minutes at 100k.
-    """
-    found: dict[str, Any] = {}
-    if run.memory is not None:
-        wired, kept, peak = _sampling.traced_build(rig.build)
-        found[run.memory] = {"samples": [kept / n], "peak_per_handler": peak / n}
-    else:
-        wired = rig.build()
-    handlers = wired.keep
-    try:
-        return found | measure_wired(wired, rig, run, n, hits, settings, what)
-    finally:
-        del wired
-        gc.collect()
-        del handlers
-
-
-def measure_wired(
-    wired: Wired, rig: Rig, run: Run, n: int, hits: Hits, settings: Settings, what: str
-) -> dict[str, Any]:
-    """
-    Time the fires of a built rig (and its add/remove, if asked), checking the
-    handler calls before and after.
-    """
-    if run.reactor and run.timed is not None:
-        rates = _throughput.measure(
-            wired.fire, events=settings.reactor_events, per_event=n, hits=hits, samples=settings.samples
-        )
-        return {run.timed: {"samples": rates}}
-    found: dict[str, Any] = {}
-    _sampling.check_fire(wired.fire, hits, rig.expected, what)
-    if run.timed is not None:
-        samples = _sampling.time_calls(wired.fire, sample_s=settings.sample_s, samples=settings.samples)
-        found[run.timed] = {"samples": [sample / run.per for sample in samples]}
-    if run.add_remove:
-        found |= measure_add_remove(wired, rig.spares, hits, settings, what)
-    _sampling.check_fire(wired.fire, hits, rig.expected, f"{what}, after timing")
-    return found
 
 
 def measure_add_remove(
