@@ -93,7 +93,7 @@ def cell_text(cell: dict[str, Any] | None, row: Row) -> str:
     One cell: median (min-max), with its marks; or why it is empty.
     """
     if cell is None:
-        return "-"
+        return "n/a"
     if cell["status"] != "ok":
         return "n/a" if cell["status"] == "n/a" else "error"
     summary = cell["summary"]

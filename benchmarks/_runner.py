@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 from dataclasses import replace
@@ -143,39 +144,55 @@ def publish(
         "",
         f"Machine: {_machine.one_line(machine)}",
     ]
-    body = [
-        _report.markdown(selected, names, titles, cells),
-        "",
-        _report.legend(),
-        "",
-        "Notes:",
-        *_report.notes(merged, cells, names, {row.id: row.group for row in selected if not row.derived}),
-        *_twins(cells, merged),
-        "",
-        "Targets of issue 3 (this project; quick runs are indicative only):"
-        if args.quick
-        else "Targets of issue 3:",
-        *_report.target_lines(checks),
-    ]
-    text = "\n".join([*heading, "", *body])
-    print(text)
-    _write(
-        args.results,
-        text,
-        _report.rst(selected, names, titles, cells),
-        reports,
-        cells,
-        checks,
-        settings,
-        machine,
-        mode,
+    notes = _report.notes(merged, cells, names, {row.id: row.group for row in selected if not row.derived})
+    twins = _report.twin_lines(cells, {name: report["title"] for name, report in merged.items()})
+    if twins:
+        notes += ["", "Other add/remove APIs at the same size:", "", *twins]
+    targets_title = "Targets of issue 3" + (" (quick runs are indicative only)" if args.quick else "")
+    target_lines = _report.target_lines(checks)
+    text = "\n".join(
+        [
+            *heading,
+            "",
+            _report.markdown(selected, names, titles, cells),
+            "",
+            _report.legend(),
+            "",
+            "Notes:",
+            *notes,
+            "",
+            f"{targets_title}:",
+            *target_lines,
+        ]
     )
+    print(text)
+    rst = "\n".join(
+        [
+            *map(_escaped, heading),
+            "",
+            _report.rst(selected, names, titles, cells),
+            "",
+            _escaped(_report.legend()),
+            "",
+            "Notes:",
+            "",
+            *map(_escaped, notes),
+            "",
+            f"{targets_title}::",
+            "",
+            *(f"   {line}" for line in target_lines),
+        ]
+    )
+    _write(args.results, text, rst, reports, cells, checks, settings, machine, mode)
     return 1 if any("failed" in report for report in reports) or _errors(cells) else 0
 
 
-def _twins(cells: dict[str, Any], merged: dict[str, dict[str, Any]]) -> list[str]:
-    lines = _report.twin_lines(cells, {name: report["title"] for name, report in merged.items()})
-    return ["", "Other add/remove APIs at the same size:", *lines] if lines else []
+def _escaped(line: str) -> str:
+    """
+    A line of text as reST shows it verbatim (a leading list dash kept).
+    """
+    escaped = re.sub(r"([\\*`|_])", r"\\\1", line)
+    return escaped
 
 
 def _errors(cells: dict[str, Any]) -> bool:

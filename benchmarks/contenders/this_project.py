@@ -73,7 +73,7 @@ class ThisProject(Contender):
     name = "this_project"
     title = "**this project**"
     dists = ("twisted_event_dispatcher", "twisted")
-    about = "EventDispatcher: add_event_handler(h, phase, **spec), fire_event(event, **details)"
+    about = "EventDispatcher: add_event_handler(h, phase, user=key) / fire_event(event, user=key)"
     imports = ("twisted_event_dispatcher",)
 
     def fanout(self, n: int, hits: Hits) -> Rig:
