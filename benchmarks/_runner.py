@@ -41,6 +41,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900, help="seconds one worker may take")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and tables are written")
     parser.add_argument("--list", action="store_true", help="list the contenders and exit")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="print a saved run again, rewriting latest-*.md and .rst"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return work(args)
     if args.list:
         return list_contenders()
+    if args.render:
+        return render(args)
     settings = settings_from(args)
     names = _split(args.contenders, NAMES, "contender") if args.contenders else list(NAMES)
     rounds = args.rounds or (1 if args.quick else 2)
@@ -111,6 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_end"] = _machine.load_average()
     machine["seconds"] = round(time.monotonic() - started, 1)
     return publish(reports, names, settings, machine, args, rounds)
+
+
+def render(args: argparse.Namespace) -> int:
+    """
+    Print the table, notes and targets of a saved run, as when it was measured.
+    """
+    data = json.loads(args.render.read_text(encoding="utf-8"))
+    reports = data["reports"]
+    names = list(dict.fromkeys(report["name"] for report in reports))
+    rounds = data.get("rounds") or len(reports) // max(1, len(names))
+    args.quick = data["mode"] == "quick"
+    settings = Settings.from_json(data["settings"])
+    return publish(reports, names, settings, data["machine"], args, rounds, keep=False)
 
 
 def later_round(settings: Settings) -> Settings:
@@ -128,6 +146,8 @@ def publish(
     machine: dict[str, Any],
     args: argparse.Namespace,
     rounds: int,
+    *,
+    keep: bool = True,
 ) -> int:
     """
     Print the table, notes and targets; write them and the JSON to the results folder.
@@ -183,7 +203,9 @@ def publish(
             *(f"   {line}" for line in target_lines),
         ]
     )
-    _write(args.results, text, rst, reports, cells, checks, settings, machine, mode)
+    record = {"mode": mode, "rounds": rounds, "machine": machine, "settings": settings.to_json()}
+    record |= {"targets": checks, "summaries": cells, "reports": reports}
+    _write(args.results, mode, text, rst, record if keep else None)
     return 1 if any("failed" in report for report in reports) or _errors(cells) else 0
 
 
@@ -199,29 +221,17 @@ def _errors(cells: dict[str, Any]) -> bool:
     return any(cell["status"] == "error" for by_row in cells.values() for cell in by_row.values())
 
 
-def _write(
-    folder: Path,
-    text: str,
-    rst: str,
-    reports: list[dict[str, Any]],
-    cells: dict[str, Any],
-    checks: list[dict[str, Any]],
-    settings: Settings,
-    machine: dict[str, Any],
-    mode: str,
-) -> None:
+def _write(folder: Path, mode: str, text: str, rst: str, record: dict[str, Any] | None) -> None:
+    """
+    Write the text and the reST fragment, and the JSON record unless None.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-    data = {
-        "mode": mode,
-        "machine": machine,
-        "settings": settings.to_json(),
-        "targets": checks,
-        "summaries": cells,
-        "reports": reports,
-    }
-    for name in (f"{mode}-{stamp}.json", f"latest-{mode}.json"):
-        (folder / name).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     (folder / f"latest-{mode}.md").write_text(text + "\n", encoding="utf-8")
     (folder / f"latest-{mode}.rst").write_text(rst + "\n", encoding="utf-8")
+    if record is None:
+        print(f"\nWritten: {folder}/latest-{mode}.md and .rst", file=sys.stderr)
+        return
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    for name in (f"{mode}-{stamp}.json", f"latest-{mode}.json"):
+        (folder / name).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"\nWritten: {folder / f'{mode}-{stamp}.json'} (and latest-{mode}.json/.md/.rst)", file=sys.stderr)

@@ -18,6 +18,7 @@ import pytest
 from twisted.internet.task import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
+QUIET = {"capture_output": True, "text": True, "timeout": 120, "check": False}
 
 
 @pytest.fixture(autouse=True)
@@ -175,7 +176,8 @@ def test_worker_and_report_in_process(tiny):
 def test_quick_mode_end_to_end(tmp_path):
     """
     ``run.py --quick`` for two contenders runs its workers (the reactor row
-    included) and writes JSON in which every row of this project was measured.
+    included) and writes JSON in which every row of this project was measured;
+    ``--render`` prints the same table from that JSON.
     """
     command = [
         sys.executable,
@@ -185,7 +187,7 @@ def test_quick_mode_end_to_end(tmp_path):
         "floor,this_project",
     ]
     command += ["--samples", "1", "--sample-ms", "0.2", "--results", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, **QUIET)
     assert done.returncode == 0, done.stderr
     assert "| S1 fire to 1 handler" in done.stdout
     data = json.loads((tmp_path / "latest-quick.json").read_text())
@@ -193,3 +195,15 @@ def test_quick_mode_end_to_end(tmp_path):
     assert {row: cell["status"] for row, cell in ours.items() if cell["status"] != "ok"} == {}
     assert "B" in ours
     assert data["machine"]["cpu_count"] >= 1
+    saved = next(tmp_path.glob("quick-*.json"))
+    again = subprocess.run([*command[:2], "--render", str(saved), "--results", str(tmp_path)], **QUIET)
+    assert again.returncode == 0, again.stderr
+    assert table_of(again.stdout) == table_of(done.stdout)
+    assert len(table_of(done.stdout)) > 10
+
+
+def table_of(output):
+    """
+    The lines of the Markdown table in the runner's output.
+    """
+    return [line for line in output.splitlines() if line.startswith("| ")]
