@@ -1,8 +1,6 @@
 """
-Flow-control bugs found while documenting issue 5 (docs/howto/flow-control.rst).
-
-Each test states the behaviour the issue promises and fails today; they are
-strict xfails, so a fix turns them into errors until the marker is removed.
+Regression tests for flow-control defects found while documenting issue 5
+(docs/howto/flow-control.rst): each states the behaviour the issue promises.
 """
 
 from __future__ import annotations
@@ -45,11 +43,6 @@ class SilentMonitor:
         pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EventDispatcher._finished releases queued nested fires only when a stop or a held fire "
-    "waits, so a fire the engine finishes synchronously leaves its nested fires queued",
-)
 @pytest.mark.parametrize("engine_because", ["handler option", "monitor"])
 def test_queued_nested_fire_runs_when_the_engine_finishes_at_once(clock: Clock, engine_because: str) -> None:
     """
@@ -72,11 +65,6 @@ def test_queued_nested_fire_runs_when_the_engine_finishes_at_once(clock: Clock, 
     assert nested[0].called
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a queued nested fire's Deferred has no canceller: cancelling it fails it with "
-    "CancelledError but leaves the fire in _queued_nested, and its handlers still run",
-)
 def test_cancelling_a_queued_nested_fire_withdraws_it(clock: Clock) -> None:
     """
     A nested fire cancelled while it is queued never dispatches its event.
@@ -96,11 +84,6 @@ def test_cancelling_a_queued_nested_fire_withdraws_it(clock: Clock) -> None:
     assert seen == ["outer"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with max_in_flight reached, a nested fire is held behind the event whose handler "
-    "waits for it: neither ever finishes (the issue promises nested fires never deadlock)",
-)
 def test_handler_waiting_for_its_nested_fire_at_max_in_flight_does_not_deadlock(clock: Clock) -> None:
     """
     A handler that returns the Deferred of a fire it made still finishes when
@@ -116,11 +99,6 @@ def test_handler_waiting_for_its_nested_fire_at_max_in_flight_does_not_deadlock(
     assert fired.called
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dispatch._cancel leaves the _PENDING placeholder in the records of a handler whose "
-    "Deferred ignores cancel(): FireCancelled.result reports it as succeeded with that object",
-)
 def test_cancelled_fire_reports_a_handler_ignoring_cancellation_as_cancelled(clock: Clock) -> None:
     """
     The report of a cancelled fire never says that a handler still running

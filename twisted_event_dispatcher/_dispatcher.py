@@ -687,12 +687,13 @@ class EventDispatcher(Service):
         Hold a fire back if a policy says so: return the Deferred the firer
         gets, or None to dispatch it now.
         """
-        if (self._nested_override or self._nested) == "queue" and self._starting_handlers():
-            queued: Deferred[FireResult] = Deferred()
-            self._queued_nested.append((event, details, queued))
-            return queued
+        nested = self._starting_handlers()
+        if nested and (self._nested_override or self._nested) == "queue":
+            return self._queue_nested(event, details)
         limit = self._max_in_flight
-        if limit is None or len(self._in_flight) < limit:
+        # A fire made by a handler as it runs is part of an event already
+        # counted: holding it back behind that event could deadlock.
+        if limit is None or nested or len(self._in_flight) < limit:
             return None
         if self._when_full == "error" or len(self._held) >= self._max_queued_events:
             return fail(OverloadedError(self, limit, len(self._held)))
@@ -705,6 +706,17 @@ class EventDispatcher(Service):
         entry = (event, details, waiting)
         self._held.append(entry)
         return waiting
+
+    def _queue_nested(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
+        entry: tuple[object, dict[str, object], Deferred[FireResult]]
+
+        def withdraw(_: Deferred[FireResult]) -> None:
+            self._queued_nested.remove(entry)
+
+        queued: Deferred[FireResult] = Deferred(withdraw)
+        entry = (event, details, queued)
+        self._queued_nested.append(entry)
+        return queued
 
     def _release_held(self) -> None:
         """
@@ -768,8 +780,9 @@ class EventDispatcher(Service):
     def when(self, **match_spec: object) -> Deferred[object]:
         """
         A Deferred that fires with the next event whose details match
-        C{match_spec}, once its handlers have run (in the last phase).
-        Cancelling it leaves no registration behind.
+        C{match_spec}, when that event reaches the last phase (the other
+        handlers of that phase may still be running).  Cancelling it leaves
+        no registration behind.
 
         :raises UnknownKeywordError: for a keyword not allowed.
         :raises UnhashableValueError: for a value that cannot be hashed.
@@ -785,6 +798,9 @@ class EventDispatcher(Service):
         def deliver(event: object) -> None:
             self.unregister(ids[0])
             arrived.callback(event)
+
+        described = ", ".join(f"{keyword}={value!r}" for keyword, value in sorted(match_spec.items()))
+        deliver.__qualname__ = deliver.__name__ = f"when({described})"
 
         ids.append(self.register(deliver, self._phases[-1], match=match_spec, use_weakref=False))
         return arrived
@@ -893,7 +909,7 @@ class EventDispatcher(Service):
         C{result}'s fire has finished.
         """
         del self._in_flight[result]
-        if self._drains or self._held:
+        if self._drains or self._held or self._queued_nested:
             self._finished_extra(result)
 
     def _finished_extra(self, result: FireResult) -> None:

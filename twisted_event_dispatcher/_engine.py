@@ -531,6 +531,9 @@ class Dispatch:
         self.cancelled = True
         for waiting in list(self.pending):
             waiting.cancel()
+        for waiting, slot in list(self.pending.items()):  # it ignored the cancellation
+            handler_id, _ = self.waiting_since[waiting]
+            self._settle(Failure(CancelledError()), waiting, handler_id, slot)
         deferred.errback(FireCancelled(self.result))
 
     def _not_started(self) -> list[HandlerId]:

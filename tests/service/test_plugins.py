@@ -261,15 +261,28 @@ def test_unknown_phase_is_refused():
 
 
 def test_handler_options_are_passed_to_the_dispatcher():
-    """Options the dispatcher does not know are its error, so new options need no change here."""
+    """The handler model's options reach register(); ones it does not know are its error."""
+    host = plain_host()
+    host.dispatcher.start()
+    seen = []
 
-    class Options:
-        @handles("during", times=3)
+    class Once:
+        @handles("during", times=1)
+        def handle(self, event):
+            seen.append(event)
+
+    host.add_plugin(Once())
+    fire(host, "first")
+    fire(host, "second")
+    assert seen == ["first"]
+
+    class Unknown:
+        @handles("during", colour="red")
         def handle(self, event):
             pass
 
-    with pytest.raises(TypeError, match="times"):
-        plain_host().add_plugin(Options())
+    with pytest.raises(TypeError, match="colour"):
+        plain_host().add_plugin(Unknown())
 
 
 def test_use_weakref_option_overrides_the_default():
