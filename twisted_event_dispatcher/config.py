@@ -66,6 +66,10 @@ class DispatcherSettings:
     :ivar threads: the size of the reactor's thread pool, or None to leave it.
     :ivar declarations: modules whose declared events are added to the
         ``[events]`` tables.
+    :ivar handler_timeout: seconds any handler may take before it is
+        cancelled and reported as timed out, or None for no limit.
+    :ivar drain_timeout: seconds the service waits, on stop, for the events
+        in flight before it cancels them, or None to wait for ever.
     """
 
     keywords: tuple[str, ...] = ()
@@ -74,6 +78,8 @@ class DispatcherSettings:
     default_timeout: float | None = None
     threads: int | None = None
     declarations: tuple[str, ...] = ()
+    handler_timeout: float | None = None
+    drain_timeout: float | None = None
 
 
 @final
@@ -256,6 +262,8 @@ def _dispatcher(table: _Table) -> DispatcherSettings:
         table.number("default_timeout"),
         cast("int | None", table.number("threads", integer=True)),
         table.names("declarations", ()),
+        handler_timeout=table.number("handler_timeout"),
+        drain_timeout=table.number("drain_timeout"),
     )
     table.finish()
     return settings

@@ -283,6 +283,7 @@ class DeclaredDispatcher:
         phases: Sequence[str] = DEFAULT_PHASES,
         *,
         handler_errors: Literal["log", "fail"] = "log",
+        handler_timeout: float | None = None,
     ) -> None:
         by_name: dict[str, EventDeclaration] = {}
         for declaration in declarations:
@@ -293,7 +294,9 @@ class DeclaredDispatcher:
             by_name[declaration.name] = declaration
         self._declarations = MappingProxyType(by_name)
         keywords = {EVENT_KEYWORD}.union(*(declaration.keywords for declaration in by_name.values()))
-        self._dispatcher = EventDispatcher(sorted(keywords), phases, handler_errors=handler_errors)
+        self._dispatcher = EventDispatcher(
+            sorted(keywords), phases, handler_errors=handler_errors, handler_timeout=handler_timeout
+        )
 
     @property
     def dispatcher(self) -> EventDispatcher:

@@ -267,9 +267,15 @@ class PluginHost(Service):
 
     :param dispatcher: a plain L{EventDispatcher}, or a L{DeclaredDispatcher}
         when plugins handle declared events.
+    :param drain_timeout: seconds the host's stop waits for the events in
+        flight before it cancels them (C{EventDispatcher.stop(timeout=)});
+        None to wait for them however long they take.
     """
 
-    def __init__(self, dispatcher: EventDispatcher | DeclaredDispatcher) -> None:
+    def __init__(
+        self, dispatcher: EventDispatcher | DeclaredDispatcher, *, drain_timeout: float | None = None
+    ) -> None:
+        self._drain_timeout = drain_timeout
         if isinstance(dispatcher, DeclaredDispatcher):
             self._declared: DeclaredDispatcher | None = dispatcher
             self._dispatcher = dispatcher.dispatcher
@@ -514,7 +520,7 @@ class PluginHost(Service):
             if record.state == "started":
                 await self._call(record, "stop")
                 record.state = "initialized"
-        await self._dispatcher.stop()
+        await self._dispatcher.stop(timeout=self._drain_timeout)
         for record in reversed(list(self._records.values())):
             if record.state == "initialized":
                 await self._call(record, "close")

@@ -184,9 +184,19 @@ def build_dispatcher(config: Config) -> EventDispatcher | DeclaredDispatcher:
     settings = config.dispatcher
     declarations = _declarations(config)
     if not declarations:
-        return EventDispatcher(settings.keywords, settings.phases, handler_errors=settings.handler_errors)
+        return EventDispatcher(
+            settings.keywords,
+            settings.phases,
+            handler_errors=settings.handler_errors,
+            handler_timeout=settings.handler_timeout,
+        )
     try:
-        return DeclaredDispatcher(declarations, settings.phases, handler_errors=settings.handler_errors)
+        return DeclaredDispatcher(
+            declarations,
+            settings.phases,
+            handler_errors=settings.handler_errors,
+            handler_timeout=settings.handler_timeout,
+        )
     except ValueError as error:
         raise ConfigError(config.source, "events", str(error)) from None
 
@@ -218,7 +228,7 @@ def build_host(config: Config) -> PluginHost:
 
     :raises PluginLoadError: if a plugin cannot be loaded, built or added.
     """
-    host = PluginHost(build_dispatcher(config))
+    host = PluginHost(build_dispatcher(config), drain_timeout=config.dispatcher.drain_timeout)
     for settings in config.plugins:
         if settings.enabled:
             _add_configured(host, settings, config)

@@ -31,6 +31,8 @@ handler_errors = "fail"
 default_timeout = 2.5
 threads = 4
 declarations = ["myapp.events"]
+handler_timeout = 1.5
+drain_timeout = 10
 
 [events.kettle_on]
 arguments = ["kettle", "power"]
@@ -63,7 +65,9 @@ def parse(text: str) -> Config:
 def test_every_key_is_read():
     assert parse(FULL) == Config(
         "app.toml",
-        DispatcherSettings((), ("first", "second"), "fail", 2.5, 4, ("myapp.events",)),
+        DispatcherSettings(
+            (), ("first", "second"), "fail", 2.5, 4, ("myapp.events",), handler_timeout=1.5, drain_timeout=10
+        ),
         (
             EventDeclaration(
                 "kettle_on", ("kettle", "power"), ("kettle",), "Called before a kettle is turned on."
@@ -147,6 +151,10 @@ def test_the_token_is_not_shown_in_reprs():
         (
             '[dispatcher]\nhandler_errors = "raise"',
             "app.toml: dispatcher.handler_errors: expected 'log' or 'fail', got a string 'raise'",
+        ),
+        (
+            "[dispatcher]\ndrain_timeout = 0",
+            "app.toml: dispatcher.drain_timeout: expected a positive number of seconds, got an integer 0",
         ),
         (
             "[dispatcher]\ndefault_timeout = -1",

@@ -665,3 +665,34 @@ def test_a_plugin_removed_while_its_initialize_fails_is_not_closed(log_events):
     slow.gate.errback(RuntimeError("never mind"))
     assert slow.journal == []
     assert "plugin 'slow': initialize() failed" in " ".join(messages(log_events))
+
+
+def test_host_stop_drains_with_its_deadline():
+    """
+    The service's stop uses the dispatcher's deadline: an event still in
+    flight after drain_timeout is cancelled, and the stop completes.
+    """
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import Clock
+
+    from twisted_event_dispatcher import EventDispatcher, FireCancelled
+
+    clock = Clock()
+    host = PluginHost(EventDispatcher(("event_type",), clock=clock), drain_timeout=5)
+    host.startService()
+
+    class Hangs:
+        @handles("during")
+        def handle(self, event):
+            return Deferred()
+
+    host.add_plugin(Hangs())
+    fired = host.dispatcher.fire_event("stuck")
+    stopped = host.stopService()
+    clock.advance(4)
+    assert not stopped.called
+    clock.advance(1)
+    assert stopped.called
+    failures = []
+    fired.addErrback(failures.append)
+    assert failures[0].check(FireCancelled)
