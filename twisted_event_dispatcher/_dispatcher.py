@@ -143,7 +143,9 @@ def _is_plain(match: Match | None, where: object, options: HandlerOptionsDict) -
         return False
     if match is None:
         return True
-    return isinstance(match, Mapping) and not any(isinstance(value, AnyOf) for value in match.values())
+    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
+        return False
+    return AnyOf not in {type(value) for value in match.values()}
 
 
 @implementer(IEventDispatcher, IBackgroundUtility)
@@ -322,7 +324,10 @@ class EventDispatcher(Service):
         if handler_id._label in self._referenced[phase]:
             self._check_order(phase, handler_id)
         hold(handler_id, listen_fn, use_weakref, self._dead.append)
-        self._file(index, handler_id, [(keywords, key)])
+        index.add(keywords, key, handler_id)
+        self._last_seq = handler_id._seq
+        if index.size == 1:
+            self._refresh_live()
         return handler_id
 
     def _register_special(
@@ -567,7 +572,10 @@ class EventDispatcher(Service):
         kinds = _engine.kinds
         fail_fast = self._fail_fast
         for position, index in self._live:
-            candidates = index.lookup(details) if index.has_groups else index.wild_items()
+            if index.has_groups:
+                candidates = index.lookup(details)
+            else:
+                candidates = index._wild_items or index.wild_items()
             if not candidates:
                 continue
             phase_start = len(records)
@@ -590,6 +598,9 @@ class EventDispatcher(Service):
                     value = Failure()
                     kind = FAILED
                 else:
+                    if value is None:  # the usual answer: nothing to look into
+                        records.append((handler_id, None))
+                        continue
                     kind = kinds.get(type(value))
                     if kind is None:
                         kind = _engine.kind_of(type(value))

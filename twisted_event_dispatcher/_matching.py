@@ -65,6 +65,15 @@ def normalize_spec(
         return (), ()
     if not allowed.issuperset(spec):
         check_keywords(spec, allowed, "match-spec")
+    if len(spec) == 1:  # the common case, without sorting
+        ((keyword, value),) = spec.items()
+        if value is None:
+            return (), ()
+        try:
+            hash(value)
+        except TypeError:
+            raise UnhashableValueError(keyword, value, "match-spec") from None
+        return (keyword,), (value,)
     constrained = {keyword: value for keyword, value in spec.items() if value is not None}
     try:
         hash(tuple(constrained.values()))
