@@ -103,6 +103,18 @@ def test_html_builds_without_warnings(tmp_path):
     assert (tmp_path / "tutorial.html").is_file()
 
 
+def test_sphinx_runs_the_same_examples(tmp_path):
+    """
+    Sphinx's doctest builder, in its own process, agrees: it sees the
+    examples as the documentation shows them (an example glued to the end of
+    a paragraph runs under doctest but is text to Sphinx).
+    """
+    completed = run("-m", "sphinx", "-W", "--keep-going", "-q", "-b", "doctest", str(DOCS), str(tmp_path))
+    assert completed.returncode == 0, f"sphinx doctest failed:\n{completed.stdout}{completed.stderr}"
+    summary = (tmp_path / "output.txt").read_text()
+    assert "0 failures in tests" in summary, summary[-2000:]
+
+
 def test_api_reference_documents_every_public_name():
     """
     api.rst documents each name the package, the blocking module and the
