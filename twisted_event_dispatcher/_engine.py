@@ -122,7 +122,8 @@ class Dispatch:
         self.timed_out: dict[Deferred[object], float] = {}
         self.waiting_since: dict[Deferred[object], tuple[HandlerId, float]] = {}
         self.phase_began = 0.0
-        self.began = dispatcher._now()
+        self.now = dispatcher._clock().seconds
+        self.began = self.now()
         self.monitors = dispatcher._monitors
         dispatcher._in_flight[result] = self
 
@@ -220,7 +221,7 @@ class Dispatch:
             self.phase_start = len(self.result._records)
             self.sequential = position in dispatcher._sequential
             if self.monitors:
-                self.phase_began = dispatcher._now()
+                self.phase_began = self.now()
                 self._notify("phase_started", self.result.event, dispatcher._phases[position])
             return True
         return False
@@ -252,7 +253,7 @@ class Dispatch:
         self.candidates = None
         self.before = None
         if self.monitors:
-            elapsed = self.dispatcher._now() - self.phase_began
+            elapsed = self.now() - self.phase_began
             phase = self.dispatcher._phases[self.position]
             self._notify("phase_finished", self.result.event, phase, elapsed)
         if self.fatal:
@@ -363,7 +364,7 @@ class Dispatch:
         self._note_started(slot)
         self.pending[waiting] = slot
         dispatcher = self.dispatcher
-        self.waiting_since[waiting] = (handler_id, dispatcher._now())
+        self.waiting_since[waiting] = (handler_id, self.now())
         special = handler_id._special
         timeout = special.options.timeout if special is not None else None
         if timeout is None:
@@ -439,7 +440,9 @@ class Dispatch:
         if timeout is not None and isinstance(value, Failure) and value.check(CancelledError):
             value = Failure(HandlerTimedOut(handler_id, timeout))
         self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot, since)
-        if not self.looping:
+        # Go on when the phase is done, or when a handler may now start (a
+        # sequential phase, or one waiting for a handler it requires).
+        if not self.looping and (not self.pending or self.unstarted):
             self._resume()
 
     def _record(
@@ -461,7 +464,7 @@ class Dispatch:
             records[slot] = (handler_id, value)
 
     def _finished_call(self, handler_id: HandlerId, value: object, since: float | None) -> None:
-        elapsed = 0.0 if since is None else self.dispatcher._now() - since
+        elapsed = 0.0 if since is None else self.now() - since
         failure = value if isinstance(value, Failure) else None
         outcome = HandlerOutcome(handler_id, handler_id.phase, None if failure else value, failure)
         self._notify("handler_finished", self.result.event, handler_id, outcome, elapsed)
