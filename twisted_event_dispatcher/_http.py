@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from ._dispatcher import EventDispatcher
 from ._errors import DispatcherNotRunning, HandlerFailed, UnhashableValueError, UnknownKeywordError
 from ._json import dumps, jsonable
 from ._registry import HandlerId
@@ -376,10 +377,34 @@ class ApiResource(Resource):
     def _health(self, request: Request) -> object:
         state = self._host.state if self.accepting else "stopping"
         failed = [info.plugin_id.name for info in self._host.plugins() if info.state == "failed"]
-        body = {"status": state, "failed_plugins": failed, "in_flight": self.in_flight}
+        body = {
+            "status": state,
+            "failed_plugins": failed,
+            "in_flight": self.in_flight,
+            "waiting": _waiting(self._host.dispatcher),
+        }
         if state != "running":
             raise ApiError(503, f"the service is {state}", **body)
         return body
+
+
+def _waiting(dispatcher: EventDispatcher) -> list[dict[str, object]]:
+    """
+    The events in flight, for the health check: their phase, how long they
+    have been in flight and the handlers they wait for; not their payload or
+    details (the health check needs no token).
+    """
+    return [
+        {
+            "phase": event.phase,
+            "seconds": round(event.seconds, 3),
+            "handlers": [
+                {"handler": pending.handler_id.name, "seconds": round(pending.seconds, 3)}
+                for pending in event.pending
+            ],
+        }
+        for event in dispatcher.in_flight()
+    ]
 
 
 def _watch_disconnection(request: Request) -> list[bool]:

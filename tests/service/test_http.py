@@ -277,7 +277,10 @@ async def test_handlers_and_plugins_are_listed(server):
 @pytest_twisted.ensureDeferred
 async def test_health_is_200_when_running(server):
     response, answer = await server.request("GET", "/health")
-    assert (response.code, answer) == (200, {"status": "running", "failed_plugins": [], "in_flight": 0})
+    assert (response.code, answer) == (
+        200,
+        {"status": "running", "failed_plugins": [], "in_flight": 0, "waiting": []},
+    )
 
 
 @pytest_twisted.ensureDeferred
@@ -343,6 +346,10 @@ async def test_stop_drains_events_in_flight_and_refuses_new_ones():
     in_flight = Deferred.fromCoroutine(server.fire({"event": "slow one", "details": {"event_type": "slow"}}))
     while service.resource.in_flight == 0:
         await tick()
+    response, health = await server.request("GET", "/health")
+    (waiting,) = health["waiting"]
+    assert (waiting["phase"], [h["handler"] for h in waiting["handlers"]]) == ("during", ["Gate.wait"])
+    assert "slow one" not in repr(health)  # the open health check shows no payload
     stopped = service.stopService()
     response, answer = await server.fire({"event": "too late"})
     assert (response.code, answer) == (503, {"error": "the service is stopping and accepts no new events"})
