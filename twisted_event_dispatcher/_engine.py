@@ -97,6 +97,36 @@ class Dispatch:
     and waits for, and what it will report.
     """
 
+    __slots__ = (
+        "before",
+        "began",
+        "cancelled",
+        "candidates",
+        "current",
+        "deferred",
+        "depth",
+        "dispatcher",
+        "done",
+        "failure",
+        "fatal",
+        "looping",
+        "monitors",
+        "now",
+        "pending",
+        "phase_began",
+        "phase_start",
+        "position",
+        "result",
+        "sequential",
+        "slot_position",
+        "state",
+        "timed_out",
+        "timers",
+        "unstarted",
+        "waiting_since",
+        "watermark",
+    )
+
     def __init__(self, dispatcher: EventDispatcher, result: FireResult, watermark: int, depth: int) -> None:
         self.dispatcher = dispatcher
         self.result = result
