@@ -126,6 +126,22 @@ def test_fire_deferred_fires_before_the_stop_that_waits_for_it() -> None:
     assert order == ["fire_event fired", "stop fired"]
 
 
+def test_base_exception_propagates_and_leaves_nothing_in_flight(dispatcher: EventDispatcher) -> None:
+    """
+    A handler raising KeyboardInterrupt is not caught (it is not a handler
+    failure), and the fire is not left in flight for stop() to wait on.
+    """
+
+    def interrupted(event: object) -> None:
+        raise KeyboardInterrupt
+
+    dispatcher.register(interrupted, "during", use_weakref=False)
+    with pytest.raises(KeyboardInterrupt):
+        dispatcher.fire_event("e")
+    assert dispatcher.in_flight() == []
+    assert result_of(dispatcher.stop()) is None
+
+
 def test_several_stops_each_fire(clock: Clock) -> None:
     dispatcher = EventDispatcher(("user",))
     dispatcher.start()

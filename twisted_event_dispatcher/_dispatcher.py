@@ -544,11 +544,15 @@ class EventDispatcher(Service):
         result.details = event_details
         result._records = []
         self._in_flight[result] = None
-        if self._advanced:
-            return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
-        dispatch = self._run(result, self._last_seq)
-        if dispatch is not None:
-            return dispatch.proceed()
+        try:
+            if self._advanced:
+                return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
+            dispatch = self._run(result, self._last_seq)
+            if dispatch is not None:
+                return dispatch.proceed()
+        except BaseException:  # KeyboardInterrupt and the like: not in flight any more
+            self._in_flight.pop(result, None)
+            raise
         del self._in_flight[result]
         if self._drains or self._held or self._queued_nested:
             self._finished_extra(result)
