@@ -1,48 +1,15 @@
 """
-Helpers shared by the tests: reading already-fired Deferreds, and catching
-log noise.
+Helpers shared by the tests: the public test kit's readers of fired
+Deferreds, and a filter for log noise.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
+from twisted_event_dispatcher.testing import failure_of, result_of
 
-T = TypeVar("T")
-
-
-def result_of(deferred: Deferred[T]) -> T:
-    """
-    The result of a Deferred that has already succeeded; fail the test otherwise.
-    """
-    box: list[Any] = []
-    deferred.addBoth(box.append)
-    assert box, f"{deferred!r} has not fired"
-    (outcome,) = box
-    if isinstance(outcome, Failure):
-        raise AssertionError(f"{deferred!r} failed: {outcome.getTraceback()}")
-    return outcome  # type: ignore[no-any-return]
-
-
-def failure_of(deferred: Deferred[Any]) -> Failure:
-    """
-    The Failure of a Deferred that has already failed; fail the test otherwise.
-    """
-    box: list[Any] = []
-    deferred.addBoth(box.append)
-    assert box, f"{deferred!r} has not fired"
-    (outcome,) = box
-    assert isinstance(outcome, Failure), f"{deferred!r} succeeded with {outcome!r}"
-    return outcome
-
-
-def has_not_fired(deferred: Deferred[Any]) -> bool:
-    """
-    True while C{deferred} has no result.
-    """
-    return not deferred.called
+__all__ = ["failure_of", "result_of", "unhandled_errors"]
 
 
 def unhandled_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
