@@ -61,6 +61,10 @@ RESERVED_KEYWORDS: Final = frozenset({"use_weakref"})
 _log = Logger()
 _new_result = object.__new__
 
+#: Types whose values are always hashable: fired details of these types need
+#: no hashing to be checked.
+_HASHABLE: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
 Match = Mapping[str, object] | MatchSpec | Sequence[Mapping[str, object] | MatchSpec]
 
 
@@ -528,11 +532,10 @@ class EventDispatcher(Service):
         if event_details:
             if not self._allowed.issuperset(event_details):
                 check_keywords(event_details, self._allowed, "fired event details")
-            try:
-                hash(tuple(event_details.values()))
-            except TypeError:
-                check_hashable(event_details, "fired event details")
-                raise
+            for value in event_details.values():
+                if value.__class__ not in _HASHABLE:  # others: hash, to fail now if unhashable
+                    check_hashable(event_details, "fired event details")
+                    break
         if not self.running:
             return fail(DispatcherNotRunning(event))
         if self._gated:
