@@ -21,14 +21,13 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _engine
+from . import _engine, _flow
 from ._context import StopPropagation
 from ._engine import FAILED, PLAIN, WAIT
 from ._errors import (
     DispatcherNotRunning,
     FollowUpDepthError,
     HandlerFailed,
-    OverloadedError,
     UnknownHandlerError,
     UnknownPhaseError,
 )
@@ -698,102 +697,28 @@ class EventDispatcher(Service):
         assert reactor is not None
         return deferToThreadPool(reactor, reactor.getThreadPool(), listen_fn, *args, **kwargs)
 
-    # Flow control
+    # Flow control (see _flow)
 
     def _hold(self, event: object, details: dict[str, object]) -> Deferred[FireResult] | None:
-        """
-        Hold a fire back if a policy says so: return the Deferred the firer
-        gets, or None to dispatch it now.
-        """
-        nested = self._starting_handlers()
-        if nested and (self._nested_override or self._nested) == "queue":
-            return self._queue_nested(event, details)
-        limit = self._max_in_flight
-        # A fire made by a handler as it runs is part of an event already
-        # counted: holding it back behind that event could deadlock.
-        if limit is None or nested or len(self._in_flight) < limit:
-            return None
-        if self._when_full == "error" or len(self._held) >= self._max_queued_events:
-            return fail(OverloadedError(self, limit, len(self._held)))
-        entry: tuple[object, dict[str, object], Deferred[FireResult]]
-
-        def withdraw(_: Deferred[FireResult]) -> None:
-            self._held.remove(entry)
-
-        waiting: Deferred[FireResult] = Deferred(withdraw)
-        entry = (event, details, waiting)
-        self._held.append(entry)
-        return waiting
+        return _flow.hold(self, event, details)
 
     def _queue_nested(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
-        entry: tuple[object, dict[str, object], Deferred[FireResult]]
-
-        def withdraw(_: Deferred[FireResult]) -> None:
-            self._queued_nested.remove(entry)
-
-        queued: Deferred[FireResult] = Deferred(withdraw)
-        entry = (event, details, queued)
-        self._queued_nested.append(entry)
-        return queued
+        return _flow.queue_nested(self, event, details)
 
     def _release_held(self) -> None:
-        """
-        Dispatch held fires while there is room for them.
-        """
-        limit = self._max_in_flight
-        while self._held and (limit is None or len(self._in_flight) < limit):
-            event, details, waiting = self._held.popleft()
-            self.fire(event, details, nested="immediate").chainDeferred(waiting)
+        _flow.release_held(self)
 
     def _refuse_held(self) -> None:
-        """
-        The dispatcher stopped: fail the fires still held (none of their
-        handlers ran).
-        """
-        held, self._held = self._held, deque()
-        for event, _, waiting in held:
-            waiting.errback(DispatcherNotRunning(event))
+        _flow.refuse_held(self)
 
     def _starting_handlers(self) -> bool:
-        """
-        Whether a fire is starting handlers right now (so a fire made now
-        comes from inside a handler): a fire dispatched synchronously has no
-        engine in the in-flight table, and an engine knows when it loops.
-        """
-        return any(dispatch is None or dispatch.looping for dispatch in self._in_flight.values())
+        return _flow.starting_handlers(self)
 
     def _release_nested(self) -> None:
-        """
-        Once no handler is starting any more, dispatch the queued nested fires.
-        """
-        if self._starting_handlers():
-            return
-        queued, self._queued_nested = self._queued_nested, []
-        for event, details, waiting in queued:
-            self.fire(event, details, nested="immediate").chainDeferred(waiting)
+        _flow.release_nested(self)
 
     def _deadline(self, drained: Deferred[None], timeout: float) -> None:
-        """
-        A stop's deadline passed: cancel the events still in flight.
-        """
-        waited_for = next((waiting for waiting, d in self._drains if d is drained), set())
-        late = [(result, self._in_flight.get(result)) for result in waited_for]
-        for result, dispatch in late:
-            if dispatch is None:
-                continue
-            pending = [repr(handler_id) for handler_id, _ in dispatch.pending_handlers()]
-            _log.warn(
-                "Stopping: event {event!r} still in flight after {timeout:g} seconds, cancelled; "
-                "pending handlers: {pending}",
-                event=result.event,
-                timeout=timeout,
-                pending=", ".join(pending) or "none",
-            )
-            if dispatch.deferred is not None and not dispatch.deferred.called:
-                dispatch.deferred.cancel()
-        if not drained.called:
-            self._drains = [(waiting, d) for waiting, d in self._drains if d is not drained]
-            drained.callback(None)
+        _flow.deadline(self, drained, timeout)
 
     def when(self, **match_spec: object) -> Deferred[object]:
         """
@@ -805,23 +730,7 @@ class EventDispatcher(Service):
         :raises UnknownKeywordError: for a keyword not allowed.
         :raises UnhashableValueError: for a value that cannot be hashed.
         """
-        ids: list[HandlerId] = []
-
-        def cancel(_: Deferred[object]) -> None:
-            if ids and ids[0].handler() is not None:
-                self.unregister(ids[0])
-
-        arrived: Deferred[object] = Deferred(cancel)
-
-        def deliver(event: object) -> None:
-            self.unregister(ids[0])
-            arrived.callback(event)
-
-        described = ", ".join(f"{keyword}={value!r}" for keyword, value in sorted(match_spec.items()))
-        deliver.__qualname__ = deliver.__name__ = f"when({described})"
-
-        ids.append(self.register(deliver, self._phases[-1], match=match_spec, use_weakref=False))
-        return arrived
+        return _flow.when(self, match_spec)
 
     # Monitoring and introspection
 
