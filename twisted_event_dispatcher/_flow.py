@@ -10,6 +10,7 @@ call them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import MutableSequence
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, fail
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from ._dispatcher import EventDispatcher
 
 _log = Logger()
+
+#: A fire held back: its event, its details, and the firer's Deferred.
+Held = tuple[object, dict[str, object], Deferred[FireResult]]
 
 
 def hold(
@@ -42,15 +46,7 @@ def hold(
         return None
     if dispatcher._when_full == "error" or len(dispatcher._held) >= dispatcher._max_queued_events:
         return fail(OverloadedError(dispatcher, limit, len(dispatcher._held)))
-    entry: tuple[object, dict[str, object], Deferred[FireResult]]
-
-    def withdraw(_: Deferred[FireResult]) -> None:
-        dispatcher._held.remove(entry)
-
-    waiting: Deferred[FireResult] = Deferred(withdraw)
-    entry = (event, details, waiting)
-    dispatcher._held.append(entry)
-    return waiting
+    return _enqueue(dispatcher._held, event, details)
 
 
 def queue_nested(
@@ -58,17 +54,25 @@ def queue_nested(
 ) -> Deferred[FireResult]:
     """
     Queue a fire made from inside a handler, to be dispatched once no
-    handler is starting; cancelling its Deferred withdraws it.
+    handler is starting.
     """
-    entry: tuple[object, dict[str, object], Deferred[FireResult]]
+    return _enqueue(dispatcher._queued_nested, event, details)
+
+
+def _enqueue(queue: MutableSequence[Held], event: object, details: dict[str, object]) -> Deferred[FireResult]:
+    """
+    Put a fire in C{queue}; the Deferred returned is the firer's, and
+    cancelling it withdraws the fire.
+    """
+    entry: Held
 
     def withdraw(_: Deferred[FireResult]) -> None:
-        dispatcher._queued_nested.remove(entry)
+        queue.remove(entry)
 
-    queued: Deferred[FireResult] = Deferred(withdraw)
-    entry = (event, details, queued)
-    dispatcher._queued_nested.append(entry)
-    return queued
+    waiting: Deferred[FireResult] = Deferred(withdraw)
+    entry = (event, details, waiting)
+    queue.append(entry)
+    return waiting
 
 
 def release_held(dispatcher: EventDispatcher) -> None:
@@ -137,13 +141,7 @@ def deadline(dispatcher: EventDispatcher, drained: Deferred[None], timeout: floa
 
 def when(dispatcher: EventDispatcher, match_spec: dict[str, object]) -> Deferred[object]:
     """
-    A Deferred that fires with the next event whose details match
-    C{match_spec}, when that event reaches the last phase (the other
-    handlers of that phase may still be running).  Cancelling it leaves
-    no registration behind.
-
-    :raises UnknownKeywordError: for a keyword not allowed.
-    :raises UnhashableValueError: for a value that cannot be hashed.
+    See L{EventDispatcher.when}: a one-shot registration in the last phase.
     """
     ids: list[HandlerId] = []
 
