@@ -109,6 +109,8 @@ def test_bad_timeouts_are_refused(timeout: Any) -> None:
         EventDispatcher(("role",), handler_timeout=timeout)
     with pytest.raises(ValueError, match="timeout must be a number of seconds above 0"):
         EventDispatcher(("role",)).register(print, "during", timeout=timeout)
+    with pytest.raises(ValueError, match="timeout must be a number of seconds above 0"):
+        EventDispatcher(("role",)).stop(timeout=timeout)
 
 
 # Cancellation

@@ -43,6 +43,7 @@ from ._options import (
     Special,
     build_options,
     check_limits,
+    check_timeout,
     normalize_match,
 )
 from ._ordering import check_acyclic
@@ -85,6 +86,17 @@ class HandlerOptionsDict(TypedDict, total=False):
     max_concurrent: int | None
     max_queued: int
     when_full: FullPolicy
+
+
+class RegisterArguments(HandlerOptionsDict, total=False):
+    """
+    Every keyword argument of L{EventDispatcher.register}, for callers that
+    pass them on (L{HandlerScope.register}).
+    """
+
+    match: Match | None
+    where: Predicate | Iterable[Predicate] | None
+    use_weakref: bool
 
 
 def _seq_of(handler_id: HandlerId) -> int:
@@ -559,7 +571,7 @@ class EventDispatcher(Service):
         if self._drains or self._held or self._queued_nested:
             self._finished_extra(result)
         if self._fail_fast and not result.succeeded:
-            return fail(self._fatal_error(self._failures(result), result))
+            return fail(HandlerFailed(self._failures(result), result))
         return succeed(result)
 
     def _run(self, result: FireResult, watermark: int) -> _engine.Dispatch | None:
@@ -663,10 +675,6 @@ class EventDispatcher(Service):
     @staticmethod
     def _failures(result: FireResult) -> list[tuple[HandlerId, Failure]]:
         return [(handler_id, value) for handler_id, value in result._records if isinstance(value, Failure)]
-
-    @staticmethod
-    def _fatal_error(failures: list[tuple[HandlerId, Failure]], result: FireResult) -> HandlerFailed:
-        return HandlerFailed(failures, result)
 
     def _check_follow_up(self, event: object, details: dict[str, object], depth: int) -> None:
         if depth > self._max_depth:
@@ -802,8 +810,7 @@ class EventDispatcher(Service):
             L{FireCancelled}), a warning names them and their pending
             handlers, and the returned Deferred fires.
         """
-        if timeout is not None:
-            check_limits(timeout, None, 0, "wait")
+        check_timeout(timeout)
         drained = self.stopService()
         if timeout is not None and not drained.called:
             deadline = self._clock().callLater(timeout, self._deadline, drained, timeout)

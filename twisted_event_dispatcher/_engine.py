@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
 from ._context import EventContext, EventState, StopPropagation, Updates
-from ._errors import FireCancelled, HandlerTimedOut, InjectionError, OverloadedError
+from ._errors import FireCancelled, HandlerFailed, HandlerTimedOut, InjectionError, OverloadedError
 from ._options import Special
 from ._ordering import order
 from ._registry import Handler, HandlerId
@@ -287,7 +287,7 @@ class Dispatch:
             phase = self.dispatcher._phases[self.position]
             self._notify("phase_finished", self.result.event, phase, elapsed)
         if self.fatal:
-            self.failure = Failure(self.dispatcher._fatal_error(self.fatal, self.result))
+            self.failure = Failure(HandlerFailed(self.fatal, self.result))
 
     @property
     def stopped(self) -> bool:

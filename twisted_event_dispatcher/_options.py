@@ -284,16 +284,25 @@ def build_options(
     )
 
 
+def check_timeout(timeout: float | None) -> None:
+    """
+    Check a timeout: None, or a number of seconds above 0.
+
+    :raises ValueError: for anything else.
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+
+
 def check_limits(timeout: float | None, limit: int | None, queued: int, when_full: str) -> None:
     """
     Check a timeout and a concurrency limit with its queue and policy.
 
     :raises ValueError: for a value out of range.
     """
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+    check_timeout(timeout)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"a concurrency limit must be a whole number of at least 1, got {limit!r}")
     if isinstance(queued, bool) or not isinstance(queued, int) or queued < 0:

@@ -5,7 +5,6 @@ Scoped registration: handlers that are removed together when a block exits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Unpack, final
 
@@ -13,8 +12,7 @@ from ._errors import UnknownHandlerError
 from ._registry import Handler, HandlerId
 
 if TYPE_CHECKING:
-    from ._dispatcher import EventDispatcher, HandlerOptionsDict, Match
-    from ._options import Predicate
+    from ._dispatcher import EventDispatcher, RegisterArguments
 
 
 @final
@@ -36,23 +34,13 @@ class HandlerScope:
         self._ids: list[HandlerId] = []
 
     def register(
-        self,
-        listen_fn: Handler,
-        phase: str,
-        /,
-        *,
-        match: Match | None = None,
-        where: Predicate | Iterable[Predicate] | None = None,
-        use_weakref: bool = True,
-        **options: Unpack[HandlerOptionsDict],
+        self, listen_fn: Handler, phase: str, /, **arguments: Unpack[RegisterArguments]
     ) -> HandlerId:
         """
         Register a handler for the life of the scope; the arguments are those
         of L{EventDispatcher.register}.
         """
-        handler_id = self._dispatcher.register(
-            listen_fn, phase, match=match, where=where, use_weakref=use_weakref, **options
-        )
+        handler_id = self._dispatcher.register(listen_fn, phase, **arguments)
         self._ids.append(handler_id)
         return handler_id
 
