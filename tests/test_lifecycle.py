@@ -114,6 +114,21 @@ def test_stop_from_inside_a_handler_waits_for_that_event(dispatcher: EventDispat
     result_of(fired)
 
 
+def test_stop_inside_a_fire_with_a_nested_policy_refuses_later_fires(
+    dispatcher: EventDispatcher,
+) -> None:
+    """
+    fire(nested=...) sets the policy for its call only; a stop() made by
+    one of its handlers still holds once the call returns.
+    """
+    stops: list[Deferred[None]] = []
+    dispatcher.register(lambda e: stops.append(dispatcher.stop()), "during", use_weakref=False)
+    result_of(dispatcher.fire("e", nested="immediate"))
+    assert result_of(stops[0]) is None
+    assert not dispatcher.running
+    failure_of(dispatcher.fire_event("later")).trap(DispatcherNotRunning)
+
+
 def test_fire_deferred_fires_before_the_stop_that_waits_for_it() -> None:
     dispatcher = EventDispatcher(("user",))
     dispatcher.start()

@@ -31,8 +31,9 @@ from ._errors import (
     UnknownHandlerError,
     UnknownPhaseError,
 )
+from ._fired import fired
 from ._introspection import InFlightEvent, describe_in_flight
-from ._matching import SpecIndex, check_hashable, check_keywords, index_key, normalize_spec
+from ._matching import SpecIndex, check_details, index_key, normalize_spec
 from ._options import (
     AnyOf,
     ErrorPolicy,
@@ -198,8 +199,6 @@ class EventDispatcher(Service):
         once the current event has finished or is waiting for a handler).
     """
 
-    running: bool
-
     def __init__(
         self,
         allowed_match_spec_keywords: Iterable[str],
@@ -228,6 +227,8 @@ class EventDispatcher(Service):
         self._when_full = when_full
         self._nested = nested
         self._gated = max_in_flight is not None or nested == "queue"
+        self._fail_fast = handler_errors == "fail"
+        self._running = False
         self._nested_override: Literal["immediate", "queue"] | None = None
         self._held: deque[tuple[object, dict[str, object], Deferred[FireResult]]] = deque()
         self._queued_nested: list[tuple[object, dict[str, object], Deferred[FireResult]]] = []
@@ -239,7 +240,6 @@ class EventDispatcher(Service):
         self._table = tuple(enumerate(self._indexes.values()))
         # The phases that have handlers: all a fire needs to visit.
         self._live: tuple[tuple[int, SpecIndex[HandlerId]], ...] = ()
-        self._fail_fast = handler_errors == "fail"
         self._max_depth = max_follow_up_depth
         self._reactor = reactor
         self._keyword_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -304,6 +304,24 @@ class EventDispatcher(Service):
         # Whether fires need the engine from the start: a plain attribute,
         # cheap to test on every fire.
         self._advanced = bool(self._specials or self._sequential or self._monitors)
+        self._refresh_plain()
+
+    def _refresh_plain(self) -> None:
+        # Whether a fire may take the plain path: running, not held back,
+        # not failing fast, and with no handler that needs the engine.
+        self._plain = self._running and not self._gated and not self._advanced and not self._fail_fast
+
+    @property  # type: ignore[override]  # Service's is an int attribute
+    def running(self) -> bool:
+        """
+        Whether the dispatcher accepts events (L{IService}).
+        """
+        return self._running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self._running = bool(value)
+        self._refresh_plain()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -530,113 +548,130 @@ class EventDispatcher(Service):
         if nested not in ("immediate", "queue"):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
         saved = self._nested_override, self._gated
-        self._nested_override, self._gated = nested, True
+        self._nested_override, self._gated, self._plain = nested, True, False
         try:
             return EventDispatcher.fire_event(self, event, **(details or {}))
         finally:
             self._nested_override, self._gated = saved
+            self._refresh_plain()
 
     def fire_event(self, event: object, /, **event_details: object) -> Deferred[FireResult]:
         """
         See L{IEventDispatcher.fire_event}.
+
+        The hot path of the library, kept in one function because here a
+        Python call costs as much as calling a handler.  It checks the
+        details, lets L{_guard} decide the fate of a fire that is not plain,
+        then calls each phase's matching handlers in turn for as long as they
+        answer synchronously.  When one makes the fire wait, or stops it, the
+        engine (L{_engine.Dispatch}) takes over where the loop is.  Handlers
+        registered after the fire began (C{_seq} above C{watermark}) are
+        skipped; removed or collected ones have lost their handler.
         """
         if event_details:
-            if not self._allowed.issuperset(event_details):
-                check_keywords(event_details, self._allowed, "fired event details")
-            for value in event_details.values():
-                if value.__class__ not in _HASHABLE:  # others: hash, to fail now if unhashable
-                    check_hashable(event_details, "fired event details")
+            allowed = self._allowed
+            for keyword, detail in event_details.items():
+                if keyword not in allowed or detail.__class__ not in _HASHABLE:
+                    check_details(event_details, allowed, "fired event details")
                     break
+        if not self._plain:
+            answer = self._guard(event, event_details)
+            if answer is not None:
+                return answer
+        result = _new_result(FireResult)
+        result.event = event
+        result.details = event_details
+        records: list[tuple[HandlerId, object]] = []
+        result._records = records
+        in_flight = self._in_flight
+        in_flight[result] = None
+        watermark = self._last_seq
+        try:
+            for position, index in self._live:
+                if index.has_groups:
+                    candidates = index.lookup(event_details)
+                else:
+                    candidates = index._wild_items or index.wild_items()
+                if not candidates:
+                    continue
+                phase_start = len(records)
+                for handler_id in candidates:
+                    if handler_id._seq > watermark:
+                        continue
+                    listen_fn = handler_id._fn
+                    if listen_fn is None:
+                        ref = handler_id._ref
+                        if ref is None:
+                            continue
+                        listen_fn = ref()
+                        if listen_fn is None:
+                            self._purge()
+                            continue
+                    kind: int | None
+                    try:
+                        value = listen_fn(event)
+                    except Exception:
+                        value = Failure()
+                        kind = FAILED
+                    else:
+                        if value is None:  # the usual answer: nothing to look into
+                            records.append((handler_id, None))
+                            continue
+                        kind = _engine.kinds.get(type(value))
+                        if kind is None:
+                            kind = _engine.kind_of(type(value))
+                        if kind == WAIT:
+                            waiting, value = _engine.settled(value)
+                            if waiting is not None:
+                                at = (position, candidates, handler_id, phase_start)
+                                return self._hand_over(result, watermark, at, waiting)
+                            kind = FAILED if isinstance(value, Failure) else PLAIN
+                    if kind == FAILED:
+                        if value.check(StopPropagation):
+                            at = (position, candidates, handler_id, phase_start)
+                            return self._hand_over(result, watermark, at, value)
+                        self._log_failure(value, handler_id, event)
+                    records.append((handler_id, value))
+                if self._fail_fast and _has_failure(records, phase_start):
+                    break
+        except BaseException:  # KeyboardInterrupt and the like: not in flight any more
+            in_flight.pop(result, None)
+            raise
+        del in_flight[result]
+        if self._drains or self._queued_nested or self._held or self._fail_fast:
+            return self._finish(result)
+        return fired(result)
+
+    def _guard(self, event: object, event_details: dict[str, object]) -> Deferred[FireResult] | None:
+        """
+        The fate of a fire on a dispatcher that is not plain: refused when
+        stopped, held back at C{max_in_flight}, or dispatched by the engine
+        when a handler needs it.  None lets it take the plain path.
+        """
         if not self.running:
             return fail(DispatcherNotRunning(event))
         if self._gated:
             held = self._hold(event, event_details)
             if held is not None:
                 return held
-        result = _new_result(FireResult)
-        result.event = event
-        result.details = event_details
-        result._records = []
-        self._in_flight[result] = None
+        if not self._advanced:
+            return None
+        result = FireResult(event, event_details)
         try:
-            if self._advanced:
-                return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
-            dispatch = self._run(result, self._last_seq)
-            if dispatch is not None:
-                return dispatch.proceed()
+            return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
             self._in_flight.pop(result, None)
             raise
-        del self._in_flight[result]
-        if self._drains or self._held or self._queued_nested:
-            self._finished_extra(result)
+
+    def _finish(self, result: FireResult) -> Deferred[FireResult]:
+        """
+        A fire finished synchronously while fires wait on it, or on a
+        dispatcher that fails fast.
+        """
+        self._finished_extra(result)
         if self._fail_fast and not result.succeeded:
             return fail(HandlerFailed(self._failures(result), result))
-        return succeed(result)
-
-    def _run(self, result: FireResult, watermark: int) -> _engine.Dispatch | None:
-        """
-        Run every phase for plain handlers that answer synchronously.
-
-        Handlers registered after the fire began (C{_seq} above C{watermark})
-        are skipped; removed or collected ones have lost their handler.
-
-        :returns: None when every phase is done, or the engine that takes
-            over when a handler makes the fire wait or stops it.
-        """
-        details = result.details
-        event = result.event
-        records = result._records
-        kinds = _engine.kinds
-        fail_fast = self._fail_fast
-        for position, index in self._live:
-            if index.has_groups:
-                candidates = index.lookup(details)
-            else:
-                candidates = index._wild_items or index.wild_items()
-            if not candidates:
-                continue
-            phase_start = len(records)
-            for handler_id in candidates:
-                if handler_id._seq > watermark:
-                    continue
-                listen_fn = handler_id._fn
-                if listen_fn is None:
-                    ref = handler_id._ref
-                    if ref is None:
-                        continue
-                    listen_fn = ref()
-                    if listen_fn is None:
-                        self._purge()
-                        continue
-                kind: int | None
-                try:
-                    value = listen_fn(event)
-                except Exception:
-                    value = Failure()
-                    kind = FAILED
-                else:
-                    if value is None:  # the usual answer: nothing to look into
-                        records.append((handler_id, None))
-                        continue
-                    kind = kinds.get(type(value))
-                    if kind is None:
-                        kind = _engine.kind_of(type(value))
-                    if kind == WAIT:
-                        waiting, value = _engine.settled(value)
-                        if waiting is not None:
-                            at = (position, candidates, handler_id, phase_start)
-                            return self._hand_over(result, watermark, at, waiting)
-                        kind = FAILED if isinstance(value, Failure) else PLAIN
-                if kind == FAILED:
-                    if value.check(StopPropagation):
-                        at = (position, candidates, handler_id, phase_start)
-                        return self._hand_over(result, watermark, at, value)
-                    self._log_failure(value, handler_id, event)
-                records.append((handler_id, value))
-            if fail_fast and _has_failure(records, phase_start):
-                break
-        return None
+        return fired(result)
 
     def _hand_over(
         self,
@@ -644,19 +679,20 @@ class EventDispatcher(Service):
         watermark: int,
         at: tuple[int, Sequence[HandlerId], HandlerId, int],
         outcome: object,
-    ) -> _engine.Dispatch:
+    ) -> Deferred[FireResult]:
         """
-        Give a fire to the engine.  C{at} says where the loop is: the phase's
-        position, its candidates, the handler it just started (which
-        returned C{outcome}: a Deferred to wait for, or a L{StopPropagation}
-        failure) and where the phase's records begin.
+        Give a fire to the engine, and return what the fire returns.  C{at}
+        says where the loop is: the phase's position, its candidates, the
+        handler it just started (which returned C{outcome}: a Deferred to
+        wait for, or a L{StopPropagation} failure) and where the phase's
+        records begin.
         """
         position, candidates, handler_id, phase_start = at
         started = candidates.index(handler_id) + 1
         dispatch = _engine.Dispatch(self, result, watermark, 0)
         dispatch.take_over(position, candidates, started, phase_start)
         dispatch.adopt(handler_id, outcome)
-        return dispatch
+        return dispatch.proceed()
 
     def _log_failure(self, failure: Failure, handler_id: HandlerId, event: object) -> None:
         if self._fail_fast and handler_id._special is None:
@@ -680,8 +716,7 @@ class EventDispatcher(Service):
         if depth > self._max_depth:
             raise FollowUpDepthError(event, depth, self._max_depth)
         if details:
-            check_keywords(details, self._allowed, "follow-up event details")
-            check_hashable(details, "follow-up event details")
+            check_details(details, self._allowed, "follow-up event details")
 
     def _fire_follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
         """

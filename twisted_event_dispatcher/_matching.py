@@ -49,6 +49,15 @@ def check_hashable(values: Mapping[str, object], where: str) -> None:
             raise UnhashableValueError(keyword, value, where) from None
 
 
+def check_details(details: Mapping[str, object], allowed: frozenset[str], where: str) -> None:
+    """
+    Raise L{UnknownKeywordError} or L{UnhashableValueError} for details an
+    event may not carry.
+    """
+    check_keywords(details, allowed, where)
+    check_hashable(details, where)
+
+
 def normalize_spec(
     spec: Mapping[str, object], allowed: frozenset[str]
 ) -> tuple[tuple[str, ...], tuple[object, ...]]:
