@@ -81,3 +81,29 @@ def test_debugging_keeps_the_creation_record() -> None:
     """
     made = fired(1)
     assert made._debugInfo is not None and made._debugInfo.creator
+
+
+def test_a_plain_fire_returns_what_succeed_would() -> None:
+    """
+    fire_event spells fired() out; what it returns is in succeed()'s
+    state, for the very FireResult it carries.
+    """
+    from twisted_event_dispatcher import EventDispatcher
+
+    dispatcher = EventDispatcher(("role",))
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    dispatcher.start()
+    answer = dispatcher.fire_event("e", role="admin")
+    reference = succeed(answer.result)
+    assert type(answer) is Deferred
+    assert vars(answer) == vars(reference)
+
+
+@pytest.mark.usefixtures("debugging")
+def test_a_plain_fire_under_debugging_records_its_creation() -> None:
+    from twisted_event_dispatcher import EventDispatcher
+
+    dispatcher = EventDispatcher(("role",))
+    dispatcher.start()
+    answer = dispatcher.fire_event("e")
+    assert answer._debugInfo is not None and answer._debugInfo.creator

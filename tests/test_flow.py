@@ -374,6 +374,58 @@ def test_stop_that_drains_in_time_cancels_its_deadline(clock: Clock) -> None:
 # Introspection
 
 
+def test_in_flight_inside_handlers_lists_the_events_being_dispatched(clock: Clock) -> None:
+    """
+    A handler sees its own event in flight, and the event whose handler
+    fired it: waiting ones first, then those being dispatched now,
+    outermost first.
+    """
+    dispatcher = started(clock)
+    seen: list[list[object]] = []
+    dispatcher.register(lambda e: Deferred(), "during", match={"role": "slow"}, use_weakref=False)
+    dispatcher.register(
+        lambda e: dispatcher.fire_event("inner", role="inner"),
+        "during",
+        match={"role": "outer"},
+        use_weakref=False,
+    )
+    dispatcher.register(
+        lambda e: seen.append([event.event for event in dispatcher.in_flight()]),
+        "during",
+        match={"role": "inner"},
+        use_weakref=False,
+    )
+    dispatcher.fire_event("waiting", role="slow")
+    dispatcher.fire_event("outer", role="outer")
+    assert seen == [["waiting", "outer", "inner"]]
+    assert [event.event for event in dispatcher.in_flight()] == ["waiting"]
+
+
+def test_stop_inside_a_nested_fire_waits_for_both_events(clock: Clock) -> None:
+    """
+    A stop made by the handler of a fire that another handler made waits
+    for both fires.
+    """
+    dispatcher = started(clock)
+    order: list[str] = []
+
+    def fire_inner(event: object) -> None:
+        inner = dispatcher.fire_event("inner", role="inner")
+        inner.addCallback(lambda _: order.append("inner finished"))
+
+    def stop(event: object) -> None:
+        stopped = dispatcher.stop()
+        stopped.addCallback(lambda _: order.append(f"stopped, in flight: {dispatcher.in_flight()}"))
+
+    dispatcher.register(fire_inner, "during", match={"role": "outer"}, use_weakref=False)
+    dispatcher.register(stop, "during", match={"role": "inner"}, use_weakref=False)
+    outer = dispatcher.fire_event("outer", role="outer")
+    outer.addCallback(lambda _: order.append("outer finished"))
+    # Both fires finish synchronously, so the stop fires before outer's
+    # Deferred is returned; but not before both have finished.
+    assert order == ["inner finished", "stopped, in flight: []", "outer finished"]
+
+
 def test_in_flight_tells_phase_pending_handlers_and_ages(clock: Clock) -> None:
     dispatcher = started(clock)
     dispatcher.register(

@@ -31,7 +31,7 @@ from ._errors import (
     UnknownHandlerError,
     UnknownPhaseError,
 )
-from ._fired import fired
+from ._fired import DIRECT, fired
 from ._introspection import InFlightEvent, describe_in_flight
 from ._matching import SpecIndex, check_details, index_key, normalize_spec
 from ._options import (
@@ -60,7 +60,7 @@ DEFAULT_PHASES: Final = ("before", "during", "after")
 RESERVED_KEYWORDS: Final = frozenset({"use_weakref"})
 
 _log = Logger()
-_new_result = object.__new__
+_new: Final = object.__new__
 
 #: Types whose values are always hashable: fired details of these types need
 #: no hashing to be checked.
@@ -253,7 +253,11 @@ class EventDispatcher(Service):
         self._ordered: frozenset[int] = frozenset()
         self._globals: dict[str, object] = {}
         self._refresh_advanced()
-        self._in_flight: dict[FireResult, _engine.Dispatch | None] = {}
+        # The events in flight: those the engine dispatches, and the chain
+        # (through FireResult._outer) of those whose handlers the plain loop
+        # is calling right now, the innermost first.
+        self._in_flight: dict[FireResult, _engine.Dispatch] = {}
+        self._calling: FireResult | None = None
         self._drains: list[tuple[set[FireResult], Deferred[None]]] = []
         # Weak references whose handler was garbage collected.  The weakref
         # callback only appends here (atomic, and safe in any thread or in the
@@ -570,21 +574,21 @@ class EventDispatcher(Service):
         """
         if event_details:
             allowed = self._allowed
-            for keyword, detail in event_details.items():
-                if keyword not in allowed or detail.__class__ not in _HASHABLE:
+            for keyword in event_details:
+                if keyword not in allowed or type(event_details[keyword]) not in _HASHABLE:
                     check_details(event_details, allowed, "fired event details")
                     break
         if not self._plain:
             answer = self._guard(event, event_details)
             if answer is not None:
                 return answer
-        result = _new_result(FireResult)
+        result = _new(FireResult)
         result.event = event
         result.details = event_details
         records: list[tuple[HandlerId, object]] = []
         result._records = records
-        in_flight = self._in_flight
-        in_flight[result] = None
+        outer = result._outer = self._calling
+        self._calling = result
         watermark = self._last_seq
         try:
             for position, index in self._live:
@@ -635,12 +639,22 @@ class EventDispatcher(Service):
                 if self._fail_fast and _has_failure(records, phase_start):
                     break
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
-            in_flight.pop(result, None)
+            self._in_flight.pop(result, None)
             raise
-        del in_flight[result]
+        finally:
+            self._calling = outer
         if self._drains or self._queued_nested or self._held or self._fail_fast:
             return self._finish(result)
-        return fired(result)
+        if Deferred.debug or not DIRECT:
+            return fired(result)
+        # fired(result), spelled out to save a call.
+        done: Deferred[FireResult] = _new(Deferred)
+        done._callbacks = []
+        done._canceller = None
+        done.result = result
+        done.called = True
+        done._chainedTo = None
+        return done
 
     def _guard(self, event: object, event_details: dict[str, object]) -> Deferred[FireResult] | None:
         """
@@ -688,6 +702,7 @@ class EventDispatcher(Service):
         records begin.
         """
         position, candidates, handler_id, phase_start = at
+        self._calling = result._outer  # the engine has it in flight from now on
         started = candidates.index(handler_id) + 1
         dispatch = _engine.Dispatch(self, result, watermark, 0)
         dispatch.take_over(position, candidates, started, phase_start)
@@ -724,7 +739,6 @@ class EventDispatcher(Service):
         even if the dispatcher stopped meanwhile.
         """
         result = FireResult(event, details)
-        self._in_flight[result] = None
         return _engine.Dispatch(self, result, self._last_seq, depth).proceed()
 
     def _in_thread(
@@ -811,8 +825,21 @@ class EventDispatcher(Service):
         now = self._now()
         return [
             describe_in_flight(result, dispatch, self._phases, now)
-            for result, dispatch in self._in_flight.items()
+            for result, dispatch in self._events_in_flight()
         ]
+
+    def _events_in_flight(self) -> list[tuple[FireResult, _engine.Dispatch | None]]:
+        """
+        Each event in flight with its engine: first those the engine
+        dispatches, in the order they started, then those whose handlers
+        are being called right now (which have no engine), outermost first.
+        """
+        calling = []
+        result = self._calling
+        while result is not None:
+            calling.append((result, None))
+            result = result._outer
+        return [*self._in_flight.items(), *reversed(calling)]
 
     def _clock(self) -> IReactorTime:
         clock = self._time
@@ -867,10 +894,11 @@ class EventDispatcher(Service):
         Service.stopService(self)
         self.running = False
         self._refuse_held()
-        if not self._in_flight:
+        in_flight = {result for result, _ in self._events_in_flight()}
+        if not in_flight:
             return succeed(None)
         drained: Deferred[None] = Deferred()
-        self._drains.append((set(self._in_flight), drained))
+        self._drains.append((in_flight, drained))
         return drained
 
     def _finished(self, result: FireResult) -> None:

@@ -42,7 +42,7 @@ def hold(
     limit = dispatcher._max_in_flight
     # A fire made by a handler as it runs is part of an event already
     # counted: holding it back behind that event could deadlock.
-    if limit is None or nested or len(dispatcher._in_flight) < limit:
+    if limit is None or nested or len(dispatcher._events_in_flight()) < limit:
         return None
     if dispatcher._when_full == "error" or len(dispatcher._held) >= dispatcher._max_queued_events:
         return fail(OverloadedError(dispatcher, limit, len(dispatcher._held)))
@@ -80,7 +80,7 @@ def release_held(dispatcher: EventDispatcher) -> None:
     Dispatch held fires while there is room for them.
     """
     limit = dispatcher._max_in_flight
-    while dispatcher._held and (limit is None or len(dispatcher._in_flight) < limit):
+    while dispatcher._held and (limit is None or len(dispatcher._events_in_flight()) < limit):
         event, details, waiting = dispatcher._held.popleft()
         dispatcher.fire(event, details, nested="immediate").chainDeferred(waiting)
 
@@ -98,10 +98,12 @@ def refuse_held(dispatcher: EventDispatcher) -> None:
 def starting_handlers(dispatcher: EventDispatcher) -> bool:
     """
     Whether a fire is starting handlers right now (so a fire made now
-    comes from inside a handler): a fire dispatched synchronously has no
-    engine in the in-flight table, and an engine knows when it loops.
+    comes from inside a handler): the dispatcher's plain loop is calling
+    some, or an engine is looping.
     """
-    return any(dispatch is None or dispatch.looping for dispatch in dispatcher._in_flight.values())
+    return dispatcher._calling is not None or any(
+        dispatch.looping for dispatch in dispatcher._in_flight.values()
+    )
 
 
 def release_nested(dispatcher: EventDispatcher) -> None:

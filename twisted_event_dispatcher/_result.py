@@ -82,7 +82,7 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_extra", "_records", "details", "event")
+    __slots__ = ("_extra", "_outer", "_records", "details", "event")
 
     event: object
     details: dict[str, object]
@@ -92,6 +92,9 @@ class FireResult:
     #: The per-event state of the richer features; left unset (not None) by
     #: plain fires, which then pay nothing for it.
     _extra: EventState
+    #: While the dispatcher's plain loop calls this fire's handlers: the
+    #: fire whose handler made this one, if any.
+    _outer: FireResult | None
 
     def __init__(self, event: object, details: dict[str, object]) -> None:
         self.event = event
