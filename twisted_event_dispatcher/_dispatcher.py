@@ -31,7 +31,7 @@ from ._errors import (
     UnknownHandlerError,
     UnknownPhaseError,
 )
-from ._fired import DIRECT, fired
+from ._fired import DIRECT
 from ._introspection import InFlightEvent, describe_in_flight
 from ._matching import SpecIndex, check_details, index_key, normalize_spec
 from ._options import (
@@ -645,9 +645,9 @@ class EventDispatcher(Service):
             self._calling = outer
         if self._drains or self._queued_nested or self._held or self._fail_fast:
             return self._finish(result)
-        if Deferred.debug or not DIRECT:
-            return fired(result)
-        # fired(result), spelled out to save a call.
+        if Deferred.debug or not DIRECT:  # debugging records who made each Deferred
+            return succeed(result)
+        # What succeed(result) returns (see _fired), for less.
         done: Deferred[FireResult] = _new(Deferred)
         done._callbacks = []
         done._canceller = None
@@ -685,7 +685,7 @@ class EventDispatcher(Service):
         self._finished_extra(result)
         if self._fail_fast and not result.succeeded:
             return fail(HandlerFailed(self._failures(result), result))
-        return fired(result)
+        return succeed(result)
 
     def _hand_over(
         self,

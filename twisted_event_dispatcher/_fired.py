@@ -1,55 +1,41 @@
 # -*- test-case-name: tests.test_fired -*-
 """
-An already-fired L{Deferred}, for the price of its attributes.
+What an already-fired L{Deferred} holds, so that a plain fire can make one
+for the price of its attributes.
 
-A plain fire returns one of these per event.  L{succeed} builds it by calling
-C{Deferred()} (a Python C{__init__} with a debugging check) and then setting
-three attributes; here the same instance state is written in one go.  Which
-state that is, is read off L{succeed} itself when this module is imported: if
-a Twisted release keeps different per-instance state, L{fired} is L{succeed}.
+L{succeed} builds one by calling C{Deferred()} (a Python C{__init__} with a
+debugging check) and then setting three attributes.  The dispatcher's plain
+fire writes the same instance state directly, but only if L{succeed} is seen
+to leave exactly that state when this module is imported (L{DIRECT}); with
+another Twisted it calls L{succeed}.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
 
-_T = TypeVar("_T")
-_new: Final = object.__new__
+#: What L{succeed} leaves in a Deferred besides its C{result}: the
+#: attributes the dispatcher writes.
+STATE: Final[dict[str, object]] = {
+    "_callbacks": [],
+    "_canceller": None,
+    "called": True,
+    "_chainedTo": None,
+}
 
 
-def _direct(result: _T) -> Deferred[_T]:
+def state_is_known(make: Callable[[object], Deferred[object]] = succeed) -> bool:
     """
-    What L{succeed} returns, without going through C{Deferred.__init__}.
-    Under L{Deferred.debug} (which records who created each Deferred), it is
-    L{succeed}.
-    """
-    if Deferred.debug:
-        return succeed(result)
-    fired: Deferred[_T] = _new(Deferred)
-    # The attributes C{Deferred.__init__} and L{succeed} set, in their order.
-    fired._callbacks = []
-    fired._canceller = None
-    fired.result = result
-    fired.called = True
-    fired._chainedTo = None
-    return fired
-
-
-def _same_as_succeed(make: Callable[[object], Deferred[object]]) -> bool:
-    """
-    Whether C{make} leaves a Deferred in the very state L{succeed} does.
+    Whether C{make} (by default L{succeed}) leaves a plain L{Deferred} in
+    the state L{STATE} describes, with the result given.
     """
     marker = object()
-    made, reference = make(marker), succeed(marker)
-    return type(made) is type(reference) and vars(made) == vars(reference)
+    made = make(marker)
+    return type(made) is Deferred and vars(made) == {**STATE, "result": marker}
 
 
-#: Whether writing the state directly gives what L{succeed} gives.  Code
-#: that spells L{fired} out tests this, and L{Deferred.debug}, first.
-DIRECT: Final = _same_as_succeed(_direct)
-
-#: Make an already-fired Deferred with a result: L{succeed}, only cheaper.
-fired = _direct if DIRECT else succeed
+#: Whether writing L{STATE} directly gives what L{succeed} gives.
+DIRECT: Final = state_is_known()
