@@ -49,7 +49,7 @@ from ._options import (
 )
 from ._ordering import check_acyclic
 from ._registry import Handler, HandlerId, HandlerRef, describe_callable, hold
-from ._result import FireResult
+from ._result import FireResult, new_result
 from ._scope import HandlerScope
 from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
 
@@ -582,7 +582,7 @@ class EventDispatcher(Service):
             answer = self._guard(event, event_details)
             if answer is not None:
                 return answer
-        result = _new(FireResult)
+        result = FireResult()
         result.event = event
         result.details = event_details
         records: list[tuple[HandlerId, object]] = []
@@ -670,7 +670,7 @@ class EventDispatcher(Service):
                 return held
         if not self._advanced:
             return None
-        result = FireResult(event, event_details)
+        result = new_result(event, event_details)
         try:
             return _engine.Dispatch(self, result, self._last_seq, 0).proceed()
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
@@ -738,7 +738,7 @@ class EventDispatcher(Service):
         Dispatch a follow-up event: part of the event in flight, so it runs
         even if the dispatcher stopped meanwhile.
         """
-        result = FireResult(event, details)
+        result = new_result(event, details)
         return _engine.Dispatch(self, result, self._last_seq, depth).proceed()
 
     def _in_thread(
