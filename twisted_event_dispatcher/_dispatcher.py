@@ -161,7 +161,10 @@ def _is_plain(match: Match | None, where: object, options: HandlerOptionsDict) -
         return True
     if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
         return False
-    return AnyOf not in {type(value) for value in match.values()}
+    for value in match.values():  # noqa: SIM110 (a plain loop: no generator to make per call)
+        if type(value) is AnyOf:
+            return False
+    return True
 
 
 @implementer(IEventDispatcher, IBackgroundUtility)

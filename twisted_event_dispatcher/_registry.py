@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Callable
-from types import BuiltinMethodType, MethodType, ModuleType
+from types import BuiltinMethodType, FunctionType, MethodType, ModuleType
 from typing import Any, Final, final
 
 from ._errors import NotWeakReferenceableError
@@ -223,6 +223,8 @@ def _bound_builtin_owner(fn: Handler) -> object | None:
 
 
 def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRef:
+    if type(fn) is FunctionType:  # the usual handler, told apart at once
+        return _HandlerRef(fn, collected)
     if isinstance(fn, MethodType):
         return _MethodRef(fn, collected)
     owner = _bound_builtin_owner(fn)
