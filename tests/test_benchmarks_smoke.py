@@ -207,3 +207,52 @@ def table_of(output):
     The lines of the Markdown table in the runner's output.
     """
     return [line for line in output.splitlines() if line.startswith("| ")]
+
+
+# benchmarks/instructions.py: its parts that do not need valgrind.
+
+
+@pytest.mark.parametrize("cell", ["S1", "S2", "S4", "a"])
+def test_instructions_inner_run_fires_and_checks(cell):
+    """
+    The process valgrind would watch registers, checks the handler calls
+    and fires; it exits 0.
+    """
+    from benchmarks.instructions import CELLS
+
+    spec = CELLS[cell]
+    script = str(ROOT / "benchmarks" / "instructions.py")
+    command = [sys.executable, script, "--inner", "this_project", spec.workload, str(spec.n), "3"]
+    done = subprocess.run(command, **QUIET)
+    assert done.returncode == 0, done.stderr
+
+
+def test_instructions_figures_subtract_the_base_and_divide():
+    from benchmarks.instructions import finish, ratios, table
+
+    raw = {("this_project", "S1"): 1_000.0, ("this_project", "S2"): 100_000.0, ("pyee", "S1"): 2_000.0}
+    raw[("pyee", "S2")] = "n/a"
+    figures = {key: finish(raw, *key) for key in raw}
+    assert figures[("this_project", "S2")] == (100_000 - 1_000) / 99
+    assert figures[("pyee", "S2")] == "n/a"
+    assert ratios(["this_project", "pyee"], ["S1", "S2"], figures) == ["S1: this project / pyee = 0.50"]
+    assert "| S1 fire to 1 handler (instructions/fire) | 1,000 | 2,000 |" in table(
+        ["this_project", "pyee"], ["S1"], figures
+    )
+
+
+def test_instructions_without_valgrind_says_so(monkeypatch, capsys):
+    from benchmarks import instructions
+
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    assert instructions.main(["--contenders", "this_project", "--cells", "S1"]) == 2
+    assert "valgrind is not installed" in capsys.readouterr().err
+
+
+def test_instructions_refuses_unknown_names(capsys):
+    from benchmarks import instructions
+
+    with pytest.raises(SystemExit) as exit_:
+        instructions.main(["--contenders", "nobody"])
+    assert exit_.value.code == 2
+    assert "unknown contender or cell: nobody" in capsys.readouterr().err
