@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.contenders import NAMES, load  # noqa: E402  (the path is set up above)
-from benchmarks.contenders._kit import NotApplicable  # noqa: E402
+from benchmarks.contenders._kit import NotApplicable, Rig  # noqa: E402
 
 DEFAULT_CONTENDERS = ("floor", "this_project", "pyee", "pluggy", "blinker", "deferred_list")
 FAN = 100
@@ -77,7 +78,45 @@ CELLS = {
         fires=(20, 120),
     ),
     "a": Cell("(a) fire through 3 phases, 1 handler in each (instructions/fire)", "phased", 3),
+    "b": Cell(
+        "(b) fire to 10 handlers whose Deferreds fire after it, by a stand-in reactor (instructions/fire)",
+        "reactor_fanout",
+        10,
+        fires=(100, 600),
+    ),
 }
+
+
+class Turn:
+    """
+    A stand-in for the reactor of scenario (b): C{callLater} queues the
+    call, and C{run} makes it, as the reactor's next turn would.  It costs
+    every contender the same.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+
+    def callLater(self, delay: float, call: Callable[..., object], *args: object) -> None:
+        self.calls.append((call, args))
+
+    def run(self) -> None:
+        calls, self.calls = self.calls, []
+        for call, args in calls:
+            call(*args)
+
+
+def rig_of(name: str, workload: str, n: int, hits: list[int]) -> tuple[Rig, Callable[[], object]]:
+    """
+    The contender's rig for C{workload}, and what makes one fire of it.
+    """
+    method = getattr(load(name), workload)
+    if workload == "phased":
+        return method(hits), lambda: None
+    if workload != "reactor_fanout":
+        return method(n, hits), lambda: None
+    turn = Turn()
+    return method(n, hits, turn), turn.run
 
 
 def inner(name: str, workload: str, n: int, fires: int) -> None:
@@ -85,19 +124,18 @@ def inner(name: str, workload: str, n: int, fires: int) -> None:
     In the process valgrind watches: register, check, then fire C{fires} times.
     """
     hits = [0, 0]
-    contender = load(name)
-    method = getattr(contender, workload)
-    rig = method(hits) if workload == "phased" else method(n, hits)
-    wired = rig.build()
+    rig, turn = rig_of(name, workload, n, hits)
+    fire = rig.build().fire
     for _ in range(10):
-        wired.fire()
+        fire()
+        turn()
     if hits[0] != 10 * rig.expected:
         raise SystemExit(f"{name} {workload}: {hits[0]} handler calls for 10 fires, not {10 * rig.expected}")
     gc.collect()
     gc.freeze()
-    fire = wired.fire
     for _ in range(fires):
         fire()
+        turn()
 
 
 def collected(name: str, cell: Cell, fires: int) -> int:
@@ -129,13 +167,10 @@ def per_fire(name: str, cell: Cell) -> float | str:
     Instructions of one fire of C{cell}'s workload (not yet divided by C{per}),
     or why there is no figure.
     """
-    contender = load(name)
-    reason = contender.unavailable()
-    if reason is not None:
+    if load(name).unavailable() is not None:
         return "n/a"
     try:
-        method = getattr(contender, cell.workload)
-        method([0, 0]) if cell.workload == "phased" else method(cell.n, [0, 0])
+        rig_of(name, cell.workload, cell.n, [0, 0])
     except NotApplicable:
         return "n/a"
     few, many = cell.fires

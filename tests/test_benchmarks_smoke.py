@@ -212,7 +212,7 @@ def table_of(output):
 # benchmarks/instructions.py: its parts that do not need valgrind.
 
 
-@pytest.mark.parametrize("cell", ["S1", "S2", "S4", "a"])
+@pytest.mark.parametrize("cell", ["S1", "S2", "S4", "a", "b"])
 def test_instructions_inner_run_fires_and_checks(cell):
     """
     The process valgrind would watch registers, checks the handler calls
