@@ -65,7 +65,10 @@ def settled(value: object) -> tuple[Deferred[object] | None, object]:
     :returns: C{(None, outcome)} if it has already finished with C{outcome}
         (a value or a Failure), else C{(deferred, None)} to wait for.
     """
-    deferred = value if isinstance(value, Deferred) else Deferred.fromCoroutine(value)  # type: ignore[arg-type]
+    if type(value) is Deferred or isinstance(value, Deferred):  # isinstance: slow, Deferred is an ABC
+        deferred = value
+    else:
+        deferred = Deferred.fromCoroutine(value)  # type: ignore[arg-type]
     # Called and not paused: its callbacks have run, so its result is final.
     if not deferred.called or deferred.paused:
         return deferred, None
@@ -73,22 +76,6 @@ def settled(value: object) -> tuple[Deferred[object] | None, object]:
     if isinstance(outcome, Failure):
         deferred.addErrback(_consume)
     return None, outcome
-
-
-def outcome_kind(value: object) -> tuple[Deferred[object] | None, object, int]:
-    """
-    Classify what a handler returned: C{(deferred to wait for or None,
-    value, kind)}.
-    """
-    kind = kinds.get(type(value))
-    if kind is None:
-        kind = kind_of(type(value))
-    if kind != WAIT:
-        return None, value, kind
-    waiting, value = settled(value)
-    if waiting is not None:
-        return waiting, None, WAIT
-    return None, value, FAILED if isinstance(value, Failure) else PLAIN
 
 
 class Dispatch:
@@ -123,7 +110,6 @@ class Dispatch:
         "timed_out",
         "timers",
         "unstarted",
-        "waiting_since",
         "watermark",
     )
 
@@ -140,7 +126,9 @@ class Dispatch:
         self.current = -1
         self.phase_start = 0
         self.sequential = False
-        self.pending: dict[Deferred[object], int] = {}
+        # What the fire waits for: each Deferred with the record slot its
+        # outcome goes to, its handler, and when it started waiting.
+        self.pending: dict[Deferred[object], tuple[int, HandlerId, float]] = {}
         self.looping = False
         self.cancelled = False
         self.fatal: list[tuple[HandlerId, Failure]] = []
@@ -150,7 +138,6 @@ class Dispatch:
         self.failure: Failure | None = None
         self.timers: dict[Deferred[object], IDelayedCall] = {}
         self.timed_out: dict[Deferred[object], float] = {}
-        self.waiting_since: dict[Deferred[object], tuple[HandlerId, float]] = {}
         self.phase_began = 0.0
         self.now = dispatcher._clock().seconds
         self.began = self.now()
@@ -306,7 +293,7 @@ class Dispatch:
         required handlers have finished, the one with the best order key.
         """
         unstarted = self.unstarted
-        while unstarted and not (self.cancelled or self.stopped):
+        while unstarted and not self.cancelled and (self.state is None or self.state.stop is None):
             if self.sequential and self.pending:
                 return False
             if self.before is None:
@@ -341,10 +328,14 @@ class Dispatch:
         assert self.candidates is not None
         handler_id = self.candidates[position]
         self.current = position
-        self.done.add(position)  # until adopt() finds it must wait
+        if self.before is not None:  # an ordered phase
+            self.done.add(position)  # until adopt() finds it must wait
         if handler_id._seq > self.watermark:
             return
-        listen_fn = handler_id.handler()
+        listen_fn = handler_id._fn
+        if listen_fn is None:
+            ref = handler_id._ref
+            listen_fn = None if ref is None else ref()
         if listen_fn is None:
             self.dispatcher._purge()
             return
@@ -384,44 +375,40 @@ class Dispatch:
         """
         Take what a handler just started returned: record it, or wait for it.
         """
-        waiting, value, kind = outcome_kind(value)
-        if waiting is None:
+        kind = kinds.get(type(value))
+        if kind is None:
+            kind = kind_of(type(value))
+        if kind == WAIT:
+            waiting, value = settled(value)
+            if waiting is None:
+                self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, None)
+                return
+        else:
             self._record(handler_id, value, kind, None)
             return
         records = self.result._records
         slot = len(records)
         records.append((handler_id, PENDING))
-        self._note_started(slot)
-        self.pending[waiting] = slot
-        dispatcher = self.dispatcher
-        self.waiting_since[waiting] = (handler_id, self.now())
+        if self.before is not None:  # an ordered phase: the handler is not done yet
+            self.done.discard(self.current)
+            self.slot_position[slot] = self.current
+        self.pending[waiting] = (slot, handler_id, self.now())
         special = handler_id._special
         timeout = special.options.timeout if special is not None else None
         if timeout is None:
-            timeout = dispatcher._handler_timeout
+            timeout = self.dispatcher._handler_timeout
         if timeout is not None:
-            clock = dispatcher._clock()
+            clock = self.dispatcher._clock()
             self.timers[waiting] = clock.callLater(timeout, self._time_out, waiting, timeout)
-        waiting.addBoth(self._settle, waiting, handler_id, slot)
+        waiting.addBoth(self._settle, waiting)
 
     def _time_out(self, waiting: Deferred[object], timeout: float) -> None:
         del self.timers[waiting]
         self.timed_out[waiting] = timeout
         waiting.cancel()
         if waiting in self.pending:  # it ignored the cancellation: go on without it
-            handler_id, _ = self.waiting_since[waiting]
-            self._settle(
-                Failure(HandlerTimedOut(handler_id, timeout)), waiting, handler_id, self.pending[waiting]
-            )
-
-    def _note_started(self, slot: int) -> None:
-        """
-        The handler just started has to be waited for: it is not done, and
-        its outcome will go to C{slot}.
-        """
-        if self.before is not None:
-            self.done.discard(self.current)
-            self.slot_position[slot] = self.current
+            _, handler_id, _ = self.pending[waiting]
+            self._settle(Failure(HandlerTimedOut(handler_id, timeout)), waiting)
 
     def _call_special(self, handler_id: HandlerId, special: Special, listen_fn: Handler) -> object:
         options = special.options
@@ -457,18 +444,20 @@ class Dispatch:
             self.result._extra = self.state
         return self.state
 
-    def _settle(self, value: object, waiting: Deferred[object], handler_id: HandlerId, slot: int) -> None:
-        if self.pending.pop(waiting, None) is None:
+    def _settle(self, value: object, waiting: Deferred[object]) -> None:
+        entry = self.pending.pop(waiting, None)
+        if entry is None:
             return  # settled already (it timed out and ignored its cancellation)
-        if slot in self.slot_position:
+        slot, handler_id, since = entry
+        if self.slot_position and slot in self.slot_position:
             self.done.add(self.slot_position.pop(slot))
-        _, since = self.waiting_since.pop(waiting)
-        timer = self.timers.pop(waiting, None)
-        if timer is not None:
-            timer.cancel()
-        timeout = self.timed_out.pop(waiting, None)
-        if timeout is not None and isinstance(value, Failure) and value.check(CancelledError):
-            value = Failure(HandlerTimedOut(handler_id, timeout))
+        if self.timers or self.timed_out:  # timeouts in use
+            timer = self.timers.pop(waiting, None)
+            if timer is not None:
+                timer.cancel()
+            timeout = self.timed_out.pop(waiting, None)
+            if timeout is not None and isinstance(value, Failure) and value.check(CancelledError):
+                value = Failure(HandlerTimedOut(handler_id, timeout))
         self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot, since)
         # Go on when the phase is done, or when a handler may now start (a
         # sequential phase, or one waiting for a handler it requires).
@@ -564,9 +553,8 @@ class Dispatch:
         self.cancelled = True
         for waiting in list(self.pending):
             waiting.cancel()
-        for waiting, slot in list(self.pending.items()):  # it ignored the cancellation
-            handler_id, _ = self.waiting_since[waiting]
-            self._settle(Failure(CancelledError()), waiting, handler_id, slot)
+        for waiting in list(self.pending):  # it ignored the cancellation
+            self._settle(Failure(CancelledError()), waiting)
         deferred.errback(FireCancelled(self.result))
 
     def _not_started(self) -> list[HandlerId]:
@@ -587,4 +575,4 @@ class Dispatch:
         """
         The handlers this fire waits for, with when each started waiting.
         """
-        return list(self.waiting_since.values())
+        return [(handler_id, since) for _, handler_id, since in self.pending.values()]
