@@ -458,7 +458,12 @@ class Dispatch:
             timeout = self.timed_out.pop(waiting, None)
             if timeout is not None and isinstance(value, Failure) and value.check(CancelledError):
                 value = Failure(HandlerTimedOut(handler_id, timeout))
-        self._record(handler_id, value, FAILED if isinstance(value, Failure) else PLAIN, slot, since)
+        if isinstance(value, Failure):
+            self._record(handler_id, value, FAILED, slot, since)
+        elif self.monitors or handler_id._special is not None:
+            self._record(handler_id, value, PLAIN, slot, since)
+        else:  # the usual case, where _record would only store it
+            self.result._records[slot] = (handler_id, value)
         # Go on when the phase is done, or when a handler may now start (a
         # sequential phase, or one waiting for a handler it requires).
         if not self.looping and (not self.pending or self.unstarted):
