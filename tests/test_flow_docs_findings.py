@@ -8,39 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import failure_of
+from support import SilentMonitor, failure_of
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from zope.interface import implementer
 
-from twisted_event_dispatcher import EventDispatcher, HandlerOutcome, IDispatchMonitor
+from twisted_event_dispatcher import EventDispatcher
 
 
 def started(clock: Clock, **options: Any) -> EventDispatcher:
     dispatcher = EventDispatcher(("role",), clock=clock, **options)
     dispatcher.start()
     return dispatcher
-
-
-@implementer(IDispatchMonitor)
-class SilentMonitor:
-    """
-    A dummy monitor that does nothing: adding it makes the engine dispatch.
-    """
-
-    def phase_started(self, event: object, phase: str) -> None:
-        pass
-
-    def phase_finished(self, event: object, phase: str, seconds: float) -> None:
-        pass
-
-    def handler_started(self, event: object, handler_id: Any) -> None:
-        pass
-
-    def handler_finished(
-        self, event: object, handler_id: Any, outcome: HandlerOutcome, seconds: float
-    ) -> None:
-        pass
 
 
 @pytest.mark.parametrize("engine_because", ["handler option", "monitor"])

@@ -13,27 +13,10 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from support import failure_of, result_of
+from support import SilentMonitor, failure_of, result_of
 from twisted.internet.task import Clock
-from zope.interface import implementer
 
 from twisted_event_dispatcher import DispatcherNotRunning, EventDispatcher, HandlerId
-from twisted_event_dispatcher.interfaces import IDispatchMonitor
-
-
-@implementer(IDispatchMonitor)
-class SilentMonitor:
-    def phase_started(self, event: object, phase: str) -> None:
-        pass
-
-    def phase_finished(self, event: object, phase: str, seconds: float) -> None:
-        pass
-
-    def handler_started(self, event: object, handler_id: HandlerId) -> None:
-        pass
-
-    def handler_finished(self, event: object, handler_id: HandlerId, outcome: Any, seconds: float) -> None:
-        pass
 
 
 class PlainPath(RuleBasedStateMachine):
