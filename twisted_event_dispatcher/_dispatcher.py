@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import FunctionType
 from typing import Final, Literal, TypedDict, Unpack
 
 from twisted.application.service import Service
@@ -48,7 +49,7 @@ from ._options import (
     normalize_match,
 )
 from ._ordering import check_acyclic
-from ._registry import Handler, HandlerId, HandlerRef, describe_callable, hold
+from ._registry import FunctionRef, Handler, HandlerId, HandlerRef, describe_callable, hold
 from ._result import FireResult, new_result
 from ._scope import HandlerScope
 from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
@@ -359,11 +360,15 @@ class EventDispatcher(Service):
             return self._register_special(listen_fn, phase, index, match, where, use_weakref, options)
         keywords, values = normalize_spec(match or {}, self._allowed)  # type: ignore[arg-type]
         keywords = self._keyword_tuples.setdefault(keywords, keywords)
-        key = index_key(keywords, values)
+        key = values[0] if len(keywords) == 1 else values  # index_key(), spelled out
         handler_id = HandlerId(phase, keywords, key, describe_callable(listen_fn))
         if handler_id._label in self._referenced[phase]:
             self._check_order(phase, handler_id)
-        hold(handler_id, listen_fn, use_weakref, self._dead.append)
+        if use_weakref and type(listen_fn) is FunctionType:  # hold(), for the usual handler
+            handler_id._ref = ref = FunctionRef(listen_fn, self._dead.append)
+            ref.handler_id = handler_id
+        else:
+            hold(handler_id, listen_fn, use_weakref, self._dead.append)
         index.add(keywords, key, handler_id)
         self._last_seq = handler_id._seq
         if index.size == 1:
