@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import FunctionType
 from typing import Final, Literal, TypedDict, Unpack
 
 from twisted.application.service import Service
@@ -49,7 +48,7 @@ from ._options import (
     normalize_match,
 )
 from ._ordering import check_acyclic
-from ._registry import FunctionRef, Handler, HandlerId, HandlerRef, describe_callable, hold
+from ._registry import Handler, HandlerId, HandlerRef, describe_callable, hold
 from ._result import FireResult, new_result
 from ._scope import HandlerScope
 from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
@@ -360,15 +359,11 @@ class EventDispatcher(Service):
             return self._register_special(listen_fn, phase, index, match, where, use_weakref, options)
         keywords, values = normalize_spec(match or {}, self._allowed)  # type: ignore[arg-type]
         keywords = self._keyword_tuples.setdefault(keywords, keywords)
-        key = values[0] if len(keywords) == 1 else values  # index_key(), spelled out
+        key = index_key(keywords, values)
         handler_id = HandlerId(phase, keywords, key, describe_callable(listen_fn))
         if handler_id._label in self._referenced[phase]:
             self._check_order(phase, handler_id)
-        if use_weakref and type(listen_fn) is FunctionType:  # hold(), for the usual handler
-            handler_id._ref = ref = FunctionRef(listen_fn, self._dead.append)
-            ref.handler_id = handler_id
-        else:
-            hold(handler_id, listen_fn, use_weakref, self._dead.append)
+        hold(handler_id, listen_fn, use_weakref, self._dead.append)
         index.add(keywords, key, handler_id)
         self._last_seq = handler_id._seq
         if index.size == 1:
@@ -828,13 +823,27 @@ class EventDispatcher(Service):
         """
         The events in flight: for each, its current phase, how long it has
         been in flight, and the handlers it waits for and since when.
-        Cheap: it reads what the dispatcher keeps anyway.
+        Cheap: it reads what the dispatcher keeps anyway.  Events waiting for
+        a handler come first, in the order they started; then those whose
+        handlers are being called right now (from inside a handler), the
+        outermost first.
         """
         now = self._now()
         return [
             describe_in_flight(result, dispatch, self._phases, now)
             for result, dispatch in self._events_in_flight()
         ]
+
+    def _count_in_flight(self) -> int:
+        """
+        How many events are in flight: what C{max_in_flight} limits.
+        """
+        count = len(self._in_flight)
+        result = self._calling
+        while result is not None:
+            count += 1
+            result = result._outer
+        return count
 
     def _events_in_flight(self) -> list[tuple[FireResult, _engine.Dispatch | None]]:
         """

@@ -42,7 +42,7 @@ def hold(
     limit = dispatcher._max_in_flight
     # A fire made by a handler as it runs is part of an event already
     # counted: holding it back behind that event could deadlock.
-    if limit is None or nested or len(dispatcher._events_in_flight()) < limit:
+    if limit is None or nested or dispatcher._count_in_flight() < limit:
         return None
     if dispatcher._when_full == "error" or len(dispatcher._held) >= dispatcher._max_queued_events:
         return fail(OverloadedError(dispatcher, limit, len(dispatcher._held)))
@@ -80,7 +80,7 @@ def release_held(dispatcher: EventDispatcher) -> None:
     Dispatch held fires while there is room for them.
     """
     limit = dispatcher._max_in_flight
-    while dispatcher._held and (limit is None or len(dispatcher._events_in_flight()) < limit):
+    while dispatcher._held and (limit is None or dispatcher._count_in_flight() < limit):
         event, details, waiting = dispatcher._held.popleft()
         dispatcher.fire(event, details, nested="immediate").chainDeferred(waiting)
 

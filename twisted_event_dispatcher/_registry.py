@@ -173,7 +173,7 @@ class HandlerId:
         return f"<HandlerId #{self._seq} {self._label} {self._phase}{spec}>"
 
 
-class FunctionRef(weakref.ref):  # type: ignore[type-arg]
+class _HandlerRef(weakref.ref):  # type: ignore[type-arg]
     """
     A weak reference to a plain handler that knows its registration.
     """
@@ -209,7 +209,7 @@ class _BuiltinMethodRef(weakref.ref):  # type: ignore[type-arg]
 
 
 #: A weak reference that knows the registration it belongs to.
-HandlerRef = FunctionRef | _MethodRef | _BuiltinMethodRef
+HandlerRef = _HandlerRef | _MethodRef | _BuiltinMethodRef
 
 
 def _bound_builtin_owner(fn: Handler) -> object | None:
@@ -224,12 +224,12 @@ def _bound_builtin_owner(fn: Handler) -> object | None:
 
 def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRef:
     if type(fn) is FunctionType:  # the usual handler, told apart at once
-        return FunctionRef(fn, collected)
+        return _HandlerRef(fn, collected)
     if isinstance(fn, MethodType):
         return _MethodRef(fn, collected)
     owner = _bound_builtin_owner(fn)
     if owner is None:
-        return FunctionRef(fn, collected)
+        return _HandlerRef(fn, collected)
     ref = _BuiltinMethodRef(owner, collected)
     ref.method_name = fn.__name__
     return ref
