@@ -68,7 +68,10 @@ def settled(value: object) -> tuple[Deferred[object] | None, object]:
     :returns: ``(None, outcome)`` if it has already finished with ``outcome``
         (a value or a Failure), else ``(deferred, None)`` to wait for.
     """
-    deferred = as_deferred(value)
+    if type(value) is Deferred or isinstance(value, Deferred):
+        deferred = value
+    else:
+        deferred = Deferred.fromCoroutine(value)  # type: ignore[arg-type]
     # Called and not paused: its callbacks have run, so its result is final.
     if not deferred.called or deferred.paused:
         return deferred, None

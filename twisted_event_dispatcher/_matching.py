@@ -235,18 +235,23 @@ class SpecIndex(Generic[T]):
     answer in ``seq`` order.
     """
 
-    __slots__ = ("_by_keyword", "_multiple", "_wild", "_wild_items", "size")
+    __slots__ = ("_by_keyword", "_multiple", "_wild", "constrained", "size", "wild")
 
     #: How many items are filed: a plain attribute, cheap to test on every fire.
     size: int
+    #: Whether any item constrains a keyword; if not, the wildcards are the
+    #: answer to every lookup.
+    constrained: bool
+    #: The items that constrain nothing, as a tuple in ``seq`` order; None
+    #: after a change, until :meth:`wild_items` makes it again.
+    wild: tuple[T, ...] | None
 
     def __init__(self) -> None:
         self.size = 0
+        self.constrained = False
         self._by_keyword: dict[str, dict[object, object]] = {}
         self._wild: object = None
-        # The unconstrained items as a tuple, made again at the first lookup
-        # after a change (None until then), so that a lookup copies nothing.
-        self._wild_items: tuple[T, ...] | None = ()
+        self.wild = ()
         # How many items are filed more than once (several alternatives):
         # while there are any, a lookup may find one twice.
         self._multiple = 0
@@ -268,12 +273,13 @@ class SpecIndex(Generic[T]):
         for filing in filings:
             if filing is None:
                 self._wild = _add_to_bucket(self._wild, item)
-                self._wild_items = None
+                self.wild = None
                 continue
             keyword, value = filing
             by_value = self._by_keyword.get(keyword)
             if by_value is None:
                 by_value = self._by_keyword[keyword] = {}
+                self.constrained = True
             by_value[value] = _add_to_bucket(by_value.get(value), item)
 
     def remove(self, item: T, filings: Sequence[Filing]) -> bool:
@@ -292,7 +298,7 @@ class SpecIndex(Generic[T]):
     def _remove(self, item: T, filing: Filing) -> bool:
         if filing is None:
             found, self._wild = _remove_from_bucket(self._wild, item)
-            self._wild_items = None
+            self.wild = None
             return found
         keyword, value = filing
         by_value = self._by_keyword.get(keyword)
@@ -308,24 +314,17 @@ class SpecIndex(Generic[T]):
         del by_value[value]
         if not by_value:
             del self._by_keyword[keyword]
+            self.constrained = bool(self._by_keyword)
         return found
 
     def wild_items(self) -> tuple[T, ...]:
         """
         The items that constrain no keyword, in ``seq`` order.
         """
-        wild = self._wild_items
+        wild = self.wild
         if wild is None:
-            wild = self._wild_items = () if self._wild is None else tuple(_bucket_items(self._wild))  # type: ignore[arg-type]
+            wild = self.wild = () if self._wild is None else tuple(_bucket_items(self._wild))  # type: ignore[arg-type]
         return wild
-
-    @property
-    def has_constraints(self) -> bool:
-        """
-        Whether any item constrains a keyword; if not, :meth:`wild_items`
-        is the answer to every lookup.
-        """
-        return bool(self._by_keyword)
 
     def lookup(self, details: Mapping[str, object]) -> Sequence[T]:
         """
@@ -335,7 +334,7 @@ class SpecIndex(Generic[T]):
         sequence returned is the caller's: later changes to the index do not
         alter it.
         """
-        wild = self._wild_items
+        wild = self.wild
         if wild is None:
             wild = self.wild_items()
         by_keyword = self._by_keyword

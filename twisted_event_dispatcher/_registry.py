@@ -31,8 +31,12 @@ from ._matching import Filing, Residual, SpecIndex, normalize_spec
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
 from ._ordering import check_acyclic, order
 from ._specs import Alternative, Alternatives, Match, choose_filings, normalize_match
+from .interfaces import IHandlerLedger
 
 __all__ = [
+    "CALL",
+    "DONE",
+    "PASS",
     "Handler",
     "HandlerId",
     "PhaseHandlers",
@@ -52,6 +56,11 @@ _sequence: Final = itertools.count(1)
 
 #: How many start orders a phase remembers (one per set of matching handlers).
 _PLANS_KEPT: Final = 256
+
+#: What :meth:`Registry.admit_call` answers.
+CALL: Final = 0
+PASS: Final = 1
+DONE: Final = 2
 
 
 def injected_names(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
@@ -109,10 +118,12 @@ class Special:
         "any_keyword",
         "calls_specially",
         "filings",
+        "fn",
         "gated",
         "limiter",
         "options",
         "predicates",
+        "ref",
         "remaining",
         "required",
     )
@@ -127,6 +138,11 @@ class Special:
         self.options = options
         self.alternatives = alternatives
         self.filings = filings
+        # The handler, held here rather than by the registration, so that the
+        # tight loop (which reads the registration's) never takes it for a
+        # plain one.
+        self.fn: Handler | None = None
+        self.ref: Callable[[], Handler | None] | None = None
         self.remaining = options.times
         self.predicates = any(alternative.where for alternative in alternatives)
         self.gated = self.predicates or options.times is not None
@@ -144,6 +160,16 @@ class Special:
         """
         return any(alternative.accepts(event, details) for alternative in self.alternatives)
 
+    def handler(self) -> Handler | None:
+        """
+        The handler, or None once removed or garbage collected.
+        """
+        if self.fn is not None:
+            return self.fn
+        if self.ref is not None:
+            return self.ref()
+        return None
+
 
 def _spec_text(alternatives: Sequence[Mapping[str, object]]) -> str:
     return " " + " | ".join(
@@ -157,10 +183,14 @@ class Registration:
     """
     The record of one registration (see the module docstring).
 
-    A plain registration (no options, one spec of plain values) is filed
-    under ``keyword``/``value`` (``keyword`` None: among the wildcards), and
-    ``rest`` holds its whole spec when it constrains more than that one
-    keyword.  A registration with options has a :class:`Special`.
+    A plain registration (no options, one spec of plain values) holds its
+    handler in ``fn`` (strongly) or ``ref`` (weakly), and is filed under
+    ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
+    holds its whole spec when it constrains more than that one keyword.
+
+    A registration with options has a :class:`Special`, which holds its
+    handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
+    registration is removed.
     """
 
     __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "special", "value")
@@ -219,18 +249,28 @@ class Registration:
         return "".join(f" {keyword}={value!r}" for keyword, value in self.alternatives()[0].items())
 
     def handler(self) -> Handler | None:
+        if self.special is not None:
+            return self.special.handler()
         if self.fn is not None:
             return self.fn
         if self.ref is not None:
             return self.ref()
         return None
 
+    def holds(self, ref: object) -> bool:
+        """
+        Whether ``ref`` is the weak reference this registration holds its handler by.
+        """
+        holder = self if self.special is None else self.special
+        return holder.ref is ref
+
     def release(self) -> None:
         """
         Drop the handler: the registration is gone.
         """
-        self.fn = None
-        self.ref = None
+        holder = self if self.special is None else self.special
+        holder.fn = None
+        holder.ref = None
 
 
 # Holding handlers
@@ -302,7 +342,7 @@ def _hold(
     registration: Registration, fn: Handler, use_weakref: bool, collected: Callable[[HandlerRef], None]
 ) -> None:
     """
-    Make ``registration`` hold ``fn``, strongly or weakly.
+    Make ``registration`` (or its :class:`Special`) hold ``fn``, strongly or weakly.
 
     When held weakly, ``collected`` is called with the weak reference (whose
     ``registration`` attribute names the registration) once ``fn``, or for a
@@ -311,15 +351,16 @@ def _hold(
 
     :raises NotWeakReferenceableError: if ``fn`` cannot be weakly referenced.
     """
+    holder = registration if registration.special is None else registration.special
     if not use_weakref:
-        registration.fn = fn
+        holder.fn = fn
         return
     try:
         ref = _weak_ref(fn, collected)
     except TypeError:
         raise NotWeakReferenceableError(fn) from None
     ref.registration = registration
-    registration.ref = ref
+    holder.ref = ref
 
 
 # Phases
@@ -609,7 +650,7 @@ class Registry:
         while dead:
             ref = dead.popleft()
             registration = ref.registration
-            if registration.ref is ref and self.remove(registration):
+            if registration.holds(ref) and self.remove(registration):
                 _log.info(
                     "Removed {handler_id!r}: its handler was garbage collected "
                     "(pass use_weakref=False to keep a handler alive)",
@@ -621,22 +662,30 @@ class Registry:
 
     # Calling
 
-    def admit_call(self, registration: Registration, event: object, details: Mapping[str, object]) -> bool:
+    def admit_call(
+        self,
+        registration: Registration,
+        event: object,
+        details: Mapping[str, object],
+        ledger: IHandlerLedger | None = None,
+    ) -> int:
         """
-        Whether a gated registration (see :attr:`Special.gated`) runs for this
-        event: its predicates accept it, and it has calls left.  Counts the
-        call, and removes the registration after its last.  A predicate's
-        exception propagates, as the handler's own would.
+        Whether a handler found for this event is called: :data:`CALL`; not
+        when its predicates refuse the event (:data:`PASS`); not when the
+        fire's ledger says it already completed for it (:data:`DONE`).  A
+        call counts against ``times``, and the registration is removed after
+        its last.  A predicate's exception propagates, as the handler's own would.
         """
         special = registration.special
-        assert special is not None
-        if special.predicates and not special.accepts(event, details):
-            return False
-        if special.remaining is not None:
+        if special is not None and special.predicates and not special.accepts(event, details):
+            return PASS
+        if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
+            return DONE
+        if special is not None and special.remaining is not None:
             special.remaining -= 1
             if not special.remaining:
                 self.remove(registration)
-        return True
+        return CALL
 
     # Reading
 

@@ -10,7 +10,7 @@ Pure data: the run (``_run``) writes it, callers read it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Final, Literal, final
+from typing import Final, Literal, Protocol, final
 
 import attrs
 from twisted.python.failure import Failure
@@ -18,7 +18,16 @@ from twisted.python.failure import Failure
 from ._handle import HandlerId
 from ._ids import new_id
 
-__all__ = ["NOT_RUN", "PENDING", "FireExtras", "FireResult", "HandlerOutcome", "Status", "new_result"]
+__all__ = [
+    "NOT_RUN",
+    "PENDING",
+    "FireExtras",
+    "FireResult",
+    "HandlerOutcome",
+    "Recorded",
+    "Status",
+    "new_result",
+]
 
 #: How a handler's call ended.
 Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
@@ -71,6 +80,19 @@ class HandlerOutcome:
         Whether the handler was cancelled with its fire.
         """
         return self.status == "cancelled"
+
+
+class Recorded(Protocol):
+    """
+    What a fire's records name a handler by: its registration, which knows
+    its id and its phase.
+    """
+
+    @property
+    def id(self) -> HandlerId: ...
+
+    @property
+    def phase(self) -> str: ...
 
 
 #: The value recorded for a handler that has not finished yet.
@@ -148,9 +170,9 @@ class FireResult:
 
     event: object
     details: dict[str, object]
-    #: (handler id, value, Failure, PENDING or NOT_RUN) per handler started,
-    #: in start order; the id knows its phase.
-    _records: list[tuple[HandlerId, object]]
+    #: (registration, value, Failure, PENDING or NOT_RUN) per handler
+    #: started, in start order.
+    _records: list[tuple[Recorded, object]]
     #: Left unset (not None) by plain fires, which then pay nothing for it.
     _extras: FireExtras
     _fire_id: str
@@ -213,14 +235,14 @@ class FireResult:
 
     def __iter__(self) -> Iterator[HandlerOutcome]:
         statuses = self._read_extras.statuses
-        for position, (handler_id, value) in enumerate(self._records):
+        for position, (registration, value) in enumerate(self._records):
             if value is PENDING or value is NOT_RUN:
                 continue
             if isinstance(value, Failure):
                 status = statuses.get(position, "failed")
-                yield HandlerOutcome(handler_id, handler_id.phase, None, value, status)
+                yield HandlerOutcome(registration.id, registration.phase, None, value, status)
             else:
-                yield HandlerOutcome(handler_id, handler_id.phase, value, None)
+                yield HandlerOutcome(registration.id, registration.phase, value, None)
 
     def __len__(self) -> int:
         """

@@ -46,8 +46,8 @@ from ._introspection import InFlightEvent, PendingHandler
 from ._limiter import Limiter
 from ._matching import check_details
 from ._monitors import Monitors
-from ._registry import PhaseHandlers, Plan, Registration, Registry, Special
-from ._result import NOT_RUN, PENDING, FireResult, HandlerOutcome, new_result
+from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Special
+from ._result import NOT_RUN, PENDING, FireResult, HandlerOutcome, Recorded, new_result
 
 if TYPE_CHECKING:
     from .interfaces import IHandlerLedger
@@ -251,7 +251,7 @@ class Runner:
         result = _new(FireResult)
         result.event = event
         result.details = details
-        records: list[tuple[HandlerId, object]] = []
+        records: list[tuple[Recorded, object]] = []
         result._records = records
         in_flight = self.in_flight
         outer = result._outer = in_flight.calling
@@ -259,9 +259,14 @@ class Runner:
         watermark = registry.last_seq
         try:
             for phase in registry.live:
-                candidates: Sequence[Registration] = phase.index.lookup(details)
-                if not candidates:
-                    continue
+                index = phase.index
+                candidates: Sequence[Registration]
+                if index.constrained:
+                    candidates = index.lookup(details)
+                    if not candidates:
+                        continue
+                else:
+                    candidates = index.wild or index.wild_items()
                 plan = None
                 if phase.ordered and len(candidates) > 1:
                     plan = phase.plan(candidates)
@@ -270,31 +275,38 @@ class Runner:
                     if registration.seq > watermark:
                         continue
                     listen_fn = registration.fn
-                    if listen_fn is None:
-                        ref = registration.ref
-                        if ref is None:
-                            continue
-                        listen_fn = ref()
-                        if listen_fn is None:
-                            registry.purge()
-                            continue
-                    special = registration.special
-                    answer: object
                     try:
-                        if special is not None:
-                            if special.calls_specially:
-                                return self._hand_over(
-                                    result, watermark, phase, plan, candidates, registration
-                                )
-                            if special.gated and not registry.admit_call(registration, event, details):
-                                continue
+                        if listen_fn is None:
+                            ref = registration.ref
+                            if ref is not None:
+                                listen_fn = ref()
+                                if listen_fn is None:
+                                    registry.purge()
+                                    continue
+                            else:
+                                special = registration.special
+                                if special is None:  # removed
+                                    continue
+                                if special.calls_specially:
+                                    return self._hand_over(
+                                        result, watermark, phase, plan, candidates, registration
+                                    )
+                                listen_fn = special.handler()
+                                if listen_fn is None:
+                                    registry.purge()
+                                    continue
+                                if (
+                                    special.gated
+                                    and registry.admit_call(registration, event, details) != CALL
+                                ):
+                                    continue
                         answer = listen_fn(event)
                     except Exception:
                         return self._hand_over(
                             result, watermark, phase, plan, candidates, registration, Failure()
                         )
                     if answer is None:  # the usual answer: nothing to look into
-                        records.append((registration.id, None))
+                        records.append((registration, None))
                         continue
                     kind = KINDS.get(type(answer))
                     if kind is None:
@@ -303,11 +315,11 @@ class Runner:
                         waiting, answer = settled(answer)
                         if waiting is not None:
                             answer = waiting
-                        elif not isinstance(answer, Failure):
-                            records.append((registration.id, answer))
+                        elif answer is None or not isinstance(answer, Failure):
+                            records.append((registration, answer))
                             continue
                     elif kind == PLAIN:
-                        records.append((registration.id, answer))
+                        records.append((registration, answer))
                         continue
                     return self._hand_over(result, watermark, phase, plan, candidates, registration, answer)
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
@@ -356,18 +368,9 @@ class Runner:
         return self.settings.in_thread(listen_fn, args, kwargs)
 
 
-class _Pending:
-    """
-    A handler a run waits for: where its outcome goes, and since when.
-    """
-
-    __slots__ = ("position", "registration", "since", "slot")
-
-    def __init__(self, slot: int, registration: Registration, since: float, position: int) -> None:
-        self.slot = slot
-        self.registration = registration
-        self.since = since
-        self.position = position
+#: A handler a run waits for: the record slot its outcome goes to, its
+#: registration, since when it has been awaited, and its position in the phase.
+_Pending = tuple[int, Registration, float, int]
 
 
 @final
@@ -375,6 +378,38 @@ class Run:
     """
     One fire in the general loop (see the module docstring).
     """
+
+    __slots__ = (
+        "before",
+        "began",
+        "cancelled",
+        "current",
+        "deferred",
+        "depth",
+        "done",
+        "failure",
+        "fatal",
+        "follow_up",
+        "handlers",
+        "last_phase",
+        "ledger",
+        "looping",
+        "monitors",
+        "now",
+        "pending",
+        "phase",
+        "phase_began",
+        "registry",
+        "result",
+        "runner",
+        "sequential",
+        "settings",
+        "state",
+        "stopped",
+        "timers",
+        "unstarted",
+        "watermark",
+    )
 
     def __init__(
         self,
@@ -387,13 +422,13 @@ class Run:
     ) -> None:
         self.runner = runner
         self.registry = runner.registry
-        self.settings = runner.settings
+        self.settings = settings = runner.settings
         self.result = result
         self.watermark = watermark
         self.depth = depth
         self.ledger = options.ledger
         self.monitors = monitors
-        self.now = self.settings.clock().seconds
+        self.now = settings.clock().seconds
         self.began = self.now()
         # The phase being run (None between phases), the last one entered,
         # and the phase's handlers in start order.
@@ -408,10 +443,12 @@ class Run:
         self.sequential = False
         # What the run waits for: each Deferred with where its outcome goes.
         self.pending: dict[Deferred[object], _Pending] = {}
-        self.timers: dict[Deferred[object], IDelayedCall] = {}
-        self.timed_out: dict[Deferred[object], float] = {}
+        # Timeouts in use: each awaited Deferred's timer and its timeout
+        # (the timer None once it went off).
+        self.timers: dict[Deferred[object], tuple[IDelayedCall | None, float]] | None = None
         self.looping = False
         self.cancelled = False
+        self.stopped = False
         self.fatal: list[tuple[HandlerId, Failure]] = []
         self.failure: Failure | None = None
         self.state: EventState | None = None
@@ -567,13 +604,6 @@ class Run:
         if self.fatal:
             self.failure = Failure(HandlerFailed(self.fatal, self.result))
 
-    @property
-    def stopped(self) -> bool:
-        """
-        Whether a handler has stopped the event.
-        """
-        return self.result._read_extras.stopped_by is not None
-
     def _start_ready(self) -> bool:
         """
         Start every handler of the phase that may start now.  Return True
@@ -581,8 +611,8 @@ class Run:
 
         In a sequential phase a handler starts once nothing is pending.  In
         a phase with order constraints, the next to start is, among the
-        handlers whose required handlers have finished, the first in start
-        order.
+        handlers whose required handlers have finished, the one that ranks
+        first.
         """
         unstarted = self.unstarted
         while unstarted and not self.cancelled and not self.stopped:
@@ -603,15 +633,16 @@ class Run:
 
     def _free(self) -> int | None:
         """
-        The first handler not started whose required handlers have all
-        finished, or None if each waits for one still running.
+        Among the handlers not started whose required handlers have all
+        finished, the one that ranks first (priority, then registration);
+        None if each waits for one still running.
         """
         assert self.before is not None
-        before, done = self.before, self.done
-        for position in self.unstarted:
-            if before[position] <= done:
-                return position
-        return None if self.pending else self.unstarted[0]
+        before, done, handlers = self.before, self.done, self.handlers
+        free = [position for position in self.unstarted if before[position] <= done]
+        if not free:
+            return None if self.pending else self.unstarted[0]
+        return min(free, key=lambda position: handlers[position].order_key)
 
     # Handlers
 
@@ -622,37 +653,29 @@ class Run:
             self.done.add(position)  # until adopt() finds it must wait
         if registration.seq > self.watermark:
             return
-        listen_fn = registration.handler()
+        listen_fn = registration.fn
         if listen_fn is None:
-            self.registry.purge()
-            return
-        try:
-            if not self._admitted(registration):
+            ref = registration.ref
+            listen_fn = registration.handler() if ref is None else ref()
+            if listen_fn is None:
+                self.registry.purge()
                 return
-            value = self._call(registration, listen_fn)
+        try:
+            if registration.special is None and self.ledger is None:  # a plain call
+                if self.monitors is not None:
+                    self.monitors.handler_started(self.result, registration.id)
+                value = listen_fn(self.result.event)
+            else:
+                result = self.result
+                verdict = self.registry.admit_call(registration, result.event, result.details, self.ledger)
+                if verdict != CALL:
+                    if verdict == DONE:
+                        result.extras.skipped.append(registration.id)
+                    return
+                value = self._call(registration, listen_fn)
         except Exception:
             value = Failure()
         self.adopt(registration, value)
-
-    def _admitted(self, registration: Registration) -> bool:
-        """
-        Whether the handler is called for this event: its predicates accept
-        it, the fire's ledger does not say it already completed (then it is
-        reported as skipped), and it has calls left (``times``, counted).
-        """
-        special = registration.special
-        result = self.result
-        if special is not None and special.predicates and not special.accepts(result.event, result.details):
-            return False
-        ledger = self.ledger
-        if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
-            result.extras.skipped.append(registration.id)
-            return False
-        if special is not None and special.remaining is not None:
-            special.remaining -= 1
-            if not special.remaining:
-                self.registry.remove(registration)
-        return True
 
     def _call(self, registration: Registration, listen_fn: Callable[..., object]) -> object:
         """
@@ -765,47 +788,68 @@ class Run:
             return
         records = self.result._records
         slot = len(records)
-        records.append((registration.id, PENDING))
+        records.append((registration, PENDING))
+        position = self.current
         if self.before is not None:  # the handler is not done yet
-            self.done.discard(self.current)
-        self.pending[waiting] = _Pending(slot, registration, self.now(), self.current)
+            self.done.discard(position)
+        self.pending[waiting] = (slot, registration, self.now(), position)
         special = registration.special
-        timeout = special.options.timeout if special is not None else None
-        if timeout is None:
+        timeout = self.settings.handler_timeout if special is None else special.options.timeout
+        if special is not None and timeout is None:
             timeout = self.settings.handler_timeout
         if timeout is not None:
-            self.timers[waiting] = self.settings.clock().callLater(timeout, self._time_out, waiting, timeout)
+            if self.timers is None:
+                self.timers = {}
+            call = self.settings.clock().callLater(timeout, self._time_out, waiting)
+            self.timers[waiting] = (call, timeout)
         waiting.addBoth(self._settle, waiting)
 
-    def _time_out(self, waiting: Deferred[object], timeout: float) -> None:
-        del self.timers[waiting]
-        self.timed_out[waiting] = timeout
+    def _time_out(self, waiting: Deferred[object]) -> None:
+        assert self.timers is not None
+        _, timeout = self.timers[waiting]
+        self.timers[waiting] = (None, timeout)
         waiting.cancel()
         entry = self.pending.get(waiting)
         if entry is not None:  # it ignored the cancellation: go on without it
-            self._settle(Failure(HandlerTimedOut(entry.registration.id, timeout)), waiting)
+            self._settle(Failure(HandlerTimedOut(entry[1].id, timeout)), waiting)
 
     def _settle(self, value: object, waiting: Deferred[object]) -> None:
         entry = self.pending.pop(waiting, None)
         if entry is None:
             return  # settled already (it timed out and ignored its cancellation)
+        slot, registration, since, position = entry
         if self.before is not None:
-            self.done.add(entry.position)
-        timer = self.timers.pop(waiting, None)
-        if timer is not None:
-            timer.cancel()
-        timeout = self.timed_out.pop(waiting, None)
-        if timeout is not None and isinstance(value, Failure):
-            if value.check(CancelledError) and not value.check(HandlerTimedOut):
-                value = Failure(HandlerTimedOut(entry.registration.id, timeout))
-            self.result.extras.statuses[entry.slot] = "timed_out"
-        elif self.cancelled and isinstance(value, Failure) and value.check(CancelledError):
-            self.result.extras.statuses[entry.slot] = "cancelled"
-        self._record(entry.registration, value, entry.slot, entry.since)
+            self.done.add(position)
+        if self.timers is not None and waiting in self.timers:
+            value = self._untimed(waiting, value, slot, registration)
+        if self.cancelled and isinstance(value, Failure) and value.check(CancelledError):
+            self.result.extras.statuses[slot] = "cancelled"
+        if value is None and registration.special is None and self.monitors is None and self.ledger is None:
+            self.result._records[slot] = (registration, None)  # what _record would do, for less
+        else:
+            self._record(registration, value, slot, since)
         # Go on when the phase is done, or when a handler may now start (a
         # sequential phase, or one waiting for a handler it requires).
         if not self.looping and (not self.pending or self.unstarted):
             self._resume()
+
+    def _untimed(
+        self, waiting: Deferred[object], value: object, slot: int, registration: Registration
+    ) -> object:
+        """
+        An awaited handler with a timeout settled: stop its timer, and make
+        a cancellation by its timeout a :class:`HandlerTimedOut`.
+        """
+        assert self.timers is not None
+        call, timeout = self.timers.pop(waiting)
+        if call is not None:
+            call.cancel()
+            return value
+        if isinstance(value, Failure):
+            if value.check(CancelledError) and not value.check(HandlerTimedOut):
+                value = Failure(HandlerTimedOut(registration.id, timeout))
+            self.result.extras.statuses[slot] = "timed_out"
+        return value
 
     def _record(
         self, registration: Registration, value: object, slot: int | None, since: float | None
@@ -813,9 +857,9 @@ class Run:
         records = self.result._records
         if slot is None:
             slot = len(records)
-            records.append((registration.id, PENDING))
+            records.append((registration, PENDING))
         if value is NOT_RUN:
-            records[slot] = (registration.id, NOT_RUN)
+            records[slot] = (registration, NOT_RUN)
             return
         if self.monitors is not None:
             self._tell_finished(registration, value, slot, since)
@@ -825,7 +869,7 @@ class Run:
             options = registration.options
             if options.inject or options.pass_context:
                 self.event_state().apply(value)
-        records[slot] = (registration.id, value)
+        records[slot] = (registration, value)
         if self.ledger is not None and not isinstance(value, Failure) and not registration.options.idempotent:
             self.ledger.record(registration.id)
 
@@ -858,6 +902,7 @@ class Run:
 
     def _stop(self, registration: Registration, stop: StopPropagation) -> object:
         extras = self.result.extras
+        self.stopped = True
         if extras.stopped_by is None:
             extras.stopped_by = registration.id
             if stop.has_value:
@@ -941,7 +986,8 @@ class Run:
         """
         phase = self.last_phase.name if self.last_phase is not None else None
         pending = tuple(
-            PendingHandler(entry.registration.id, now - entry.since) for entry in self.pending.values()
+            PendingHandler(registration.id, now - since)
+            for _, registration, since, _ in self.pending.values()
         )
         result = self.result
         return InFlightEvent(result.event, result.details, phase, now - self.began, pending, result.fire_id)
@@ -950,7 +996,7 @@ class Run:
         """
         The handlers this fire waits for.
         """
-        return [entry.registration.id for entry in self.pending.values()]
+        return [registration.id for _, registration, _, _ in self.pending.values()]
 
 
 def describe_calling(result: FireResult) -> InFlightEvent:
