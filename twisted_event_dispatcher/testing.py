@@ -210,8 +210,8 @@ class RecordingDispatcher(EventDispatcher):
     It is a real dispatcher, made with the same arguments: fired events still
     go to the handlers registered with it (register none to only record), and
     fires are checked and refused exactly as usual.  Every call of
-    C{fire_event} that is not refused at once (with C{UnknownKeywordError} or
-    C{UnhashableValueError}) is recorded, in call order, even when the
+    C{fire_event} or C{fire} that is not refused at once (with
+    C{UnknownKeywordError} or C{UnhashableValueError}) is recorded, in call order, even when the
     dispatcher is not running and the fire fails with
     C{DispatcherNotRunning}: the record is what the code under test asked for.
 
@@ -226,15 +226,22 @@ class RecordingDispatcher(EventDispatcher):
         # Made on first use, so that the constructor stays EventDispatcher's own.
         return []
 
-    def fire_event(self, event: object, /, **event_details: object) -> Deferred[FireResult]:
+    def fire(
+        self,
+        event: object,
+        details: Mapping[str, object] | None = None,
+        /,
+        **options: Any,
+    ) -> Deferred[FireResult]:
         """
-        Record the event, then fire it as L{EventDispatcher.fire_event} does.
+        Record the event, then fire it as L{EventDispatcher.fire} does.
+        Every fire goes through here, C{fire_event}'s included.
         """
         record = self._recorded_fires
         # Record it before any event its handlers fire, once it was accepted.
         position = len(record)
-        fired = super().fire_event(event, **event_details)
-        record.insert(position, FiredEvent(event, dict(event_details)))
+        fired = super().fire(event, details, **options)
+        record.insert(position, FiredEvent(event, dict(details or {})))
         return fired
 
     @property
