@@ -180,7 +180,7 @@ def test_a_bad_endpoint_string_names_the_key():
     with pytest.raises(
         ConfigError, match=r"^app\.toml: server\.endpoint: expected a Twisted server endpoint string"
     ):
-        build_service(config("[server]\nendpoint = 'carrier-pigeon:80'"), reactor=Clock())  # type: ignore[arg-type]
+        build_service(config("[server]\nendpoint = 'carrier-pigeon:80'\ntoken = 't'"), reactor=Clock())  # type: ignore[arg-type]
 
 
 def test_options_turn_configuration_mistakes_into_usage_errors(tmp_path):
