@@ -11,7 +11,7 @@ routes, their methods and their statuses are those of L{_openapi.ENDPOINTS}.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import IO, Any, Final, cast
+from typing import IO, Any, cast
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -22,19 +22,15 @@ from twisted.web.server import Request
 
 from . import _openapi
 from ._dispatcher import EventDispatcher
-from ._errors import UnhashableValueError, UnknownKeywordError
 from ._http_answers import ApiError, ResultWriter, answer, answer_error
 from ._http_checks import RequestChecks, allowed_hosts, check_json_body, listening_name, parse_fire_request
 from ._http_fire import Firing
 from ._http_site import ApiRequest
 from ._json import dumps
 from ._result import FireResult
-from .config import DEFAULT_MAX_DEPTH, DEFAULT_TIMEOUT
-from .declarations import EventArgumentsError, UnknownEventError
+from .config import DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_TIMEOUT
+from .declarations import UnknownEventError
 from .plugins import PluginHost
-
-#: Errors in what the client sent that JSON could not catch: 422.
-_UNPROCESSABLE: Final = (UnknownKeywordError, UnhashableValueError, UnknownEventError, EventArgumentsError)
 
 _log = Logger()
 
@@ -56,6 +52,8 @@ class ApiResource(Resource):
         L{allowed_hosts}); the loopback names always are.
     :param allowed_origins: the ``Origin`` values a request may come from.
     :param max_depth: how deep an event or its details may nest.
+    :param max_in_flight: how many fires may wait for their handlers at once.
+    :param max_queued: how many more fires may wait for a place.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
@@ -71,6 +69,8 @@ class ApiResource(Resource):
         allowed_hosts: Iterable[str] = (),
         allowed_origins: Iterable[str] = (),
         max_depth: int = DEFAULT_MAX_DEPTH,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         Resource.__init__(self)
         self._host = host
@@ -83,7 +83,7 @@ class ApiResource(Resource):
             max_depth,
         )
         self._writer = ResultWriter(host, expose_errors)
-        self.firing = Firing(self._writer, timeout, clock)
+        self.firing = Firing(self._fire_event, self._writer, timeout, clock, max_in_flight, max_queued)
         self._document = (dumps(_openapi.document()) + "\n").encode("utf-8")
         handlers = {
             "fire": self._fire,
@@ -131,6 +131,8 @@ class ApiResource(Resource):
         return answer(request, 200, body)
 
     def _route(self, request: Request) -> object:
+        checks = self.checks
+        checks.check_sender(request)
         path = request.path
         route = self._routes.get(path)
         if route is None:
@@ -144,8 +146,6 @@ class ApiResource(Resource):
                 f"{path.decode('latin-1')} takes {method.decode()}, not {request.method.decode('latin-1')}",
                 headers={b"allow": method},
             )
-        checks = self.checks
-        checks.check_sender(request)
         if needs_token:
             checks.check_token(request)
         return respond(request)
@@ -157,11 +157,7 @@ class ApiResource(Resource):
         if cast(ApiRequest, request).too_large:
             raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
         event, details = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
-        try:
-            fired = self._fire_event(event, details)
-        except _UNPROCESSABLE as error:
-            raise ApiError(422, str(error)[:1000]) from None
-        return self.firing.answer(request, event, fired)
+        return self.firing.submit(request, event, details)
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
         declared = self._host.declared

@@ -126,6 +126,12 @@ class ApiChannel(HTTPChannel):
         HTTPChannel.connectionLost(self, reason)
         self.site.connection_closed(self)
 
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A request line or header longer than Twisted reads: a JSON 400.
+        """
+        self._respondToBadRequestAndDisconnect()
+
     def _respondToBadRequestAndDisconnect(self) -> None:
         """
         Twisted's answer to a request it cannot parse (a bad request line,

@@ -274,9 +274,6 @@ class DeclaredDispatcher:
     :param declarations: the events, with distinct names.
     :param phases: the phase names, in order.
     :param handler_errors: ``"log"`` or ``"fail"``, as for L{EventDispatcher}.
-    :param handler_timeout: as for L{EventDispatcher}.
-    :param max_in_flight: as for L{EventDispatcher}.
-    :param max_queued_events: as for L{EventDispatcher}.
     :raises ValueError: if two declarations share a name.
     """
 
@@ -287,8 +284,6 @@ class DeclaredDispatcher:
         *,
         handler_errors: Literal["log", "fail"] = "log",
         handler_timeout: float | None = None,
-        max_in_flight: int | None = None,
-        max_queued_events: int = 1000,
     ) -> None:
         by_name: dict[str, EventDeclaration] = {}
         for declaration in declarations:
@@ -300,12 +295,7 @@ class DeclaredDispatcher:
         self._declarations = MappingProxyType(by_name)
         keywords = {EVENT_KEYWORD}.union(*(declaration.keywords for declaration in by_name.values()))
         self._dispatcher = EventDispatcher(
-            sorted(keywords),
-            phases,
-            handler_errors=handler_errors,
-            handler_timeout=handler_timeout,
-            max_in_flight=max_in_flight,
-            max_queued_events=max_queued_events,
+            sorted(keywords), phases, handler_errors=handler_errors, handler_timeout=handler_timeout
         )
 
     @property

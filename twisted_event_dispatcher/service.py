@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import ClassVar, NoReturn, cast
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
@@ -50,6 +50,8 @@ from ._openapi import package_version
 from .config import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_QUEUED,
     DEFAULT_TIMEOUT,
     Config,
     ConfigError,
@@ -94,6 +96,9 @@ class DispatcherService(Service):
     :param allowed_origins: the ``Origin`` values requests may come from.
     :param max_depth: how deep an event or its details may nest.
     :param access_log: where finished requests are recorded, or None.
+    :param max_in_flight: how many fired events may wait for their handlers
+        at once.
+    :param max_queued: how many more may wait for a place; past that, 503.
     """
 
     def __init__(
@@ -112,6 +117,8 @@ class DispatcherService(Service):
         allowed_origins: Sequence[str] = (),
         max_depth: int = DEFAULT_MAX_DEPTH,
         access_log: AccessLog | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -132,6 +139,8 @@ class DispatcherService(Service):
             allowed_hosts=allowed_hosts,
             allowed_origins=allowed_origins,
             max_depth=max_depth,
+            max_in_flight=max_in_flight,
+            max_queued=max_queued,
         )
         self.site = ApiSite(self.resource, max_body, cast(IReactorTime, reactor), access_log)
         self.port: IListeningPort | None = None
@@ -230,8 +239,6 @@ def build_dispatcher(config: Config) -> EventDispatcher | DeclaredDispatcher:
             settings.phases,
             handler_errors=settings.handler_errors,
             handler_timeout=settings.handler_timeout,
-            max_in_flight=settings.max_in_flight,
-            max_queued_events=settings.max_queued,
         )
     try:
         return DeclaredDispatcher(
@@ -239,8 +246,6 @@ def build_dispatcher(config: Config) -> EventDispatcher | DeclaredDispatcher:
             settings.phases,
             handler_errors=settings.handler_errors,
             handler_timeout=settings.handler_timeout,
-            max_in_flight=settings.max_in_flight,
-            max_queued_events=settings.max_queued,
         )
     except ValueError as error:
         raise ConfigError(config.source, "events", str(error)) from None
@@ -319,6 +324,8 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         allowed_origins=server.allowed_origins,
         max_depth=server.max_depth,
         access_log=access_log_for(server.access_log, server.access_log_sample, cast(IReactorTime, reactor)),
+        max_in_flight=config.dispatcher.max_in_flight,
+        max_queued=config.dispatcher.max_queued,
     )
 
 
@@ -412,20 +419,26 @@ def _checked(config: Config, service: DispatcherService) -> str:
 
 def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     """
-    Run C{service} until the reactor is asked to stop (SIGTERM, SIGINT), then
-    stop it, draining the events in flight.
+    Once the reactor runs (and handles signals, so that the "listening"
+    line means a SIGTERM is heard), run C{service} until the reactor is
+    asked to stop (SIGTERM, SIGINT), then stop it, draining the events in
+    flight.
     """
-    try:
-        service.startService()
-    except (CannotListenError, OSError) as error:
-        return fail(SystemExit(f"event-dispatcher: {error}"))
     stopped: Deferred[None] = Deferred()
 
     def stop() -> Deferred[None]:
         stopping: Deferred[None] = service.stopService()
         return stopping.chainDeferred(stopped)
 
-    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    def start() -> None:
+        try:
+            service.startService()
+        except (CannotListenError, OSError) as error:
+            stopped.errback(SystemExit(f"event-dispatcher: {error}"))
+            return
+        reactor.addSystemEventTrigger("before", "shutdown", stop)
+
+    reactor.callWhenRunning(start)
     return stopped
 
 
