@@ -26,7 +26,6 @@ from ._http_answers import ApiError, ResultWriter, answer, answer_error
 from ._http_checks import RequestChecks, allowed_hosts, check_json_body, listening_name, parse_fire_request
 from ._http_fire import Firing
 from ._http_site import ApiRequest
-from ._json import dumps
 from ._result import FireResult
 from .config import DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_TIMEOUT
 from .declarations import UnknownEventError
@@ -84,7 +83,6 @@ class ApiResource(Resource):
         )
         self._writer = ResultWriter(host, expose_errors)
         self.firing = Firing(self._fire_event, self._writer, timeout, clock, max_in_flight, max_queued)
-        self._document = (dumps(_openapi.document()) + "\n").encode("utf-8")
         handlers = {
             "fire": self._fire,
             "handlers": self._handlers,
@@ -208,9 +206,9 @@ class ApiResource(Resource):
         return body
 
     def _openapi(self, request: Request) -> object:
-        request.setResponseCode(200)
-        request.setHeader(b"content-type", b"application/json")
-        return self._document
+        if self._host.declared is not None:
+            return _openapi.document()
+        return _openapi.document(sorted(self._host.dispatcher.allowed_match_spec_keywords))
 
 
 def _not_found(path: bytes, routes: dict[bytes, Any]) -> ApiError:

@@ -7,7 +7,10 @@ kept in ``docs/openapi.json``.
 
 from __future__ import annotations
 
+import json
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Sequence
 from typing import Final, final
 
 import attrs
@@ -117,16 +120,18 @@ PLUGIN_STATES: Final = ["added", "initializing", "initialized", "starting", "sta
 _SCALAR: Final = {"type": ["string", "number", "boolean", "null"]}
 _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 
-SCHEMAS: Final[dict[str, object]] = {
-    "FireRequest": {
+
+def _fire_request(details: dict[str, object]) -> dict[str, object]:
+    return {
         "type": "object",
         "required": ["event"],
-        "properties": {
-            "event": _JSON_VALUE,
-            "details": {"type": "object", "additionalProperties": _JSON_VALUE},
-        },
+        "properties": {"event": _JSON_VALUE, "details": details},
         "additionalProperties": False,
-    },
+    }
+
+
+SCHEMAS: Final[dict[str, object]] = {
+    "FireRequest": _fire_request({"type": "object", "additionalProperties": _JSON_VALUE}),
     "Outcome": {
         "type": "object",
         "required": ["handler", "phase", "plugin", "succeeded", "value", "error"],
@@ -296,9 +301,26 @@ def _operation(endpoint: Endpoint) -> dict[str, object]:
     return operation
 
 
-def document() -> dict[str, object]:
+def _with_keywords(keywords: Sequence[str]) -> dict[str, object]:
+    """
+    The schemas of a service whose dispatcher takes these keywords: a fire
+    request's ``details`` may name only them, with scalar values.
+    """
+    details = {
+        "type": "object",
+        "properties": dict.fromkeys(keywords, _SCALAR),
+        "additionalProperties": False,
+    }
+    return {**SCHEMAS, "FireRequest": _fire_request(details)}
+
+
+def document(keywords: Sequence[str] | None = None) -> dict[str, object]:
     """
     The OpenAPI 3.1 document of the API.
+
+    :param keywords: the keywords of the service's plain dispatcher, which
+        then narrow what ``details`` may hold; None for any service (the
+        document ``docs/openapi.json`` keeps).
     """
     return {
         "openapi": "3.1.0",
@@ -309,7 +331,18 @@ def document() -> dict[str, object]:
         },
         "paths": {endpoint.path: {endpoint.method.lower(): _operation(endpoint)} for endpoint in ENDPOINTS},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS if keywords is None else _with_keywords(keywords),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def document_text() -> str:
+    """
+    The document as ``docs/openapi.json`` keeps it: indented JSON.
+    """
+    return json.dumps(document(), indent=2) + "\n"
+
+
+if __name__ == "__main__":  # python -m twisted_event_dispatcher._openapi > docs/openapi.json
+    sys.stdout.write(document_text())
