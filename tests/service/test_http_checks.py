@@ -16,7 +16,11 @@ from twisted_event_dispatcher._http_checks import _nests_deeper, allowed_hosts, 
 from twisted_event_dispatcher._json import dumps, jsonable, safe_repr
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
     ),
