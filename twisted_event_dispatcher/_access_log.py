@@ -17,13 +17,10 @@ import io
 import json
 import random
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Final, Protocol
+from typing import IO, Final, Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
-
-if TYPE_CHECKING:
-    from ._http_site import ApiRequest
 
 #: The namespace of access lines written through C{twisted.logger}.
 ACCESS_NAMESPACE: Final = "twisted_event_dispatcher.access"
@@ -33,6 +30,23 @@ _MAX_PATH: Final = 512
 
 #: Seconds between two flushes of an access log file.
 FLUSH_INTERVAL: Final = 1.0
+
+
+class FinishedRequest(Protocol):
+    """
+    What the access log reads of a finished request (an ``FinishedRequest``).
+    """
+
+    method: bytes
+    uri: bytes
+    code: int
+    sentLength: int  # noqa: N815 (Twisted's name)
+    started: float
+
+    def getClientAddress(self) -> IAddress:
+        """
+        The client's address.
+        """
 
 
 class AccessLog(Protocol):
@@ -47,7 +61,7 @@ class AccessLog(Protocol):
         :raises OSError: if the file cannot be opened.
         """
 
-    def record(self, request: ApiRequest) -> None:
+    def record(self, request: FinishedRequest) -> None:
         """
         Record one finished request.
         """
@@ -58,11 +72,11 @@ class AccessLog(Protocol):
         """
 
 
-def access_line(request: ApiRequest, now: float) -> str:
+def access_line(request: FinishedRequest, now: float) -> str:
     """
     The JSON line of a finished request (without a newline).
     """
-    client = request.getClientAddress()  # type: ignore[no-untyped-call]
+    client = request.getClientAddress()
     return json.dumps(
         {
             "time": round(request.started, 3),
@@ -91,7 +105,7 @@ class LoggedAccess:
     def open(self) -> None:
         pass
 
-    def record(self, request: ApiRequest) -> None:
+    def record(self, request: FinishedRequest) -> None:
         self._log.info("{access_line}", access_line=access_line(request, self._clock.seconds()))
 
     def close(self) -> None:
@@ -117,7 +131,7 @@ class FileAccess:
     def open(self) -> None:
         self._file = open(self.path, "a", buffering=1 << 16, encoding="utf-8")  # noqa: SIM115
 
-    def record(self, request: ApiRequest) -> None:
+    def record(self, request: FinishedRequest) -> None:
         self._file.write(access_line(request, self._clock.seconds()) + "\n")
         if self._flush is None:
             self._flush = self._clock.callLater(FLUSH_INTERVAL, self._flushed)
@@ -150,7 +164,7 @@ class SampledAccess:
     def open(self) -> None:
         self._inner.open()
 
-    def record(self, request: ApiRequest) -> None:
+    def record(self, request: FinishedRequest) -> None:
         if request.code >= 500 or self._draw() < self._rate:
             self._inner.record(request)
 

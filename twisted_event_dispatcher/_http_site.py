@@ -12,7 +12,7 @@ import io
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import IO, TYPE_CHECKING, Final, cast
+from typing import IO, Final, cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
@@ -22,8 +22,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-if TYPE_CHECKING:
-    from ._access_log import AccessLog
+from ._access_log import AccessLog
 
 #: The ``Server`` header: the product, not its version.
 SERVER: Final = b"event-dispatcher"
