@@ -7,6 +7,7 @@ status, and fire results as JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Final
 
 from twisted.python.failure import Failure
@@ -16,6 +17,9 @@ from ._json import dumps
 from ._registry import HandlerId
 from ._result import FireResult
 from .plugins import PluginHost
+
+#: The reason phrase of every status (Twisted knows no 421 nor 422).
+_PHRASES: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 #: How many handlers' descriptions a L{ResultWriter} keeps at most.
 _CACHED_HANDLERS: Final = 4096
@@ -50,7 +54,7 @@ def answer(request: Request, status: int, body: object) -> bytes:
     """
     Set the status and headers of a JSON answer, and return its body.
     """
-    request.setResponseCode(status)
+    request.setResponseCode(status, _PHRASES.get(status))
     headers = request.responseHeaders
     headers.setRawHeaders(b"content-type", [b"application/json"])
     headers.setRawHeaders(b"cache-control", [b"no-store"])

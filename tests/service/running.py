@@ -103,8 +103,9 @@ class Answer:
     An HTTP answer: its status, headers and body (JSON if it is JSON).
     """
 
-    def __init__(self, status: int, headers: dict[str, str], raw: bytes) -> None:
+    def __init__(self, status: int, headers: dict[str, str], raw: bytes, reason: str = "") -> None:
         self.status = status
+        self.reason = reason
         self.headers = headers
         self.raw = raw
         try:
@@ -163,7 +164,8 @@ class RunningService:
         try:
             connection.request(method, path, body, sent)
             response = connection.getresponse()
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return Answer(response.status, headers, response.read(), response.reason)
         finally:
             connection.close()
 

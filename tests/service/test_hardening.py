@@ -96,7 +96,7 @@ def test_browser_like_requests_are_refused(run_service):
         b'{"event":{"x":1}}',
         {"Host": "evil.example", "Origin": "http://evil.example", "Content-Type": "text/plain;charset=UTF-8"},
     )
-    assert issue.status == 421
+    assert (issue.status, issue.reason) == (421, "Misdirected Request")
     simple_post = service.request("POST", "/events", b'{"event":{"x":1}}', {"Content-Type": "text/plain"})
     assert simple_post.status == 415
     assert simple_post.json["error"].startswith(
