@@ -95,12 +95,14 @@ class ApiResource(Resource):
             for endpoint in _openapi.ENDPOINTS
         }
 
-    def listening_at(self, port: int, address: str | None) -> None:
+    def listening_at(self, port: int | None, address: str | None) -> None:
         """
         The service listens on ``port`` of ``address`` (None for every
-        interface): answer to the ``Host`` names that reach it.
+        interface): answer to the ``Host`` names that reach it.  Without a
+        port (a UNIX socket, which no web page can reach) any ``Host`` is
+        answered.
         """
-        hosts = allowed_hosts(self._hosts, port, listening_name(address))
+        hosts = None if port is None else allowed_hosts(self._hosts, port, listening_name(address))
         self.checks = attrs.evolve(self.checks, hosts=hosts)
 
     @property

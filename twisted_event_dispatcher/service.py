@@ -164,7 +164,7 @@ class DispatcherService(Service):
             raise
         address = self.port.getHost()
         host = getattr(address, "host", None)
-        port = getattr(address, "port", 0)
+        port = getattr(address, "port", None)
         self.resource.listening_at(port, host)
         _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True

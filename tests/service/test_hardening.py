@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+import pytest_twisted
 from running import CONSOLE_SCRIPT, PATIENCE, config
 
 SLOW = {"event": {"order": 7}, "details": {"event_type": "slow"}}
@@ -348,3 +349,18 @@ def test_every_answer_has_a_json_body_and_the_server_header_no_version(run_servi
     finally:
         connection.close()
     assert service.stop() == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_unix_socket_answers_any_host(tmp_path):
+    """No web page can reach a UNIX socket: the Host check does not apply."""
+    from twisted_event_dispatcher.config import parse_config
+    from twisted_event_dispatcher.service import build_service
+
+    socket_path = tmp_path / "events.sock"
+    service = build_service(parse_config(f'[server]\nendpoint = "unix:{socket_path}"\n', "unix.toml"))
+    service.startService()
+    try:
+        assert service.resource.checks.hosts is None
+    finally:
+        await service.stopService()
