@@ -57,13 +57,15 @@ def test_the_service_serves_its_document_narrowed_to_its_keywords(run_service):
 
 @pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is not installed: pip install -e '.[test]'")
 @pytest.mark.parametrize("token", [None, "s3cret"], ids=["no token", "token"])
-def test_schemathesis_finds_no_server_error_and_no_answer_off_the_contract(run_service, token):
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_contract(run_service, token, tmp_path):
     server = f'token = "{token}"' if token else ""
     service = run_service(config(dispatcher="default_timeout = 0.5", server=server))
     command = [SCHEMATHESIS, *SCHEMATHESIS_RUN, f"http://{service.host}/openapi.json"]
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=10 * PATIENCE, check=False)
+    done = subprocess.run(  # in a scratch directory: schemathesis keeps a cache where it runs
+        command, capture_output=True, text=True, timeout=10 * PATIENCE, check=False, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
     assert service.stop() == 0
