@@ -302,10 +302,15 @@ CELLS: dict[str, Cell] = {
         1.5,
     ),
     "any_of10": Cell("ten matching handlers with any_of() / ten plain", ten_with_any_of, ten_handlers, 1.5),
-    "times10": Cell("ten matching handlers with times= / ten plain", lambda: ten_handlers(times=1), ten_handlers, 1.5),
+    "times10": Cell(
+        "ten matching handlers with times= / ten plain", lambda: ten_handlers(times=1), ten_handlers, 1.5
+    ),
     "where10": Cell("ten matching handlers with where= / ten plain", ten_with_where, ten_handlers, 2.0),
     "monitor": Cell(
-        "fire to one handler with a no-op monitor / without", lambda: with_a_monitor(1), lambda: without_a_monitor(1), 1.5
+        "fire to one handler with a no-op monitor / without",
+        lambda: with_a_monitor(1),
+        lambda: without_a_monitor(1),
+        1.5,
     ),
     "monitor10": Cell(
         "fire to ten handlers with a no-op monitor / without",
@@ -387,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         target, reference = figures[(cell, "target")], figures[(cell, "reference")]
         ratio = target / reference
         verdict = "met" if ratio <= CELLS[cell].bound else "MISSED"
-        print(f"| {cell}: {CELLS[cell].label} | {target:,.0f} | {reference:,.0f} | {ratio:.2f} | {CELLS[cell].bound:g} | {verdict} |")
+        print(
+            f"| {cell}: {CELLS[cell].label} | {target:,.0f} | {reference:,.0f} | {ratio:.2f} | {CELLS[cell].bound:g} | {verdict} |"
+        )
     return 0
 
 

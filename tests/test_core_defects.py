@@ -103,7 +103,9 @@ def follow_up_dispatcher(clock: Clock) -> tuple[EventDispatcher, list[Deferred[N
         waiting.append(Deferred())
         return waiting[-1]
 
-    dispatcher.register(queue_follow_up, "during", match={"kind": "main"}, pass_context=True, use_weakref=False)
+    dispatcher.register(
+        queue_follow_up, "during", match={"kind": "main"}, pass_context=True, use_weakref=False
+    )
     dispatcher.register(slow, "after", match={"kind": "fu"}, use_weakref=False)
     return dispatcher, waiting
 
@@ -226,7 +228,9 @@ def test_handler_started_is_told_when_a_queued_call_starts_not_when_it_is_queued
     monitor = StartsSeen()
     dispatcher.add_monitor(monitor)
     calls: list[Deferred[None]] = []
-    dispatcher.register(lambda e: calls.append(Deferred()) or calls[-1], "during", max_concurrent=1, use_weakref=False)
+    dispatcher.register(
+        lambda e: calls.append(Deferred()) or calls[-1], "during", max_concurrent=1, use_weakref=False
+    )
     dispatcher.fire_event("one")
     dispatcher.fire_event("two")
     assert monitor.started == ["one"]
@@ -239,7 +243,9 @@ def test_handler_started_is_not_told_of_a_refused_call() -> None:
     dispatcher.start()
     monitor = StartsSeen()
     dispatcher.add_monitor(monitor)
-    dispatcher.register(lambda e: Deferred(), "during", max_concurrent=1, when_full="error", use_weakref=False)
+    dispatcher.register(
+        lambda e: Deferred(), "during", max_concurrent=1, when_full="error", use_weakref=False
+    )
     dispatcher.fire_event("one")
     refused = result_of(dispatcher.fire_event("two"))
     [outcome] = refused.outcomes

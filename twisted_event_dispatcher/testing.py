@@ -25,8 +25,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
+from ._admission import NestedPolicy
 from ._dispatcher import EventDispatcher
 from ._result import FireResult
+from .interfaces import IHandlerLedger
 
 __all__ = [
     "ControlledHandler",
@@ -231,7 +233,11 @@ class RecordingDispatcher(EventDispatcher):
         event: object,
         details: Mapping[str, object] | None = None,
         /,
-        **options: Any,
+        *,
+        nested: NestedPolicy | None = None,
+        fire_id: str | None = None,
+        attempt: int = 1,
+        ledger: IHandlerLedger | None = None,
     ) -> Deferred[FireResult]:
         """
         Record the event, then fire it as L{EventDispatcher.fire} does.
@@ -240,7 +246,7 @@ class RecordingDispatcher(EventDispatcher):
         record = self._recorded_fires
         # Record it before any event its handlers fire, once it was accepted.
         position = len(record)
-        fired = super().fire(event, details, **options)
+        fired = super().fire(event, details, nested=nested, fire_id=fire_id, attempt=attempt, ledger=ledger)
         record.insert(position, FiredEvent(event, dict(details or {})))
         return fired
 
