@@ -95,6 +95,17 @@ class HandlerId:
         return dict(zip(self._keywords, self._values(), strict=True))
 
     @property
+    def match_specs(self) -> tuple[dict[str, object], ...]:
+        """
+        Every alternative of the handler's match-spec, each as
+        L{match_spec} gives the first (predicates left out): what a broker
+        binding must cover for the handler to see all its events.
+        """
+        if self._special is not None:
+            return tuple(alternative.describe() for alternative in self._special.alternatives)
+        return (self.match_spec,)
+
+    @property
     def options(self) -> HandlerOptions:
         """
         The handler's options (all defaults for a plain handler).
