@@ -51,7 +51,7 @@ def test_a_spec_the_broker_cannot_express_is_bound_more_broadly():
     wide = {"a": any_of(*range(10)), "b": any_of(*range(10)), "c": "x"}
     bindings = bindings_for([wide])
     assert len(bindings) == 10 <= MAX_BINDINGS  # "a" is left out, "b" and "c" stay
-    assert all("a" not in dict((k, v) for k, _, v in binding) for binding in bindings)
+    assert all("a" not in {k: v for k, _, v in binding} for binding in bindings)
     assert any(routes(binding, {"a": 0, "b": 7, "c": "x"}) for binding in bindings)
     assert not any(routes(binding, {"a": 0, "b": 7, "c": "y"}) for binding in bindings)
     assert bindings_for([{"a": 1.5, "b": "x"}]) == frozenset({(("b", "str", "x"),)})
@@ -67,7 +67,7 @@ def test_group_bindings_follow_the_dispatcher_s_handlers():
     dispatcher = EventDispatcher(KEYWORDS)
     assert group_bindings(dispatcher) == frozenset()
     handler_id = dispatcher.register(print, "during", match=[{"a": "x"}, {"b": any_of(1, 2)}])
-    assert {dict((k, v) for k, _, v in binding).popitem() for binding in group_bindings(dispatcher)} == {
+    assert {{k: v for k, _, v in binding}.popitem() for binding in group_bindings(dispatcher)} == {
         ("a", "x"),
         ("b", 1),
         ("b", 2),
