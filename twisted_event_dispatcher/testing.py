@@ -27,12 +27,15 @@ from twisted.python.failure import Failure
 
 from ._dispatcher import EventDispatcher
 from ._result import FireResult
+from .broker.testing import MemoryCompletionLog, MemoryTransport
 
 __all__ = [
     "ControlledHandler",
     "DelayedHandler",
     "FiredEvent",
     "HandlerCall",
+    "MemoryCompletionLog",
+    "MemoryTransport",
     "RecordingDispatcher",
     "assert_not_fired",
     "failure_of",
