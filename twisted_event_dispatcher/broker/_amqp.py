@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from ._envelope import CONTENT_TYPE, Message
 from ._errors import PublishRejected, UnroutableEvent
@@ -49,33 +50,42 @@ def message_of(properties: Any, body: bytes) -> Message:
     )
 
 
-async def publish_confirmed(
+def publish_confirmed(
     channel: TwistedChannel,
     exchange: str,
     routing_key: str,
     message: Message,
     details: dict[str, object],
     headers: dict[str, object] | None = None,
-) -> None:
+) -> Deferred[None]:
     """
-    Publish C{message} (mandatory, persistent) on a channel in confirm mode
-    and wait for the broker's confirm.
+    Publish C{message} (mandatory, persistent) on a channel in confirm mode.
 
-    :raises UnroutableEvent: if nothing was bound to receive it.
-    :raises PublishRejected: if the broker refused it.
+    :returns: a Deferred firing once the broker confirms it; failing with
+        L{UnroutableEvent} if nothing was bound to receive it, with
+        L{PublishRejected} if the broker refused it, or with pika's error if
+        the channel closed first.
     """
-    from pika.exceptions import NackError, UnroutableError
-
-    event_id = message.message_id or "?"
     confirming: Deferred[Any] = channel.basic_publish(
         exchange, routing_key, message.body, properties_of(message, headers), mandatory=True
     )
-    try:
-        await confirming
-    except UnroutableError:
-        raise UnroutableEvent(event_id, details) from None
-    except NackError:
-        raise PublishRejected(event_id, "the broker answered with a negative confirm") from None
+    return confirming.addCallbacks(
+        _confirmed, _not_confirmed, errbackArgs=(message.message_id or "?", details)
+    )
+
+
+def _confirmed(frame: object) -> None:
+    return None
+
+
+def _not_confirmed(failure: Failure, event_id: str, details: dict[str, object]) -> Failure:
+    from pika.exceptions import NackError, UnroutableError
+
+    if failure.check(UnroutableError):
+        return Failure(UnroutableEvent(event_id, details))
+    if failure.check(NackError):
+        return Failure(PublishRejected(event_id, "the broker answered with a negative confirm"))
+    return failure
 
 
 async def declare_exchange(channel: TwistedChannel, exchange: str, kind: str) -> None:

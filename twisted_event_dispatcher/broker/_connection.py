@@ -100,6 +100,8 @@ class BrokerConnection(MultiService):
         self._heartbeat = heartbeat
         self._listeners: list[ConnectionListener] = []
         self._service: ClientService | None = None
+        #: The connection every listener has been told about, if any.
+        self._current: TwistedProtocolConnection | None = None
         self.connections = 0
 
     @property
@@ -123,10 +125,8 @@ class BrokerConnection(MultiService):
         ready (with the current one at once, if there is one).
         """
         self._listeners.append(listener)
-        if self._service is not None and self.running:
-            current = self._service.whenConnected(failAfterFailures=1)
-            current.addCallback(self._tell, listener)
-            current.addErrback(lambda _: None)  # the next connection tells it
+        if self._current is not None:
+            self._tell(self._current, listener)
 
     def remove_listener(self, listener: ConnectionListener) -> None:
         """
@@ -174,6 +174,7 @@ class BrokerConnection(MultiService):
         Close the connection and stop reconnecting.
         """
         service, self._service = self._service, None
+        self._current = None
         stopping = MultiService.stopService(self)
         if service is not None:
             Service.disownServiceParent(service)
@@ -185,14 +186,20 @@ class BrokerConnection(MultiService):
         _log.info("Connected to the broker at {url} as {name}", url=redact(self.url), name=self.name)
         closed = connection.closed
         if closed is not None:
-            closed.addBoth(self._lost)
-        for listener in list(self._listeners):
-            await self._tell(connection, listener)
+            closed.addBoth(self._lost, connection)
+        told: list[ConnectionListener] = []
+        while untold := [listener for listener in self._listeners if listener not in told]:
+            told.append(untold[0])
+            await self._tell(connection, untold[0])
+        if connection.is_open:
+            self._current = connection
 
     def _prepare(self, connection: Any) -> Deferred[None]:
         return Deferred.fromCoroutine(self._prepare_async(connection))
 
-    def _lost(self, reason: object) -> None:
+    def _lost(self, reason: object, connection: TwistedProtocolConnection) -> None:
+        if self._current is connection:
+            self._current = None
         if self.running:
             _log.warn(
                 "Lost the broker connection {name}: {reason}; reconnecting", name=self.name, reason=reason

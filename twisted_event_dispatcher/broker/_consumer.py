@@ -162,7 +162,14 @@ class AmqpConsumerGroup(Service):
         channel, tag = self._channel, self._consumer_tag
         self._consumer_tag = None
         if channel is not None and tag is not None and channel.is_open:
-            await channel.basic_cancel(tag)
+            cancelling = channel.basic_cancel(tag)
+            cancelling.addTimeout(self.settings.drain_timeout or 30.0, self._connection.clock)
+            try:
+                await cancelling
+            except Exception as error:  # the channel closed meanwhile: nothing more is delivered
+                _log.info(
+                    "Group {group}: cancelling the consumer: {error!r}", group=self.settings.name, error=error
+                )
         await drain(self.processor, self.settings.drain_timeout, self._connection.clock, self.settings.name)
         if channel is not None and channel.is_open:
             channel.close()
@@ -173,11 +180,10 @@ class AmqpConsumerGroup(Service):
         await channel.confirm_delivery()
         await channel.basic_qos(prefetch_count=self.settings.prefetch)
         await declare_group(channel, self.settings)
-        self._channel = channel
         self._bound = frozenset()
         await self._bind(channel)
         queue, tag = await channel.basic_consume(queue=self.settings.queue)
-        self._consumer_tag = tag
+        self._channel, self._consumer_tag = channel, tag
         channel.on_closed.addBoth(self._channel_closed, channel, connection)
         self._next(queue, channel)
 

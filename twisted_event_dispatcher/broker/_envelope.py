@@ -194,11 +194,12 @@ def seal(
     now_ms: int | None = None,
 ) -> Envelope:
     """
-    A new envelope for an event about to be published, checked so that it
-    can travel.
+    A new envelope for an event about to be published, its details, key
+    and trace context checked so that they can travel (the payload is
+    checked when L{to_message} encodes it).
 
     :raises EnvelopeError: for a detail, key or trace context that cannot
-        travel, or a payload that is not JSON.
+        travel.
     """
     checked = _check_details(details or {}, _SENT_TYPES)
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -210,7 +211,6 @@ def seal(
         _check_key(idempotency_key),
         _check_trace(trace_context),
     )
-    encode_body(payload)
     return envelope
 
 
@@ -229,6 +229,8 @@ def encode_body(payload: object) -> bytes:
 def to_message(envelope: Envelope) -> Message:
     """
     The message that carries C{envelope}.
+
+    :raises EnvelopeError: if the payload is not made of JSON values.
     """
     headers: dict[str, object] = dict(envelope.details)
     if envelope.published_at_ms is not None:

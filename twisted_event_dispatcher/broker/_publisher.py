@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, final
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._amqp import declare_exchange, publish_confirmed
 from ._connection import BrokerConnection, redact
-from ._envelope import Envelope, seal, to_message
+from ._envelope import Envelope, Message, seal, to_message
 from ._errors import BrokerUnavailable
 from ._interfaces import IEventPublisher
 
@@ -92,16 +93,40 @@ class AmqpPublisher:
     def publish_envelope(self, envelope: Envelope) -> Deferred[str]:
         """
         Publish an envelope already sealed (L{seal}).
-        """
-        return Deferred.fromCoroutine(self._publish(envelope))
 
-    async def _publish(self, envelope: Envelope) -> str:
+        :raises EnvelopeError: synchronously, if its payload is not JSON.
+        """
+        message = to_message(envelope)
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            return Deferred.fromCoroutine(self._publish(envelope, message, self._deadline()))
+        # The usual case, without a coroutine: the channel is open.
+        sending = self._send(channel, envelope, message)
+        sending.addErrback(self._again, channel, envelope, message, self._deadline())
+        return sending
+
+    def _deadline(self) -> float:
+        return self._connection.clock.seconds() + self._timeout
+
+    def _send(self, channel: TwistedChannel, envelope: Envelope, message: Message) -> Deferred[str]:
+        confirming = publish_confirmed(channel, self._exchange, "", message, dict(envelope.details))
+        return confirming.addCallback(lambda _: envelope.event_id)
+
+    def _again(
+        self, failure: Failure, channel: TwistedChannel, envelope: Envelope, message: Message, deadline: float
+    ) -> Deferred[str] | Failure:
+        from pika.exceptions import AMQPError
+
+        if not failure.check(AMQPError):
+            return failure
+        _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
+        self._closed(failure.value, channel)
+        return Deferred.fromCoroutine(self._publish(envelope, message, deadline))
+
+    async def _publish(self, envelope: Envelope, message: Message, deadline: float) -> str:
         from pika.exceptions import AMQPError
 
         clock = self._connection.clock
-        deadline = clock.seconds() + self._timeout
-        message = to_message(envelope)
-        details = dict(envelope.details)
         while True:
             left = deadline - clock.seconds()
             if left <= 0:
@@ -113,8 +138,7 @@ class AmqpPublisher:
             except (CancelledError, TimeoutError):
                 raise BrokerUnavailable(redact(self._connection.url), self._timeout) from None
             try:
-                await publish_confirmed(channel, self._exchange, "", message, details)
-                return envelope.event_id
+                return await self._send(channel, envelope, message)
             except AMQPError as error:
                 _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
                 self._closed(error, channel)

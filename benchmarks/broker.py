@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""
+Broker mode end to end, beside raw pika in the same run.
+
+    python benchmarks/broker.py [--events N] [--url URL]
+
+For one and for two consumer processes, N events are published with
+publisher confirms (up to 500 unconfirmed at once) and consumed:
+
+- raw pika: a persistent JSON message published to a quorum queue, consumed
+  and acknowledged with pika's Twisted adapter;
+- this project: the same payload in its envelope, published by
+  ``AmqpTransport.publish`` to the headers exchange, consumed by a consumer
+  group (quorum queue, prefetch 50, an in-memory completion log), one
+  handler in one phase, acknowledged after the phase.
+
+It prints events per second from the first publish to the last
+acknowledgement, the ratio to raw pika's, and the publish-to-handler latency
+at p50 and p99.  It needs RabbitMQ at 127.0.0.1:5672 and the broker extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pika
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+WORKER = Path(__file__).with_name("_broker_worker.py")
+WINDOW = 500
+
+
+def start_workers(mode: str, url: str, name: str, count: int) -> list[subprocess.Popen[str]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    workers = [
+        subprocess.Popen([sys.executable, str(WORKER), mode, url, name], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(count)
+    ]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    return workers
+
+
+def collect(workers: list[subprocess.Popen[str]], started: float, events: int) -> dict[str, float]:
+    reports = [json.loads(worker.stdout.readline()) for worker in workers]
+    for worker in workers:
+        worker.wait(timeout=60)
+    handled = sum(report["count"] for report in reports)
+    assert handled >= events, f"only {handled} of {events} events were handled"
+    latencies = sorted(latency for report in reports for latency in report["latencies"])
+    last = max(report["last"] for report in reports)
+    return {
+        "rate": events / (last - started),
+        "p50": statistics.quantiles(latencies, n=100)[49] * 1000,
+        "p99": statistics.quantiles(latencies, n=100)[98] * 1000,
+    }
+
+
+async def raw_channel(reactor, url: str):
+    from pika.adapters.twisted_connection import TwistedProtocolConnection
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    connection = TwistedProtocolConnection(pika.URLParameters(url))
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", 5672), connection)
+    await connection.ready
+    channel = await connection.channel()
+    await channel.confirm_delivery()
+    return connection, channel
+
+
+async def publish_all(publish, events: int) -> float:
+    """
+    Call C{publish(number)} for each event, keeping up to WINDOW
+    unconfirmed; return the time the first was published.
+    """
+    from twisted.internet.defer import gatherResults
+
+    started = time.time()
+    pending = []
+    for number in range(events):
+        pending.append(publish(number))
+        if len(pending) >= WINDOW:
+            await gatherResults(pending)
+            pending = []
+    await gatherResults(pending)
+    return started
+
+
+async def run_raw(reactor, url: str, events: int, consumers: int) -> dict[str, float]:
+    from twisted.internet.threads import deferToThread
+
+    queue = f"bench-raw-{secrets.token_hex(4)}"
+    connection, channel = await raw_channel(reactor, url)
+    await channel.queue_declare(queue=queue, durable=True, arguments={"x-queue-type": "quorum"})
+    try:
+        workers = await deferToThread(start_workers, "raw", url, queue, consumers)
+        properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+
+        def publish(number: int):
+            body = json.dumps({"n": number, "t": time.time()}).encode()
+            return channel.basic_publish("", queue, body, properties, mandatory=True)
+
+        started = await publish_all(publish, events)
+        return await deferToThread(collect, workers, started, events)
+    finally:
+        await channel.queue_delete(queue=queue)
+        connection.close()
+
+
+async def run_ours(reactor, url: str, events: int, consumers: int) -> dict[str, float]:
+    from twisted.internet.threads import deferToThread
+
+    from twisted_event_dispatcher.broker import AmqpTransport
+
+    exchange = f"bench-{secrets.token_hex(4)}"
+    workers = await deferToThread(start_workers, "ours", url, exchange, consumers)
+    transport = AmqpTransport(url, exchange=exchange, connection_name=f"{exchange}-publisher")
+    transport.startService()
+    try:
+        started = await publish_all(
+            lambda number: transport.publish({"n": number, "t": time.time()}, {"kind": "bench"}), events
+        )
+        return await deferToThread(collect, workers, started, events)
+    finally:
+        connection, channel = await raw_channel(reactor, url)
+        for queue in (f"{exchange}.g", f"{exchange}.g.dead-letters"):
+            await channel.queue_delete(queue=queue)
+        for name in (exchange, f"{exchange}.dead-letters"):
+            await channel.exchange_delete(exchange=name)
+        connection.close()
+        await transport.stopService()
+
+
+async def run_all(reactor, url: str, events: int) -> None:
+    print(f"{events} events, publish with confirms -> consume -> handler -> ack")
+    print(f"{'consumers':>9}  {'raw pika ev/s':>13}  {'ours ev/s':>10}  {'ratio':>6}  {'p50 ms':>7}  {'p99 ms':>7}")
+    for consumers in (1, 2):
+        raw = await run_raw(reactor, url, events, consumers)
+        ours = await run_ours(reactor, url, events, consumers)
+        print(
+            f"{consumers:>9}  {raw['rate']:>13.0f}  {ours['rate']:>10.0f}  {ours['rate'] / raw['rate']:>6.2f}"
+            f"  {ours['p50']:>7.1f}  {ours['p99']:>7.1f}"
+            f"   (raw pika: p50 {raw['p50']:.1f} ms, p99 {raw['p99']:.1f} ms)",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    arguments = parser.parse_args()
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import react
+
+    react(lambda reactor: Deferred.fromCoroutine(run_all(reactor, arguments.url, arguments.events)))
+
+
+if __name__ == "__main__":
+    main()
