@@ -5,7 +5,8 @@ A consumer process of the broker benchmark (run by ``broker.py``).
     python _broker_worker.py ours URL EXCHANGE EXPECTED
 
 ``raw`` consumes a queue with pika's Twisted adapter and acknowledges each
-message; ``ours`` runs a consumer group whose one handler reads the event.
+message; ``ours`` runs a consumer group whose one handler reads the event
+(with an in-memory completion log if ``BENCH_LOG=memory``).
 Each prints ``ready`` once consuming, then, once no message came for half a
 second after the last, one JSON line: how many it handled, the time of its
 last acknowledgement, and each event's publish-to-handler latency.
@@ -14,6 +15,7 @@ last acknowledgement, and each event's publish-to-handler latency.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -70,11 +72,13 @@ async def ours(reactor, url: str, exchange: str) -> None:
 
     tally = Tally()
     dispatcher = EventDispatcher(("kind",))
-    dispatcher.register(lambda event: tally.saw(event["t"]), "during", match={"kind": "bench"}, use_weakref=False)
+    dispatcher.register(
+        lambda event: tally.saw(event["t"]), "during", match={"kind": "bench"}, use_weakref=False
+    )
     dispatcher.start()
     transport = AmqpTransport(url, exchange=exchange, connection_name=f"{exchange}-bench-consumer")
-    group = transport.consumer_group(dispatcher, GroupSettings("g", exchange=exchange, prefetch=50),
-                                     MemoryCompletionLog())
+    log = MemoryCompletionLog() if os.environ.get("BENCH_LOG") == "memory" else None
+    group = transport.consumer_group(dispatcher, GroupSettings("g", exchange=exchange, prefetch=50), log)
     transport.startService()
     while not group.consuming:
         await deferLater(reactor, 0.02, lambda: None)

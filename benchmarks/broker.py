@@ -2,17 +2,19 @@
 """
 Broker mode end to end, beside raw pika in the same run.
 
-    python benchmarks/broker.py [--events N] [--url URL]
+    python benchmarks/broker.py [--events N] [--rounds R] [--log none|memory] [--url URL]
 
 For one and for two consumer processes, N events are published with
 publisher confirms (up to 500 unconfirmed at once) and consumed:
 
-- raw pika: a persistent JSON message published to a quorum queue, consumed
-  and acknowledged with pika's Twisted adapter;
+- raw pika: the same messages (body, properties and headers), published
+  with pika's Twisted adapter to a headers exchange bound to a quorum queue,
+  consumed and acknowledged with the same adapter;
 - this project: the same payload in its envelope, published by
   ``AmqpTransport.publish`` to the headers exchange, consumed by a consumer
-  group (quorum queue, prefetch 50, an in-memory completion log), one
-  handler in one phase, acknowledged after the phase.
+  group (quorum queue, prefetch 50; no completion log, or an in-memory one
+  with ``--log memory``), one handler in one phase, acknowledged after the
+  phase.
 
 It prints events per second from the first publish to the last
 acknowledgement, the ratio to raw pika's, and the publish-to-handler latency
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pika
@@ -41,9 +44,14 @@ WINDOW = 500
 
 
 def start_workers(mode: str, url: str, name: str, count: int) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     workers = [
-        subprocess.Popen([sys.executable, str(WORKER), mode, url, name], stdout=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, str(WORKER), mode, url, name], stdout=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(count)
     ]
     for worker in workers:
@@ -97,23 +105,39 @@ async def publish_all(publish, events: int) -> float:
 
 
 async def run_raw(reactor, url: str, events: int, consumers: int) -> dict[str, float]:
+    """
+    Raw pika: the same messages (a persistent JSON body, the same
+    properties and headers) through a headers exchange bound to a quorum
+    queue, as the consumer group's are.
+    """
     from twisted.internet.threads import deferToThread
 
-    queue = f"bench-raw-{secrets.token_hex(4)}"
+    name = f"bench-raw-{secrets.token_hex(4)}"
     connection, channel = await raw_channel(reactor, url)
-    await channel.queue_declare(queue=queue, durable=True, arguments={"x-queue-type": "quorum"})
+    await channel.exchange_declare(exchange=name, exchange_type="headers", durable=True)
+    await channel.queue_declare(queue=name, durable=True, arguments={"x-queue-type": "quorum"})
+    await channel.queue_bind(queue=name, exchange=name, arguments={"x-match": "all", "kind": "bench"})
     try:
-        workers = await deferToThread(start_workers, "raw", url, queue, consumers)
-        properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+        workers = await deferToThread(start_workers, "raw", url, name, consumers)
 
         def publish(number: int):
-            body = json.dumps({"n": number, "t": time.time()}).encode()
-            return channel.basic_publish("", queue, body, properties, mandatory=True)
+            now = time.time()
+            properties = pika.BasicProperties(
+                message_id=str(uuid.uuid4()),
+                headers={"kind": "bench", "published-at-ms": int(now * 1000)},
+                timestamp=int(now),
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
+            body = json.dumps({"n": number, "t": now}, separators=(",", ":")).encode()
+            return channel.basic_publish(name, "", body, properties, mandatory=True)
 
         started = await publish_all(publish, events)
         return await deferToThread(collect, workers, started, events)
     finally:
-        await channel.queue_delete(queue=queue)
+        await channel.queue_delete(queue=name)
+        await channel.exchange_delete(exchange=name)
         connection.close()
 
 
@@ -141,16 +165,27 @@ async def run_ours(reactor, url: str, events: int, consumers: int) -> dict[str, 
         await transport.stopService()
 
 
-async def run_all(reactor, url: str, events: int) -> None:
-    print(f"{events} events, publish with confirms -> consume -> handler -> ack")
-    print(f"{'consumers':>9}  {'raw pika ev/s':>13}  {'ours ev/s':>10}  {'ratio':>6}  {'p50 ms':>7}  {'p99 ms':>7}")
+async def run_all(reactor, url: str, events: int, rounds: int) -> None:
+    print(
+        f"{events} events, publish with confirms -> consume -> handler -> ack; "
+        f"completion log: {os.environ['BENCH_LOG']}; median of {rounds} alternating rounds"
+    )
+    print(
+        f"{'consumers':>9}  {'raw pika ev/s':>13}  {'ours ev/s':>10}  {'ratio':>6}  {'p50 ms':>7}  {'p99 ms':>7}"
+    )
     for consumers in (1, 2):
-        raw = await run_raw(reactor, url, events, consumers)
-        ours = await run_ours(reactor, url, events, consumers)
+        raws, ourses = [], []
+        for _ in range(rounds):
+            raws.append(await run_raw(reactor, url, events, consumers))
+            ourses.append(await run_ours(reactor, url, events, consumers))
+        raw = {key: statistics.median(run[key] for run in raws) for key in raws[0]}
+        ours = {key: statistics.median(run[key] for run in ourses) for key in ourses[0]}
+        ratios = sorted(o["rate"] / r["rate"] for o, r in zip(ourses, raws, strict=True))
         print(
             f"{consumers:>9}  {raw['rate']:>13.0f}  {ours['rate']:>10.0f}  {ours['rate'] / raw['rate']:>6.2f}"
             f"  {ours['p50']:>7.1f}  {ours['p99']:>7.1f}"
-            f"   (raw pika: p50 {raw['p50']:.1f} ms, p99 {raw['p99']:.1f} ms)",
+            f"   (raw pika: p50 {raw['p50']:.1f} ms, p99 {raw['p99']:.1f} ms;"
+            f" round ratios {', '.join(f'{ratio:.2f}' for ratio in ratios)})",
             flush=True,
         )
 
@@ -159,11 +194,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    parser.add_argument("--log", choices=("none", "memory"), default="none")
+    parser.add_argument("--rounds", type=int, default=3)
     arguments = parser.parse_args()
+    os.environ["BENCH_LOG"] = arguments.log
     from twisted.internet.defer import Deferred
     from twisted.internet.task import react
 
-    react(lambda reactor: Deferred.fromCoroutine(run_all(reactor, arguments.url, arguments.events)))
+    react(
+        lambda reactor: Deferred.fromCoroutine(
+            run_all(reactor, arguments.url, arguments.events, arguments.rounds)
+        )
+    )
 
 
 if __name__ == "__main__":

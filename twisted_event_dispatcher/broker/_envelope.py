@@ -41,6 +41,8 @@ MAX_KEY_LENGTH: Final = 200
 #: encode floats; they are accepted when a message from elsewhere has them).
 _SENT_TYPES: Final = (str, int, bool)
 _RECEIVED_TYPES: Final = (str, int, bool, float)
+#: One encoder for every body (json.dumps with options makes one per call).
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 
 
 class _UuidSeven:
@@ -221,7 +223,7 @@ def encode_body(payload: object) -> bytes:
     :raises EnvelopeError: if the payload is not made of JSON values.
     """
     try:
-        return json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+        return _ENCODER.encode(payload).encode()
     except (TypeError, ValueError) as error:
         raise EnvelopeError(f"the payload must be made of JSON values: {error}") from None
 

@@ -46,10 +46,18 @@ class FireLedger:
         """
         writing = self._log.record(self._key, handler_id.name)
         writing.addErrback(self._write_failed, handler_id.name)
-        self._writes.append(writing)
+        if not writing.called:  # a log in memory has written it already
+            self._writes.append(writing)
 
     def _write_failed(self, failure: Failure, name: str) -> None:
         self.failed_writes.append((name, failure))
+
+    @property
+    def pending(self) -> bool:
+        """
+        Whether a record started so far may not be written yet.
+        """
+        return any(not writing.called for writing in self._writes)
 
     def written(self) -> Deferred[list[None]]:
         """

@@ -22,12 +22,12 @@ from .._errors import FireCancelled, HandlerFailed
 from ._deadletter import HANDLERS_FAILED, UNDECODABLE, dead_letter_headers
 from ._envelope import Envelope, Message, from_message
 from ._errors import EnvelopeError
+from ._interfaces import ICompletionLog
 from ._ledger import FireLedger
 
 if TYPE_CHECKING:
     from .._dispatcher import EventDispatcher
     from .._result import FireResult
-    from ._interfaces import ICompletionLog
     from ._topology import GroupSettings
 
 _log = Logger()
@@ -156,8 +156,24 @@ class Processor:
         """
         job = _Job(delivery)
         self._jobs[id(job)] = job
-        running = Deferred.fromCoroutine(self._run(job))
-        running.addErrback(self._crashed, job)
+        try:
+            envelope = from_message(delivery.message)
+        except EnvelopeError as error:
+            self._undecodable(job, error)
+            return
+        log = self._completion_log
+        if log is None:
+            self._fire_now(job, envelope, None)
+            return
+        key = envelope.completion_key
+        looking = log.completed(key)
+        looking.addCallbacks(
+            self._looked_up,
+            self._lookup_failed,
+            callbackArgs=(job, envelope, key, log),
+            errbackArgs=(job, envelope),
+        )
+        looking.addErrback(self._crashed, job)
 
     def idle(self) -> Deferred[None]:
         """
@@ -197,53 +213,62 @@ class Processor:
             job.delivery.requeue()
         self._done(job)
 
-    async def _run(self, job: _Job) -> None:
-        delivery = job.delivery
-        try:
-            envelope = from_message(delivery.message)
-        except EnvelopeError as error:
-            _log.warn(
-                "Message {id!r} is not a valid envelope ({error}): dead-lettered",
-                id=delivery.message.message_id,
-                error=error,
-            )
-            await self._give_up(job, UNDECODABLE, [("(envelope)", str(error))])
-            return
-        failures = await self._dispatch(envelope, delivery.attempt)
-        if job.settled:
-            return
-        if not failures:
-            job.settle()
-            delivery.ack()
-            self.counts["acked"] += 1
-            self._done(job)
-        elif delivery.attempt >= self._settings.delivery_limit:
-            self._warn(envelope, delivery.attempt, failures, "dead-lettered")
-            await self._give_up(job, HANDLERS_FAILED, failures)
-        else:
-            self._warn(envelope, delivery.attempt, failures, f"retried in {self._settings.retry_delay:g}s")
-            job.retry = self._clock.callLater(self._settings.retry_delay, self._requeue, job)
+    def _undecodable(self, job: _Job, error: EnvelopeError) -> None:
+        _log.warn(
+            "Message {id!r} is not a valid envelope ({error}): dead-lettered",
+            id=job.delivery.message.message_id,
+            error=error,
+        )
+        giving_up = Deferred.fromCoroutine(self._give_up(job, UNDECODABLE, [("(envelope)", str(error))]))
+        giving_up.addErrback(self._crashed, job)
 
-    async def _dispatch(self, envelope: Envelope, attempt: int) -> Failures:
-        ledger = None
-        if self._completion_log is not None:
-            key = envelope.completion_key
-            try:
-                done = await self._completion_log.completed(key)
-            except Exception:
-                return [("(completion log)", _describe(Failure()))]
-            ledger = FireLedger(key, done, self._completion_log)
+    def _looked_up(
+        self, done: frozenset[str], job: _Job, envelope: Envelope, key: str, log: ICompletionLog
+    ) -> None:
+        self._fire_now(job, envelope, FireLedger(key, done, log))
+
+    def _lookup_failed(self, failure: Failure, job: _Job, envelope: Envelope) -> None:
+        self._settle(job, envelope, [("(completion log)", _describe(failure))])
+
+    def _fire_now(self, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:
         allowed = self._dispatcher.allowed_match_spec_keywords
         details = {keyword: value for keyword, value in envelope.details.items() if keyword in allowed}
         try:
-            result = await self._fire(
-                envelope.payload, details, fire_id=envelope.event_id, attempt=attempt, ledger=ledger
+            firing = self._fire(
+                envelope.payload,
+                details,
+                fire_id=envelope.event_id,
+                attempt=job.delivery.attempt,
+                ledger=ledger,
             )
-            failures = [(o.handler_id.name, _describe(o.failure)) for o in result.failures if o.failure]
         except Exception:
-            failures = _fire_failures(Failure())
+            self._fired(Failure(), job, envelope, ledger)
+            return
+        firing.addBoth(self._fired, job, envelope, ledger)
+        firing.addErrback(self._crashed, job)
+
+    def _fired(self, outcome: object, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:
+        if isinstance(outcome, Failure):
+            failures = _fire_failures(outcome)
+        elif cast("FireResult", outcome).succeeded:
+            failures = []
+        else:
+            failures = [
+                (o.handler_id.name, _describe(o.failure))
+                for o in cast("FireResult", outcome).failures
+                if o.failure
+            ]
+        if ledger is None or not ledger.pending:
+            self._recorded(None, job, envelope, ledger, failures)
+            return
+        writing = ledger.written()
+        writing.addCallback(self._recorded, job, envelope, ledger, failures)
+        writing.addErrback(self._crashed, job)
+
+    def _recorded(
+        self, _: object, job: _Job, envelope: Envelope, ledger: FireLedger | None, failures: Failures
+    ) -> None:
         if ledger is not None:
-            await ledger.written()
             for name, failure in ledger.failed_writes:
                 _log.warn(
                     "Recording that {handler} completed for event {id} failed: {error}; "
@@ -252,7 +277,24 @@ class Processor:
                     id=envelope.event_id,
                     error=_describe(failure),
                 )
-        return failures
+        self._settle(job, envelope, failures)
+
+    def _settle(self, job: _Job, envelope: Envelope, failures: Failures) -> None:
+        if job.settled:
+            return
+        delivery = job.delivery
+        if not failures:
+            job.settle()
+            delivery.ack()
+            self.counts["acked"] += 1
+            self._done(job)
+        elif delivery.attempt >= self._settings.delivery_limit:
+            self._warn(envelope, delivery.attempt, failures, "dead-lettered")
+            giving_up = Deferred.fromCoroutine(self._give_up(job, HANDLERS_FAILED, failures))
+            giving_up.addErrback(self._crashed, job)
+        else:
+            self._warn(envelope, delivery.attempt, failures, f"retried in {self._settings.retry_delay:g}s")
+            job.retry = self._clock.callLater(self._settings.retry_delay, self._requeue, job)
 
     def _warn(self, envelope: Envelope, attempt: int, failures: Failures, then: str) -> None:
         _log.warn(
