@@ -61,10 +61,7 @@ def publish_route(mode: BrokerMode) -> Route:
             publishing = mode.publish(event, details)
         except EnvelopeError as error:
             raise ApiError(422, str(error)) from None
-        answered = publishing.addCallback(
-            lambda event_id: (202, {"event_id": event_id, "delivery": "broker"})
-        )
-        return answered.addErrback(_publish_failed)
+        return publishing.addCallback(_accepted).addErrback(_publish_failed)
 
     return publish
 
