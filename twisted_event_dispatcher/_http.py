@@ -225,12 +225,22 @@ class ApiResource(Resource):
         carry, or None.
     :param timeout: seconds before an event's handlers are cancelled, or None.
     :param clock: for the timeout.
+    :param routes: more routes, path to (method, route); a route may return
+        a Deferred firing with ``(status, body)`` (broker mode's).
+    :param publish: the route of ``POST /events?delivery=broker``, or None.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
 
     def __init__(
-        self, host: PluginHost, *, token: str | None, timeout: float | None, clock: IReactorTime
+        self,
+        host: PluginHost,
+        *,
+        token: str | None,
+        timeout: float | None,
+        clock: IReactorTime,
+        routes: Mapping[bytes, tuple[bytes, Callable[[Request], object]]] | None = None,
+        publish: Callable[[Request], object] | None = None,
     ) -> None:
         Resource.__init__(self)
         self._host = host
@@ -245,7 +255,9 @@ class ApiResource(Resource):
             b"/handlers": (b"GET", self._handlers),
             b"/plugins": (b"GET", self._plugins),
             b"/health": (b"GET", self._health),
+            **(routes or {}),
         }
+        self._publish = publish
 
     @property
     def in_flight(self) -> int:
@@ -273,6 +285,9 @@ class ApiResource(Resource):
             _log.failure("Answering {method} {path} failed", method=request.method, path=request.path)
             return _answer_error(request, ApiError(500, "internal error; see the service's log"))
         if body is _ANSWERED_LATER:
+            return NOT_DONE_YET
+        if isinstance(body, Deferred):
+            self._track(Deferred.fromCoroutine(_answer_later(body, request, _watch_disconnection(request))))
             return NOT_DONE_YET
         return _answer(request, 200, body)
 
@@ -304,6 +319,14 @@ class ApiResource(Resource):
     def _fire(self, request: Request) -> object:
         if not self.accepting:
             raise ApiError(503, "the service is stopping and accepts no new events")
+        delivery = request.args.get(b"delivery", [b"local"])[0]
+        if delivery == b"broker" and self._publish is not None:
+            return self._publish(request)
+        if delivery != b"local":
+            choices = (
+                "'local' or 'broker'" if self._publish is not None else "'local' (no [broker] is configured)"
+            )
+            raise ApiError(400, f"delivery must be {choices}, got {delivery.decode('latin-1')!r}")
         event, details = parse_fire_request(cast(IO[bytes], request.content).read())
         try:
             fired = self._fire_event(event, details)
@@ -314,9 +337,12 @@ class ApiResource(Resource):
         answering = Deferred.fromCoroutine(
             self._answer_when_fired(fired, request, _watch_disconnection(request))
         )
+        self._track(answering)
+        return _ANSWERED_LATER
+
+    def _track(self, answering: Deferred[None]) -> None:
         self._in_flight.add(answering)
         answering.addBoth(self._answered, answering)
-        return _ANSWERED_LATER
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
         declared = self._host.declared
@@ -405,6 +431,23 @@ def _waiting(dispatcher: EventDispatcher) -> list[dict[str, object]]:
         }
         for event in dispatcher.in_flight()
     ]
+
+
+async def _answer_later(pending: Deferred[Any], request: Request, gone: list[bool]) -> None:
+    """
+    Answer with what a route's Deferred fires with: ``(status, body)``.
+    """
+    try:
+        status, body = await pending
+        payload = _answer(request, status, body)
+    except ApiError as error:
+        payload = _answer_error(request, error)
+    except Exception:
+        _log.failure("Answering {method} {path} failed", method=request.method, path=request.path)
+        payload = _answer_error(request, ApiError(500, "internal error; see the service's log"))
+    if not gone:
+        request.write(payload)
+        request.finish()
 
 
 def _watch_disconnection(request: Request) -> list[bool]:
