@@ -42,6 +42,7 @@ from twisted.python.failure import Failure
 from ._dispatcher import EventDispatcher
 from ._errors import DispatcherError
 from ._http import ApiResource, ApiSite, ConnectionTracker
+from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
 from .config import DEFAULT_MAX_BODY, Config, ConfigError, PluginSettings, load_config
 from .declarations import DeclaredDispatcher, EventDeclaration, declarations_in
 from .discovery import PluginLoadError, instantiate, load_dotted, load_entry_point, load_group
@@ -72,6 +73,8 @@ class DispatcherService(Service):
     :param threads: the size of the reactor's thread pool, or None to leave it.
     :param reactor: the reactor; the global one by default.
     :param clock: the time for timeouts; the reactor by default.
+    :param broker: broker mode (``[broker]``), started after the plugins and
+        stopped (its group draining) before them; None for one process.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class DispatcherService(Service):
         threads: int | None = None,
         reactor: IReactorCore | None = None,
         clock: IReactorTime | None = None,
+        broker: BrokerMode | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -95,7 +99,8 @@ class DispatcherService(Service):
         self._reactor = reactor
         self._threads = threads
         clock = cast(IReactorTime, reactor) if clock is None else clock
-        self.resource = ApiResource(host, token=token, timeout=timeout, clock=clock)
+        self.broker = broker
+        self.resource = ApiResource(host, token=token, timeout=timeout, clock=clock, **broker_api(broker))
         self._connections = ConnectionTracker(ApiSite(self.resource, max_body, cast(IReactorTime, reactor)))
         self.port: IListeningPort | None = None
 
@@ -121,6 +126,7 @@ class DispatcherService(Service):
         )
         self.resource.accepting = True
         self.host.startService()
+        start_when_running(self.host, self.broker)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -137,6 +143,8 @@ class DispatcherService(Service):
         if self.port is not None:
             await maybeDeferred(self.port.stopListening)
             self.port = None
+        if self.broker is not None and self.broker.running:
+            await self.broker.stopService()
         await self.host.stopService()
         await self.resource.when_idle()
         await self._connections.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
@@ -267,6 +275,7 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         timeout=config.dispatcher.default_timeout,
         threads=config.dispatcher.threads,
         reactor=reactor,
+        broker=build_broker(config, host, reactor),
     )
 
 
