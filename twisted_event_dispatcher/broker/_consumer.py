@@ -184,6 +184,12 @@ class AmqpConsumerGroup(Service):
         await self._bind(channel)
         queue, tag = await channel.basic_consume(queue=self.settings.queue)
         self._channel, self._consumer_tag = channel, tag
+        _log.info(
+            "Group {group} consuming {queue} ({count} binding(s))",
+            group=self.settings.name,
+            queue=self.settings.queue,
+            count=len(self._bound),
+        )
         channel.on_closed.addBoth(self._channel_closed, channel, connection)
         self._next(queue, channel)
 
