@@ -43,7 +43,7 @@ def message_of(properties: Any, body: bytes) -> Message:
     """
     return Message(
         properties.message_id,
-        dict(properties.headers or {}),
+        properties.headers or {},  # pika makes a new dict for each message
         body,
         properties.timestamp,
         properties.content_type,

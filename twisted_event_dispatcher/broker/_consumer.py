@@ -11,6 +11,7 @@ few seconds and at once by L{AmqpConsumerGroup.refresh_bindings}.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from twisted.application.service import Service
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 _log = Logger()
 
 
-def _attempt(headers: dict[str, object], redelivered: bool) -> int:
+def _attempt(headers: Mapping[str, object], redelivered: bool) -> int:
     count = headers.get("x-delivery-count")
     if isinstance(count, int) and not isinstance(count, bool):
         return count + 1
@@ -60,7 +61,7 @@ class _AmqpDelivery:
         self._settings = settings
         self._tag = method.delivery_tag
         self.message = message_of(properties, body)
-        self.attempt = _attempt(dict(self.message.headers), bool(method.redelivered))
+        self.attempt = _attempt(self.message.headers, bool(method.redelivered))
 
     def ack(self) -> None:
         # On a closed channel the broker has already put the message back.

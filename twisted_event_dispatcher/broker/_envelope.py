@@ -264,13 +264,20 @@ def from_message(message: Message) -> Envelope:
     if message.content_type not in (None, CONTENT_TYPE):
         raise EnvelopeError(f"content_type must be {CONTENT_TYPE!r}, got {message.content_type!r}")
     headers = message.headers or {}
-    details = {
-        name: value for name, value in headers.items() if name.isidentifier() and name not in TRACE_HEADERS
-    }
+    details = {}
+    for name, value in headers.items():
+        if name.isidentifier() and name not in TRACE_HEADERS:
+            if type(value) not in _RECEIVED_TYPES:  # exact types first: the usual case, at once
+                _check_details({name: value}, _RECEIVED_TYPES)
+            details[name] = value
     published = _optional_int(headers, PUBLISHED_AT)
     if published is None and message.timestamp is not None:
         published = message.timestamp * 1000
-    trace = {name: headers[name] for name in TRACE_HEADERS if name in headers}
+    trace = (
+        {name: headers[name] for name in TRACE_HEADERS if name in headers}
+        if len(headers) > len(details)
+        else {}
+    )
     try:
         payload = json.loads(message.body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -278,7 +285,7 @@ def from_message(message: Message) -> Envelope:
     return Envelope(
         message.message_id,
         payload,
-        _check_details(details, _RECEIVED_TYPES),
+        details,
         published,
         _check_key(_text(headers.get(IDEMPOTENCY_KEY))),
         _check_trace({name: _text(value) for name, value in trace.items()}),  # type: ignore[misc]
