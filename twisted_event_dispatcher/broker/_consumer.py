@@ -64,13 +64,24 @@ class _AmqpDelivery:
         self.attempt = _attempt(self.message.headers, bool(method.redelivered))
 
     def ack(self) -> None:
-        # On a closed channel the broker has already put the message back.
         if self._channel.is_open:
             self._channel.basic_ack(self._tag)
+        else:
+            self._gone("finished")
 
     def requeue(self) -> None:
         if self._channel.is_open:
             self._channel.basic_nack(self._tag, requeue=True)
+        else:
+            self._gone("was to be retried")
+
+    def _gone(self, what: str) -> None:
+        # The broker put the message back when the channel closed.
+        _log.info(
+            "Event {id} {what} after its channel closed: the broker delivers it again",
+            id=self.message.message_id,
+            what=what,
+        )
 
     def dead_letter(self, headers: dict[str, object]) -> Deferred[None]:
         async def store_then_ack() -> None:
