@@ -255,3 +255,26 @@ def test_the_completion_log_skips_handlers_that_completed_before_a_crash(transpo
     gate[1].callback(None)
     assert effects == ["before", "during"]  # audit was skipped on attempt 2
     assert second.processor.counts["acked"] == 1
+
+
+@needs_ledger
+def test_a_consumer_dying_on_the_last_delivery_leaves_the_broker_s_dead_letter(transport):
+    """
+    When the consumer dies holding the event's last delivery, the broker's
+    own delivery limit dead-letters it, with the broker's reason.
+    """
+    dispatcher = make_dispatcher()
+    dispatcher.register(lambda event: Deferred(), "during", use_weakref=False)
+    settings = GroupSettings("g", delivery_limit=1)
+    group = transport.consumer_group(dispatcher, settings)
+    group.startService()
+    event_id = result_of(transport.publish({}))
+    group.crash()
+    (letter,) = result_of(transport.dead_letters(settings).list())
+    assert (letter.event_id, letter.reason) == (event_id, "the broker dead-lettered it (delivery_limit)")
+    assert transport.queued(settings) == 0
+
+
+def test_a_group_must_name_the_transport_s_exchange(transport):
+    with pytest.raises(ValueError, match="names exchange 'other'; this transport's is 'events'"):
+        transport.consumer_group(make_dispatcher(), GroupSettings("g", exchange="other"))
