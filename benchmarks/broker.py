@@ -19,7 +19,8 @@ publisher confirms (up to 500 unconfirmed at once) and consumed:
 It prints events per second from the first publish to the last
 acknowledgement, the ratio to raw pika's, and the publish-to-handler latency
 at p50 and p99 (in these bursts, mostly time spent queued), then the same
-latencies with events published at a steady 300 per second.  It needs RabbitMQ at 127.0.0.1:5672 and the broker extra.
+latencies with events published at a steady 300 per second.
+It needs RabbitMQ at 127.0.0.1:5672 and the broker extra.
 """
 
 from __future__ import annotations
@@ -184,9 +185,9 @@ async def run_all(reactor, url: str, events: int, rounds: int) -> None:
         f"{events} events, publish with confirms -> consume -> handler -> ack; "
         f"completion log: {os.environ['BENCH_LOG']}; median of {rounds} alternating rounds"
     )
-    print(
-        f"{'consumers':>9}  {'raw pika ev/s':>13}  {'ours ev/s':>10}  {'ratio':>6}  {'p50 ms':>7}  {'p99 ms':>7}"
-    )
+    header = ("consumers", "raw pika ev/s", "ours ev/s", "ratio", "p50 ms", "p99 ms")
+    widths = (9, 13, 10, 6, 7, 7)
+    print("  ".join(f"{name:>{width}}" for name, width in zip(header, widths, strict=True)))
     for consumers in (1, 2):
         raws, ourses = [], []
         for _ in range(rounds):
