@@ -20,7 +20,7 @@ import sys
 import time
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import LoopingCall, deferLater, react
+from twisted.internet.task import deferLater, react
 
 
 class Tally:
