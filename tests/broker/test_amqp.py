@@ -78,7 +78,7 @@ async def test_publishes_are_confirmed_and_routed_by_the_handlers_specs(amqp, na
     dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
     settings = GroupSettings("g", exchange=names["exchange"])
     group = await started_group(amqp, dispatcher, settings)
-    group.stopService()  # keep the events in the queue: this test only publishes
+    await group.stopService()  # keep the events in the queue: this test only publishes
     event_id = await amqp.publish({"n": 1}, {"kind": "a", "user": "bob"})
     assert len(event_id) == 36
     with pytest.raises(UnroutableEvent):
@@ -203,3 +203,29 @@ async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
         await publishing
     await wait_for(lambda: len(seen) == 100, timeout=30, what="all 100 events")
     assert amqp.connection.connections > connections
+
+
+def delete_queue(url: str, queue: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_whose_queue_is_deleted_declares_it_again_and_consumes(amqp, names, broker_url):
+    """
+    The broker cancels the consumer of a deleted queue: the group sets
+    itself up again on a new connection, queue and bindings included.
+    """
+    dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    connections = amqp.connection.connections
+    await deferToThread(delete_queue, broker_url, settings.queue)
+    await wait_for(
+        lambda: amqp.connection.connections > connections and group.consuming, what="a new consumer"
+    )
+    await group.stopService()
+    assert len(await amqp.publish({"n": 1}, {"kind": "a"})) == 36  # bound again

@@ -207,7 +207,12 @@ class AmqpConsumerGroup(Service):
 
     def _next(self, queue: ClosableDeferredQueue, channel: TwistedChannel) -> None:
         getting = queue.get()
-        getting.addCallbacks(self._delivered, self._stopped_consuming, (queue, channel))
+        getting.addCallbacks(
+            self._delivered,
+            self._stopped_consuming,
+            callbackArgs=(queue, channel),
+            errbackArgs=(queue, channel),
+        )
 
     def _delivered(self, received: Any, queue: ClosableDeferredQueue, channel: TwistedChannel) -> None:
         delivery = _AmqpDelivery(channel, self.settings, received.method, received.properties, received.body)
@@ -217,9 +222,18 @@ class AmqpConsumerGroup(Service):
             delivery.requeue()
         self._next(queue, channel)
 
-    def _stopped_consuming(self, failure: Failure) -> None:
-        if self.running and self._consumer_tag is not None:
-            _log.info("Group {group} stopped consuming: {why}", group=self.settings.name, why=failure.value)
+    def _stopped_consuming(
+        self, failure: Failure, queue: ClosableDeferredQueue, channel: TwistedChannel
+    ) -> None:
+        if not self.running or self._consumer_tag is None:
+            return  # stopped on purpose
+        _log.warn(
+            "Group {group} stopped receiving ({why!r}); setting up again",
+            group=self.settings.name,
+            why=failure.value,
+        )
+        if channel.is_open:  # the broker cancelled the consumer (its queue was deleted, say)
+            channel.close()
 
     def _channel_closed(
         self, reason: object, channel: TwistedChannel, connection: TwistedProtocolConnection
