@@ -493,12 +493,13 @@ def dispatch_all(
     handlers: list[tuple[str, dict[str, str], str, int]],
     events: list[dict[str, str]],
     handler_errors: str,
-    force_engine: bool,
+    general: bool,
 ) -> tuple[list[object], int]:
     """
     Register C{handlers} on a new dispatcher, fire C{events} one after
     another without waiting, run the clock, and describe every outcome;
-    also count the handler failures logged.
+    also count the handler failures logged.  With C{general}, each fire is
+    given a fire id, which makes the general loop run it from its start.
     """
     clock = Clock()
     dispatcher = EventDispatcher(
@@ -507,8 +508,7 @@ def dispatch_all(
         handler_errors=handler_errors,  # type: ignore[arg-type]
     )
     dispatcher.start()
-    if force_engine:
-        dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
+    dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
     numbers: dict[HandlerId, int] = {}
     for number, (phase, spec, behaviour, delay) in enumerate(handlers):
         fn = plain_handler(number, behaviour, delay, clock)
@@ -516,7 +516,12 @@ def dispatch_all(
     logged = FailuresLogged()
     globalLogPublisher.addObserver(logged)
     try:
-        fired = [dispatcher.fire_event(number, **details) for number, details in enumerate(events)]
+        fired = [
+            dispatcher.fire(number, details, fire_id=f"fire-{number}")
+            if general
+            else dispatcher.fire_event(number, **details)
+            for number, details in enumerate(events)
+        ]
         clock.pump([1] * 20)
     finally:
         globalLogPublisher.removeObserver(logged)
@@ -542,26 +547,33 @@ def test_the_fast_loop_and_the_engine_agree(
 ) -> None:
     """
     Plain handlers give the same outcomes, in the same order, whether the
-    dispatcher's own loop runs the fire (handing over to the engine when it
-    must) or an unrelated handler with options makes the engine run it all.
+    tight loop runs the fire (handing it to the general loop when it must)
+    or the general loop runs it all.  (A handler with options, in a phase no
+    event reaches, does not change which loop runs a fire.)
     """
-    assert dispatch_all(handlers, events, handler_errors, force_engine=False) == dispatch_all(
-        handlers, events, handler_errors, force_engine=True
+    assert dispatch_all(handlers, events, handler_errors, general=False) == dispatch_all(
+        handlers, events, handler_errors, general=True
     )
 
 
-def uses_engine_from_the_start(dispatcher: EventDispatcher) -> bool:
-    return dispatcher._advanced
-
-
-def test_the_spare_handler_does_force_the_engine() -> None:
+def test_a_fire_given_options_runs_in_the_general_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """
-    The premise of the test above: an option-carrying handler, even in a
-    phase no event reaches, makes every fire go through the engine.
+    The premise of the test above: a fire given a fire id never enters the
+    tight loop, while a plain fire does.
     """
-    dispatcher = EventDispatcher(("kind",), ("during", "spare"))
+    from twisted_event_dispatcher._run import Runner
+
+    entered: list[object] = []
+    tight = Runner.fire_event
+
+    def spy(runner: Runner, event: object, /, **details: object) -> Any:
+        entered.append(event)
+        return tight(runner, event, **details)
+
+    monkeypatch.setattr(Runner, "fire_event", spy)
+    dispatcher = EventDispatcher(("kind",))
     dispatcher.start()
-    assert not uses_engine_from_the_start(dispatcher)
-    dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
-    assert uses_engine_from_the_start(dispatcher)
-    assert result_of(dispatcher.fire_event("e", kind="x")).values == ()
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    assert result_of(dispatcher.fire("general", {"kind": "x"}, fire_id="an-id")).values == (None,)
+    assert result_of(dispatcher.fire_event("tight", kind="x")).values == (None,)
+    assert entered == ["tight"]

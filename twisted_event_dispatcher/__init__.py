@@ -11,6 +11,7 @@ from ._dispatcher import DEFAULT_PHASES, EventDispatcher
 from ._errors import (
     DispatcherError,
     DispatcherNotRunning,
+    EventFinishedError,
     FireCancelled,
     FollowUpDepthError,
     HandlerFailed,
@@ -24,12 +25,19 @@ from ._errors import (
     UnknownKeywordError,
     UnknownPhaseError,
 )
+from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._options import AnyOf, HandlerOptions, MatchSpec, Phase, any_of
-from ._registry import HandlerId
 from ._result import FireResult, HandlerOutcome
 from ._scope import HandlerScope
-from .interfaces import IBackgroundUtility, IDispatchMonitor, IEventDispatcher
+from .interfaces import (
+    IBackgroundUtility,
+    IDispatchMonitor,
+    IEventDispatcher,
+    IFireMonitor,
+    IHandlerLedger,
+    IObservableDispatcher,
+)
 
 __all__ = [
     "DEFAULT_PHASES",
@@ -38,6 +46,7 @@ __all__ = [
     "DispatcherNotRunning",
     "EventContext",
     "EventDispatcher",
+    "EventFinishedError",
     "FireCancelled",
     "FireResult",
     "FollowUpDepthError",
@@ -50,6 +59,9 @@ __all__ = [
     "IBackgroundUtility",
     "IDispatchMonitor",
     "IEventDispatcher",
+    "IFireMonitor",
+    "IHandlerLedger",
+    "IObservableDispatcher",
     "InFlightEvent",
     "InjectionError",
     "MatchSpec",

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 import attrs
 
 from ._errors import EventFinishedError
+from ._handle import HandlerId
+from ._result import FireResult
 
-if TYPE_CHECKING:
-    from ._registry import HandlerId
-    from ._result import FireResult
-
+__all__ = ["EventContext", "EventState", "StopPropagation", "Updates"]
 
 _NO_VALUE: Any = object()
 
@@ -30,7 +29,7 @@ class StopPropagation(Exception):
     Handlers already started in a concurrent phase are not interrupted; the
     fire still waits for them and reports them.
 
-    :ivar value: given, it becomes the fire's L{FireResult.value}, and
+    :ivar value: given, it becomes the fire's ``FireResult.value``, and
         follow-up events not yet dispatched are dropped (and reported);
         not given, follow-up events are still dispatched.
     """
@@ -59,11 +58,71 @@ class Updates:
     globals: Mapping[str, object] = attrs.field(factory=dict)
 
 
+#: Checks a follow-up before it is queued: ``(event, details, depth)``.
+FollowUpCheck = Callable[[object, dict[str, object], int], None]
+
+
+@final
+class EventState:
+    """
+    Per-event state that only the richer features need: the local namespace,
+    the follow-ups waiting to be dispatched, and whether the event is over.
+    Made on first use by the fire's run.
+    """
+
+    __slots__ = ("check", "depth", "finished", "follow_ups", "globals", "local", "result")
+
+    def __init__(
+        self, result: FireResult, globals_: dict[str, object], depth: int, check: FollowUpCheck
+    ) -> None:
+        self.result = result
+        self.globals = globals_
+        self.depth = depth
+        self.check = check
+        self.local: dict[str, object] | None = None
+        self.follow_ups: list[tuple[object, dict[str, object]]] = []
+        self.finished = False
+
+    def local_namespace(self) -> dict[str, object]:
+        """
+        The event's namespace, made from the details on first use.
+        """
+        if self.local is None:
+            self.local = dict(self.result.details)
+        return self.local
+
+    def add_follow_up(self, event: object, details: dict[str, object]) -> None:
+        """
+        Queue a follow-up event.
+
+        :raises EventFinishedError: when the event is over.
+        """
+        if self.finished:
+            raise EventFinishedError(self.result.event, event)
+        self.check(event, details, self.depth + 1)
+        self.follow_ups.append((event, details))
+
+    def drop_follow_ups(self) -> None:
+        """
+        The queued follow-ups will not be dispatched: report them as dropped.
+        """
+        if self.follow_ups:
+            self.result.extras.dropped.extend(self.follow_ups)
+            self.follow_ups.clear()
+
+    def apply(self, updates: Updates) -> None:
+        """
+        Apply what a handler returned to the namespaces.
+        """
+        self.local_namespace().update(updates.local)
+        self.globals.update(updates.globals)
+
+
 @final
 class EventContext:
     """
     What one handler call can see of its event, passed to handlers registered
-    with C{pass_context=True} (or injected as C{context}).
+    with ``pass_context=True`` (or injected as ``context``).
 
     Not thread-safe: a threaded handler should only read it.
     """
@@ -96,6 +155,22 @@ class EventContext:
         return self.handler_id.phase
 
     @property
+    def fire_id(self) -> str:
+        """
+        The fire's id (the broker's event id, for an event that came
+        through the broker).
+        """
+        return self._state.result.fire_id
+
+    @property
+    def attempt(self) -> int:
+        """
+        Which delivery of the event this is: 1, unless the broker delivers
+        it again after a failure.
+        """
+        return self._state.result.attempt
+
+    @property
     def local(self) -> dict[str, object]:
         """
         The event's namespace, shared by its handlers and discarded with it.
@@ -120,8 +195,8 @@ class EventContext:
 
     def follow_up(self, event: object, /, **details: object) -> None:
         """
-        Dispatch C{event} after this one (and its earlier follow-ups) has
-        finished; its L{FireResult} joins this one's C{follow_ups}.
+        Dispatch ``event`` after this one (and its earlier follow-ups) has
+        finished; its ``FireResult`` joins this one's ``follow_ups``.
 
         :raises UnknownKeywordError: for a keyword not allowed.
         :raises UnhashableValueError: for a value that cannot be hashed.
@@ -133,61 +208,6 @@ class EventContext:
 
     def stop(self, value: object = _NO_VALUE) -> None:
         """
-        Stop the event: raise L{StopPropagation} with C{value}.
+        Stop the event: raise :class:`StopPropagation` with ``value``.
         """
         raise StopPropagation(value)
-
-
-class EventState:
-    """
-    Per-event state that only the richer features need: the local namespace,
-    follow-ups, and how the event was stopped.  Made on first use.
-    """
-
-    __slots__ = (
-        "depth",
-        "dropped",
-        "finished",
-        "follow_up_results",
-        "follow_ups",
-        "globals",
-        "local",
-        "never_started",
-        "result",
-        "stop",
-        "validate",
-    )
-
-    def __init__(
-        self,
-        result: FireResult,
-        globals_: dict[str, object],
-        depth: int,
-        validate: Callable[[object, dict[str, object], int], None],
-    ) -> None:
-        self.result = result
-        self.globals = globals_
-        self.depth = depth
-        self.validate = validate
-        self.local: dict[str, object] | None = None
-        self.follow_ups: list[tuple[object, dict[str, object]]] = []
-        self.dropped: list[tuple[object, dict[str, object]]] = []
-        self.follow_up_results: list[FireResult] = []
-        self.never_started: list[HandlerId] = []
-        self.finished = False
-        self.stop: tuple[HandlerId, StopPropagation] | None = None
-
-    def local_namespace(self) -> dict[str, object]:
-        if self.local is None:
-            self.local = dict(self.result.details)
-        return self.local
-
-    def add_follow_up(self, event: object, details: dict[str, object]) -> None:
-        if self.finished:
-            raise EventFinishedError(self.result.event, event)
-        self.validate(event, details, self.depth + 1)
-        self.follow_ups.append((event, details))
-
-    def apply(self, updates: Updates) -> None:
-        self.local_namespace().update(updates.local)
-        self.globals.update(updates.globals)

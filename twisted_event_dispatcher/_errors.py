@@ -9,15 +9,30 @@ one, the builtin it specialises, so ``except ValueError`` keeps working.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from twisted.internet.defer import CancelledError
+from twisted.python.failure import Failure
 
-if TYPE_CHECKING:
-    from twisted.python.failure import Failure
+from ._handle import HandlerId
+from ._result import FireResult
 
-    from ._registry import HandlerId
-    from ._result import FireResult
+__all__ = [
+    "DispatcherError",
+    "DispatcherNotRunning",
+    "EventFinishedError",
+    "FireCancelled",
+    "FollowUpDepthError",
+    "HandlerFailed",
+    "HandlerTimedOut",
+    "InjectionError",
+    "NotWeakReferenceableError",
+    "OrderingError",
+    "OverloadedError",
+    "UnhashableValueError",
+    "UnknownHandlerError",
+    "UnknownKeywordError",
+    "UnknownPhaseError",
+]
 
 
 class DispatcherError(Exception):

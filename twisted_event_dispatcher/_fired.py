@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+__all__ = ["DIRECT", "STATE", "state_is_known"]
+
 from twisted.internet.defer import Deferred, succeed
 
 #: What L{succeed} leaves in a Deferred besides its C{result}: the
@@ -27,14 +29,21 @@ STATE: Final[dict[str, object]] = {
 }
 
 
-def state_is_known(make: Callable[[object], Deferred[object]] = succeed) -> bool:
+def state_is_known(
+    make: Callable[[object], Deferred[object]] = succeed, kind: type[Deferred[object]] = Deferred
+) -> bool:
     """
-    Whether C{make} (by default L{succeed}) leaves a plain L{Deferred} in
-    the state L{STATE} describes, with the result given.
+    Whether C{make} (by default L{succeed}) leaves a plain C{kind} (by
+    default L{Deferred}) in exactly the state L{STATE} describes, with the
+    result given.  Any other Twisted (a Deferred with other attributes, or
+    with C{__slots__} and so no C{vars()}) answers False, never an error.
     """
     marker = object()
-    made = make(marker)
-    return type(made) is Deferred and vars(made) == {**STATE, "result": marker}
+    try:
+        made = make(marker)
+        return type(made) is kind and vars(made) == {**STATE, "result": marker}
+    except Exception:
+        return False
 
 
 #: Whether writing L{STATE} directly gives what L{succeed} gives.

@@ -1,20 +1,17 @@
 # -*- test-case-name: tests.test_flow -*-
 """
-What a dispatcher can say about the events in flight, for health endpoints.
+What a dispatcher says about the events in flight, for health endpoints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, final
+from typing import final
 
 import attrs
 
-from ._registry import HandlerId
-from ._result import FireResult
+from ._handle import HandlerId
 
-if TYPE_CHECKING:
-    from ._engine import Dispatch
+__all__ = ["InFlightEvent", "PendingHandler"]
 
 
 @final
@@ -24,7 +21,7 @@ class PendingHandler:
     A handler an event in flight waits for.
 
     :ivar handler_id: the handler.
-    :ivar seconds: how long it has been running.
+    :ivar seconds: how long it has been running (or waiting for its turn).
     """
 
     handler_id: HandlerId
@@ -43,6 +40,7 @@ class InFlightEvent:
         (or is being dispatched synchronously right now).
     :ivar seconds: how long it has been in flight.
     :ivar pending: the handlers it waits for.
+    :ivar fire_id: the fire's id.
     """
 
     event: object
@@ -50,18 +48,4 @@ class InFlightEvent:
     phase: str | None
     seconds: float
     pending: tuple[PendingHandler, ...]
-
-
-def describe_in_flight(
-    result: FireResult, dispatch: Dispatch | None, phases: Sequence[str], now: float
-) -> InFlightEvent:
-    """
-    Describe one event in flight from what its engine keeps.
-    """
-    if dispatch is None:
-        return InFlightEvent(result.event, result.details, None, 0.0, ())
-    phase = phases[dispatch.position] if dispatch.position >= 0 else None
-    pending = tuple(
-        PendingHandler(handler_id, now - since) for handler_id, since in dispatch.pending_handlers()
-    )
-    return InFlightEvent(result.event, result.details, phase, now - dispatch.began, pending)
+    fire_id: str = ""

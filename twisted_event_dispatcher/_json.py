@@ -1,48 +1,99 @@
 # -*- test-case-name: tests.service.test_builtin_plugins -*-
 """
-Turning events, details and handler values into JSON, whatever they are.
+Turning events, details and handler values into JSON, whatever they are,
+and into bounded text for log lines.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
-#: Deeper structures are shown by their repr.
+#: Deeper structures are shown by their (bounded) repr.
 _MAX_DEPTH: Final = 32
+
+#: A repr that stops at a depth and a length, so that no value's shape can
+#: exhaust the stack or the memory.
+_REPR: Final = reprlib.Repr()
+_REPR.maxlevel = 8
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 4096
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 256
+
+#: The encoder of answers and lines: UTF-8 text as it is (no ``\\u``
+#: escapes, which would triple the size of non-ASCII text), no NaN.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=lambda value: _rest(value))
+
+
+def safe_repr(value: object) -> str:
+    """
+    ``repr(value)``, bounded in depth and length; a placeholder naming the
+    type and the error if the value's ``repr`` fails.
+    """
+    try:
+        return _REPR.repr(value)
+    except Exception as error:  # a repr may raise anything, RecursionError included
+        return f"<{type(value).__qualname__} object: repr() failed: {type(error).__name__}>"
 
 
 def jsonable(value: object, _depth: int = 0) -> object:
     """
-    C{value} as something C{json.dumps} accepts: JSON values as they are,
+    ``value`` as something ``json.dumps`` accepts: JSON values as they are,
     attrs instances and mappings as objects, sequences and sets as arrays,
-    and anything else (or anything nested too deep) as its C{repr}.
+    and anything else (or anything nested too deep) as its bounded repr.
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if _depth >= _MAX_DEPTH:
-        return repr(value)
+        return safe_repr(value)
     cls = type(value)
     if attrs.has(cls):
         value = {field.name: getattr(value, field.name) for field in attrs.fields(cls)}
     if isinstance(value, Mapping):
         return {
-            key if isinstance(key, str) else repr(key): jsonable(item, _depth + 1)
+            key if isinstance(key, str) else safe_repr(key): jsonable(item, _depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(item, _depth + 1) for item in value]
-    return repr(value)
+    return safe_repr(value)
+
+
+def _rest(value: object) -> object:
+    """
+    What the encoder cannot write by itself (attrs instances, sets, any
+    other object), made JSON by L{jsonable}.
+    """
+    return jsonable(value)
 
 
 def dumps(value: object) -> str:
     """
-    C{value} as one line of JSON (see L{jsonable}).
+    ``value`` as one line of JSON (see L{jsonable}).
+
+    The encoder writes JSON values as they are and calls L{jsonable} only for
+    the objects it cannot write; a value it refuses as a whole (a NaN, a key
+    that is not a string, a cycle, a structure too deep for the stack) is
+    converted by L{jsonable} first.
     """
-    return json.dumps(jsonable(value), allow_nan=False)
+    try:
+        return _ENCODER.encode(value)
+    except (ValueError, TypeError, RecursionError):
+        return _ENCODER.encode(jsonable(value))
+
+
+def brief(value: object, limit: int) -> str:
+    """
+    ``value`` as JSON text for a log line, cut after ``limit`` characters
+    with a note of how much was left out.
+    """
+    text = dumps(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"

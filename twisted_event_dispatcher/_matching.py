@@ -2,36 +2,85 @@
 """
 Matching fired event details against handler match-specs.
 
-Pure and Twisted-free.  A match-spec constrains some keywords to values; a
-keyword left out, or given as ``None``, is a wildcard.  Details match a spec
-when they carry every constrained keyword with an equal value (equality as a
-dictionary key sees it).
+A match-spec constrains some keywords to values; a keyword left out, or given
+as ``None``, is a wildcard.  Details match a spec when they carry every
+constrained keyword with an equal value (equality as a dictionary key sees it).
 
-L{SpecIndex} finds the items whose specs match a set of details without
-looking at items that cannot match: items are grouped by the keywords they
-constrain, and each group is one dictionary keyed by the constrained values.
-A lookup costs one dictionary access per group, whatever the number of items.
+:class:`SpecIndex` finds the items whose specs match a set of details without
+looking at items that cannot match.  Each item is filed under ONE of its
+constraints, a ``(keyword, value)`` pair (the most selective one when it is
+filed: the pair with the fewest items so far), or among the wildcards if it
+constrains nothing.  A lookup reads one bucket per fired detail, and checks
+the remaining constraints of the few items found there.  So a fire costs what
+the details and the candidates cost, whatever the number of items registered
+and however many different sets of keywords they constrain.
+
+Pure and Twisted-free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Generic, Protocol, TypeVar
 
 from ._errors import UnhashableValueError, UnknownKeywordError
+from ._options import AnyOf
 
-T = TypeVar("T", bound=Hashable)
+__all__ = [
+    "MISSING",
+    "Filed",
+    "KeywordCheck",
+    "Residual",
+    "SpecIndex",
+    "check_details",
+    "check_hashable",
+    "check_keywords",
+    "normalize_spec",
+    "residual_fits",
+    "spec_matches",
+]
 
-#: What a bucket of the index holds: one item alone, or an insertion-ordered
-#: set of items (a dict whose values are all None).
-_Bucket = object
+#: What ``details.get`` answers for a keyword that was not fired.
+MISSING: Final = object()
 
-_MISSING = object()
+
+class KeywordCheck(Protocol):
+    """
+    A residual check that is more than a tuple of constraints: several
+    alternative specs, any of which may match.
+    """
+
+    def matches(self, details: Mapping[str, object]) -> bool:
+        """
+        Whether the keywords of any alternative match ``details``.
+        """
+        ...
+
+
+#: The constraints an item must still meet once found in a bucket: None
+#: (none: the bucket's pair was its only one), ``(keyword, value)`` pairs
+#: to check (a value may be an :class:`AnyOf`), or a :class:`KeywordCheck`.
+Residual = tuple[tuple[str, object], ...] | KeywordCheck | None
+
+
+class Filed(Protocol):
+    """
+    What the index needs of an item: its order and its residual constraints.
+    """
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def rest(self) -> Residual: ...
+
+
+T = TypeVar("T", bound=Filed)
 
 
 def check_keywords(keywords: Iterable[str], allowed: frozenset[str], where: str) -> None:
     """
-    Raise L{UnknownKeywordError} if any of C{keywords} is not in C{allowed}.
+    Raise :class:`UnknownKeywordError` if any of ``keywords`` is not in ``allowed``.
     """
     unknown = [keyword for keyword in keywords if keyword not in allowed]
     if unknown:
@@ -40,7 +89,7 @@ def check_keywords(keywords: Iterable[str], allowed: frozenset[str], where: str)
 
 def check_hashable(values: Mapping[str, object], where: str) -> None:
     """
-    Raise L{UnhashableValueError} naming the first keyword whose value is unhashable.
+    Raise :class:`UnhashableValueError` naming the first keyword whose value is unhashable.
     """
     for keyword, value in values.items():
         try:
@@ -51,8 +100,8 @@ def check_hashable(values: Mapping[str, object], where: str) -> None:
 
 def check_details(details: Mapping[str, object], allowed: frozenset[str], where: str) -> None:
     """
-    Raise L{UnknownKeywordError} or L{UnhashableValueError} for details an
-    event may not carry.
+    Raise :class:`UnknownKeywordError` or :class:`UnhashableValueError` for
+    details an event may not carry.
     """
     check_keywords(details, allowed, where)
     check_hashable(details, where)
@@ -67,7 +116,7 @@ def normalize_spec(
     :param spec: keyword to required value; ``None`` means any value.
     :param allowed: the keywords a spec may use.
     :returns: the constrained keywords, sorted, and their values, in that order.
-    :raises UnknownKeywordError: for a keyword not in C{allowed}.
+    :raises UnknownKeywordError: for a keyword not in ``allowed``.
     :raises UnhashableValueError: for a value that cannot be hashed.
     """
     if not spec:
@@ -99,7 +148,7 @@ def spec_matches(
     """
     The reference definition of a match, one keyword at a time.
 
-    Used by the tests as the model that L{SpecIndex} must agree with.
+    Used by the tests as the model that :class:`SpecIndex` must agree with.
     """
     for keyword, value in zip(keywords, values, strict=True):
         if keyword not in details:
@@ -110,42 +159,29 @@ def spec_matches(
     return True
 
 
-def index_key(keywords: tuple[str, ...], values: tuple[object, ...]) -> object:
+def residual_fits(rest: Residual, details: Mapping[str, object]) -> bool:
     """
-    The key under which a spec is filed in its group's table: the value itself
-    for a one-keyword spec (the common case, and no tuple to keep), else the
-    tuple of values.
+    Whether ``details`` meet an item's residual constraints.
     """
-    return values[0] if len(keywords) == 1 else values
-
-
-class _Group(Generic[T]):
-    """
-    The items that constrain one set of keywords, keyed by their values.
-    """
-
-    __slots__ = ("keywords", "single", "table")
-
-    def __init__(self, keywords: tuple[str, ...]) -> None:
-        self.keywords = keywords
-        self.single: str | None = keywords[0] if len(keywords) == 1 else None
-        self.table: dict[object, object] = {}
-
-    def bucket_for(self, details: Mapping[str, object]) -> object:
-        """
-        The bucket for C{details}, or None when nothing in this group matches.
-        """
-        single = self.single
-        if single is not None:
-            return self.table.get(details.get(single, _MISSING))
-        try:
-            key = tuple([details[keyword] for keyword in self.keywords])
-        except KeyError:
-            return None
-        return self.table.get(key)
+    if rest is None:
+        return True
+    if type(rest) is not tuple:
+        return rest.matches(details)  # type: ignore[union-attr]
+    for keyword, expected in rest:
+        found = details.get(keyword, MISSING)
+        if type(expected) is AnyOf:
+            if found not in expected.values:
+                return False
+        elif found is not expected and found != expected:
+            return False
+    return True
 
 
 def _add_to_bucket(bucket: object, item: object) -> object:
+    """
+    A bucket holds one item alone, or an insertion-ordered set of items (a
+    dict whose values are all None).
+    """
     if bucket is None:
         return item
     if type(bucket) is dict:
@@ -156,7 +192,7 @@ def _add_to_bucket(bucket: object, item: object) -> object:
 
 def _remove_from_bucket(bucket: object, item: object) -> tuple[bool, object]:
     """
-    Remove C{item}; return whether it was there and what the bucket becomes.
+    Remove ``item``; return whether it was there and what the bucket becomes.
     """
     if type(bucket) is dict:
         if item not in bucket:
@@ -176,110 +212,141 @@ def _bucket_items(bucket: object) -> list[object]:
     return [bucket]
 
 
+def _bucket_size(bucket: object) -> int:
+    if bucket is None:
+        return 0
+    return len(bucket) if type(bucket) is dict else 1
+
+
+def _seq_of(item: Filed) -> int:
+    return item.seq
+
+
+#: Where an item is filed: a ``(keyword, value)`` pair, or None among the wildcards.
+Filing = tuple[str, object] | None
+
+
 class SpecIndex(Generic[T]):
     """
     Items filed by match-spec, looked up by event details.
 
-    Items are hashable objects compared by identity.  C{order} gives each
-    item's position in registration order, so that items found in several
-    groups come back in the order they were added.
+    Items are hashable objects compared by identity, with a ``seq`` (their
+    registration order) and a ``rest`` (see :data:`Residual`).  Lookups
+    answer in ``seq`` order.
     """
 
-    __slots__ = ("_groups", "_order", "_plan", "_wild", "_wild_items", "has_groups", "size")
+    __slots__ = ("_by_keyword", "_multiple", "_wild", "constrained", "size", "wild")
 
     #: How many items are filed: a plain attribute, cheap to test on every fire.
     size: int
-    #: Whether any item constrains a keyword; if not, L{wild_items} is the
+    #: Whether any item constrains a keyword; if not, the wildcards are the
     #: answer to every lookup.
-    has_groups: bool
+    constrained: bool
+    #: The items that constrain nothing, as a tuple in ``seq`` order; None
+    #: after a change, until :meth:`wild_items` makes it again.
+    wild: tuple[T, ...] | None
 
-    def __init__(self, order: Callable[[T], int]) -> None:
+    def __init__(self) -> None:
         self.size = 0
-        self.has_groups = False
-        self._order = order
-        self._groups: dict[tuple[str, ...], _Group[T]] = {}
-        self._plan: tuple[_Group[T], ...] = ()
+        self.constrained = False
+        self._by_keyword: dict[str, dict[object, object]] = {}
         self._wild: object = None
-        # The unconstrained items as a tuple, made again at the first lookup
-        # after a change (None until then), so that a lookup copies nothing.
-        self._wild_items: tuple[T, ...] | None = ()
+        self.wild = ()
+        # How many items are filed more than once (several alternatives):
+        # while there are any, a lookup may find one twice.
+        self._multiple = 0
 
-    def add(self, keywords: tuple[str, ...], key: object, item: T) -> None:
+    def bucket_size(self, keyword: str, value: object) -> int:
         """
-        File C{item} under the spec C{keywords}/C{key} (see L{index_key}).
+        How many items are filed under ``(keyword, value)``.
+        """
+        by_value = self._by_keyword.get(keyword)
+        return 0 if by_value is None else _bucket_size(by_value.get(value))
+
+    def add(self, item: T, filings: Sequence[Filing]) -> None:
+        """
+        File ``item`` under each of ``filings``.
         """
         self.size += 1
-        if not keywords:
-            self._wild = _add_to_bucket(self._wild, item)
-            self._wild_items = None
-            return
-        group = self._groups.get(keywords)
-        if group is None:
-            group = self._groups[keywords] = _Group(keywords)
-            self._plan = tuple(self._groups.values())
-            self.has_groups = bool(self._plan)
-        group.table[key] = _add_to_bucket(group.table.get(key), item)
+        if len(filings) > 1:
+            self._multiple += 1
+        for filing in filings:
+            if filing is None:
+                self._wild = _add_to_bucket(self._wild, item)
+                self.wild = None
+                continue
+            keyword, value = filing
+            by_value = self._by_keyword.get(keyword)
+            if by_value is None:
+                by_value = self._by_keyword[keyword] = {}
+                self.constrained = True
+            by_value[value] = _add_to_bucket(by_value.get(value), item)
 
-    def remove(self, keywords: tuple[str, ...], key: object, item: T) -> bool:
+    def remove(self, item: T, filings: Sequence[Filing]) -> bool:
         """
-        Remove C{item} filed under C{keywords}/C{key}; return whether it was there.
+        Remove ``item`` filed under ``filings``; return whether it was there.
         """
-        found = self._remove(keywords, key, item)
+        found = False
+        for filing in filings:
+            found = self._remove(item, filing) or found
         if found:
             self.size -= 1
+            if len(filings) > 1:
+                self._multiple -= 1
         return found
 
-    def _remove(self, keywords: tuple[str, ...], key: object, item: T) -> bool:
-        if not keywords:
+    def _remove(self, item: T, filing: Filing) -> bool:
+        if filing is None:
             found, self._wild = _remove_from_bucket(self._wild, item)
-            self._wild_items = None
+            self.wild = None
             return found
-        group = self._groups.get(keywords)
-        if group is None:
+        keyword, value = filing
+        by_value = self._by_keyword.get(keyword)
+        if by_value is None:
             return False
-        bucket = group.table.get(key)
+        bucket = by_value.get(value)
         if bucket is None:
             return False
         found, rest = _remove_from_bucket(bucket, item)
-        if rest is None:
-            del group.table[key]
-            if not group.table:
-                del self._groups[keywords]
-                self._plan = tuple(self._groups.values())
-                self.has_groups = bool(self._plan)
-        else:
-            group.table[key] = rest
+        if rest is not None:
+            by_value[value] = rest
+            return found
+        del by_value[value]
+        if not by_value:
+            del self._by_keyword[keyword]
+            self.constrained = bool(self._by_keyword)
         return found
 
     def wild_items(self) -> tuple[T, ...]:
         """
-        The items that constrain no keyword, in registration order.
+        The items that constrain no keyword, in ``seq`` order.
         """
-        wild = self._wild_items
-        return self._wild_tuple() if wild is None else wild
-
-    def _wild_tuple(self) -> tuple[T, ...]:
-        wild = () if self._wild is None else tuple(_bucket_items(self._wild))
-        self._wild_items = wild  # type: ignore[assignment]
-        return wild  # type: ignore[return-value]
+        wild = self.wild
+        if wild is None:
+            wild = self.wild = () if self._wild is None else tuple(_bucket_items(self._wild))  # type: ignore[arg-type]
+        return wild
 
     def lookup(self, details: Mapping[str, object]) -> Sequence[T]:
         """
-        The items whose specs C{details} match, in registration order.
+        The items whose specs ``details`` match, in ``seq`` order.
 
-        The values of C{details} must be hashable (the caller checks).  The
+        The values of ``details`` must be hashable (the caller checks).  The
         sequence returned is the caller's: later changes to the index do not
         alter it.
         """
-        wild = self._wild_items
+        wild = self.wild
         if wild is None:
-            wild = self._wild_tuple()
-        if not self._plan:
+            wild = self.wild_items()
+        by_keyword = self._by_keyword
+        if not by_keyword:
             return wild
         first: object = None
         found: list[T] | None = None
-        for group in self._plan:
-            bucket = group.bucket_for(details)
+        for keyword, value in details.items():
+            by_value = by_keyword.get(keyword)
+            if by_value is None:
+                continue
+            bucket = by_value.get(value)
             if bucket is None:
                 continue
             if first is None:
@@ -291,10 +358,24 @@ class SpecIndex(Generic[T]):
         if first is None:
             return wild
         if found is None:
-            if not wild:
-                return list(first) if type(first) is dict else (first,)  # type: ignore[return-value]
-            found = [*wild, *_bucket_items(first)]  # type: ignore[list-item]
-        found.sort(key=self._order)
+            if type(first) is not dict:  # one item found: the common case
+                if first.rest is not None and not residual_fits(first.rest, details):  # type: ignore[attr-defined]
+                    return wild
+                if not wild:
+                    return (first,)  # type: ignore[return-value]
+                found = [*wild, first]  # type: ignore[list-item]
+            else:
+                found = [item for item in first if item.rest is None or residual_fits(item.rest, details)]
+                if not wild:
+                    return found
+                found[:0] = wild
+                if self._multiple:
+                    found = list(dict.fromkeys(found))
+        else:
+            if self._multiple:
+                found = list(dict.fromkeys(found))
+            found = [item for item in found if item.rest is None or residual_fits(item.rest, details)]
+        found.sort(key=_seq_of)
         return found
 
     def __len__(self) -> int:
@@ -302,11 +383,13 @@ class SpecIndex(Generic[T]):
 
     def items(self) -> list[T]:
         """
-        Every item in the index, in registration order.
+        Every item in the index, in ``seq`` order.
         """
         every: list[T] = [] if self._wild is None else _bucket_items(self._wild)  # type: ignore[assignment]
-        for group in self._plan:
-            for bucket in group.table.values():
+        for by_value in self._by_keyword.values():
+            for bucket in by_value.values():
                 every.extend(_bucket_items(bucket))  # type: ignore[arg-type]
-        every.sort(key=self._order)
+        if self._multiple:
+            every = list(dict.fromkeys(every))
+        every.sort(key=_seq_of)
         return every

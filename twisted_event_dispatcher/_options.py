@@ -1,30 +1,233 @@
 # -*- test-case-name: tests.test_handler_model -*-
 """
-The richer parts of a handler registration: value alternatives, alternative
-specs with predicates, N-times, ordering, context and keyword injection,
-error policy and threads.
+What a registration or a dispatcher may be configured with, defined once and
+checked where it is made: handler options, phases with options, and the
+values a match-spec may hold besides plain ones.
 
-A plain registration has none of these and costs nothing for them: its
-L{HandlerId} carries no L{Special}.
+Pure data, no Twisted: every other module of the package may import this one.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import product
-from typing import Any, Final, Literal, final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, Literal, TypedDict, final
 
 import attrs
-from twisted.internet.defer import DeferredSemaphore
 
-from ._matching import normalize_spec
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "AnyOf",
+    "ErrorPolicy",
+    "FullPolicy",
+    "HandlerOptions",
+    "HandlerOptionsDict",
+    "MatchSpec",
+    "Phase",
+    "Predicate",
+    "any_of",
+    "check_limit",
+    "check_policy",
+    "check_queue_bound",
+    "check_timeout",
+]
 
-#: A predicate: called as C{predicate(event, details)}, true to let the handler run.
+#: A predicate: called as ``predicate(event, details)``, true to let the handler run.
 Predicate = Callable[[object, Mapping[str, object]], object]
 
 ErrorPolicy = Literal["log", "fail"]
 FullPolicy = Literal["wait", "error"]
+
+
+def check_timeout(timeout: object) -> None:
+    """
+    Check a timeout: None, or a number of seconds above 0.
+
+    :raises ValueError: for anything else.
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+
+
+def check_limit(limit: object) -> None:
+    """
+    Check a concurrency limit: None, or a whole number of at least 1.
+
+    :raises ValueError: for anything else.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"a concurrency limit must be a whole number of at least 1, got {limit!r}")
+
+
+def check_queue_bound(queued: object) -> None:
+    """
+    Check how many may wait for a place: a whole number >= 0.
+
+    :raises ValueError: for anything else.
+    """
+    if isinstance(queued, bool) or not isinstance(queued, int) or queued < 0:
+        raise ValueError(f"a queue bound must be a whole number >= 0, got {queued!r}")
+
+
+def check_policy(when_full: object) -> None:
+    """
+    Check what happens at a full limit: ``"wait"`` or ``"error"``.
+
+    :raises ValueError: for anything else.
+    """
+    if when_full not in ("wait", "error"):
+        raise ValueError(f"when_full must be 'wait' or 'error', got {when_full!r}")
+
+
+def _names(value: str | Iterable[str]) -> frozenset[str]:
+    """
+    Handler names given as one string or an iterable of strings.
+    """
+    names = (value,) if isinstance(value, str) else tuple(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"requires and required_by must name handlers by str, got {name!r}")
+    return frozenset(names)
+
+
+def _check_times(_: object, __: object, times: int | None) -> None:
+    if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+        raise ValueError(f"times must be a whole number of at least 1, got {times!r}")
+
+
+def _check_priority(_: object, __: object, priority: int) -> None:
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError(f"priority must be an int, got {priority!r}")
+
+
+def _check_name(_: object, __: object, name: str | None) -> None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {name!r}")
+
+
+def _check_errors(_: object, __: object, errors: str | None) -> None:
+    if errors not in (None, "log", "fail"):
+        raise ValueError(f"errors must be 'log' or 'fail', got {errors!r}")
+
+
+def _check_timeout(_: object, __: object, timeout: float | None) -> None:
+    check_timeout(timeout)
+
+
+def _check_limit(_: object, __: object, limit: int | None) -> None:
+    check_limit(limit)
+
+
+def _check_queue_bound(_: object, __: object, queued: int) -> None:
+    check_queue_bound(queued)
+
+
+def _check_policy(_: object, __: object, when_full: str) -> None:
+    check_policy(when_full)
+
+
+@final
+@attrs.frozen
+class HandlerOptions:
+    """
+    The options of one registration beyond its phase and match-spec: the
+    keyword arguments of :meth:`EventDispatcher.register
+    <twisted_event_dispatcher.EventDispatcher.register>`, checked when made.
+
+    :ivar times: call the handler at most this many times, then remove it.
+    :ivar priority: higher starts earlier within its phase (default 0).
+    :ivar name: the name other handlers' ``requires``/``required_by`` refer
+        to; by default the handler's own name.
+    :ivar requires: names of handlers that must finish before this one starts.
+    :ivar required_by: names of handlers that may start only after this one.
+    :ivar pass_context: call the handler as ``fn(event, context)``.
+    :ivar inject: call the handler with keyword arguments taken, by its
+        signature, from the event's namespaces.
+    :ivar errors: this handler's failure policy, overriding the dispatcher's.
+    :ivar threaded: run the handler in the reactor's thread pool.
+    :ivar timeout: seconds the handler may take before it is cancelled and
+        reported as timed out (overrides the dispatcher's ``handler_timeout``).
+    :ivar max_concurrent: how many calls of the handler may run at once.
+    :ivar max_queued: how many calls may wait for a turn beyond those.
+    :ivar when_full: at the limit, ``"wait"`` (queue, up to ``max_queued``)
+        or ``"error"`` (fail the call at once with ``OverloadedError``).
+    :ivar idempotent: the handler may safely run again for an event it has
+        already handled: a completion log (see ``IHandlerLedger``) never
+        skips it.
+    :raises ValueError: for an impossible value (``times`` below 1, an
+        unknown error policy, ``pass_context`` with ``inject``...).
+    :raises TypeError: for a value of the wrong type.
+    """
+
+    times: int | None = attrs.field(default=None, validator=_check_times)
+    priority: int = attrs.field(default=0, validator=_check_priority)
+    name: str | None = attrs.field(default=None, validator=_check_name)
+    requires: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    required_by: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    pass_context: bool = attrs.field(default=False, converter=bool)
+    inject: bool = attrs.field(default=False, converter=bool)
+    errors: ErrorPolicy | None = attrs.field(default=None, validator=_check_errors)
+    threaded: bool = attrs.field(default=False, converter=bool)
+    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
+    max_concurrent: int | None = attrs.field(default=None, validator=_check_limit)
+    max_queued: int = attrs.field(default=100, validator=_check_queue_bound)
+    when_full: FullPolicy = attrs.field(default="wait", validator=_check_policy)
+    idempotent: bool = attrs.field(default=False, converter=bool)
+
+    def __attrs_post_init__(self) -> None:
+        if self.pass_context and self.inject:
+            raise ValueError(
+                "pass_context and inject cannot be combined: an injected handler asks for 'context'"
+            )
+
+    @property
+    def ordered(self) -> bool:
+        """
+        Whether this handler constrains the order of its phase.
+        """
+        return bool(self.priority or self.requires or self.required_by)
+
+    @property
+    def constrains_order(self) -> bool:
+        """
+        Whether this handler must wait for others, or others for it.
+        """
+        return bool(self.requires or self.required_by)
+
+    @property
+    def calls_specially(self) -> bool:
+        """
+        Whether calling the handler takes more than ``fn(event)``: a context,
+        injected keywords, a thread, a concurrency limit.
+        """
+        return self.pass_context or self.inject or self.threaded or self.max_concurrent is not None
+
+
+class HandlerOptionsDict(TypedDict, total=False):
+    """
+    The keyword options of ``register()``, for ``Unpack``: the fields of
+    :class:`HandlerOptions`, which checks them (a test keeps the two alike).
+    """
+
+    times: int | None
+    priority: int
+    name: str | None
+    requires: str | Iterable[str]
+    required_by: str | Iterable[str]
+    pass_context: bool
+    inject: bool
+    errors: ErrorPolicy | None
+    threaded: bool
+    timeout: float | None
+    max_concurrent: int | None
+    max_queued: int
+    when_full: FullPolicy
+    idempotent: bool
+
+
+#: The options of a handler registered without any.
+DEFAULT_OPTIONS: Final = HandlerOptions()
 
 
 @final
@@ -32,7 +235,7 @@ FullPolicy = Literal["wait", "error"]
 class AnyOf:
     """
     A match-spec value that accepts any of several values:
-    C{register(fn, "during", match={"role": any_of("admin", "owner")})}.
+    ``register(fn, "during", match={"role": any_of("admin", "owner")})``.
 
     :ivar values: the accepted values.
     """
@@ -45,7 +248,7 @@ class AnyOf:
 
 def any_of(*values: object) -> AnyOf:
     """
-    A match-spec value accepting any one of C{values}.
+    A match-spec value accepting any one of ``values``.
 
     :raises ValueError: if no value is given.
     :raises TypeError: if a value cannot be hashed.
@@ -64,8 +267,20 @@ def _as_dict(keywords: Mapping[str, object]) -> dict[str, object]:
     return dict(keywords)
 
 
-def _as_predicates(where: Predicate | Iterable[Predicate]) -> tuple[Predicate, ...]:
-    predicates = _predicates(where)
+def as_predicates(where: Predicate | Iterable[Predicate] | None) -> tuple[Predicate, ...]:
+    """
+    Predicates given as one callable, an iterable of them, or None.
+
+    :raises TypeError: for something that is not a predicate.
+    """
+    if where is None:
+        return ()
+    if callable(where):
+        return (where,)
+    try:
+        predicates = tuple(where)
+    except TypeError:
+        raise TypeError(f"where must be a predicate or an iterable of predicates, got {where!r}") from None
     for predicate in predicates:
         if not callable(predicate):
             raise TypeError(f"predicate must be callable, got {predicate!r}")
@@ -80,337 +295,19 @@ class MatchSpec:
     that must all accept the event too.  A handler given several runs (once)
     when any one of them matches.
 
-    :ivar keywords: keyword to value, L{AnyOf}, or None (wildcard).
-    :ivar where: predicates, each called as C{predicate(event, details)}.
+    :ivar keywords: keyword to value, :class:`AnyOf`, or None (wildcard).
+    :ivar where: predicates, each called as ``predicate(event, details)``.
     """
 
     keywords: Mapping[str, object] = attrs.field(factory=dict, converter=_as_dict)
-    where: tuple[Predicate, ...] = attrs.field(default=(), converter=_as_predicates)
-
-
-@final
-class _Alternative:
-    """
-    A normalised L{MatchSpec}: each combination of values it accepts, and
-    its predicates.
-    """
-
-    __slots__ = ("filings", "keywords", "values", "where")
-
-    def __init__(
-        self, keywords: tuple[str, ...], values: tuple[frozenset[object], ...], where: tuple[Predicate, ...]
-    ) -> None:
-        self.keywords = keywords
-        self.values = values
-        self.where = where
-        self.filings = [tuple(combination) for combination in product(*values)]
-
-    def describe(self) -> dict[str, object]:
-        """
-        The alternative's keywords, as a match-spec would give them.
-        """
-        return {
-            keyword: next(iter(accepted)) if len(accepted) == 1 else AnyOf(accepted)
-            for keyword, accepted in zip(self.keywords, self.values, strict=True)
-        }
-
-    def accepts(self, event: object, details: Mapping[str, object]) -> bool:
-        for keyword, accepted in zip(self.keywords, self.values, strict=True):
-            if keyword not in details or details[keyword] not in accepted:
-                return False
-        return all(predicate(event, details) for predicate in self.where)
-
-
-def _normalize_alternative(spec: MatchSpec, allowed: frozenset[str]) -> _Alternative:
-    plain: dict[str, object] = {}
-    choices: dict[str, frozenset[object]] = {}
-    for keyword, value in spec.keywords.items():
-        if isinstance(value, AnyOf):
-            choices[keyword] = value.values
-        else:
-            plain[keyword] = value
-    for keyword in choices:
-        plain.setdefault(keyword, None)
-    keywords, values = normalize_spec(plain, allowed)
-    merged = {keyword: frozenset([value]) for keyword, value in zip(keywords, values, strict=True)}
-    merged.update(choices)
-    ordered = tuple(sorted(merged))
-    for predicate in spec.where:
-        if not callable(predicate):
-            raise TypeError(f"predicate must be callable, got {predicate!r}")
-    return _Alternative(ordered, tuple(merged[keyword] for keyword in ordered), spec.where)
-
-
-def normalize_match(
-    match: Mapping[str, object] | MatchSpec | Sequence[Mapping[str, object] | MatchSpec] | None,
-    where: Predicate | Iterable[Predicate] | None,
-    allowed: frozenset[str],
-) -> list[_Alternative]:
-    """
-    Turn a C{match} argument (a mapping, a L{MatchSpec}, or a sequence of
-    either for alternatives) and handler-wide C{where} predicates into
-    normalised alternatives.
-    """
-    if match is None or isinstance(match, (Mapping, MatchSpec)):
-        specs: list[Mapping[str, object] | MatchSpec] = [match or {}]
-    else:
-        specs = list(match)
-        if not specs:
-            raise ValueError("match needs at least one alternative")
-    common = _predicates(where)
-    alternatives = []
-    for spec in specs:
-        if not isinstance(spec, MatchSpec):
-            if not isinstance(spec, Mapping):
-                raise TypeError(f"each match alternative must be a mapping or a MatchSpec, got {spec!r}")
-            spec = MatchSpec(spec)
-        alternatives.append(_normalize_alternative(MatchSpec(spec.keywords, (*spec.where, *common)), allowed))
-    return alternatives
-
-
-def _predicates(where: Predicate | Iterable[Predicate] | None) -> tuple[Predicate, ...]:
-    if where is None:
-        return ()
-    if callable(where):
-        return (where,)
-    try:
-        return tuple(where)
-    except TypeError:
-        raise TypeError(f"where must be a predicate or an iterable of predicates, got {where!r}") from None
-
-
-@final
-@attrs.frozen
-class HandlerOptions:
-    """
-    The options of one registration beyond phase and match-spec.
-
-    :ivar times: call the handler at most this many times, then remove it.
-    :ivar priority: higher starts earlier within its phase (default 0).
-    :ivar name: the name other handlers' C{requires}/C{required_by} refer to.
-    :ivar requires: names of handlers that must finish before this one starts.
-    :ivar required_by: names of handlers that may start only after this one.
-    :ivar pass_context: call the handler as C{fn(event, context)}.
-    :ivar inject: call the handler with keyword arguments taken, by its
-        signature, from the event's namespaces.
-    :ivar errors: this handler's failure policy, overriding the dispatcher's.
-    :ivar threaded: run the handler in the reactor's thread pool.
-    :ivar timeout: seconds the handler may take before it is cancelled and
-        reported as timed out (overrides the dispatcher's C{handler_timeout}).
-    :ivar max_concurrent: how many calls of the handler may run at once.
-    :ivar max_queued: how many calls may wait for a turn beyond those.
-    :ivar when_full: at the limit, C{"wait"} (queue, up to C{max_queued})
-        or C{"error"} (fail the call at once with L{OverloadedError}).
-    """
-
-    times: int | None = None
-    priority: int = 0
-    name: str | None = None
-    requires: frozenset[str] = frozenset()
-    required_by: frozenset[str] = frozenset()
-    pass_context: bool = False
-    inject: bool = False
-    errors: ErrorPolicy | None = None
-    threaded: bool = False
-    timeout: float | None = None
-    max_concurrent: int | None = None
-    max_queued: int = 100
-    when_full: FullPolicy = "wait"
-
-    @property
-    def ordered(self) -> bool:
-        """
-        Whether this handler constrains the order of its phase.
-        """
-        return bool(self.priority or self.requires or self.required_by)
-
-
-def _check_names(value: str | Iterable[str], what: str) -> frozenset[str]:
-    names = (value,) if isinstance(value, str) else tuple(value)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"{what} must name handlers by str, got {name!r}")
-    return frozenset(names)
-
-
-def build_options(
-    *,
-    times: int | None = None,
-    priority: int = 0,
-    name: str | None = None,
-    requires: str | Iterable[str] = (),
-    required_by: str | Iterable[str] = (),
-    pass_context: bool = False,
-    inject: bool = False,
-    errors: ErrorPolicy | None = None,
-    threaded: bool = False,
-    timeout: float | None = None,
-    max_concurrent: int | None = None,
-    max_queued: int = 100,
-    when_full: FullPolicy = "wait",
-) -> HandlerOptions:
-    """
-    Check registration options and gather them.
-
-    :raises ValueError: for an impossible value (C{times} below 1, an unknown
-        error policy, C{pass_context} with C{inject}).
-    :raises TypeError: for a value of the wrong type.
-    """
-    if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-        raise ValueError(f"times must be a whole number of at least 1, got {times!r}")
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise TypeError(f"priority must be an int, got {priority!r}")
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {name!r}")
-    if errors not in (None, "log", "fail"):
-        raise ValueError(f"errors must be 'log' or 'fail', got {errors!r}")
-    if pass_context and inject:
-        raise ValueError("pass_context and inject cannot be combined: an injected handler asks for 'context'")
-    check_limits(timeout, max_concurrent, max_queued, when_full)
-    return HandlerOptions(
-        timeout=timeout,
-        max_concurrent=max_concurrent,
-        max_queued=max_queued,
-        when_full=when_full,
-        times=times,
-        priority=priority,
-        name=name,
-        requires=_check_names(requires, "requires"),
-        required_by=_check_names(required_by, "required_by"),
-        pass_context=bool(pass_context),
-        inject=bool(inject),
-        errors=errors,
-        threaded=bool(threaded),
-    )
-
-
-def check_timeout(timeout: float | None) -> None:
-    """
-    Check a timeout: None, or a number of seconds above 0.
-
-    :raises ValueError: for anything else.
-    """
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
-
-
-def check_limits(timeout: float | None, limit: int | None, queued: int, when_full: str) -> None:
-    """
-    Check a timeout and a concurrency limit with its queue and policy.
-
-    :raises ValueError: for a value out of range.
-    """
-    check_timeout(timeout)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"a concurrency limit must be a whole number of at least 1, got {limit!r}")
-    if isinstance(queued, bool) or not isinstance(queued, int) or queued < 0:
-        raise ValueError(f"a queue bound must be a whole number >= 0, got {queued!r}")
-    if when_full not in ("wait", "error"):
-        raise ValueError(f"when_full must be 'wait' or 'error', got {when_full!r}")
-
-
-DEFAULT_OPTIONS: Final = HandlerOptions()
-
-#: Names an injected handler can always ask for.
-INJECTABLE: Final = ("event", "context")
-
-
-def injected_names(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    """
-    What an injected handler's signature asks for.
-
-    :returns: the names it accepts, those of them it requires, and whether
-        it takes any keyword (C{**kwargs}).
-    :raises TypeError: if the signature cannot be read, or takes positional-only
-        parameters without defaults (they cannot be given by keyword).
-    """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"cannot inject keywords into {fn!r}: its signature is unreadable ({error})"
-        ) from None
-    accepted: list[str] = []
-    required: list[str] = []
-    any_keyword = False
-    for parameter in signature.parameters.values():
-        if parameter.kind is parameter.VAR_KEYWORD:
-            any_keyword = True
-        elif parameter.kind is parameter.VAR_POSITIONAL:
-            continue
-        elif parameter.kind is parameter.POSITIONAL_ONLY:
-            if parameter.default is parameter.empty:
-                raise TypeError(
-                    f"cannot inject keywords into {fn!r}: parameter {parameter.name!r} is positional-only"
-                )
-        else:
-            accepted.append(parameter.name)
-            if parameter.default is parameter.empty:
-                required.append(parameter.name)
-    return tuple(accepted), tuple(required), any_keyword
-
-
-@final
-class Special:
-    """
-    What a registration with options carries: its options, its alternatives
-    and where they are filed, its remaining calls, and what injection asks for.
-    """
-
-    __slots__ = (
-        "accepted",
-        "alternatives",
-        "any_keyword",
-        "filings",
-        "limiter",
-        "options",
-        "remaining",
-        "required",
-    )
-
-    def __init__(
-        self,
-        options: HandlerOptions,
-        alternatives: list[_Alternative],
-        filings: list[tuple[tuple[str, ...], object]],
-        fn: Callable[..., Any],
-    ) -> None:
-        self.options = options
-        self.alternatives = alternatives
-        self.filings = filings
-        self.remaining = options.times
-        self.limiter: DeferredSemaphore | None = None
-        if options.max_concurrent is not None:
-            self.limiter = DeferredSemaphore(options.max_concurrent)
-        self.accepted: tuple[str, ...] = ()
-        self.required: tuple[str, ...] = ()
-        self.any_keyword = False
-        if options.inject:
-            self.accepted, self.required, self.any_keyword = injected_names(fn)
-
-    @property
-    def filters(self) -> bool:
-        """
-        Whether the index alone cannot decide a match: some alternative has
-        predicates.  (Without them, being found by the index means that an
-        alternative matched.)
-        """
-        return any(alternative.where for alternative in self.alternatives)
-
-    def accepts(self, event: object, details: Mapping[str, object]) -> bool:
-        """
-        Whether any alternative accepts the event (predicates included).
-        """
-        return any(alternative.accepts(event, details) for alternative in self.alternatives)
+    where: tuple[Predicate, ...] = attrs.field(default=(), converter=as_predicates)
 
 
 @final
 @attrs.frozen
 class Phase:
     """
-    A phase declared with options, for C{EventDispatcher(phases=...)}.
+    A phase declared with options, for ``EventDispatcher(phases=...)``.
 
     :ivar name: the phase's name.
     :ivar sequential: start each handler only once the one before has

@@ -1,187 +1,279 @@
 # -*- test-case-name: tests.test_registry -*-
 """
-Handler registrations: the ids handed out for them, and how handlers are held.
+The registrations of one dispatcher: what each handler is, how it is held,
+where it is filed, and in what order the handlers of a phase start.
 
-A L{HandlerId} is both the opaque id a caller gets back and the record the
-dispatcher keeps, so a registration costs one small object (plus a weak
-reference when the handler is held weakly).
+A registration is two objects: the :class:`~._handle.HandlerId` handed to
+the caller, and the :class:`Registration` record kept here.  The record
+holds the handler (strongly, or by a weak reference that reports its
+collection), where it is filed in its phase's index, and, for a handler
+registered with options, a :class:`Special` with what calling it needs.
+
+The run (``_run``) reads registrations; it changes them only through
+:meth:`Registry.admit_call` (which counts ``times``) and :meth:`Registry.purge`.
 """
 
 from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import BuiltinMethodType, FunctionType, MethodType, ModuleType
 from typing import Any, Final, final
 
-from ._errors import NotWeakReferenceableError
-from ._options import DEFAULT_OPTIONS, HandlerOptions, Special
+from twisted.logger import Logger
 
-Handler = Callable[..., Any]
+from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
+from ._handle import Handler, HandlerId, describe_callable
+from ._limiter import Limiter
+from ._matching import Filing, Residual, SpecIndex, normalize_spec
+from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
+from ._ordering import check_acyclic, order
+from ._specs import Alternative, Alternatives, Match, choose_filings, normalize_match
+from .interfaces import IHandlerLedger
+
+__all__ = [
+    "CALL",
+    "DONE",
+    "PASS",
+    "Handler",
+    "HandlerId",
+    "PhaseHandlers",
+    "Plan",
+    "Registration",
+    "Registry",
+    "Special",
+    "describe_callable",
+    "injected_names",
+]
+
+_log = Logger()
 
 #: One counter for the whole process, so that ids are never reused, not even
 #: across dispatchers.
 _sequence: Final = itertools.count(1)
 
+#: How many start orders a phase remembers (one per set of matching handlers).
+_PLANS_KEPT: Final = 256
 
-def describe_callable(fn: object) -> str:
+#: What :meth:`Registry.admit_call` answers.
+CALL: Final = 0
+PASS: Final = 1
+DONE: Final = 2
+
+
+def injected_names(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """
-    A short, readable name for a handler, for ids and log messages.
+    What a handler called with injected keywords asks for.
+
+    :returns: the names it accepts, those of them it requires, and whether
+        it takes any keyword (``**kwargs``).
+    :raises TypeError: if the signature cannot be read, or takes positional-only
+        parameters without defaults (they cannot be given by keyword).
     """
-    qualname = getattr(fn, "__qualname__", None)
-    if isinstance(qualname, str):
-        if "<locals>." not in qualname:
-            return qualname
-        name = getattr(fn, "__name__", None)
-        tail = qualname.rpartition("<locals>.")[2]
-        # Reuse the existing string where it is the same: no allocation per handler.
-        return name if name == tail and isinstance(name, str) else tail
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str):
-        return name
-    return type(fn).__qualname__
+    import inspect
+
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"cannot inject keywords into {fn!r}: its signature is unreadable ({error})"
+        ) from None
+    accepted: list[str] = []
+    required: list[str] = []
+    any_keyword = False
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            any_keyword = True
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            continue
+        elif parameter.kind is parameter.POSITIONAL_ONLY:
+            if parameter.default is parameter.empty:
+                raise TypeError(
+                    f"cannot inject keywords into {fn!r}: parameter {parameter.name!r} is positional-only"
+                )
+        else:
+            accepted.append(parameter.name)
+            if parameter.default is parameter.empty:
+                required.append(parameter.name)
+    return tuple(accepted), tuple(required), any_keyword
 
 
 @final
-class HandlerId:
+class Special:
     """
-    The id of one handler registration.
+    What a registration with options carries beyond a plain one.
 
-    Opaque, hashable, unique for the life of the process, and readable in logs::
-
-        <HandlerId #3 notify_admin during role='user'>
-
-    Pass it to C{remove_event_handler} to remove the handler.
+    :ivar gated: whether each call must first pass :meth:`Registry.admit_call`
+        (predicates to ask, or ``times`` to count).
+    :ivar calls_specially: whether calling it takes more than ``fn(event)``
+        (a context, injected keywords, a thread or a concurrency limit): only
+        the general loop of a run does that.
     """
 
-    __slots__ = ("_fn", "_key", "_keywords", "_label", "_phase", "_ref", "_seq", "_special")
+    __slots__ = (
+        "accepted",
+        "alternatives",
+        "any_keyword",
+        "calls_specially",
+        "filings",
+        "fn",
+        "gated",
+        "limiter",
+        "options",
+        "predicates",
+        "ref",
+        "remaining",
+        "required",
+    )
 
-    _seq: int
-    _phase: str
-    _keywords: tuple[str, ...]
-    _key: object
-    _label: str
-    _fn: Handler | None
-    _ref: Callable[[], Handler | None] | None
-    #: The options of a registration that has any, else None.
-    _special: Special | None
+    def __init__(
+        self,
+        options: HandlerOptions,
+        alternatives: list[Alternative],
+        filings: list[Filing],
+        fn: Handler,
+    ) -> None:
+        self.options = options
+        self.alternatives = alternatives
+        self.filings = filings
+        # The handler, held here rather than by the registration, so that the
+        # tight loop (which reads the registration's) never takes it for a
+        # plain one.
+        self.fn: Handler | None = None
+        self.ref: Callable[[], Handler | None] | None = None
+        self.remaining = options.times
+        self.predicates = any(alternative.where for alternative in alternatives)
+        self.gated = self.predicates or options.times is not None
+        self.calls_specially = options.calls_specially
+        self.limiter: Limiter | None = None
+        self.accepted: tuple[str, ...] = ()
+        self.required: tuple[str, ...] = ()
+        self.any_keyword = False
+        if options.inject:
+            self.accepted, self.required, self.any_keyword = injected_names(fn)
 
-    def __init__(self, phase: str, keywords: tuple[str, ...], key: object, label: str) -> None:
-        self._seq = next(_sequence)
-        self._phase = phase
-        self._keywords = keywords
-        self._key = key
-        self._label = label
-        self._fn = None
-        self._ref = None
-        self._special = None
-
-    @property
-    def phase(self) -> str:
+    def accepts(self, event: object, details: Mapping[str, object]) -> bool:
         """
-        The phase the handler was added for.
+        Whether some alternative accepts the event, predicates included.
         """
-        return self._phase
-
-    @property
-    def match_spec(self) -> dict[str, object]:
-        """
-        The keywords the handler constrains and their values (wildcards left
-        out); for a handler with several alternatives, the first.
-        """
-        if self._special is not None:
-            return self._special.alternatives[0].describe()
-        return dict(zip(self._keywords, self._values(), strict=True))
-
-    @property
-    def match_specs(self) -> tuple[dict[str, object], ...]:
-        """
-        Every alternative of the handler's match-spec, each as
-        L{match_spec} gives the first (predicates left out): what a broker
-        binding must cover for the handler to see all its events.
-        """
-        if self._special is not None:
-            return tuple(alternative.describe() for alternative in self._special.alternatives)
-        return (self.match_spec,)
-
-    @property
-    def options(self) -> HandlerOptions:
-        """
-        The handler's options (all defaults for a plain handler).
-        """
-        return DEFAULT_OPTIONS if self._special is None else self._special.options
-
-    @property
-    def name(self) -> str:
-        """
-        The name other handlers' C{requires}/C{required_by} refer to: the
-        C{name} option, else the handler's label.
-        """
-        special = self._special
-        if special is not None and special.options.name is not None:
-            return special.options.name
-        return self._label
-
-    @property
-    def order_key(self) -> tuple[int, int]:
-        """
-        Sorts handlers by priority (higher first), then registration order.
-        """
-        special = self._special
-        return (0 if special is None else -special.options.priority, self._seq)
-
-    @property
-    def requires(self) -> frozenset[str]:
-        """
-        Names of the handlers this one starts after.
-        """
-        return frozenset() if self._special is None else self._special.options.requires
-
-    @property
-    def required_by(self) -> frozenset[str]:
-        """
-        Names of the handlers that start after this one.
-        """
-        return frozenset() if self._special is None else self._special.options.required_by
-
-    def _values(self) -> tuple[object, ...]:
-        if len(self._keywords) == 1:
-            return (self._key,)
-        return self._key  # type: ignore[return-value]
-
-    @property
-    def label(self) -> str:
-        """
-        The handler's name, as shown in logs.
-        """
-        return self._label
+        return any(alternative.accepts(event, details) for alternative in self.alternatives)
 
     def handler(self) -> Handler | None:
         """
-        The handler, or None once it is removed or garbage collected.
+        The handler, or None once removed or garbage collected.
         """
-        if self._fn is not None:
-            return self._fn
-        if self._ref is not None:
-            return self._ref()
+        if self.fn is not None:
+            return self.fn
+        if self.ref is not None:
+            return self.ref()
         return None
 
-    def _release(self) -> None:
-        self._fn = None
-        self._ref = None
 
-    def __repr__(self) -> str:
-        if self._special is not None:
-            described = " | ".join(
-                " ".join(f"{k}={v!r}" for k, v in alternative.describe().items()) or "*"
-                for alternative in self._special.alternatives
-            )
-            return f"<HandlerId #{self._seq} {self.name} {self._phase} {described}>"
-        spec = "".join(
-            f" {keyword}={value!r}" for keyword, value in zip(self._keywords, self._values(), strict=True)
-        )
-        return f"<HandlerId #{self._seq} {self._label} {self._phase}{spec}>"
+def _spec_text(alternatives: Sequence[Mapping[str, object]]) -> str:
+    return " " + " | ".join(
+        " ".join(f"{keyword}={value!r}" for keyword, value in alternative.items()) or "*"
+        for alternative in alternatives
+    )
+
+
+@final
+class Registration:
+    """
+    The record of one registration (see the module docstring).
+
+    A plain registration (no options, one spec of plain values) holds its
+    handler in ``fn`` (strongly) or ``ref`` (weakly), and is filed under
+    ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
+    holds its whole spec when it constrains more than that one keyword.
+
+    A registration with options has a :class:`Special`, which holds its
+    handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
+    registration is removed.
+    """
+
+    __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "special", "value")
+
+    def __init__(self, phase: str, label: str) -> None:
+        self.seq = next(_sequence)
+        self.phase = phase
+        self.label = label
+        self.id = HandlerId(self)
+        self.fn: Handler | None = None
+        self.ref: Callable[[], Handler | None] | None = None
+        self.keyword: str | None = None
+        self.value: object = None
+        self.rest: Residual = None
+        self.special: Special | None = None
+
+    @property
+    def options(self) -> HandlerOptions:
+        return DEFAULT_OPTIONS if self.special is None else self.special.options
+
+    @property
+    def name(self) -> str:
+        name = self.options.name
+        return self.label if name is None else name
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        return (-self.options.priority, self.seq)
+
+    @property
+    def requires(self) -> frozenset[str]:
+        return self.options.requires
+
+    @property
+    def required_by(self) -> frozenset[str]:
+        return self.options.required_by
+
+    def filings(self) -> list[Filing]:
+        """
+        Where the registration is filed in its phase's index.
+        """
+        if self.special is not None:
+            return self.special.filings
+        return [None if self.keyword is None else (self.keyword, self.value)]
+
+    def alternatives(self) -> list[dict[str, object]]:
+        if self.special is not None:
+            return [alternative.describe() for alternative in self.special.alternatives]
+        if type(self.rest) is tuple:
+            return [dict(self.rest)]
+        return [{} if self.keyword is None else {self.keyword: self.value}]
+
+    def spec_text(self) -> str:
+        if self.special is not None:
+            return _spec_text(self.alternatives())
+        return "".join(f" {keyword}={value!r}" for keyword, value in self.alternatives()[0].items())
+
+    def handler(self) -> Handler | None:
+        if self.special is not None:
+            return self.special.handler()
+        if self.fn is not None:
+            return self.fn
+        if self.ref is not None:
+            return self.ref()
+        return None
+
+    def holds(self, ref: object) -> bool:
+        """
+        Whether ``ref`` is the weak reference this registration holds its handler by.
+        """
+        holder = self if self.special is None else self.special
+        return holder.ref is ref
+
+    def release(self) -> None:
+        """
+        Drop the handler: the registration is gone.
+        """
+        holder = self if self.special is None else self.special
+        holder.fn = None
+        holder.ref = None
+
+
+# Holding handlers
 
 
 class _HandlerRef(weakref.ref):  # type: ignore[type-arg]
@@ -189,8 +281,8 @@ class _HandlerRef(weakref.ref):  # type: ignore[type-arg]
     A weak reference to a plain handler that knows its registration.
     """
 
-    __slots__ = ("handler_id",)
-    handler_id: HandlerId
+    __slots__ = ("registration",)
+    registration: Registration
 
 
 class _MethodRef(weakref.WeakMethod):  # type: ignore[type-arg]
@@ -198,20 +290,20 @@ class _MethodRef(weakref.WeakMethod):  # type: ignore[type-arg]
     A weak reference to a bound-method handler that knows its registration.
     """
 
-    __slots__ = ("handler_id",)
-    handler_id: HandlerId
+    __slots__ = ("registration",)
+    registration: Registration
 
 
 class _BuiltinMethodRef(weakref.ref):  # type: ignore[type-arg]
     """
-    A weak reference to a bound builtin method (such as C{some_set.add}).
+    A weak reference to a bound builtin method (such as ``some_set.add``).
 
     The bound method object is made anew at each attribute access, so it is
     its owner that is weakly held, and the method looked up again on call.
     """
 
-    __slots__ = ("handler_id", "method_name")
-    handler_id: HandlerId
+    __slots__ = ("method_name", "registration")
+    registration: Registration
     method_name: str
 
     def __call__(self) -> Handler | None:
@@ -225,7 +317,7 @@ HandlerRef = _HandlerRef | _MethodRef | _BuiltinMethodRef
 
 def _bound_builtin_owner(fn: Handler) -> object | None:
     """
-    The object a builtin method is bound to, or None if C{fn} is not one.
+    The object a builtin method is bound to, or None if ``fn`` is not one.
     """
     if not isinstance(fn, BuiltinMethodType):
         return None
@@ -246,28 +338,364 @@ def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRe
     return ref
 
 
-def hold(
-    handler_id: HandlerId,
-    fn: Handler,
-    use_weakref: bool,
-    collected: Callable[[HandlerRef], None],
+def _hold(
+    registration: Registration, fn: Handler, use_weakref: bool, collected: Callable[[HandlerRef], None]
 ) -> None:
     """
-    Make C{handler_id} hold C{fn}, strongly or weakly.
+    Make ``registration`` (or its :class:`Special`) hold ``fn``, strongly or weakly.
 
-    When held weakly, C{collected} is called with the weak reference (whose
-    C{handler_id} attribute names the registration) once C{fn}, or for a bound
-    method its instance, is garbage collected.  One C{collected} callable is
-    shared by every registration, so a weak registration costs no closure.
+    When held weakly, ``collected`` is called with the weak reference (whose
+    ``registration`` attribute names the registration) once ``fn``, or for a
+    bound method its instance, is garbage collected.  One ``collected``
+    callable is shared by every registration, so a weak one costs no closure.
 
-    :raises NotWeakReferenceableError: if C{fn} cannot be weakly referenced.
+    :raises NotWeakReferenceableError: if ``fn`` cannot be weakly referenced.
     """
+    holder = registration if registration.special is None else registration.special
     if not use_weakref:
-        handler_id._fn = fn
+        holder.fn = fn
         return
     try:
         ref = _weak_ref(fn, collected)
     except TypeError:
         raise NotWeakReferenceableError(fn) from None
-    ref.handler_id = handler_id
-    handler_id._ref = ref
+    ref.registration = registration
+    holder.ref = ref
+
+
+# Phases
+
+
+@final
+class Plan:
+    """
+    The start order of a phase's matching handlers.
+
+    :ivar handlers: the handlers, in the order they may start.
+    :ivar before: for each (by position in ``handlers``), the positions of
+        those that must finish before it starts; None when no handler waits
+        for another.
+    """
+
+    __slots__ = ("before", "handlers")
+
+    def __init__(self, handlers: Sequence[Registration], before: list[frozenset[int]] | None) -> None:
+        self.handlers = handlers
+        self.before = before
+
+
+@final
+class PhaseHandlers:
+    """
+    The handlers of one phase: their index, and what ordering them needs.
+
+    :ivar ordered: registrations with a priority or an order constraint; when
+        there are none, the index's order (registration order) is the start order.
+    :ivar constrained: how many have ``requires``/``required_by``.
+    """
+
+    __slots__ = ("_plans", "constrained", "index", "name", "ordered", "position", "referenced", "sequential")
+
+    def __init__(self, phase: Phase, position: int) -> None:
+        self.name = phase.name
+        self.position = position
+        self.sequential = phase.sequential
+        self.index: SpecIndex[Registration] = SpecIndex()
+        self.ordered: set[Registration] = set()
+        self.constrained = 0
+        # The names order constraints refer to: a handler bearing one may
+        # close a cycle, even without constraints of its own.
+        self.referenced: frozenset[str] = frozenset()
+        self._plans: dict[tuple[Registration, ...], Plan] = {}
+
+    def lookup(self, details: Mapping[str, object]) -> Sequence[Registration]:
+        """
+        The handlers whose keywords match ``details``, in registration order.
+        """
+        return self.index.lookup(details)
+
+    def plan(self, handlers: Sequence[Registration]) -> Plan:
+        """
+        The start order of ``handlers`` (found by :meth:`lookup`): by
+        priority, then registration, except that a handler starts only after
+        those it requires.  Worked out once per set of handlers, until the
+        phase's registrations change.
+        """
+        key = tuple(handlers)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(key)
+        return plan
+
+    def _make_plan(self, handlers: tuple[Registration, ...]) -> Plan:
+        if not self.constrained:
+            return Plan(sorted(handlers, key=_order_key), None)
+        positions, before = order(handlers)
+        rank = {position: at for at, position in enumerate(positions)}
+        ordered = [handlers[position] for position in positions]
+        waits = [frozenset(rank[b] for b in before[position]) for position in positions]
+        return Plan(ordered, waits if any(waits) else None)
+
+    def changed(self) -> None:
+        """
+        The phase's registrations changed: forget the start orders.
+        """
+        if self._plans:
+            self._plans.clear()
+
+
+def _order_key(registration: Registration) -> tuple[int, int]:
+    return registration.order_key
+
+
+def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
+    if isinstance(phases, str | bytes):
+        raise TypeError(f"phases must be a sequence of names, not the single string {phases!r}")
+    declared = tuple(phase if isinstance(phase, Phase) else Phase(phase) for phase in phases)
+    names = [phase.name for phase in declared]
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"phases must be strings, got {type(name).__name__} {name!r}")
+    if not names:
+        raise ValueError("phases must name at least one phase")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"phases must be distinct, got {repeated!r} more than once")
+    return declared
+
+
+def _is_plain_match(match: Match | None) -> bool:
+    """
+    Whether ``match`` is one mapping of plain values (no :class:`AnyOf`).
+    """
+    if match is None:
+        return True
+    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
+        return False
+    for value in match.values():  # noqa: SIM110 (a plain loop: no generator made per call)
+        if type(value) is AnyOf:
+            return False
+    return True
+
+
+@final
+class Registry:
+    """
+    Every registration of one dispatcher, by phase.
+
+    :param allowed: the keywords specs may constrain.
+    :param phases: the phases, in the order they run.
+    :ivar live: the phases that have handlers, in order: all a fire visits.
+    :ivar last_seq: the ``seq`` of the newest registration; a fire skips
+        registrations newer than the one when it began.
+    """
+
+    def __init__(self, allowed: frozenset[str], phases: Sequence[str | Phase]) -> None:
+        self.allowed = allowed
+        self.phases = tuple(PhaseHandlers(phase, at) for at, phase in enumerate(_check_phases(phases)))
+        self.names = tuple(phase.name for phase in self.phases)
+        self._by_name = {phase.name: phase for phase in self.phases}
+        self.live: tuple[PhaseHandlers, ...] = ()
+        self.last_seq = 0
+        # Weak references whose handler was garbage collected.  The weakref
+        # callback only appends here (atomic, and safe in any thread or in the
+        # middle of an index update); the registry purges them itself.
+        self.dead: deque[HandlerRef] = deque()
+
+    def phase(self, name: str) -> PhaseHandlers:
+        """
+        :raises UnknownPhaseError: for a phase this registry does not have.
+        """
+        try:
+            phase = self._by_name.get(name)
+        except TypeError:  # unhashable
+            phase = None
+        if phase is None:
+            raise UnknownPhaseError(name, self.names)
+        return phase
+
+    # Adding
+
+    def register(
+        self,
+        fn: Handler,
+        phase_name: str,
+        match: Match | None,
+        where: Predicate | Iterable[Predicate] | None,
+        use_weakref: bool,
+        options: HandlerOptions | None,
+    ) -> HandlerId:
+        """
+        Register ``fn``; see ``EventDispatcher.register`` for the arguments.
+        """
+        phase = self.phase(phase_name)
+        if self.dead:
+            self.purge()
+        if options is None and where is None and _is_plain_match(match):
+            registration = self._plain(fn, phase, match)  # type: ignore[arg-type]
+        else:
+            registration = self._special(fn, phase, match, where, options or DEFAULT_OPTIONS)
+        _hold(registration, fn, use_weakref, self.dead.append)
+        self._file(phase, registration)
+        return registration.id
+
+    def _plain(self, fn: Handler, phase: PhaseHandlers, match: Mapping[str, object] | None) -> Registration:
+        keywords, values = normalize_spec(match or {}, self.allowed)
+        registration = Registration(phase.name, describe_callable(fn))
+        if len(keywords) == 1:
+            registration.keyword = keywords[0]
+            registration.value = values[0]
+        elif keywords:
+            index = phase.index
+            chosen = min(range(len(keywords)), key=lambda at: index.bucket_size(keywords[at], values[at]))
+            registration.keyword = keywords[chosen]
+            registration.value = values[chosen]
+            registration.rest = tuple(zip(keywords, values, strict=True))
+        if registration.label in phase.referenced:
+            self._check_order(phase, registration)
+        return registration
+
+    def _special(
+        self,
+        fn: Handler,
+        phase: PhaseHandlers,
+        match: Match | None,
+        where: Predicate | Iterable[Predicate] | None,
+        options: HandlerOptions,
+    ) -> Registration:
+        alternatives = normalize_match(match, where, self.allowed)
+        filings: list[Filing] = []
+        for alternative in alternatives:
+            for filing in choose_filings(alternative, phase.index):  # type: ignore[arg-type]
+                if filing not in filings:
+                    filings.append(filing)
+        if None in filings:  # an alternative that constrains nothing: a wildcard
+            filings = [None]
+        registration = Registration(phase.name, describe_callable(fn))
+        special = registration.special = Special(options, alternatives, filings, fn)
+        if len(alternatives) > 1:
+            registration.rest = Alternatives(alternatives)
+        elif alternatives[0].constraints:
+            registration.rest = alternatives[0].constraints
+        if options.max_concurrent is not None:
+            special.limiter = Limiter(
+                options.max_concurrent, options.max_queued, options.when_full, registration.id
+            )
+        if options.ordered or registration.name in phase.referenced:
+            self._check_order(phase, registration)
+        return registration
+
+    def _check_order(self, phase: PhaseHandlers, new: Registration) -> None:
+        """
+        Refuse ``new`` if its constraints close a cycle among the phase's
+        handlers (a scan of the phase, made only for handlers with constraints).
+        """
+        check_acyclic([*phase.index.items(), new], phase.name)
+
+    def _file(self, phase: PhaseHandlers, registration: Registration) -> None:
+        phase.index.add(registration, registration.filings())
+        phase.changed()
+        options = registration.options
+        if options.ordered:
+            phase.ordered.add(registration)
+            if options.constrains_order:
+                phase.constrained += 1
+                phase.referenced = phase.referenced | options.requires | options.required_by
+        self.last_seq = registration.seq
+        if phase.index.size == 1:
+            self._refresh_live()
+
+    # Removing
+
+    def unregister(self, handler_id: HandlerId) -> None:
+        """
+        Remove a registration at once.
+
+        :raises UnknownHandlerError: if ``handler_id`` is not registered here.
+        """
+        if self.dead:
+            self.purge()
+        registration = handler_id._registration if isinstance(handler_id, HandlerId) else None
+        if not isinstance(registration, Registration) or not self.remove(registration):
+            raise UnknownHandlerError(handler_id)
+
+    def remove(self, registration: Registration) -> bool:
+        """
+        Remove a registration if it is filed here; return whether it was.
+        """
+        phase = self._by_name.get(registration.phase)
+        if phase is None or not phase.index.remove(registration, registration.filings()):
+            return False
+        phase.changed()
+        if registration in phase.ordered:
+            phase.ordered.discard(registration)
+            options = registration.options
+            if options.constrains_order:
+                phase.constrained -= 1
+                phase.referenced = frozenset(
+                    name for other in phase.ordered for name in other.requires | other.required_by
+                )
+        registration.release()
+        if not phase.index.size:
+            self._refresh_live()
+        return True
+
+    def purge(self) -> None:
+        """
+        Forget the registrations whose weakly held handler was garbage collected.
+        """
+        dead = self.dead
+        while dead:
+            ref = dead.popleft()
+            registration = ref.registration
+            if registration.holds(ref) and self.remove(registration):
+                _log.info(
+                    "Removed {handler_id!r}: its handler was garbage collected "
+                    "(pass use_weakref=False to keep a handler alive)",
+                    handler_id=registration.id,
+                )
+
+    def _refresh_live(self) -> None:
+        self.live = tuple(phase for phase in self.phases if phase.index.size)
+
+    # Calling
+
+    def admit_call(
+        self,
+        registration: Registration,
+        event: object,
+        details: Mapping[str, object],
+        ledger: IHandlerLedger | None = None,
+    ) -> int:
+        """
+        Whether a handler found for this event is called: :data:`CALL`; not
+        when its predicates refuse the event (:data:`PASS`); not when the
+        fire's ledger says it already completed for it (:data:`DONE`).  A
+        call counts against ``times``, and the registration is removed after
+        its last.  A predicate's exception propagates, as the handler's own would.
+        """
+        special = registration.special
+        if special is not None and special.predicates and not special.accepts(event, details):
+            return PASS
+        if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
+            return DONE
+        if special is not None and special.remaining is not None:
+            special.remaining -= 1
+            if not special.remaining:
+                self.remove(registration)
+        return CALL
+
+    # Reading
+
+    def handler_ids(self, phase_name: str | None = None) -> list[HandlerId]:
+        """
+        The ids of the registered handlers, in registration order.
+
+        :raises UnknownPhaseError: for a phase this registry does not have.
+        """
+        if self.dead:
+            self.purge()
+        phases = self.phases if phase_name is None else (self.phase(phase_name),)
+        return [registration.id for phase in phases for registration in phase.index.items()]

@@ -1,23 +1,40 @@
 # -*- test-case-name: tests.test_result -*-
 """
-What a dispatch reports: every handler that ran, per phase, with its value or
-its failure.
+What a fire reports: every handler that ran, phase by phase, with its value
+or its failure, and what the richer features did (stop, follow-ups,
+cancellation, skips).
+
+Pure data: the run (``_run``) writes it, callers read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Final, final
+from typing import Final, Literal, Protocol, final
 
 import attrs
-from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
-from ._errors import HandlerTimedOut
-from ._registry import HandlerId
+from ._handle import HandlerId
+from ._ids import new_id
 
-if TYPE_CHECKING:
-    from ._context import EventState
+__all__ = [
+    "NOT_RUN",
+    "PENDING",
+    "FireExtras",
+    "FireResult",
+    "HandlerOutcome",
+    "Recorded",
+    "Status",
+    "new_result",
+]
+
+#: How a handler's call ended.
+Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+def _status_of(outcome: HandlerOutcome) -> Status:
+    return "succeeded" if outcome.failure is None else "failed"
 
 
 @final
@@ -30,18 +47,23 @@ class HandlerOutcome:
     :ivar phase: the phase it ran in.
     :ivar value: what it returned (what its Deferred or coroutine produced),
         or None if it failed.
-    :ivar failure: its L{Failure}, or None if it succeeded.
+    :ivar failure: its :class:`~twisted.python.failure.Failure`, or None if
+        it succeeded.
+    :ivar status: ``"succeeded"``, ``"failed"``, ``"timed_out"`` (cancelled
+        because it ran past its timeout) or ``"cancelled"`` (cancelled with
+        its fire).
     """
 
     handler_id: HandlerId
     phase: str
     value: object
     failure: Failure | None
+    status: Status = attrs.field(default=attrs.Factory(_status_of, takes_self=True))
 
     @property
     def succeeded(self) -> bool:
         """
-        True unless the handler failed.
+        True unless the handler failed (or timed out, or was cancelled).
         """
         return self.failure is None
 
@@ -50,31 +72,80 @@ class HandlerOutcome:
         """
         Whether the handler was cancelled because it ran past its timeout.
         """
-        return self.failure is not None and self.failure.check(HandlerTimedOut) is not None
+        return self.status == "timed_out"
 
     @property
     def cancelled(self) -> bool:
         """
         Whether the handler was cancelled with its fire.
         """
-        return self.failure is not None and self.failure.check(CancelledError) is not None
+        return self.status == "cancelled"
+
+
+class Recorded(Protocol):
+    """
+    What a fire's records name a handler by: its registration, which knows
+    its id and its phase.
+    """
+
+    @property
+    def id(self) -> HandlerId: ...
+
+    @property
+    def phase(self) -> str: ...
 
 
 #: The value recorded for a handler that has not finished yet.
 PENDING: Final = object()
 
+#: The value recorded for a call that never started after all (its handler
+#: was removed while the call waited for a turn): no outcome is reported.
+NOT_RUN: Final = object()
 
-def _outcome(phase: str, handler_id: HandlerId, value: object) -> HandlerOutcome:
-    if isinstance(value, Failure):
-        return HandlerOutcome(handler_id, phase, None, value)
-    return HandlerOutcome(handler_id, phase, value, None)
+
+@final
+class FireExtras:
+    """
+    What the richer features add to a fire's report, made on first use: a
+    plain fire has none.
+    """
+
+    __slots__ = (
+        "attempt",
+        "cancelled",
+        "dropped",
+        "follow_up_results",
+        "has_value",
+        "never_started",
+        "skipped",
+        "statuses",
+        "stopped_by",
+        "value",
+    )
+
+    def __init__(self) -> None:
+        self.attempt = 1
+        self.cancelled = False
+        self.stopped_by: HandlerId | None = None
+        self.has_value = False
+        self.value: object = None
+        self.follow_up_results: list[FireResult] = []
+        self.dropped: list[tuple[object, dict[str, object]]] = []
+        self.never_started: list[HandlerId] = []
+        self.skipped: list[HandlerId] = []
+        #: The status of the records (by position) that did not end as
+        #: their value says: timed out, or cancelled.
+        self.statuses: dict[int, Status] = {}
+
+
+_NO_EXTRAS: Final = FireExtras()
 
 
 def new_result(event: object, details: dict[str, object]) -> FireResult:
     """
-    The report of a fire about to begin.  (L{FireResult} has no
-    C{__init__}: the dispatcher's plain fire sets these three attributes
-    itself, which is cheaper than calling one.)
+    The report of a fire about to begin.  (:class:`FireResult` has no
+    ``__init__``: the plain fire sets these three attributes itself, which
+    is cheaper than calling one.)
     """
     result = FireResult()
     result.event = event
@@ -86,7 +157,7 @@ def new_result(event: object, details: dict[str, object]) -> FireResult:
 @final
 class FireResult:
     """
-    The report of one C{fire_event}: each handler that ran, phase by phase.
+    The report of one fire: each handler that ran, phase by phase.
 
     Phases in which no handler ran are absent.  Within a phase, handlers are
     listed in the order they were started.
@@ -95,19 +166,55 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_extra", "_outer", "_records", "details", "event")
+    __slots__ = ("_extras", "_fire_id", "_outer", "_records", "details", "event")
 
     event: object
     details: dict[str, object]
-    #: (handler id, value or Failure) per handler started, in start order;
-    #: the id knows its phase.
-    _records: list[tuple[HandlerId, object]]
-    #: The per-event state of the richer features; left unset (not None) by
-    #: plain fires, which then pay nothing for it.
-    _extra: EventState
-    #: While the dispatcher's plain loop calls this fire's handlers: the
-    #: fire whose handler made this one, if any.
+    #: (registration, value, Failure, PENDING or NOT_RUN) per handler
+    #: started, in start order.
+    _records: list[tuple[Recorded, object]]
+    #: Left unset (not None) by plain fires, which then pay nothing for it.
+    _extras: FireExtras
+    _fire_id: str
+    #: While this fire's handlers are being called synchronously: the fire
+    #: that was being called when this one began, if any (see ``_run.InFlight``).
     _outer: FireResult | None
+
+    @property
+    def fire_id(self) -> str:
+        """
+        The fire's id: the one given to ``fire(fire_id=...)`` (the broker's
+        event id, for an event that came through the broker), else a new
+        unique, time-sortable id made on first use.
+        """
+        try:
+            return self._fire_id
+        except AttributeError:
+            self._fire_id = new_id()
+            return self._fire_id
+
+    @property
+    def extras(self) -> FireExtras:
+        """
+        The report of the richer features, made on first use.
+        """
+        try:
+            return self._extras
+        except AttributeError:
+            self._extras = FireExtras()
+            return self._extras
+
+    @property
+    def _read_extras(self) -> FireExtras:
+        return getattr(self, "_extras", _NO_EXTRAS)
+
+    @property
+    def attempt(self) -> int:
+        """
+        Which delivery of the event this fire is: 1, unless it came through
+        the broker again after a failure.
+        """
+        return self._read_extras.attempt
 
     @property
     def phases(self) -> Mapping[str, tuple[HandlerOutcome, ...]]:
@@ -127,16 +234,22 @@ class FireResult:
         return tuple(self)
 
     def __iter__(self) -> Iterator[HandlerOutcome]:
-        for handler_id, value in self._records:
-            if value is not PENDING:
-                yield _outcome(handler_id._phase, handler_id, value)
+        statuses = self._read_extras.statuses
+        for position, (registration, value) in enumerate(self._records):
+            if value is PENDING or value is NOT_RUN:
+                continue
+            if isinstance(value, Failure):
+                status = statuses.get(position, "failed")
+                yield HandlerOutcome(registration.id, registration.phase, None, value, status)
+            else:
+                yield HandlerOutcome(registration.id, registration.phase, value, None)
 
     def __len__(self) -> int:
         """
         How many handlers have finished (while the fire runs, some started
         handlers may not have).
         """
-        return sum(1 for _, value in self._records if value is not PENDING)
+        return sum(1 for _, value in self._records if value is not PENDING and value is not NOT_RUN)
 
     @property
     def failures(self) -> tuple[HandlerOutcome, ...]:
@@ -162,35 +275,32 @@ class FireResult:
     def first_result(self) -> object:
         """
         The first value, in call order, that is not None (pluggy's
-        C{firstresult}); None if there is none.
+        ``firstresult``); None if there is none.
         """
         for _, value in self._records:
-            if value is not None and value is not PENDING and not isinstance(value, Failure):
+            if (
+                value is not None
+                and value is not PENDING
+                and value is not NOT_RUN
+                and not isinstance(value, Failure)
+            ):
                 return value
         return None
 
     @property
-    def _state(self) -> EventState | None:
-        return getattr(self, "_extra", None)
-
-    @property
     def stopped_by(self) -> HandlerId | None:
         """
-        The handler that stopped the event (raised L{StopPropagation}), if any.
+        The handler that stopped the event (raised ``StopPropagation``), if any.
         """
-        state = self._state
-        return None if state is None or state.stop is None else state.stop[0]
+        return self._read_extras.stopped_by
 
     @property
     def value(self) -> object:
         """
-        The value given to L{StopPropagation} by the handler that stopped the
-        event; None otherwise.
+        The value given to ``StopPropagation`` by the handler that stopped
+        the event; None otherwise.
         """
-        state = self._state
-        if state is None or state.stop is None or not state.stop[1].has_value:
-            return None
-        return state.stop[1].value
+        return self._read_extras.value
 
     @property
     def follow_ups(self) -> tuple[FireResult, ...]:
@@ -198,33 +308,38 @@ class FireResult:
         The results of the follow-up events the handlers emitted, in the
         order they were dispatched.
         """
-        state = self._state
-        return () if state is None else tuple(state.follow_up_results)
+        return tuple(self._read_extras.follow_up_results)
 
     @property
     def cancelled(self) -> bool:
         """
         Whether the fire was cancelled (some handlers may have run).
         """
-        state = self._state
-        return (state is not None and bool(state.never_started)) or any(outcome.cancelled for outcome in self)
+        return self._read_extras.cancelled or any(outcome.cancelled for outcome in self)
 
     @property
     def never_started(self) -> tuple[HandlerId, ...]:
         """
         The handlers a cancelled fire never started.
         """
-        state = self._state
-        return () if state is None else tuple(state.never_started)
+        return tuple(self._read_extras.never_started)
+
+    @property
+    def skipped(self) -> tuple[HandlerId, ...]:
+        """
+        The handlers not called because the fire's ledger said they had
+        already completed for this event (see ``IHandlerLedger``).
+        """
+        return tuple(self._read_extras.skipped)
 
     @property
     def dropped_follow_ups(self) -> tuple[tuple[object, dict[str, object]], ...]:
         """
         Follow-up events, with their details, that were not dispatched
-        because a handler stopped the event with a value.
+        because a handler stopped the event with a value (or the fire was
+        cancelled or failed first).
         """
-        state = self._state
-        return () if state is None else tuple(state.dropped)
+        return tuple(self._read_extras.dropped)
 
     def __repr__(self) -> str:
         ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())

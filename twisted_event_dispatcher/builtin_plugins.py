@@ -19,11 +19,14 @@ from typing import Any, Final, TypeVar, cast
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import InvalidLogLevelError, Logger, LogLevel
 
-from ._json import dumps, jsonable
+from ._json import brief, dumps, jsonable
 from .plugins import handles
 
 #: The namespace L{EventLogger} logs in, unless configured.
 EVENTS_NAMESPACE: Final = "twisted_event_dispatcher.events"
+
+#: The most characters of an event L{EventLogger} logs, unless configured.
+DEFAULT_LOGGED_LENGTH: Final = 1000
 
 _log = Logger()
 
@@ -46,16 +49,25 @@ def _positive_int(name: str, value: object, minimum: int) -> int:
 
 class EventLogger:
     """
-    Log every event through C{twisted.logger}, as JSON.
+    Log every event through C{twisted.logger}, as JSON, cut at
+    ``max_length`` characters.
 
     :param phase: the phase to log in.
     :param level: the log level's name: ``debug``, ``info``, ``warn``,
         ``error`` or ``critical``.
     :param namespace: the logger's namespace.
-    :raises ValueError: for an unknown level.
+    :param max_length: the most characters of an event's JSON logged.
+    :raises ValueError: for an unknown level or a length below 1.
     """
 
-    def __init__(self, phase: str = "after", level: str = "info", namespace: str = EVENTS_NAMESPACE) -> None:
+    def __init__(
+        self,
+        phase: str = "after",
+        level: str = "info",
+        namespace: str = EVENTS_NAMESPACE,
+        max_length: int = DEFAULT_LOGGED_LENGTH,
+    ) -> None:
+        limit = _positive_int("max_length", max_length, 1)
         try:
             self._level = LogLevel.levelWithName(level)
         except InvalidLogLevelError:
@@ -66,7 +78,7 @@ class EventLogger:
         @handles(phase)
         def log_event(event: object) -> None:
             self._log.emit(
-                self._level, "Event: {event_json}", event_json=dumps(event), dispatched_event=event
+                self._level, "Event: {event_json}", event_json=brief(event, limit), dispatched_event=event
             )
 
         self.log_event = _as_method(self, log_event)

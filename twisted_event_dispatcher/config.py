@@ -10,7 +10,10 @@ package) is used.  See ``docs/service.rst`` for every key.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -30,6 +33,21 @@ DEFAULT_ENDPOINT: Final = "tcp:8080:interface=127.0.0.1"
 
 #: The largest request body the service reads, in bytes, unless configured.
 DEFAULT_MAX_BODY: Final = 64 * 1024
+
+#: How deep an event or its details may nest arrays and objects, unless configured.
+DEFAULT_MAX_DEPTH: Final = 32
+
+#: Seconds an event fired through HTTP may take, unless configured.
+DEFAULT_TIMEOUT: Final = 30.0
+
+#: Seconds the service waits for the events in flight when it stops, unless configured.
+DEFAULT_DRAIN_TIMEOUT: Final = 30.0
+
+#: How many events may be in flight at once, unless configured.
+DEFAULT_MAX_IN_FLIGHT: Final = 1000
+
+#: How many fires may wait for a place when that many are in flight, unless configured.
+DEFAULT_MAX_QUEUED: Final = 1000
 
 #: How a configuration that comes from no file is named in errors.
 EMBEDDED: Final = "<embedded default configuration>"
@@ -63,24 +81,29 @@ class DispatcherSettings:
     :ivar phases: the phase names, in order.
     :ivar handler_errors: ``"log"`` or ``"fail"``.
     :ivar default_timeout: seconds an event fired through the service may
-        take before it is cancelled, or None for no limit.
+        take before it is cancelled.
     :ivar threads: the size of the reactor's thread pool, or None to leave it.
     :ivar declarations: modules whose declared events are added to the
         ``[events]`` tables.
     :ivar handler_timeout: seconds any handler may take before it is
         cancelled and reported as timed out, or None for no limit.
     :ivar drain_timeout: seconds the service waits, on stop, for the events
-        in flight before it cancels them, or None to wait for ever.
+        in flight before it cancels them.
+    :ivar max_in_flight: how many events may be in flight at once.
+    :ivar max_queued: how many fires may wait for a place at
+        C{max_in_flight}; more are refused.
     """
 
     keywords: tuple[str, ...] = ()
     phases: tuple[str, ...] = DEFAULT_PHASES
     handler_errors: Literal["log", "fail"] = "log"
-    default_timeout: float | None = None
+    default_timeout: float = DEFAULT_TIMEOUT
     threads: int | None = None
     declarations: tuple[str, ...] = ()
     handler_timeout: float | None = None
-    drain_timeout: float | None = None
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    max_queued: int = DEFAULT_MAX_QUEUED
 
 
 @final
@@ -92,11 +115,28 @@ class ServerSettings:
     :ivar endpoint: a Twisted server endpoint string.
     :ivar token: the bearer token requests must carry, or None for none.
     :ivar max_body: the largest request body read, in bytes.
+    :ivar max_depth: how deep an event or its details may nest.
+    :ivar allowed_hosts: more names (``name`` or ``name:port``) the
+        ``Host`` header may give; ``"*"`` for any.
+    :ivar allowed_origins: the ``Origin`` values requests may come from.
+    :ivar expose_errors: whether answers show a failed handler's message;
+        None for "on a loopback listener only".
+    :ivar public_without_token: whether listening beyond the loopback
+        interface without a token is wanted.
+    :ivar access_log: ``"off"``, ``"log"`` or a file's path.
+    :ivar access_log_sample: the share of requests the access log records.
     """
 
     endpoint: str = DEFAULT_ENDPOINT
     token: str | None = attrs.field(default=None, repr=False)
     max_body: int = DEFAULT_MAX_BODY
+    max_depth: int = DEFAULT_MAX_DEPTH
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    expose_errors: bool | None = None
+    public_without_token: bool = False
+    access_log: str = "log"
+    access_log_sample: float = 1.0
 
 
 @final
@@ -214,9 +254,28 @@ class _Table:
     def number(self, name: str, *, integer: bool = False) -> float | None:
         expected = "a positive integer" if integer else "a positive number of seconds"
         value = self._get(name, int if integer else (int, float), expected, None)
-        if value is not None and not value > 0:
+        if value is not None and not (value > 0 and math.isfinite(value)):
             raise self.error(name, expected)
         return value
+
+    def count(self, name: str, default: int) -> int:
+        value = self._get(name, int, "an integer of at least 0", default)
+        if value < 0:
+            raise self.error(name, "an integer of at least 0")
+        return value
+
+    def problem(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self._source, self.key(name), problem)
+
+    def share(self, name: str, default: float) -> float:
+        expected = "a number above 0 and at most 1"
+        value = self._get(name, (int, float), expected, default)
+        if not 0 < value <= 1:
+            raise self.error(name, expected)
+        return float(value)
+
+    def optional_boolean(self, name: str) -> bool | None:
+        return self._get(name, bool, "true or false", None)
 
     def table(self, name: str) -> _Table:
         value = self._get(name, dict, "a table", {})
@@ -262,11 +321,13 @@ def _dispatcher(table: _Table) -> DispatcherSettings:
         keywords,
         phases,
         handler_errors,
-        table.number("default_timeout"),
+        table.number("default_timeout") or DEFAULT_TIMEOUT,
         cast("int | None", table.number("threads", integer=True)),
         table.names("declarations", ()),
         handler_timeout=table.number("handler_timeout"),
-        drain_timeout=table.number("drain_timeout"),
+        drain_timeout=table.number("drain_timeout") or DEFAULT_DRAIN_TIMEOUT,
+        max_in_flight=int(table.number("max_in_flight", integer=True) or DEFAULT_MAX_IN_FLIGHT),
+        max_queued=table.count("max_queued", DEFAULT_MAX_QUEUED),
     )
     table.finish()
     return settings
@@ -289,28 +350,100 @@ def _event(name: str, table: _Table) -> EventDeclaration:
     return EventDeclaration(name, arguments, keywords, doc)
 
 
+#: What a token is made of: printable ASCII, no spaces (RFC 6750's b64token, loosely).
+_TOKEN_CHARACTERS: Final = frozenset(chr(code) for code in range(0x21, 0x7F))
+
+
 def _token(table: _Table) -> str | None:
     token = table.string("token")
     variable = table.string("token_env")
     if token is not None and variable is not None:
         raise table.error("token_env", "either token or token_env, not both")
-    if variable is None:
-        return token
-    value = os.environ.get(variable)
-    if not value:
-        raise table.error(
-            "token_env", f"the name of a set, non-empty environment variable; {variable} is not"
+    if variable is not None:
+        token = os.environ.get(variable)
+        if not token:
+            raise table.error(
+                "token_env", f"the name of a set, non-empty environment variable; {variable} is not"
+            )
+    if token is not None and not _TOKEN_CHARACTERS.issuperset(token):
+        where = f"the environment variable {variable}" if variable else "the token"
+        raise table.problem(
+            "token_env" if variable else "token",
+            f"{where} has spaces or characters other than printable ASCII (a stray newline?), "
+            "so no request could ever match it",
         )
+    return token
+
+
+def _access_log(table: _Table) -> str:
+    value = table.string("access_log", "log") or "log"
+    if value not in ("off", "log") and not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise table.error("access_log", '"off", "log" or the path of a file in an existing directory')
     return value
 
 
-def _server(table: _Table) -> ServerSettings:
+def _endpoint_parts(endpoint: str) -> list[str]:
+    """
+    The colon-separated parts of an endpoint string, ``\\:`` unescaped.
+    """
+    return [part.replace("\\:", ":") for part in re.split(r"(?<!\\):", endpoint)]
+
+
+def loopback_only(endpoint: str) -> bool:
+    """
+    Whether an endpoint string listens on the loopback interface only (or
+    on a UNIX socket); False for every interface, another interface, or an
+    endpoint type whose interface cannot be told.
+    """
+    kind, *arguments = _endpoint_parts(endpoint)
+    if kind == "unix":
+        return True
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return False
+    named = dict(argument.split("=", 1) for argument in arguments if "=" in argument)
+    positional = [argument for argument in arguments if "=" not in argument]
+    interface = named.get("interface", positional[1] if kind != "ssl" and len(positional) > 1 else "")
+    if interface == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(interface).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(table: _Table, settings: ServerSettings, given: str) -> None:
+    if settings.token is not None or settings.public_without_token or loopback_only(settings.endpoint):
+        return
+    kind = _endpoint_parts(settings.endpoint)[0]
+    where = (
+        "listens beyond the loopback interface"
+        if kind in ("tcp", "tcp6", "ssl")
+        else "may listen beyond the loopback interface (its interface cannot be told)"
+    )
+    raise table.problem(
+        "endpoint",
+        f"{settings.endpoint!r}{given} {where}, and no token is set: anyone who can reach it "
+        "could fire events. Set server.token (or token_env), "
+        "or set server.public_without_token = true if that is really wanted",
+    )
+
+
+def _server(table: _Table, endpoint: str | None) -> ServerSettings:
+    configured = table.string("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
     settings = ServerSettings(
-        table.string("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT,
+        endpoint or configured,
         _token(table),
         int(table.number("max_body", integer=True) or DEFAULT_MAX_BODY),
+        int(table.number("max_depth", integer=True) or DEFAULT_MAX_DEPTH),
+        table.names("allowed_hosts", ()),
+        table.names("allowed_origins", ()),
+        table.optional_boolean("expose_errors"),
+        table.boolean("public_without_token", False),
+        _access_log(table),
+        table.share("access_log_sample", 1.0),
     )
     table.finish()
+    _check_exposure(table, settings, " (given on the command line)" if endpoint else "")
     return settings
 
 
@@ -329,11 +462,12 @@ def _plugin(name: str, table: _Table) -> PluginSettings:
     return settings
 
 
-def parse_config(text: str, source: str) -> Config:
+def parse_config(text: str, source: str, *, endpoint: str | None = None) -> Config:
     """
     Read a configuration from TOML text.
 
     :param source: the file the text came from, for errors.
+    :param endpoint: where to listen, instead of ``server.endpoint``.
     :raises ConfigError: for invalid TOML or any key that is not as expected.
     """
     try:
@@ -347,7 +481,7 @@ def parse_config(text: str, source: str) -> Config:
         raise top.table("dispatcher").error(
             "keywords", "no keywords when [events] declares events: their keywords come from the declarations"
         )
-    server = _server(top.table("server"))
+    server = _server(top.table("server"), endpoint)
     plugins = tuple(_plugin(name, table) for name, table in top.table("plugins").subtables())
     discovery = top.table("discovery")
     groups = discovery.names("entry_point_groups", ())
@@ -372,15 +506,17 @@ def default_config_text() -> str:
     return resources.files(__package__).joinpath("default.toml").read_text(encoding="utf-8")
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None) -> Config:
     """
     Read the configuration file at C{path}, or the embedded default.
+
+    :param endpoint: where to listen, instead of ``server.endpoint``.
 
     :raises ConfigError: if the file cannot be read, is not valid TOML, or
         has a key that is not as expected.
     """
     if path is None:
-        return parse_config(default_config_text(), EMBEDDED)
+        return parse_config(default_config_text(), EMBEDDED, endpoint=endpoint)
     source = os.fspath(path)
     try:
         with open(source, "rb") as config_file:
@@ -393,4 +529,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(
             source, "", f"not valid TOML: not UTF-8 ({error.reason} at byte {error.start})"
         ) from None
-    return parse_config(text, source)
+    return parse_config(text, source, endpoint=endpoint)

@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import final
 
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._registry import HandlerId
-from ._result import HandlerOutcome
-from .interfaces import IDispatchMonitor
+from ._handle import HandlerId
+from ._result import FireResult, HandlerOutcome
+from .interfaces import IFireMonitor
 
 __all__ = ["LoggingMonitor"]
 
 
 @final
-@implementer(IDispatchMonitor)
+@implementer(IFireMonitor)
 class LoggingMonitor:
     """
     Emit a structured log event for every handler call, with its duration
@@ -27,7 +28,8 @@ class LoggingMonitor:
     seconds.  Add it with C{dispatcher.add_monitor(LoggingMonitor())}.
 
     Each handler event carries C{handler_id}, C{phase}, C{event},
-    C{seconds} and C{succeeded}; log observers can export them as metrics.
+    C{fire_id}, C{seconds} and C{succeeded}; log observers can export them
+    as metrics.
 
     :param slow_after: seconds after which a call is reported as slow;
         None for no warning.
@@ -44,12 +46,17 @@ class LoggingMonitor:
         self._level = level
         self._log = logger if logger is not None else Logger()
 
-    def phase_started(self, event: object, phase: str) -> None:
+    def fire_started(self, fire: FireResult) -> None:
+        """
+        Nothing to log when a fire starts.
+        """
+
+    def phase_started(self, fire: FireResult, phase: str) -> None:
         """
         Nothing to log per phase start.
         """
 
-    def phase_finished(self, event: object, phase: str, seconds: float) -> None:
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
         """
         Log the phase's duration.
         """
@@ -57,17 +64,23 @@ class LoggingMonitor:
             self._level,
             "Phase {phase!r} of {event!r} took {seconds:.6f}s",
             phase=phase,
-            event=event,
+            event=fire.event,
+            fire_id=fire.fire_id,
             seconds=seconds,
         )
 
-    def handler_started(self, event: object, handler_id: HandlerId) -> None:
+    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
         """
         Nothing to log per handler start.
         """
 
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        """
+        Nothing to log when a fire ends (its handlers were logged).
+        """
+
     def handler_finished(
-        self, event: object, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
     ) -> None:
         """
         Log the call and its duration, and warn if it was slow.
@@ -77,7 +90,8 @@ class LoggingMonitor:
             "Handler {handler_id!r} took {seconds:.6f}s in phase {phase!r} of {event!r} ({status})",
             handler_id=handler_id,
             phase=outcome.phase,
-            event=event,
+            event=fire.event,
+            fire_id=fire.fire_id,
             seconds=seconds,
             succeeded=outcome.succeeded,
             status="ok" if outcome.succeeded else "failed",
@@ -88,7 +102,8 @@ class LoggingMonitor:
                 "(slow_after is {slow_after:g}s)",
                 handler_id=handler_id,
                 phase=outcome.phase,
-                event=event,
+                event=fire.event,
+                fire_id=fire.fire_id,
                 seconds=seconds,
                 slow_after=self._slow_after,
             )

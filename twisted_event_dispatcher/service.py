@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import ClassVar, NoReturn, cast
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
@@ -29,24 +29,43 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.task import react
 from twisted.logger import (
+    FileLogObserver,
     FilteringLogObserver,
+    LogEvent,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
+    formatEventAsClassicLogText,
     globalLogBeginner,
-    textFileLogObserver,
 )
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from ._access_log import AccessLog, access_log_for
 from ._dispatcher import EventDispatcher
 from ._errors import DispatcherError
-from ._http import ApiResource, ApiSite, ConnectionTracker
+from ._http import ApiResource
+from ._http_site import ApiSite
+from ._openapi import package_version
 from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
-from .config import DEFAULT_MAX_BODY, Config, ConfigError, PluginSettings, load_config
+from .config import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_QUEUED,
+    DEFAULT_TIMEOUT,
+    Config,
+    ConfigError,
+    PluginSettings,
+    load_config,
+    loopback_only,
+)
 from .declarations import DeclaredDispatcher, EventDeclaration, declarations_in
 from .discovery import PluginLoadError, instantiate, load_dotted, load_entry_point, load_group
 from .plugins import PluginHost
+
+#: What the console script says after a usage error.
+USAGE_HINT = "(twisted-event-dispatcher --help for usage)"
 
 #: Seconds the service waits, on stop, for connections to close by themselves.
 SHUTDOWN_GRACE = 5.0
@@ -63,7 +82,7 @@ class DispatcherService(Service):
     answered 503.  On stop it stops listening and refuses new events, stops
     the host (background plugins stop, events in flight are drained, plugins
     close), waits for every answer to be written, then closes the
-    connections.
+    connections and the access log.
 
     :param host: the plugins over their dispatcher.
     :param endpoint: where to listen.
@@ -73,6 +92,14 @@ class DispatcherService(Service):
     :param threads: the size of the reactor's thread pool, or None to leave it.
     :param reactor: the reactor; the global one by default.
     :param clock: the time for timeouts; the reactor by default.
+    :param expose_errors: whether answers show a failed handler's message.
+    :param allowed_hosts: more names the ``Host`` header may give.
+    :param allowed_origins: the ``Origin`` values requests may come from.
+    :param max_depth: how deep an event or its details may nest.
+    :param access_log: where finished requests are recorded, or None.
+    :param max_in_flight: how many fired events may wait for their handlers
+        at once.
+    :param max_queued: how many more may wait for a place; past that, 503.
     :param broker: broker mode (``[broker]``), started after the plugins and
         stopped (its group draining) before them; None for one process.
     """
@@ -84,10 +111,17 @@ class DispatcherService(Service):
         *,
         token: str | None = None,
         max_body: int = DEFAULT_MAX_BODY,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
         threads: int | None = None,
         reactor: IReactorCore | None = None,
         clock: IReactorTime | None = None,
+        expose_errors: bool = True,
+        allowed_hosts: Sequence[str] = (),
+        allowed_origins: Sequence[str] = (),
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        access_log: AccessLog | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_queued: int = DEFAULT_MAX_QUEUED,
         broker: BrokerMode | None = None,
     ) -> None:
         if reactor is None:
@@ -98,10 +132,23 @@ class DispatcherService(Service):
         self._endpoint = endpoint
         self._reactor = reactor
         self._threads = threads
+        self._access_log = access_log
         clock = cast(IReactorTime, reactor) if clock is None else clock
+        self.resource = ApiResource(
+            host,
+            token=token,
+            timeout=timeout,
+            clock=clock,
+            expose_errors=expose_errors,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+            max_depth=max_depth,
+            max_in_flight=max_in_flight,
+            max_queued=max_queued,
+            **broker_api(broker),
+        )
         self.broker = broker
-        self.resource = ApiResource(host, token=token, timeout=timeout, clock=clock, **broker_api(broker))
-        self._connections = ConnectionTracker(ApiSite(self.resource, max_body, cast(IReactorTime, reactor)))
+        self.site = ApiSite(self.resource, max_body, cast(IReactorTime, reactor), access_log)
         self.port: IListeningPort | None = None
 
     def startService(self) -> None:
@@ -109,21 +156,23 @@ class DispatcherService(Service):
         Listen, then start the plugins and the dispatcher.
 
         :raises CannotListenError: if the endpoint cannot listen.
+        :raises OSError: if the access log file cannot be opened.
         """
         Service.startService(self)
         if self._threads is not None:
             cast(IReactorThreads, self._reactor).suggestThreadPoolSize(self._threads)
         try:
-            self.port = _listen_now(self._endpoint, self._connections)
+            if self._access_log is not None:
+                self._access_log.open()
+            self.port = _listen_now(self._endpoint, self.site)
         except BaseException:
             Service.stopService(self)
             raise
         address = self.port.getHost()
-        _log.info(
-            "Event dispatcher listening on http://{host}:{port}/",
-            host=getattr(address, "host", address),
-            port=getattr(address, "port", ""),
-        )
+        host = getattr(address, "host", None)
+        port = getattr(address, "port", None)
+        self.resource.listening_at(port, host)
+        _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True
         self.host.startService()
         start_when_running(self.host, self.broker)
@@ -147,11 +196,13 @@ class DispatcherService(Service):
             await self.broker.stopService()
         await self.host.stopService()
         await self.resource.when_idle()
-        await self._connections.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
+        await self.site.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
+        if self._access_log is not None:
+            self._access_log.close()
         _log.info("Event dispatcher stopped: every event in flight was answered")
 
 
-def _listen_now(endpoint: IStreamServerEndpoint, factory: ConnectionTracker) -> IListeningPort:
+def _listen_now(endpoint: IStreamServerEndpoint, factory: ApiSite) -> IListeningPort:
     outcome: list[object] = []
     listening = endpoint.listen(factory)
     listening.addBoth(outcome.append)
@@ -267,14 +318,23 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         raise ConfigError(
             config.source, "server.endpoint", f"expected a Twisted server endpoint string: {error!r}"
         ) from None
+    server = config.server
+    exposed = server.expose_errors
     return DispatcherService(
         host,
         endpoint,
-        token=config.server.token,
-        max_body=config.server.max_body,
+        token=server.token,
+        max_body=server.max_body,
         timeout=config.dispatcher.default_timeout,
         threads=config.dispatcher.threads,
         reactor=reactor,
+        expose_errors=loopback_only(server.endpoint) if exposed is None else exposed,
+        allowed_hosts=server.allowed_hosts,
+        allowed_origins=server.allowed_origins,
+        max_depth=server.max_depth,
+        access_log=access_log_for(server.access_log, server.access_log_sample, cast(IReactorTime, reactor)),
+        max_in_flight=config.dispatcher.max_in_flight,
+        max_queued=config.dispatcher.max_queued,
         broker=build_broker(config, host, reactor),
     )
 
@@ -282,77 +342,149 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
 # twist and the console script
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise ValueError(f"expected a port number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
 class Options(usage.Options):
     """
-    The command line: ``[--config FILE]``.
+    The command line: ``[--config FILE] [--endpoint ENDPOINT | --port PORT]
+    [--check] [--version]``.
     """
 
-    synopsis = "Usage: twisted-event-dispatcher [--config FILE]"
     longdesc = (
         "Run an event dispatcher with its plugins and an HTTP JSON endpoint. "
         "Without --config, the embedded default configuration runs: on 127.0.0.1:8080, "
-        "logging every event."
+        "logging every event. --check validates the configuration and loads its plugins, then exits."
     )
-    optParameters: ClassVar = [["config", "c", None, "The TOML configuration file."]]  # noqa: N815 (Twisted's)
+    optParameters: ClassVar = [  # noqa: N815 (Twisted's name)
+        ["config", "c", None, "The TOML configuration file."],
+        ["endpoint", "e", None, "Where to listen (a Twisted endpoint string), instead of server.endpoint."],
+        ["port", "p", None, "Listen on 127.0.0.1:PORT, instead of server.endpoint.", _port],
+    ]
+    optFlags: ClassVar = [  # noqa: N815 (Twisted's name)
+        ["check", None, "Validate the configuration, load its plugins, and exit."],
+    ]
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
 
+    def getSynopsis(self) -> str:
+        """
+        The usage line: after ``twist ... event-dispatcher`` when run by
+        ``twist``, else the console script's own.
+        """
+        own = "[--config FILE] [--endpoint ENDPOINT | --port PORT] [--check]"
+        if self.parent is None:
+            return f"Usage: twisted-event-dispatcher {own}"
+        return f"{self.parent.getSynopsis()} {self.parent.subCommand} {own}"
+
+    def opt_version(self) -> NoReturn:
+        """
+        Print the version of twisted_event_dispatcher and exit.
+        """
+        print(f"twisted_event_dispatcher {package_version()}")
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         """
-        Read the configuration, so that its mistakes are usage errors.
+        Read the configuration, with the listening place of the command
+        line, so that its mistakes are usage errors.
         """
+        if self["endpoint"] is not None and self["port"] is not None:
+            raise usage.UsageError("give --endpoint or --port, not both")
+        endpoint = self["endpoint"]
+        if self["port"] is not None:
+            endpoint = f"tcp:{self['port']}:interface=127.0.0.1"
         try:
-            self["settings"] = load_config(self["config"])
+            self["settings"] = load_config(self["config"], endpoint=endpoint)
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
 
 
 def makeService(options: Options) -> IService:
     """
-    The service for C{twist event-dispatcher}.
+    The service for C{twist event-dispatcher}; with ``--check``, check the
+    configuration and exit.
 
     :raises SystemExit: with a message naming the problem if a plugin cannot
-        be loaded or the endpoint string is wrong.
+        be loaded or the endpoint string is wrong; with 0 after ``--check``.
     """
     try:
-        return build_service(options["settings"])
+        service = build_service(options["settings"])
     except DispatcherError as error:
         raise SystemExit(f"event-dispatcher: {error}") from None
+    if options["check"]:
+        print(_checked(options["settings"], service))
+        raise SystemExit(0)
+    return service
+
+
+def _checked(config: Config, service: DispatcherService) -> str:
+    names = ", ".join(info.plugin_id.name for info in service.host.plugins()) or "none"
+    return f"{config.source}: valid; endpoint {config.server.endpoint}; plugins loaded: {names}"
 
 
 def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     """
-    Run C{service} until the reactor is asked to stop (SIGTERM, SIGINT), then
-    stop it, draining the events in flight.
+    Once the reactor runs (and handles signals, so that the "listening"
+    line means a SIGTERM is heard), run C{service} until the reactor is
+    asked to stop (SIGTERM, SIGINT), then stop it, draining the events in
+    flight.
     """
-    try:
-        service.startService()
-    except CannotListenError as error:
-        return fail(SystemExit(f"event-dispatcher: {error}"))
     stopped: Deferred[None] = Deferred()
 
     def stop() -> Deferred[None]:
         stopping: Deferred[None] = service.stopService()
         return stopping.chainDeferred(stopped)
 
-    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    def start() -> None:
+        try:
+            service.startService()
+        except (CannotListenError, OSError) as error:
+            stopped.errback(SystemExit(f"event-dispatcher: {error}"))
+            return
+        reactor.addSystemEventTrigger("before", "shutdown", stop)
+
+    reactor.callWhenRunning(start)
     return stopped
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """
     The ``twisted-event-dispatcher`` console script: the same service as
-    ``twist event-dispatcher``, logging to standard error at level info.
-    SIGTERM and SIGINT stop it after draining; it then exits with 0.
+    ``twist event-dispatcher``, logging to standard error at level info
+    (each line at most L{MAX_LOG_LINE} characters).  SIGTERM and SIGINT stop
+    it after draining; it then exits with 0.  A usage error prints the error
+    and a hint, and exits with 64.
     """
     options = Options()
     try:
         usage.Options.parseOptions(options, sys.argv[1:] if argv is None else list(argv))
     except usage.UsageError as error:
-        sys.stderr.write(f"{options}\nError: {error}\n")
+        sys.stderr.write(
+            f"twisted-event-dispatcher: error: {error}\n(twisted-event-dispatcher --help for usage)\n"
+        )
         raise SystemExit(64) from None
     service = makeService(options)
     info = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [info])])
+    observer = FileLogObserver(sys.stderr, bounded_text)
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(observer, [info])])
     react(_serve, [service])
+
+
+#: The longest line the console script logs, in characters.
+MAX_LOG_LINE = 8192
+
+
+def bounded_text(event: LogEvent) -> str | None:
+    """
+    A log event as Twisted's classic text line, cut at L{MAX_LOG_LINE}
+    characters with a note of how much was left out.
+    """
+    text = formatEventAsClassicLogText(event)
+    if text is None or len(text) <= MAX_LOG_LINE:
+        return text
+    return f"{text[:MAX_LOG_LINE]}... ({len(text) - MAX_LOG_LINE} more characters)\n"

@@ -25,9 +25,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
+from ._admission import NestedPolicy
 from ._dispatcher import EventDispatcher
 from ._result import FireResult
 from .broker.testing import MemoryCompletionLog, MemoryTransport
+from .interfaces import IHandlerLedger
 
 __all__ = [
     "ControlledHandler",
@@ -213,8 +215,8 @@ class RecordingDispatcher(EventDispatcher):
     It is a real dispatcher, made with the same arguments: fired events still
     go to the handlers registered with it (register none to only record), and
     fires are checked and refused exactly as usual.  Every call of
-    C{fire_event} that is not refused at once (with C{UnknownKeywordError} or
-    C{UnhashableValueError}) is recorded, in call order, even when the
+    C{fire_event} or C{fire} that is not refused at once (with
+    C{UnknownKeywordError} or C{UnhashableValueError}) is recorded, in call order, even when the
     dispatcher is not running and the fire fails with
     C{DispatcherNotRunning}: the record is what the code under test asked for.
 
@@ -229,15 +231,26 @@ class RecordingDispatcher(EventDispatcher):
         # Made on first use, so that the constructor stays EventDispatcher's own.
         return []
 
-    def fire_event(self, event: object, /, **event_details: object) -> Deferred[FireResult]:
+    def fire(
+        self,
+        event: object,
+        details: Mapping[str, object] | None = None,
+        /,
+        *,
+        nested: NestedPolicy | None = None,
+        fire_id: str | None = None,
+        attempt: int = 1,
+        ledger: IHandlerLedger | None = None,
+    ) -> Deferred[FireResult]:
         """
-        Record the event, then fire it as L{EventDispatcher.fire_event} does.
+        Record the event, then fire it as L{EventDispatcher.fire} does.
+        Every fire goes through here, C{fire_event}'s included.
         """
         record = self._recorded_fires
         # Record it before any event its handlers fire, once it was accepted.
         position = len(record)
-        fired = super().fire_event(event, **event_details)
-        record.insert(position, FiredEvent(event, dict(event_details)))
+        fired = super().fire(event, details, nested=nested, fire_id=fire_id, attempt=attempt, ledger=ledger)
+        record.insert(position, FiredEvent(event, dict(details or {})))
         return fired
 
     @property

@@ -68,3 +68,24 @@ def demo_distribution(tmp_path, monkeypatch):
     yield root
     for name in ("evproc_demo", "evproc_broken"):
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def run_service(tmp_path):
+    """
+    Start the console script with a configuration (see ``running.config``);
+    every service started is killed after the test if it still runs.
+    """
+    from running import RunningService
+
+    started: list[RunningService] = []
+
+    def start(config: str, *arguments: str) -> RunningService:
+        directory = tmp_path / f"service-{len(started)}"
+        directory.mkdir()
+        started.append(RunningService(directory, config, *arguments))
+        return started[-1]
+
+    yield start
+    for service in started:
+        service.close()

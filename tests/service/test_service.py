@@ -9,16 +9,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
+from running import Lines
 from service_helpers import result_of
 from twisted.internet.task import Clock
 from twisted.python import usage
@@ -180,7 +179,7 @@ def test_a_bad_endpoint_string_names_the_key():
     with pytest.raises(
         ConfigError, match=r"^app\.toml: server\.endpoint: expected a Twisted server endpoint string"
     ):
-        build_service(config("[server]\nendpoint = 'carrier-pigeon:80'"), reactor=Clock())  # type: ignore[arg-type]
+        build_service(config("[server]\nendpoint = 'carrier-pigeon:80'\ntoken = 't'"), reactor=Clock())  # type: ignore[arg-type]
 
 
 def test_options_turn_configuration_mistakes_into_usage_errors(tmp_path):
@@ -260,39 +259,6 @@ path = "slow_plugin:Slow"
 [plugins.log]
 path = "twisted_event_dispatcher.builtin_plugins:EventLogger"
 """
-
-
-class Lines:
-    """The lines a subprocess writes to a pipe, read by a thread, waited for with a bound."""
-
-    def __init__(self, pipe) -> None:
-        self.seen: list[str] = []
-        self._pipe = pipe
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, args=(pipe,), daemon=True)
-        self._reader.start()
-
-    def close(self) -> None:
-        """
-        Once the subprocess has exited: stop reading and close the pipe.
-        """
-        self._reader.join(timeout=PATIENCE)
-        self._pipe.close()
-
-    def _read(self, pipe) -> None:
-        for line in pipe:
-            self._queue.put(line)
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        while True:
-            try:
-                line = self._queue.get(timeout=PATIENCE)
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {self.seen!r}") from None
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
 
 
 def test_the_console_script_fires_an_event_and_drains_it_on_sigterm(tmp_path):

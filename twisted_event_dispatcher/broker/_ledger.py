@@ -12,10 +12,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .._registry import HandlerId
+from ..interfaces import IHandlerLedger
 from ._interfaces import ICompletionLog
 
 
 @final
+@implementer(IHandlerLedger)
 class FireLedger:
     """
     The completion log as one fire of one event sees it (the dispatcher's

@@ -9,7 +9,6 @@ delivery limit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast, final
 
 from twisted.internet.defer import Deferred, succeed
@@ -61,19 +60,6 @@ class Delivery(Protocol):
         Store the message with these headers in the group's dead letters,
         then acknowledge it; fire once both are done.
         """
-
-
-class _Fire(Protocol):
-    def __call__(
-        self,
-        event: object,
-        details: Mapping[str, object] | None = None,
-        /,
-        *,
-        fire_id: str | None = None,
-        attempt: int = 1,
-        ledger: object = None,
-    ) -> Deferred[FireResult]: ...
 
 
 def _describe(failure: Failure) -> str:
@@ -134,7 +120,7 @@ class Processor:
         clock: IReactorTime,
     ) -> None:
         self._dispatcher = dispatcher
-        self._fire = cast(_Fire, dispatcher.fire)
+        self._fire = dispatcher.fire
         self._settings = settings
         self._completion_log = completion_log
         self._clock = clock

@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""
+What a fire (or a registration) costs as the registry and the options in use
+change: each cell counts the instructions of one operation on a target set-up
+and on a reference set-up, under valgrind, and prints their ratio against the
+bound the core's design promises.
+
+    python benchmarks/core.py
+    python benchmarks/core.py --cells keywords16,monitor
+
+Like ``benchmarks/instructions.py``, each side runs twice under ``valgrind
+--tool=callgrind`` (few operations, then many); the difference divided by
+the extra operations is the cost of one, free of start-up and set-up.  The
+hash seed is fixed and the heap frozen, so figures repeat exactly.
+valgrind is a Debian package; without it this says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+KEYWORDS16 = tuple(f"k{number}" for number in range(16))
+REGISTERED = 100_000
+HANDFUL = 5
+
+Operation = Callable[[], object]
+
+
+class Counter:
+    """
+    A handler that counts its calls (a callable object, held strongly).
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, event: object) -> None:
+        self.calls += 1
+
+
+def dispatcher(keywords: tuple[str, ...] = ("user",), **settings: Any) -> Any:
+    from twisted_event_dispatcher import EventDispatcher
+
+    made = EventDispatcher(keywords, **settings)
+    made.start()
+    return made
+
+
+# Matching: 16 keywords against one
+
+
+def random_specs(rng: random.Random, count: int) -> list[dict[str, int]]:
+    """
+    ``count`` specs, each constraining a random non-empty subset of the 16
+    keywords to random values out of 1,000 (so that a fire's values collide
+    with many specs on some keyword, and match all of few).
+    """
+    specs = []
+    for _ in range(count):
+        chosen = [keyword for keyword in KEYWORDS16 if rng.random() < 0.5] or [rng.choice(KEYWORDS16)]
+        specs.append({keyword: rng.randrange(1000) for keyword in chosen})
+    return specs
+
+
+def zero_specs(rng: random.Random) -> list[dict[str, int]]:
+    """
+    The handful of specs that match a fire of every keyword at 0.
+    """
+    return [{keyword: 0 for keyword in rng.sample(KEYWORDS16, rng.randint(1, 16))} for _ in range(HANDFUL)]
+
+
+def fire_over_16_keywords() -> Operation:
+    rng = random.Random(16)
+    made = dispatcher(KEYWORDS16)
+    for spec in [*random_specs(rng, REGISTERED - HANDFUL), *zero_specs(rng)]:
+        made.register(Counter(), "during", match=spec, use_weakref=False)
+    zeros = dict.fromkeys(KEYWORDS16, 0)
+    return lambda: made.fire_event("e", **zeros)
+
+
+def fire_over_one_keyword() -> Operation:
+    made = dispatcher(KEYWORDS16)
+    for value in range(1, REGISTERED - HANDFUL + 1):
+        made.register(Counter(), "during", match={"k0": value}, use_weakref=False)
+    for _ in range(HANDFUL):
+        made.register(Counter(), "during", match={"k0": 0}, use_weakref=False)
+    zeros = dict.fromkeys(KEYWORDS16, 0)
+    return lambda: made.fire_event("e", **zeros)
+
+
+def register_16_keywords() -> Operation:
+    specs = random_specs(random.Random(17), REGISTERED)
+    handlers = [Counter() for _ in specs]
+
+    def register_all() -> None:
+        made = dispatcher(KEYWORDS16)
+        for handler, spec in zip(handlers, specs, strict=True):
+            made.register(handler, "during", match=spec, use_weakref=False)
+
+    return register_all
+
+
+def register_one_keyword() -> Operation:
+    specs = [{"k0": value} for value in range(REGISTERED)]
+    handlers = [Counter() for _ in specs]
+
+    def register_all() -> None:
+        made = dispatcher(KEYWORDS16)
+        for handler, spec in zip(handlers, specs, strict=True):
+            made.register(handler, "during", match=spec, use_weakref=False)
+
+    return register_all
+
+
+# Options cost only where they are used
+
+
+def plain_fire(extra: Callable[[Any], None] = lambda made: None) -> Operation:
+    made = dispatcher(("user", "kind"))
+    made.register(Counter(), "during", use_weakref=False)
+    extra(made)
+    return lambda: made.fire_event("e", user="bob")
+
+
+def with_option_handlers_elsewhere(made: Any) -> None:
+    """
+    Handlers with every kind of option, none of which matches the fires.
+    """
+    from twisted_event_dispatcher import any_of
+
+    never = {"kind": "never"}
+    made.register(Counter(), "during", match=never, where=lambda event, details: True, use_weakref=False)
+    made.register(Counter(), "during", match={"kind": any_of("x", "y")}, use_weakref=False)
+    for options in ({"times": 3}, {"priority": 2}, {"pass_context": True}, {"errors": "fail"}):
+        made.register(Counter(), "during", match=never, use_weakref=False, **options)
+
+
+def ten_handlers(**options: Any) -> Operation:
+    made = dispatcher(("user",))
+    for number in range(10):
+        given = dict(options)
+        if "priority" in given:
+            given["priority"] = number % 3
+        if "times" in given:
+            given["times"] = 10**12
+        made.register(Counter(), "during", use_weakref=False, **given)
+    return lambda: made.fire_event("e", user="bob")
+
+
+def ten_with_any_of() -> Operation:
+    from twisted_event_dispatcher import any_of
+
+    made = dispatcher(("user",))
+    for _ in range(10):
+        made.register(Counter(), "during", match={"user": any_of("bob", "amy")}, use_weakref=False)
+    return lambda: made.fire_event("e", user="bob")
+
+
+def ten_with_where() -> Operation:
+    made = dispatcher(("user",))
+    for _ in range(10):
+        made.register(Counter(), "during", where=lambda event, details: True, use_weakref=False)
+    return lambda: made.fire_event("e", user="bob")
+
+
+def with_a_monitor(handlers: int) -> Operation:
+    from zope.interface import implementer
+
+    from twisted_event_dispatcher import IFireMonitor
+
+    @implementer(IFireMonitor)
+    class NoOp:
+        def fire_started(self, fire: Any) -> None:
+            pass
+
+        def phase_started(self, fire: Any, phase: str) -> None:
+            pass
+
+        def handler_started(self, fire: Any, handler_id: Any) -> None:
+            pass
+
+        def handler_finished(self, fire: Any, handler_id: Any, outcome: Any, seconds: float) -> None:
+            pass
+
+        def phase_finished(self, fire: Any, phase: str, seconds: float) -> None:
+            pass
+
+        def fire_finished(self, fire: Any, failure: Any, seconds: float) -> None:
+            pass
+
+    from twisted.internet.task import Clock
+
+    made = dispatcher(("user",), clock=Clock())
+    for _ in range(handlers):
+        made.register(Counter(), "during", use_weakref=False)
+    made.add_monitor(NoOp())
+    return lambda: made.fire_event("e", user="bob")
+
+
+def without_a_monitor(handlers: int) -> Operation:
+    from twisted.internet.task import Clock
+
+    made = dispatcher(("user",), clock=Clock())
+    for _ in range(handlers):
+        made.register(Counter(), "during", use_weakref=False)
+    return lambda: made.fire_event("e", user="bob")
+
+
+# Adding and removing at 100,000 registered, against pyee
+
+
+def add_remove_here() -> Operation:
+    made = dispatcher(("user",))
+    keep = []
+    for number in range(REGISTERED):
+        keep.append(Counter())
+        made.add_event_handler(keep[-1], "during", user=f"user-{number}")
+    spare = Counter()
+    ids: list[Any] = []
+
+    def add_and_remove() -> None:
+        made.add_event_handler(spare, "during", user="spare").addCallback(ids.append)
+        made.remove_event_handler(ids.pop())
+
+    add_and_remove.keep = keep  # type: ignore[attr-defined]
+    return add_and_remove
+
+
+def add_remove_pyee() -> Operation:
+    from pyee.twisted import TwistedEventEmitter
+
+    emitter = TwistedEventEmitter()
+    keep = []
+    for number in range(REGISTERED):
+        keep.append(Counter())
+        emitter.on(f"user-{number}", keep[-1])
+    spare = Counter()
+
+    def add_and_remove() -> None:
+        emitter.on("spare", spare)
+        emitter.remove_listener("spare", spare)
+
+    add_and_remove.keep = keep  # type: ignore[attr-defined]
+    return add_and_remove
+
+
+@dataclass(frozen=True)
+class Cell:
+    """
+    One row: the cost of one operation of ``target`` over one of
+    ``reference``, which the design bounds by ``bound``.
+    """
+
+    label: str
+    target: Callable[[], Operation]
+    reference: Callable[[], Operation]
+    bound: float
+    runs: tuple[int, int] = (200, 1_200)
+
+
+CELLS: dict[str, Cell] = {
+    "keywords16": Cell(
+        "fire matching a handful among 100,000 specs over random subsets of 16 keywords / "
+        "the same among 100,000 specs over one keyword",
+        fire_over_16_keywords,
+        fire_over_one_keyword,
+        3.0,
+    ),
+    "register16": Cell(
+        "register 100,000 handlers over random subsets of 16 keywords / 100,000 over one keyword",
+        register_16_keywords,
+        register_one_keyword,
+        2.0,
+        runs=(1, 2),
+    ),
+    "elsewhere": Cell(
+        "plain fire beside non-matching handlers with options / without them",
+        lambda: plain_fire(with_option_handlers_elsewhere),
+        plain_fire,
+        1.1,
+    ),
+    "priority10": Cell(
+        "ten matching handlers with priority= / ten plain",
+        lambda: ten_handlers(priority=1),
+        ten_handlers,
+        1.5,
+    ),
+    "any_of10": Cell("ten matching handlers with any_of() / ten plain", ten_with_any_of, ten_handlers, 1.5),
+    "times10": Cell(
+        "ten matching handlers with times= / ten plain", lambda: ten_handlers(times=1), ten_handlers, 1.5
+    ),
+    "where10": Cell("ten matching handlers with where= / ten plain", ten_with_where, ten_handlers, 2.0),
+    "monitor": Cell(
+        "fire to one handler with a no-op monitor / without",
+        lambda: with_a_monitor(1),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "monitor10": Cell(
+        "fire to ten handlers with a no-op monitor / without",
+        lambda: with_a_monitor(10),
+        lambda: without_a_monitor(10),
+        1.5,
+    ),
+    "add_remove": Cell(
+        "add_event_handler + remove_event_handler at 100,000 registered / pyee's on + remove_listener",
+        add_remove_here,
+        add_remove_pyee,
+        1.0,
+    ),
+}
+
+
+def inner(cell: str, side: str, runs: int) -> None:
+    """
+    In the process valgrind watches: set up, warm up, then run ``runs`` operations.
+    """
+    spec = CELLS[cell]
+    operation = (spec.target if side == "target" else spec.reference)()
+    operation()
+    gc.collect()
+    gc.freeze()
+    for _ in range(runs):
+        operation()
+
+
+def collected(cell: str, side: str, runs: int) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--inner",
+        cell,
+        side,
+        str(runs),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False
+    )
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if done.returncode or found is None:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output")
+    return int(found.group(1))
+
+
+def per_operation(cell: str, side: str) -> float:
+    few, many = CELLS[cell].runs
+    return (collected(cell, side, many) - collected(cell, side, few)) / (many - few)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument("--inner", nargs=3, metavar=("CELL", "SIDE", "RUNS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.inner:
+        cell, side, runs = args.inner
+        inner(cell, side, int(runs))
+        return 0
+    cells = [cell for cell in args.cells.split(",") if cell]
+    unknown = [cell for cell in cells if cell not in CELLS]
+    if unknown:
+        parser.error(f"unknown cell(s) {', '.join(unknown)}; cells: {', '.join(CELLS)}")
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    jobs = [(cell, side) for cell in cells for side in ("target", "reference")]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        figures = dict(zip(jobs, pool.map(lambda job: per_operation(*job), jobs), strict=True))
+    print(f"Instructions per operation under callgrind, Python {sys.version.split()[0]}.\n")
+    print("| cell | target | reference | ratio | bound | |")
+    print("|---|---:|---:|---:|---:|---|")
+    for cell in cells:
+        target, reference = figures[(cell, "target")], figures[(cell, "reference")]
+        ratio = target / reference
+        verdict = "met" if ratio <= CELLS[cell].bound else "MISSED"
+        print(
+            f"| {cell}: {CELLS[cell].label} | {target:,.0f} | {reference:,.0f} | {ratio:.2f} | {CELLS[cell].bound:g} | {verdict} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

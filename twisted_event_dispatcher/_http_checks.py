@@ -1,0 +1,178 @@
+# -*- test-case-name: tests.service.test_http_security -*-
+"""
+The checks a request passes before the API acts on it: the ``Host`` it
+names, the ``Origin`` it comes from, its bearer token, the type of its body,
+and the shape of a fired event.
+
+Each check raises L{ApiError} with the answer a refused request gets.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+from typing import Final, cast
+
+import attrs
+from twisted.web.server import Request
+
+from ._http_answers import ApiError
+
+#: The names of the loopback interface a local client may use in ``Host``.
+LOOPBACK_NAMES: Final = ("localhost", "127.0.0.1", "[::1]")
+
+#: The media type of request bodies.
+JSON_TYPE: Final = b"application/json"
+
+
+def allowed_hosts(names: Iterable[str], port: int, listening: str | None) -> frozenset[bytes] | None:
+    """
+    The ``Host`` values a request may carry: the loopback names, the address
+    the service listens on and the configured ``names``, each with the port
+    (and without it on port 80).  A configured name with a port is taken as
+    it is; ``"*"`` allows any host (None).
+    """
+    configured = list(names)
+    if "*" in configured:
+        return None
+    hosts: set[str] = set()
+    for name in (*LOOPBACK_NAMES, *([listening] if listening else []), *configured):
+        if name.endswith("]") or ":" not in name:  # a name or [IPv6], without a port
+            hosts.add(f"{name}:{port}")
+            if port == 80:
+                hosts.add(name)
+        else:
+            hosts.add(name)
+    return frozenset(host.lower().encode("idna") for host in hosts)
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def listening_name(host: str | None) -> str | None:
+    """
+    How a client names the address the service listens on: None for every
+    interface, an IPv6 address in brackets.
+    """
+    if host is None or host in ("0.0.0.0", "::", ""):
+        return None
+    return _bracketed(host)
+
+
+@attrs.frozen
+class RequestChecks:
+    """
+    The checks of one service's requests.
+
+    :ivar hosts: the ``Host`` values allowed, or None for any.
+    :ivar origins: the ``Origin`` values allowed (requests without one are
+        allowed too).
+    :ivar token: the ``Authorization`` value required, or None.
+    :ivar max_depth: how deep an event or its details may nest.
+    """
+
+    hosts: frozenset[bytes] | None
+    origins: frozenset[bytes] = frozenset()
+    token: bytes | None = None
+    max_depth: int = 32
+
+    def check_sender(self, request: Request) -> None:
+        """
+        Refuse a request that names a host the service does not answer to
+        (421), or that comes from an origin not allowed (403).
+        """
+        hosts = self.hosts
+        if hosts is not None:
+            host = request.getHeader(b"host")
+            if host is None or host.lower() not in hosts:
+                raise _misdirected(host)
+        origin = request.getHeader(b"origin")
+        if origin is not None and origin not in self.origins:
+            shown = origin.decode("latin-1")[:200]
+            raise ApiError(403, f"requests from origin {shown!r} are not allowed (server.allowed_origins)")
+
+    def check_token(self, request: Request) -> None:
+        """
+        Refuse a request without the bearer token, if one is required (401).
+        """
+        if self.token is None:
+            return
+        given = request.getHeader(b"authorization") or b""
+        if not hmac.compare_digest(given, self.token):
+            raise ApiError(
+                401,
+                "a valid bearer token is required: Authorization: Bearer <token>",
+                headers={b"www-authenticate": b'Bearer realm="event-dispatcher"'},
+            )
+
+
+def _misdirected(host: bytes | None) -> ApiError:
+    if host is None:
+        return ApiError(421, "a Host header naming this service is required")
+    shown = host.decode("latin-1")[:200]
+    return ApiError(
+        421, f"this service does not answer to host {shown!r}; add it to server.allowed_hosts to allow it"
+    )
+
+
+def check_json_body(request: Request) -> None:
+    """
+    Refuse a body that is not declared ``application/json`` (415).
+    """
+    declared = request.getHeader(b"content-type")
+    if declared is None or declared.split(b";", 1)[0].strip().lower() != JSON_TYPE:
+        shown = "none" if declared is None else repr(declared.decode("latin-1")[:200])
+        raise ApiError(
+            415,
+            f"the body must be JSON, sent with Content-Type: application/json; the Content-Type was {shown}",
+        )
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _nests_deeper(value: object, limit: int) -> bool:
+    """
+    Whether arrays and objects nest more than ``limit`` levels deep in ``value``.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = (
+            cast(dict[str, object], item).values() if isinstance(item, dict) else cast(list[object], item)
+        )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_fire_request(body: bytes, max_depth: int = 32) -> tuple[object, dict[str, object]]:
+    """
+    Read ``{"event": ..., "details": {...}}`` from a request body.
+
+    :param max_depth: how deep the event and the details' values may nest
+        arrays and objects.
+    :raises ApiError: 400 if the body is not such a JSON object, or nests
+        too deep.
+    """
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ApiError(400, f"the event nests arrays and objects deeper than {max_depth} levels") from None
+    except ValueError as error:
+        raise ApiError(400, f"request body is not valid JSON: {error}") from None
+    if not isinstance(payload, dict) or "event" not in payload:
+        raise ApiError(400, 'expected a JSON object {"event": ..., "details": {...}}')
+    if len(payload) > 1 and payload.keys() - {"event", "details"}:
+        unknown = sorted(payload.keys() - {"event", "details"})
+        raise ApiError(400, f'unknown field(s) {unknown!r}; expected only "event" and "details"')
+    details = payload.get("details", {})
+    if not isinstance(details, dict):
+        raise ApiError(400, f'"details" must be a JSON object of keyword to value, got {details!r}'[:300])
+    if body.count(b"[") + body.count(b"{") > max_depth and _nests_deeper(payload, max_depth + 1):
+        raise ApiError(400, f"the event nests arrays and objects deeper than {max_depth} levels")
+    return payload["event"], details

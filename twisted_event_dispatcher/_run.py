@@ -1,0 +1,1015 @@
+# -*- test-case-name: tests.test_handler_model -*-
+"""
+Running fires: the dispatch loop.
+
+A fire visits the phases that have handlers, in order; in each it starts the
+matching handlers and waits for them all before the next phase begins.
+
+There are two loops, chosen per fire:
+
+- :meth:`Runner.fire_event` is the tight synchronous loop of the common
+  case: handlers called as ``fn(event)`` that answer at once.  It builds no
+  Deferred but the one it returns, already fired.  The moment a fire needs
+  more (a handler to wait for, a failure, a stop, a handler that is called
+  with a context or through a limit), the loop hands the fire, where it
+  stands, to a :class:`Run`.
+- :class:`Run` is the general loop: one object per fire holding all of that
+  fire's state (the phase, the handlers started and awaited, timeouts,
+  cancellation, follow-up events, monitors).  Every answer but ``None`` and
+  plain values goes through :meth:`Run.adopt`, so the rules for waiting,
+  failing and stopping exist once.
+
+A differential property test (``tests/test_handler_properties.py``) keeps
+the two loops equal.  :class:`InFlight` knows which fires are running; the
+layer above (admission) learns that a fire ended through
+:attr:`Runner.after`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Final, final
+
+import attrs
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
+
+from ._answers import KINDS, PLAIN, WAIT, as_deferred, kind_of, settled
+from ._context import EventContext, EventState, StopPropagation, Updates
+from ._errors import FireCancelled, FollowUpDepthError, HandlerFailed, HandlerTimedOut, InjectionError
+from ._fired import DIRECT
+from ._handle import HandlerId
+from ._introspection import InFlightEvent, PendingHandler
+from ._limiter import Limiter
+from ._matching import check_details
+from ._monitors import Monitors
+from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Special
+from ._result import NOT_RUN, PENDING, FireResult, HandlerOutcome, Recorded, new_result
+
+if TYPE_CHECKING:
+    from .interfaces import IHandlerLedger
+
+__all__ = ["FireOptions", "InFlight", "Run", "RunSettings", "Runner"]
+
+_log = Logger()
+_new: Final = object.__new__
+
+#: Types whose values are always hashable: fired details of these types need
+#: no hashing to be checked.
+_HASHABLE: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+@final
+@attrs.frozen
+class FireOptions:
+    """
+    What one fire is given besides its event and details (see
+    ``EventDispatcher.fire``).  A fire with any takes the general loop.
+    """
+
+    fire_id: str | None = None
+    attempt: int = 1
+    ledger: IHandlerLedger | None = None
+
+    @property
+    def given(self) -> bool:
+        """
+        Whether any option differs from the defaults.
+        """
+        return self.fire_id is not None or self.attempt != 1 or self.ledger is not None
+
+
+DEFAULT_FIRE: Final = FireOptions()
+
+
+@attrs.define
+class RunSettings:
+    """
+    What the dispatcher's configuration says about running fires; the
+    dispatcher owns it and changes it (monitors come and go).
+
+    :ivar fail_fast: whether handler failures are fatal by default.
+    :ivar handler_timeout: seconds any handler may take; None for no limit.
+    :ivar max_depth: how deep follow-ups of follow-ups may nest.
+    :ivar clock: what durations and timeouts are measured with.
+    :ivar in_thread: runs a threaded handler: ``(fn, args, kwargs)``.
+    :ivar globals: the dispatcher's global namespace.
+    :ivar monitors: the monitors, or None when there are none.
+    """
+
+    fail_fast: bool
+    handler_timeout: float | None
+    max_depth: int
+    clock: Callable[[], IReactorTime]
+    in_thread: Callable[[Callable[..., object], tuple[object, ...], dict[str, object]], Deferred[object]]
+    globals: dict[str, object] = attrs.Factory(dict)
+    monitors: Monitors | None = None
+
+
+@final
+class InFlight:
+    """
+    The fires of one dispatcher that have begun and not yet finished.
+
+    :ivar calling: the innermost fire whose handlers the tight loop is
+        calling right now; through ``FireResult._outer``, the chain of those
+        it was called from.
+    :ivar waiting: the fires a :class:`Run` carries, in the order they began.
+    """
+
+    __slots__ = ("calling", "waiting")
+
+    def __init__(self) -> None:
+        self.calling: FireResult | None = None
+        self.waiting: dict[FireResult, Run] = {}
+
+    def count(self) -> int:
+        """
+        How many fires are in flight.
+        """
+        count = len(self.waiting)
+        result = self.calling
+        while result is not None:
+            count += 1
+            result = result._outer
+        return count
+
+    def starting_handlers(self) -> bool:
+        """
+        Whether handlers are being started right now (so a fire made now is
+        made from inside a handler).
+        """
+        return self.calling is not None or any(run.looping for run in self.waiting.values())
+
+    def fires(self) -> list[tuple[FireResult, Run | None]]:
+        """
+        Each fire in flight with its run: first those a run carries, in the
+        order they began, then those being called right now, outermost first.
+        """
+        calling = []
+        result = self.calling
+        while result is not None:
+            calling.append((result, None))
+            result = result._outer
+        return [*self.waiting.items(), *reversed(calling)]
+
+
+def _log_failure(failure: Failure, handler_id: HandlerId, event: object) -> None:
+    _log.failure(
+        "Handler {handler_id!r} failed in phase {phase!r} of event {event!r}",
+        failure,
+        LogLevel.error,
+        handler_id=handler_id,
+        phase=handler_id.phase,
+        event=event,
+    )
+
+
+#: What the tight loop found it cannot do: call this handler (it needs the
+#: general loop), rather than adopt an answer.
+_TO_CALL: Final = object()
+
+
+@final
+class Runner:
+    """
+    Runs the fires of one dispatcher.
+
+    :ivar after: told that a fire has finished (with its result) or that a
+        run is now waiting (with None), while the layer above needs to
+        know; None otherwise.
+    """
+
+    __slots__ = ("after", "in_flight", "registry", "settings")
+
+    def __init__(self, registry: Registry, settings: RunSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.in_flight = InFlight()
+        self.after: Callable[[FireResult | None], None] | None = None
+
+    def start(
+        self, event: object, details: dict[str, object], options: FireOptions = DEFAULT_FIRE
+    ) -> Deferred[FireResult]:
+        """
+        Run a fire whose details are checked already.
+        """
+        if options.given or self.settings.monitors is not None:
+            return self.run(event, details, options)
+        return self.fire_event(event, **details)
+
+    def run(self, event: object, details: dict[str, object], options: FireOptions) -> Deferred[FireResult]:
+        """
+        Run a fire in the general loop from its start.
+        """
+        result = new_result(event, details)
+        if options.fire_id is not None:
+            result._fire_id = options.fire_id
+        if options.attempt != 1:
+            result.extras.attempt = options.attempt
+        run = Run(self, result, self.registry.last_seq, 0, options, self.settings.monitors)
+        return run.begin()
+
+    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+        """
+        Run a follow-up event: part of the event in flight, so it runs even
+        if the dispatcher stopped meanwhile.
+        """
+        result = new_result(event, details)
+        run = Run(self, result, self.registry.last_seq, depth, DEFAULT_FIRE, self.settings.monitors)
+        return run.begin()
+
+    def check_follow_up(self, event: object, details: dict[str, object], depth: int) -> None:
+        """
+        Refuse a follow-up that nests too deep or carries bad details.
+        """
+        if depth > self.settings.max_depth:
+            raise FollowUpDepthError(event, depth, self.settings.max_depth)
+        if details:
+            check_details(details, self.registry.allowed, "follow-up event details")
+
+    def fire_event(self, event: object, /, **details: object) -> Deferred[FireResult]:
+        """
+        The tight loop (see the module docstring): the dispatcher's
+        ``fire_event`` itself while nothing needs more.
+
+        It is one function because here a Python call costs as much as
+        calling a handler.  Handlers registered after the fire began (whose
+        ``seq`` is above ``watermark``) are skipped; removed or collected
+        ones have lost their handler.
+        """
+        registry = self.registry
+        if details:
+            allowed = registry.allowed
+            for keyword in details:
+                if keyword not in allowed or type(details[keyword]) not in _HASHABLE:
+                    check_details(details, allowed, "fired event details")
+                    break
+        result = _new(FireResult)
+        result.event = event
+        result.details = details
+        records: list[tuple[Recorded, object]] = []
+        result._records = records
+        in_flight = self.in_flight
+        outer = result._outer = in_flight.calling
+        in_flight.calling = result
+        watermark = registry.last_seq
+        try:
+            for phase in registry.live:
+                index = phase.index
+                candidates: Sequence[Registration]
+                if index.constrained:
+                    candidates = index.lookup(details)
+                    if not candidates:
+                        continue
+                else:
+                    candidates = index.wild or index.wild_items()
+                plan = None
+                if phase.ordered and len(candidates) > 1:
+                    plan = phase.plan(candidates)
+                    candidates = plan.handlers
+                for registration in candidates:
+                    if registration.seq > watermark:
+                        continue
+                    listen_fn = registration.fn
+                    try:
+                        if listen_fn is None:
+                            ref = registration.ref
+                            if ref is not None:
+                                listen_fn = ref()
+                                if listen_fn is None:
+                                    registry.purge()
+                                    continue
+                            else:
+                                special = registration.special
+                                if special is None:  # removed
+                                    continue
+                                if special.calls_specially:
+                                    return self._hand_over(
+                                        result, watermark, phase, plan, candidates, registration
+                                    )
+                                listen_fn = special.handler()
+                                if listen_fn is None:
+                                    registry.purge()
+                                    continue
+                                if (
+                                    special.gated
+                                    and registry.admit_call(registration, event, details) != CALL
+                                ):
+                                    continue
+                        answer = listen_fn(event)
+                    except Exception:
+                        return self._hand_over(
+                            result, watermark, phase, plan, candidates, registration, Failure()
+                        )
+                    if answer is None:  # the usual answer: nothing to look into
+                        records.append((registration, None))
+                        continue
+                    kind = KINDS.get(type(answer))
+                    if kind is None:
+                        kind = kind_of(type(answer))
+                    if kind == WAIT:
+                        waiting, answer = settled(answer)
+                        if waiting is not None:
+                            answer = waiting
+                        elif answer is None or not isinstance(answer, Failure):
+                            records.append((registration, answer))
+                            continue
+                    elif kind == PLAIN:
+                        records.append((registration, answer))
+                        continue
+                    return self._hand_over(result, watermark, phase, plan, candidates, registration, answer)
+        except BaseException:  # KeyboardInterrupt and the like: not in flight any more
+            in_flight.calling = outer
+            raise
+        in_flight.calling = outer
+        if self.after is not None:
+            self.after(result)
+        if Deferred.debug or not DIRECT:  # debugging records who made each Deferred
+            return succeed(result)
+        # What succeed(result) returns (see _fired), for less.
+        done: Deferred[FireResult] = _new(Deferred)
+        done._callbacks = []
+        done._canceller = None
+        done.result = result
+        done.called = True
+        done._chainedTo = None
+        return done
+
+    def _hand_over(
+        self,
+        result: FireResult,
+        watermark: int,
+        phase: PhaseHandlers,
+        plan: Plan | None,
+        candidates: Sequence[Registration],
+        registration: Registration,
+        answer: object = _TO_CALL,
+    ) -> Deferred[FireResult]:
+        """
+        Give a fire the tight loop began to a :class:`Run`, and return what
+        the fire returns.  The loop was at ``registration`` of ``phase``,
+        whose matching handlers it runs in the order of ``plan`` (or of
+        ``candidates``, for a phase without order): that handler either
+        still has to be called (``answer`` is ``_TO_CALL``), or it answered
+        ``answer``.
+        """
+        self.in_flight.calling = result._outer  # the run has it in flight from now on
+        run = Run(self, result, watermark, 0, DEFAULT_FIRE, None)
+        run.take_over(phase, plan or Plan(candidates, None), registration, answer)
+        return run.proceed()
+
+    def in_thread(
+        self, listen_fn: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> Deferred[object]:
+        return self.settings.in_thread(listen_fn, args, kwargs)
+
+
+#: A handler a run waits for: the record slot its outcome goes to, its
+#: registration, since when it has been awaited, and its position in the phase.
+_Pending = tuple[int, Registration, float, int]
+
+
+@final
+class Run:
+    """
+    One fire in the general loop (see the module docstring).
+    """
+
+    __slots__ = (
+        "before",
+        "began",
+        "cancelled",
+        "current",
+        "deferred",
+        "depth",
+        "done",
+        "failure",
+        "fatal",
+        "follow_up",
+        "handlers",
+        "last_phase",
+        "ledger",
+        "looping",
+        "monitors",
+        "now",
+        "pending",
+        "phase",
+        "phase_began",
+        "registry",
+        "result",
+        "runner",
+        "sequential",
+        "settings",
+        "state",
+        "stopped",
+        "timers",
+        "unstarted",
+        "watermark",
+    )
+
+    def __init__(
+        self,
+        runner: Runner,
+        result: FireResult,
+        watermark: int,
+        depth: int,
+        options: FireOptions,
+        monitors: Monitors | None,
+    ) -> None:
+        self.runner = runner
+        self.registry = runner.registry
+        self.settings = settings = runner.settings
+        self.result = result
+        self.watermark = watermark
+        self.depth = depth
+        self.ledger = options.ledger
+        self.monitors = monitors
+        self.now = settings.clock().seconds
+        self.began = self.now()
+        # The phase being run (None between phases), the last one entered,
+        # and the phase's handlers in start order.
+        self.phase: PhaseHandlers | None = None
+        self.last_phase: PhaseHandlers | None = None
+        self.handlers: Sequence[Registration] = ()
+        self.before: list[frozenset[int]] | None = None
+        self.unstarted: deque[int] = deque()
+        self.done: set[int] = set()
+        self.current = -1
+        self.phase_began = 0.0
+        self.sequential = False
+        # What the run waits for: each Deferred with where its outcome goes.
+        self.pending: dict[Deferred[object], _Pending] = {}
+        # Timeouts in use: each awaited Deferred's timer and its timeout
+        # (the timer None once it went off).
+        self.timers: dict[Deferred[object], tuple[IDelayedCall | None, float]] | None = None
+        self.looping = False
+        self.cancelled = False
+        self.stopped = False
+        self.fatal: list[tuple[HandlerId, Failure]] = []
+        self.failure: Failure | None = None
+        self.state: EventState | None = None
+        self.deferred: Deferred[FireResult] | None = None
+        # The follow-up event being dispatched, while it runs.
+        self.follow_up: Deferred[FireResult] | None = None
+        runner.in_flight.waiting[result] = self
+
+    # Beginning, and taking over from the tight loop
+
+    def begin(self) -> Deferred[FireResult]:
+        """
+        Run the fire from its first phase; return its Deferred.
+        """
+        if self.monitors is not None:
+            self.monitors.fire_started(self.result)
+        return self.proceed()
+
+    def take_over(self, phase: PhaseHandlers, plan: Plan, registration: Registration, answer: object) -> None:
+        """
+        Carry on ``phase``, which the tight loop was running in the order of
+        ``plan``: it was at ``registration``, which it still has to call
+        (``answer`` is ``_TO_CALL``) or which answered ``answer``.  The
+        handlers before it have finished (or were skipped).
+        """
+        self._enter(phase, plan)
+        at = list(plan.handlers).index(registration)
+        for position in range(at):
+            self.unstarted.remove(position)
+            self.done.add(position)
+        if answer is _TO_CALL:
+            return
+        self.unstarted.remove(at)
+        self.current = at
+        if self.before is not None:
+            self.done.add(at)
+        self.adopt(registration, answer)
+
+    def proceed(self) -> Deferred[FireResult]:
+        """
+        Run as far as possible; return the fire's Deferred (already fired if
+        it finished now).
+        """
+        if self._advance() and self._follow_ups():
+            self._finish()
+            self._finished()
+            if self.failure is not None:
+                return fail(self.failure)
+            return succeed(self.result)
+        self.deferred = Deferred(self._cancel)
+        self._went_idle()
+        return self.deferred
+
+    def _went_idle(self) -> None:
+        after = self.runner.after
+        if after is not None:
+            after(None)
+
+    def _resume(self) -> None:
+        if self._advance() and self._follow_ups():
+            self._deliver()
+        else:
+            self._went_idle()
+
+    def _finish(self) -> None:
+        """
+        The fire is over: no follow-up can join it any more (those queued,
+        after a fatal failure or a cancellation, are reported as dropped),
+        and it is not in flight.
+        """
+        if self.state is not None:
+            self.state.finished = True
+            self.state.drop_follow_ups()
+        del self.runner.in_flight.waiting[self.result]
+        if self.monitors is not None:
+            self.monitors.fire_finished(self.result, self.failure, self.now() - self.began)
+
+    def _finished(self) -> None:
+        """
+        Tell the layer above that the fire is over.
+        """
+        after = self.runner.after
+        if after is not None:
+            after(self.result)
+
+    def _deliver(self) -> None:
+        self._finish()
+        deferred = self.deferred
+        if deferred is not None and not self.cancelled:
+            if self.failure is not None:
+                deferred.errback(self.failure)
+            else:
+                deferred.callback(self.result)
+        self._finished()
+
+    # Phases
+
+    def _advance(self) -> bool:
+        """
+        Start what may start now.  Return True once every phase is done.
+        """
+        self.looping = True
+        try:
+            while True:
+                if self.phase is None and not self._next_phase():
+                    return True
+                if not self._start_ready() or self.pending:
+                    return False
+                self._end_phase()
+        finally:
+            self.looping = False
+
+    def _next_phase(self) -> bool:
+        if self.cancelled or self.fatal or self.stopped:
+            return False
+        details = self.result.details
+        for phase in self.registry.live:
+            if phase.position <= self.current_position:
+                continue
+            found = phase.lookup(details)
+            if found:
+                self._enter(
+                    phase, phase.plan(found) if phase.ordered and len(found) > 1 else Plan(found, None)
+                )
+                return True
+        return False
+
+    @property
+    def current_position(self) -> int:
+        """
+        The position of the phase being run (or last run); -1 before the first.
+        """
+        return -1 if self.last_phase is None else self.last_phase.position
+
+    def _enter(self, phase: PhaseHandlers, plan: Plan) -> None:
+        self.phase = self.last_phase = phase
+        self.handlers = plan.handlers
+        self.before = plan.before
+        self.unstarted = deque(range(len(plan.handlers)))
+        self.done = set()
+        self.sequential = phase.sequential
+        if self.monitors is not None:
+            self.phase_began = self.now()
+            self.monitors.phase_started(self.result, phase.name)
+
+    def _end_phase(self) -> None:
+        phase = self.phase
+        assert phase is not None
+        self.phase = None
+        self.before = None
+        if self.monitors is not None:
+            self.monitors.phase_finished(self.result, phase.name, self.now() - self.phase_began)
+        if self.fatal:
+            self.failure = Failure(HandlerFailed(self.fatal, self.result))
+
+    def _start_ready(self) -> bool:
+        """
+        Start every handler of the phase that may start now.  Return True
+        once all have started.
+
+        In a sequential phase a handler starts once nothing is pending.  In
+        a phase with order constraints, the next to start is, among the
+        handlers whose required handlers have finished, the one that ranks
+        first.
+        """
+        unstarted = self.unstarted
+        while unstarted and not self.cancelled and not self.stopped:
+            if self.sequential and self.pending:
+                return False
+            if self.before is None:
+                position = unstarted.popleft()
+            else:
+                free = self._free()
+                if free is None:
+                    return False
+                unstarted.remove(free)
+                position = free
+            self._start(position)
+        if self.cancelled or self.stopped:
+            unstarted.clear()
+        return not unstarted
+
+    def _free(self) -> int | None:
+        """
+        Among the handlers not started whose required handlers have all
+        finished, the one that ranks first (priority, then registration);
+        None if each waits for one still running.
+        """
+        assert self.before is not None
+        before, done, handlers = self.before, self.done, self.handlers
+        free = [position for position in self.unstarted if before[position] <= done]
+        if not free:
+            return None if self.pending else self.unstarted[0]
+        return min(free, key=lambda position: handlers[position].order_key)
+
+    # Handlers
+
+    def _start(self, position: int) -> None:
+        registration = self.handlers[position]
+        self.current = position
+        if self.before is not None:
+            self.done.add(position)  # until adopt() finds it must wait
+        if registration.seq > self.watermark:
+            return
+        listen_fn = registration.fn
+        if listen_fn is None:
+            ref = registration.ref
+            listen_fn = registration.handler() if ref is None else ref()
+            if listen_fn is None:
+                self.registry.purge()
+                return
+        try:
+            if registration.special is None and self.ledger is None:  # a plain call
+                if self.monitors is not None:
+                    self.monitors.handler_started(self.result, registration.id)
+                value = listen_fn(self.result.event)
+            else:
+                result = self.result
+                verdict = self.registry.admit_call(registration, result.event, result.details, self.ledger)
+                if verdict != CALL:
+                    if verdict == DONE:
+                        result.extras.skipped.append(registration.id)
+                    return
+                value = self._call(registration, listen_fn)
+        except Exception:
+            value = Failure()
+        self.adopt(registration, value)
+
+    def _call(self, registration: Registration, listen_fn: Callable[..., object]) -> object:
+        """
+        Call a handler (through its concurrency limit, if it has one).
+        """
+        special = registration.special
+        if special is None:
+            return self._invoke(registration, listen_fn)
+        limiter = special.limiter
+        if limiter is None:
+            return self._invoke(registration, listen_fn)
+        place = limiter.acquire()
+        if place is None:
+            return self._released_after(limiter, registration, listen_fn)
+        place.addCallback(self._invoke_queued, registration, limiter)
+        return place
+
+    def _invoke_queued(self, _: object, registration: Registration, limiter: Limiter) -> object:
+        """
+        A call queued behind the handler's limit got its turn: make it,
+        unless the handler was removed meanwhile.
+        """
+        listen_fn = registration.handler()
+        if listen_fn is None:
+            limiter.release()
+            return NOT_RUN
+        return self._released_after(limiter, registration, listen_fn)
+
+    def _released_after(
+        self, limiter: Limiter, registration: Registration, listen_fn: Callable[..., object]
+    ) -> object:
+        """
+        Call a handler that holds a place of its limiter, and give the place
+        back once the call has finished.
+        """
+        try:
+            value = self._invoke(registration, listen_fn)
+        except BaseException:
+            limiter.release()
+            raise
+        kind = KINDS.get(type(value))
+        if kind is None:
+            kind = kind_of(type(value))
+        if kind != WAIT:
+            limiter.release()
+            return value
+        deferred = as_deferred(value)
+
+        def release(outcome: object) -> object:
+            limiter.release()
+            return outcome
+
+        return deferred.addBoth(release)
+
+    def _invoke(self, registration: Registration, listen_fn: Callable[..., object]) -> object:
+        """
+        Call a handler now, as its options say.
+        """
+        if self.monitors is not None:
+            self.monitors.handler_started(self.result, registration.id)
+        special = registration.special
+        event = self.result.event
+        if special is None or not special.calls_specially:
+            return listen_fn(event)
+        options = special.options
+        args: tuple[object, ...] = (event,)
+        kwargs: dict[str, object] = {}
+        if options.inject:
+            args, kwargs = (), self._injected(registration, special)
+        elif options.pass_context:
+            args = (event, EventContext(self.event_state(), registration.id))
+        if options.threaded:
+            return self.runner.in_thread(listen_fn, args, kwargs)
+        return listen_fn(*args, **kwargs)
+
+    def _injected(self, registration: Registration, special: Special) -> dict[str, object]:
+        state = self.event_state()
+        namespace = {**state.globals, **state.local_namespace()}
+        namespace["event"] = self.result.event
+        namespace["context"] = EventContext(state, registration.id)
+        missing = [name for name in special.required if name not in namespace]
+        if missing:
+            raise InjectionError(registration.id, missing)
+        if special.any_keyword:
+            return namespace
+        return {name: namespace[name] for name in special.accepted if name in namespace}
+
+    def event_state(self) -> EventState:
+        """
+        The per-event state, made on first use.
+        """
+        if self.state is None:
+            runner = self.runner
+            self.state = EventState(self.result, self.settings.globals, self.depth, runner.check_follow_up)
+        return self.state
+
+    def adopt(self, registration: Registration, value: object) -> None:
+        """
+        Take what a handler just started answered: record it, or wait for it.
+        """
+        kind = KINDS.get(type(value))
+        if kind is None:
+            kind = kind_of(type(value))
+        if kind != WAIT:
+            self._record(registration, value, None, None)
+            return
+        waiting, value = settled(value)
+        if waiting is None:
+            self._record(registration, value, None, None)
+            return
+        records = self.result._records
+        slot = len(records)
+        records.append((registration, PENDING))
+        position = self.current
+        if self.before is not None:  # the handler is not done yet
+            self.done.discard(position)
+        self.pending[waiting] = (slot, registration, self.now(), position)
+        special = registration.special
+        timeout = self.settings.handler_timeout if special is None else special.options.timeout
+        if special is not None and timeout is None:
+            timeout = self.settings.handler_timeout
+        if timeout is not None:
+            if self.timers is None:
+                self.timers = {}
+            call = self.settings.clock().callLater(timeout, self._time_out, waiting)
+            self.timers[waiting] = (call, timeout)
+        waiting.addBoth(self._settle, waiting)
+
+    def _time_out(self, waiting: Deferred[object]) -> None:
+        assert self.timers is not None
+        _, timeout = self.timers[waiting]
+        self.timers[waiting] = (None, timeout)
+        waiting.cancel()
+        entry = self.pending.get(waiting)
+        if entry is not None:  # it ignored the cancellation: go on without it
+            self._settle(Failure(HandlerTimedOut(entry[1].id, timeout)), waiting)
+
+    def _settle(self, value: object, waiting: Deferred[object]) -> None:
+        entry = self.pending.pop(waiting, None)
+        if entry is None:
+            return  # settled already (it timed out and ignored its cancellation)
+        slot, registration, since, position = entry
+        if self.before is not None:
+            self.done.add(position)
+        if self.timers is not None and waiting in self.timers:
+            value = self._untimed(waiting, value, slot, registration)
+        if self.cancelled and isinstance(value, Failure) and value.check(CancelledError):
+            self.result.extras.statuses[slot] = "cancelled"
+        if value is None and registration.special is None and self.monitors is None and self.ledger is None:
+            self.result._records[slot] = (registration, None)  # what _record would do, for less
+        else:
+            self._record(registration, value, slot, since)
+        # Go on when the phase is done, or when a handler may now start (a
+        # sequential phase, or one waiting for a handler it requires).
+        if not self.looping and (not self.pending or self.unstarted):
+            self._resume()
+
+    def _untimed(
+        self, waiting: Deferred[object], value: object, slot: int, registration: Registration
+    ) -> object:
+        """
+        An awaited handler with a timeout settled: stop its timer, and make
+        a cancellation by its timeout a :class:`HandlerTimedOut`.
+        """
+        assert self.timers is not None
+        call, timeout = self.timers.pop(waiting)
+        if call is not None:
+            call.cancel()
+            return value
+        if isinstance(value, Failure):
+            if value.check(CancelledError) and not value.check(HandlerTimedOut):
+                value = Failure(HandlerTimedOut(registration.id, timeout))
+            self.result.extras.statuses[slot] = "timed_out"
+        return value
+
+    def _record(
+        self, registration: Registration, value: object, slot: int | None, since: float | None
+    ) -> None:
+        records = self.result._records
+        if slot is None:
+            slot = len(records)
+            records.append((registration, PENDING))
+        if value is NOT_RUN:
+            records[slot] = (registration, NOT_RUN)
+            return
+        if self.monitors is not None:
+            self._tell_finished(registration, value, slot, since)
+        if isinstance(value, Failure):
+            value = self._failed(registration, value)
+        elif type(value) is Updates:
+            options = registration.options
+            if options.inject or options.pass_context:
+                self.event_state().apply(value)
+        records[slot] = (registration, value)
+        if self.ledger is not None and not isinstance(value, Failure) and not registration.options.idempotent:
+            self.ledger.record(registration.id)
+
+    def _tell_finished(
+        self, registration: Registration, value: object, slot: int, since: float | None
+    ) -> None:
+        assert self.monitors is not None
+        elapsed = 0.0 if since is None else self.now() - since
+        if isinstance(value, Failure):
+            status = self.result._read_extras.statuses.get(slot, "failed")
+            outcome = HandlerOutcome(registration.id, registration.phase, None, value, status)
+        else:
+            outcome = HandlerOutcome(registration.id, registration.phase, value, None)
+        self.monitors.handler_finished(self.result, registration.id, outcome, elapsed)
+
+    def _failed(self, registration: Registration, failure: Failure) -> object:
+        """
+        Deal with a handler's failure; return what to record for it.
+        """
+        if isinstance(failure.value, StopPropagation):
+            return self._stop(registration, failure.value)
+        if self.cancelled and failure.check(CancelledError):
+            return failure
+        policy = registration.options.errors
+        if self.settings.fail_fast if policy is None else policy == "fail":
+            self.fatal.append((registration.id, failure))
+        else:
+            _log_failure(failure, registration.id, self.result.event)
+        return failure
+
+    def _stop(self, registration: Registration, stop: StopPropagation) -> object:
+        extras = self.result.extras
+        self.stopped = True
+        if extras.stopped_by is None:
+            extras.stopped_by = registration.id
+            if stop.has_value:
+                extras.has_value = True
+                extras.value = stop.value
+                if self.state is not None:
+                    self.state.drop_follow_ups()
+        return stop.value if stop.has_value else None
+
+    # Follow-up events
+
+    def _follow_ups(self) -> bool:
+        """
+        Dispatch the queued follow-up events in order.  Return True when all
+        are done (now), False when one is still running.
+        """
+        state = self.state
+        while state is not None and state.follow_ups and self.failure is None and not self.cancelled:
+            event, details = state.follow_ups.pop(0)
+            fired = self.runner.follow_up(event, details, self.depth + 1)
+            if not fired.called:
+                self.follow_up = fired
+                fired.addBoth(self._follow_up_done)
+                return False
+            fired.addBoth(self._take_follow_up)
+        return True
+
+    def _take_follow_up(self, outcome: FireResult | Failure) -> None:
+        if isinstance(outcome, FireResult):
+            self.result.extras.follow_up_results.append(outcome)
+        elif outcome.check(FireCancelled) and self.cancelled:
+            self.result.extras.follow_up_results.append(outcome.value.result)  # type: ignore[union-attr]
+        else:
+            self.failure = outcome
+
+    def _follow_up_done(self, outcome: FireResult | Failure) -> None:
+        self.follow_up = None
+        self._take_follow_up(outcome)
+        if self._follow_ups():
+            self._deliver()
+
+    # Cancellation
+
+    def _cancel(self, deferred: Deferred[FireResult]) -> None:
+        """
+        Cancel the fire: cancel the handlers still running and the follow-up
+        event being dispatched, skip the handlers not started and the
+        follow-ups not dispatched, and fail the fire with :class:`FireCancelled`.
+        """
+        extras = self.result.extras
+        extras.never_started.extend(self._not_started())
+        extras.cancelled = True
+        self.cancelled = True
+        if self.state is not None:
+            self.state.drop_follow_ups()
+        for waiting in list(self.pending):
+            waiting.cancel()
+        for waiting in list(self.pending):  # it ignored the cancellation
+            self._settle(Failure(CancelledError()), waiting)
+        if self.follow_up is not None:
+            self.follow_up.cancel()
+        deferred.errback(FireCancelled(self.result))
+
+    def _not_started(self) -> list[HandlerId]:
+        """
+        The handlers this fire would still start: the rest of this phase's,
+        and those matching in later phases.
+        """
+        missed = [self.handlers[position].id for position in self.unstarted] if self.phase else []
+        details = self.result.details
+        for phase in self.registry.live:
+            if phase.position > self.current_position:
+                missed.extend(r.id for r in phase.lookup(details) if r.seq <= self.watermark)
+        return missed
+
+    # Introspection
+
+    def describe(self, now: float) -> InFlightEvent:
+        """
+        This fire, for ``EventDispatcher.in_flight()``.
+        """
+        phase = self.last_phase.name if self.last_phase is not None else None
+        pending = tuple(
+            PendingHandler(registration.id, now - since)
+            for _, registration, since, _ in self.pending.values()
+        )
+        result = self.result
+        return InFlightEvent(result.event, result.details, phase, now - self.began, pending, result.fire_id)
+
+    def pending_handlers(self) -> list[HandlerId]:
+        """
+        The handlers this fire waits for.
+        """
+        return [registration.id for _, registration, _, _ in self.pending.values()]
+
+
+def describe_calling(result: FireResult) -> InFlightEvent:
+    """
+    A fire whose handlers are being called right now, for ``in_flight()``.
+    """
+    return InFlightEvent(result.event, result.details, None, 0.0, (), result.fire_id)
+
+
+def cancel_all(fires: Mapping[FireResult, Run]) -> None:
+    """
+    Cancel the given fires' runs, in order (used by a stop's deadline).
+    """
+    for run in list(fires.values()):
+        if run.deferred is not None and not run.deferred.called:
+            run.deferred.cancel()
