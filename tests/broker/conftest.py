@@ -5,23 +5,16 @@ skipped (failed under CI=true), and names no other test run uses.
 
 from __future__ import annotations
 
-import inspect
 import os
 import secrets
 import socket
 
 import pytest
 
-from twisted_event_dispatcher import EventDispatcher
-
 RABBITMQ = ("127.0.0.1", 5672)
 POSTGRES = ("127.0.0.1", 5432)
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
-#: Whether the dispatch core takes a ledger (the core refactor's API).
-HAS_LEDGER = "ledger" in inspect.signature(EventDispatcher.fire).parameters
-needs_ledger = pytest.mark.skipif(not HAS_LEDGER, reason="needs IHandlerLedger from the core refactor")
 
 
 def answers(address: tuple[str, int]) -> bool:

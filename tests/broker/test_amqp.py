@@ -16,7 +16,6 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from tests.broker.amqp_support import cut_connections, delete_everything, wait_for
-from tests.broker.conftest import needs_ledger
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,
@@ -101,7 +100,6 @@ async def test_a_publish_waits_a_bounded_time_for_an_unreachable_broker():
         await transport.stopService()
 
 
-@needs_ledger
 @pytest_twisted.ensureDeferred
 async def test_a_group_runs_the_events_and_acks_them(amqp, names):
     seen = []
@@ -139,7 +137,6 @@ def publish_raw(url: str, exchange: str, event_id: str) -> None:
         connection.close()
 
 
-@needs_ledger
 @pytest_twisted.ensureDeferred
 async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, names, broker_url):
     seen = []
@@ -156,7 +153,6 @@ async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, n
     assert seen == [({"order": 42}, event_id, 1)]
 
 
-@needs_ledger
 @pytest_twisted.ensureDeferred
 async def test_a_poison_event_becomes_a_dead_letter_and_replay_sends_it_back(amqp, names):
     attempts = []
@@ -182,7 +178,6 @@ async def test_a_poison_event_becomes_a_dead_letter_and_replay_sends_it_back(amq
     assert await letters.list() == []
 
 
-@needs_ledger
 @pytest_twisted.ensureDeferred
 async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
     """

@@ -12,12 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.broker.conftest import needs_ledger
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@needs_ledger
 def test_the_broker_benchmark_prints_its_figures(broker_url):
     completed = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "broker.py"), "--events", "60", "--rounds", "1"],

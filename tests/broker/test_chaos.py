@@ -21,7 +21,6 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from tests.broker.amqp_support import delete_everything, wait_for
-from tests.broker.conftest import needs_ledger
 from twisted_event_dispatcher.broker import AmqpTransport, PostgresCompletionLog
 
 CONSUMER = Path(__file__).with_name("chaos_consumer.py")
@@ -69,7 +68,6 @@ def wait_ready(process: subprocess.Popen[str], timeout: float = 60) -> None:
     assert line.strip() == "ready" and time.monotonic() < deadline, process.stderr.read()
 
 
-@needs_ledger
 @pytest_twisted.ensureDeferred
 async def test_a_killed_consumer_loses_nothing_and_repeats_no_effect(
     broker_url, postgres_dsn, tables, unique

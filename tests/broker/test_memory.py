@@ -10,7 +10,6 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from tests.broker.conftest import needs_ledger
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     GroupSettings,
@@ -54,7 +53,6 @@ def test_an_event_no_group_is_bound_to_is_refused(transport):
     assert isinstance(result_of(transport.publish({}, {"kind": "y"})), str)
 
 
-@needs_ledger
 def test_a_published_event_runs_its_handlers_and_is_acked(transport):
     seen = []
     dispatcher = make_dispatcher()
@@ -68,7 +66,6 @@ def test_a_published_event_runs_its_handlers_and_is_acked(transport):
     assert event_id.count("-") == 4
 
 
-@needs_ledger
 def test_events_published_while_no_consumer_runs_wait_in_the_queue(transport):
     seen = []
     dispatcher = make_dispatcher()
@@ -90,7 +87,6 @@ def failing_then(times: int, calls: list[int]):
     return handler
 
 
-@needs_ledger
 def test_a_failed_event_is_retried_after_the_delay_with_the_next_attempt(transport, clock):
     calls: list[int] = []
     dispatcher = make_dispatcher()
@@ -106,7 +102,6 @@ def test_a_failed_event_is_retried_after_the_delay_with_the_next_attempt(transpo
     assert group.processor.counts == {"acked": 1, "retried": 1, "dead-lettered": 0}
 
 
-@needs_ledger
 def test_after_the_delivery_limit_the_event_is_a_dead_letter_with_its_reason(transport, clock):
     calls: list[int] = []
     dispatcher = make_dispatcher()
@@ -132,7 +127,6 @@ def test_after_the_delivery_limit_the_event_is_a_dead_letter_with_its_reason(tra
     assert group.processor.counts["dead-lettered"] == 1
 
 
-@needs_ledger
 def test_replay_sends_a_dead_letter_back_to_its_group(transport, clock):
     calls: list[int] = []
     dispatcher = make_dispatcher()
@@ -169,7 +163,6 @@ def test_an_invalid_message_is_dead_lettered_not_dropped(transport):
     assert "not JSON" in letter.failures[0][1]
 
 
-@needs_ledger
 def test_a_crashed_consumer_s_events_go_to_another_with_a_higher_attempt(transport, clock):
     """
     Events a consumer held when it died are redelivered to the other
@@ -204,7 +197,6 @@ def test_a_crashed_consumer_s_events_go_to_another_with_a_higher_attempt(transpo
     assert second.processor.counts["acked"] == 1 and transport.queued(settings) == 0
 
 
-@needs_ledger
 def test_stop_drains_within_the_timeout_then_requeues_the_rest(transport, clock):
     pending: list[Deferred[None]] = []
     dispatcher = make_dispatcher()
@@ -230,7 +222,6 @@ def test_stop_drains_within_the_timeout_then_requeues_the_rest(transport, clock)
     assert group.processor.counts["acked"] == 1
 
 
-@needs_ledger
 def test_the_completion_log_skips_handlers_that_completed_before_a_crash(transport, clock):
     log = MemoryCompletionLog()
     effects: list[str] = []
@@ -257,7 +248,6 @@ def test_the_completion_log_skips_handlers_that_completed_before_a_crash(transpo
     assert second.processor.counts["acked"] == 1
 
 
-@needs_ledger
 def test_a_consumer_dying_on_the_last_delivery_leaves_the_broker_s_dead_letter(transport):
     """
     When the consumer dies holding the event's last delivery, the broker's

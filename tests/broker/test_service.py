@@ -6,27 +6,14 @@ dead letters over HTTP, and answering 503 when the broker cannot be reached.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
 import textwrap
-import threading
-from pathlib import Path
 
 import pytest
 
 from tests.broker.amqp_support import delete_everything
-from tests.broker.conftest import needs_ledger
+from tests.service.running import RunningService
 from twisted_event_dispatcher.broker import GroupSettings
 from twisted_event_dispatcher.config import ConfigError, load_config, parse_config
-
-PATIENCE = 30.0
-SCRIPT = Path(sys.executable).parent / "twisted-event-dispatcher"
 
 
 def config(text: str):
@@ -86,67 +73,19 @@ def test_mistakes_in_the_broker_table_name_the_key(table, message):
     assert message in str(raised.value)
 
 
-class Lines:
-    """The lines a subprocess writes to a pipe, read by a thread, waited for with a bound."""
-
-    def __init__(self, pipe) -> None:
-        self.seen: list[str] = []
-        self._pipe = pipe
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=lambda: [self._queue.put(line) for line in pipe], daemon=True)
-        self._reader.start()
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        while True:
-            try:
-                line = self._queue.get(timeout=PATIENCE)
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {self.seen!r}") from None
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
-
-    def close(self) -> None:
-        self._reader.join(timeout=PATIENCE)
-        self._pipe.close()
+def call(service: RunningService, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    answer = service.request(method, path, body)
+    return answer.status, answer.json
 
 
-class Service:
-    """The console script with a configuration, in a subprocess."""
-
-    def __init__(self, tmp_path: Path, text: str) -> None:
-        if not SCRIPT.exists():
-            pytest.skip(f"the console script is not installed next to {sys.executable}")
-        path = tmp_path / "app.toml"
-        path.write_text(textwrap.dedent(text))
-        self.process = subprocess.Popen(
-            [str(SCRIPT), "--config", str(path)], stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-        )
-        self.lines = Lines(self.process.stderr)
-        found = self.lines.wait_for(r"Event dispatcher listening on http://127\.0\.0\.1:(\d+)/")
-        self.port = int(found.group(1))
-
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, dict]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=PATIENCE)
-        try:
-            payload = None if body is None else json.dumps(body)
-            connection.request(method, path, payload, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            return response.status, json.loads(response.read())
-        finally:
-            connection.close()
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=PATIENCE)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=PATIENCE)
-            self.lines.close()
+def stop(service: RunningService) -> int:
+    """
+    SIGTERM, the exit status, and the subprocess cleaned up whatever happens.
+    """
+    try:
+        return service.stop()
+    finally:
+        service.close()
 
 
 SERVICE = """
@@ -164,40 +103,39 @@ publish_timeout = {timeout}
 
 
 def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400(tmp_path):
-    service = Service(
+    service = RunningService(
         tmp_path, SERVICE.format(url="amqp://guest:guest@127.0.0.1:1/%2F", exchange="x", timeout=0.5)
     )
     try:
         event = {"event": {"order": 1}, "details": {"event_type": "order"}}
-        status, answer = service.request("POST", "/events?delivery=broker", event)
+        status, answer = call(service, "POST", "/events?delivery=broker", event)
         assert (status, answer["error"]) == (503, answer["error"])
         assert "not reachable within 0.5 seconds" in answer["error"]
-        status, answer = service.request("POST", "/events?delivery=pigeon", event)
+        status, answer = call(service, "POST", "/events?delivery=pigeon", event)
         assert status == 400 and "delivery must be 'local' or 'broker'" in answer["error"]
-        status, answer = service.request("POST", "/events", event)
+        status, answer = call(service, "POST", "/events", event)
         assert status == 200 and answer["succeeded"]  # in this process, as before
     finally:
-        assert service.stop() == 0
+        assert stop(service) == 0
 
 
 def test_an_event_no_group_runs_is_refused_with_a_422(tmp_path, broker_url, unique):
     exchange = f"ted-svc-{unique}"
-    service = Service(tmp_path, SERVICE.format(url=broker_url, exchange=exchange, timeout=5))
+    service = RunningService(tmp_path, SERVICE.format(url=broker_url, exchange=exchange, timeout=5))
     try:
-        status, answer = service.request(
-            "POST", "/events?delivery=broker", {"event": {}, "details": {"event_type": "order"}}
+        status, answer = call(
+            service, "POST", "/events?delivery=broker", {"event": {}, "details": {"event_type": "order"}}
         )
         assert status == 422 and "matches no consumer group" in answer["error"]
-        status, answer = service.request("GET", "/dead-letters")
+        status, answer = call(service, "GET", "/dead-letters")
         assert (status, answer) == (200, {"dead_letters": []})
-        status, answer = service.request("POST", "/dead-letters/replay", {"event_id": "x"})
+        status, answer = call(service, "POST", "/dead-letters/replay", {"event_id": "x"})
         assert status == 404 and "no consumer group" in answer["error"]
     finally:
-        assert service.stop() == 0
+        assert stop(service) == 0
         delete_everything(broker_url, exchange, [])
 
 
-@needs_ledger
 def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path, broker_url, unique):
     exchange = f"ted-svc-{unique}"
     text = SERVICE.format(url=broker_url, exchange=exchange, timeout=5) + textwrap.dedent(
@@ -207,18 +145,21 @@ def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path,
         name = "g"
         """
     )
-    service = Service(tmp_path, text)
+    service = RunningService(tmp_path, text)
     try:
         service.lines.wait_for(r"Group g consuming ted-svc-.*\.g \(1 binding\(s\)\)")
-        status, answer = service.request(
-            "POST", "/events?delivery=broker", {"event": {"order": 7}, "details": {"event_type": "order"}}
+        status, answer = call(
+            service,
+            "POST",
+            "/events?delivery=broker",
+            {"event": {"order": 7}, "details": {"event_type": "order"}},
         )
         assert status == 202 and answer["delivery"] == "broker" and len(answer["event_id"]) == 36
         service.lines.wait_for(r'Event: \{"order": 7\}')
-        status, answer = service.request("GET", "/dead-letters?limit=5")
+        status, answer = call(service, "GET", "/dead-letters?limit=5")
         assert (status, answer) == (200, {"dead_letters": []})
-        status, answer = service.request("POST", "/dead-letters/replay", {"event_id": "0190-not-there"})
+        status, answer = call(service, "POST", "/dead-letters/replay", {"event_id": "0190-not-there"})
         assert status == 404 and "no dead letter" in answer["error"]
     finally:
-        assert service.stop() == 0
+        assert stop(service) == 0
         delete_everything(broker_url, exchange, ["g"])
