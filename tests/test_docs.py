@@ -89,6 +89,7 @@ def test_teaching_pages_have_examples():
         "howto/rigger-plugins.rst": True,
         "howto/testing.rst": True,
         "index.rst": True,
+        "scaling-out.rst": True,
         "service.rst": True,
         "tutorial.rst": True,
     }

@@ -24,6 +24,7 @@ import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
 from ._errors import DispatcherError
+from .broker._config import BrokerConfigProblem, BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
 from .discovery import DEFAULT_GROUP
 
@@ -179,6 +180,7 @@ class Config:
     :ivar server: the ``[server]`` table.
     :ivar plugins: the ``[plugins.NAME]`` tables, in file order.
     :ivar entry_point_groups: groups whose every entry point is a plugin.
+    :ivar broker: the ``[broker]`` table, or None: one process, no broker.
     """
 
     source: str
@@ -187,6 +189,7 @@ class Config:
     server: ServerSettings = ServerSettings()
     plugins: tuple[PluginSettings, ...] = ()
     entry_point_groups: tuple[str, ...] = ()
+    broker: BrokerSettings | None = None
 
 
 def _describe(value: object) -> str:
@@ -483,8 +486,17 @@ def parse_config(text: str, source: str, *, endpoint: str | None = None) -> Conf
     discovery = top.table("discovery")
     groups = discovery.names("entry_point_groups", ())
     discovery.finish()
+    broker = _broker(top, source)
     top.finish()
-    return Config(source, dispatcher, events, server, plugins, groups)
+    return Config(source, dispatcher, events, server, plugins, groups, broker)
+
+
+def _broker(top: _Table, source: str) -> BrokerSettings | None:
+    raw = top._get("broker", dict, "a table", None)
+    try:
+        return None if raw is None else parse_broker(raw)
+    except BrokerConfigProblem as problem:
+        raise ConfigError(source, f"broker.{problem.key}", problem.problem) from None
 
 
 def default_config_text() -> str:

@@ -47,6 +47,7 @@ from ._errors import DispatcherError
 from ._http import ApiResource
 from ._http_site import ApiSite
 from ._openapi import package_version
+from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
 from .config import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_DEPTH,
@@ -99,6 +100,8 @@ class DispatcherService(Service):
     :param max_in_flight: how many fired events may wait for their handlers
         at once.
     :param max_queued: how many more may wait for a place; past that, 503.
+    :param broker: broker mode (``[broker]``), started after the plugins and
+        stopped (its group draining) before them; None for one process.
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class DispatcherService(Service):
         access_log: AccessLog | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        broker: BrokerMode | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -141,7 +145,9 @@ class DispatcherService(Service):
             max_depth=max_depth,
             max_in_flight=max_in_flight,
             max_queued=max_queued,
+            **broker_api(broker),
         )
+        self.broker = broker
         self.site = ApiSite(self.resource, max_body, cast(IReactorTime, reactor), access_log)
         self.port: IListeningPort | None = None
 
@@ -169,6 +175,7 @@ class DispatcherService(Service):
         _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True
         self.host.startService()
+        start_when_running(self.host, self.broker)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -185,6 +192,8 @@ class DispatcherService(Service):
         if self.port is not None:
             await maybeDeferred(self.port.stopListening)
             self.port = None
+        if self.broker is not None and self.broker.running:
+            await self.broker.stopService()
         await self.host.stopService()
         await self.resource.when_idle()
         await self.site.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
@@ -326,6 +335,7 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         access_log=access_log_for(server.access_log, server.access_log_sample, cast(IReactorTime, reactor)),
         max_in_flight=config.dispatcher.max_in_flight,
         max_queued=config.dispatcher.max_queued,
+        broker=build_broker(config, host, reactor),
     )
 
 
