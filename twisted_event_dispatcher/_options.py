@@ -313,7 +313,12 @@ class Phase:
     :ivar sequential: start each handler only once the one before has
         finished (in priority, then registration, order); by default the
         handlers of a phase run concurrently.
+    :ivar lifo: among handlers of the same priority, start the last
+        registered first (pluggy's order), so that independently registered
+        plugins need not coordinate priorities; by default the first
+        registered starts first.
     """
 
     name: str
     sequential: bool = False
+    lifo: bool = False

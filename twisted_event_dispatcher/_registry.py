@@ -27,9 +27,10 @@ from twisted.logger import Logger
 from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
 from ._handle import Handler, HandlerId, describe_callable
 from ._limiter import Limiter
-from ._matching import Filing, Residual, SpecIndex, normalize_spec
+from ._matching import Filing, Residual, normalize_spec
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
-from ._ordering import check_acyclic, order
+from ._ordering import check_acyclic
+from ._phases import PhaseHandlers, Plan
 from ._specs import Alternative, Alternatives, Match, choose_filings, normalize_match
 from .interfaces import IHandlerLedger
 
@@ -339,7 +340,10 @@ def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRe
 
 
 def _hold(
-    registration: Registration, fn: Handler, use_weakref: bool, collected: Callable[[HandlerRef], None]
+    registration: Registration,
+    fn: Handler,
+    use_weakref: bool | None,
+    collected: Callable[[HandlerRef], None],
 ) -> None:
     """
     Make ``registration`` (or its :class:`Special`) hold ``fn``, strongly or weakly.
@@ -352,6 +356,8 @@ def _hold(
     :raises NotWeakReferenceableError: if ``fn`` cannot be weakly referenced.
     """
     holder = registration if registration.special is None else registration.special
+    if use_weakref is None:  # the default: a bound method lasts as long as its object
+        use_weakref = type(fn) is MethodType
     if not use_weakref:
         holder.fn = fn
         return
@@ -361,105 +367,6 @@ def _hold(
         raise NotWeakReferenceableError(fn) from None
     ref.registration = registration
     holder.ref = ref
-
-
-# Phases
-
-
-@final
-class Plan:
-    """
-    The start order of a phase's matching handlers.
-
-    :ivar handlers: the handlers, in the order they may start.
-    :ivar before: for each (by position in ``handlers``), the positions of
-        those that must finish before it starts; None when no handler waits
-        for another.
-    """
-
-    __slots__ = ("before", "handlers")
-
-    def __init__(self, handlers: Sequence[Registration], before: list[frozenset[int]] | None) -> None:
-        self.handlers = handlers
-        self.before = before
-
-
-@final
-class PhaseHandlers:
-    """
-    The handlers of one phase: their index, and what ordering them needs.
-
-    :ivar ordering: registrations with a priority or an order constraint;
-        when there are none (``ordered`` is False), the index's order
-        (registration order) is the start order.
-    :ivar constrained: how many have ``requires``/``required_by``.
-    """
-
-    __slots__ = (
-        "_plans",
-        "constrained",
-        "index",
-        "name",
-        "ordered",
-        "ordering",
-        "position",
-        "referenced",
-        "sequential",
-    )
-
-    def __init__(self, phase: Phase, position: int) -> None:
-        self.name = phase.name
-        self.position = position
-        self.sequential = phase.sequential
-        self.index: SpecIndex[Registration] = SpecIndex()
-        self.ordering: set[Registration] = set()
-        self.ordered = False
-        self.constrained = 0
-        # The names order constraints refer to: a handler bearing one may
-        # close a cycle, even without constraints of its own.
-        self.referenced: frozenset[str] = frozenset()
-        self._plans: dict[tuple[Registration, ...], Plan] = {}
-
-    def lookup(self, details: Mapping[str, object]) -> Sequence[Registration]:
-        """
-        The handlers whose keywords match ``details``, in registration order.
-        """
-        return self.index.lookup(details)
-
-    def plan(self, handlers: Sequence[Registration]) -> Plan:
-        """
-        The start order of ``handlers`` (found by :meth:`lookup`): by
-        priority, then registration, except that a handler starts only after
-        those it requires.  Worked out once per set of handlers, until the
-        phase's registrations change.
-        """
-        key = tuple(handlers)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= _PLANS_KEPT:
-                self._plans.clear()
-            plan = self._plans[key] = self._make_plan(key)
-        return plan
-
-    def _make_plan(self, handlers: tuple[Registration, ...]) -> Plan:
-        if not self.constrained:
-            return Plan(sorted(handlers, key=_order_key), None)
-        positions, before = order(handlers)
-        rank = {position: at for at, position in enumerate(positions)}
-        ordered = [handlers[position] for position in positions]
-        waits = [frozenset(rank[b] for b in before[position]) for position in positions]
-        return Plan(ordered, waits if any(waits) else None)
-
-    def changed(self) -> None:
-        """
-        The phase's registrations changed: forget the start orders.
-        """
-        if self._plans:
-            self._plans.clear()
-
-
-def _order_key(registration: Registration) -> tuple[int, int]:
-    return registration.order_key
 
 
 def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
@@ -506,17 +413,19 @@ class Registry:
 
     def __init__(self, allowed: frozenset[str], phases: Sequence[str | Phase]) -> None:
         self.allowed = allowed
-        self.phases = tuple(PhaseHandlers(phase, at) for at, phase in enumerate(_check_phases(phases)))
+        self.phases = tuple(
+            PhaseHandlers[Registration](phase, at) for at, phase in enumerate(_check_phases(phases))
+        )
         self.names = tuple(phase.name for phase in self.phases)
         self._by_name = {phase.name: phase for phase in self.phases}
-        self.live: tuple[PhaseHandlers, ...] = ()
+        self.live: tuple[PhaseHandlers[Registration], ...] = ()
         self.last_seq = 0
         # Weak references whose handler was garbage collected.  The weakref
         # callback only appends here (atomic, and safe in any thread or in the
         # middle of an index update); the registry purges them itself.
         self.dead: deque[HandlerRef] = deque()
 
-    def phase(self, name: str) -> PhaseHandlers:
+    def phase(self, name: str) -> PhaseHandlers[Registration]:
         """
         :raises UnknownPhaseError: for a phase this registry does not have.
         """
@@ -536,7 +445,7 @@ class Registry:
         phase_name: str,
         match: Match | None,
         where: Predicate | Iterable[Predicate] | None,
-        use_weakref: bool,
+        use_weakref: bool | None,
         options: HandlerOptions | None,
     ) -> HandlerId:
         """
@@ -553,7 +462,9 @@ class Registry:
         self._file(phase, registration)
         return registration.id
 
-    def _plain(self, fn: Handler, phase: PhaseHandlers, match: Mapping[str, object] | None) -> Registration:
+    def _plain(
+        self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
+    ) -> Registration:
         keywords, values = normalize_spec(match or {}, self.allowed)
         registration = Registration(phase.name, describe_callable(fn))
         if len(keywords) == 1:
@@ -572,7 +483,7 @@ class Registry:
     def _special(
         self,
         fn: Handler,
-        phase: PhaseHandlers,
+        phase: PhaseHandlers[Registration],
         match: Match | None,
         where: Predicate | Iterable[Predicate] | None,
         options: HandlerOptions,
@@ -601,23 +512,16 @@ class Registry:
             self._check_order(phase, registration)
         return registration
 
-    def _check_order(self, phase: PhaseHandlers, new: Registration) -> None:
+    def _check_order(self, phase: PhaseHandlers[Registration], new: Registration) -> None:
         """
         Refuse ``new`` if its constraints close a cycle among the phase's
         handlers (a scan of the phase, made only for handlers with constraints).
         """
         check_acyclic([*phase.index.items(), new], phase.name)
 
-    def _file(self, phase: PhaseHandlers, registration: Registration) -> None:
+    def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
         phase.index.add(registration, registration.filings())
-        phase.changed()
-        options = registration.options
-        if options.ordered:
-            phase.ordering.add(registration)
-            phase.ordered = True
-            if options.constrains_order:
-                phase.constrained += 1
-                phase.referenced = phase.referenced | options.requires | options.required_by
+        phase.added(registration)
         self.last_seq = registration.seq
         if phase.index.size == 1:
             self._refresh_live()
@@ -643,16 +547,7 @@ class Registry:
         phase = self._by_name.get(registration.phase)
         if phase is None or not phase.index.remove(registration, registration.filings()):
             return False
-        phase.changed()
-        if registration in phase.ordering:
-            phase.ordering.discard(registration)
-            phase.ordered = bool(phase.ordering)
-            options = registration.options
-            if options.constrains_order:
-                phase.constrained -= 1
-                phase.referenced = frozenset(
-                    name for other in phase.ordering for name in other.requires | other.required_by
-                )
+        phase.removed(registration)
         registration.release()
         if not phase.index.size:
             self._refresh_live()
@@ -704,6 +599,18 @@ class Registry:
         return CALL
 
     # Reading
+
+    def unmet_requirements(self, phase_name: str | None = None) -> dict[HandlerId, frozenset[str]]:
+        """
+        Each handler whose ``requires``/``required_by`` names a handler not
+        registered in its phase, with those names.
+
+        :raises UnknownPhaseError: for a phase this registry does not have.
+        """
+        if self.dead:
+            self.purge()
+        phases = self.phases if phase_name is None else (self.phase(phase_name),)
+        return {registration.id: names for phase in phases for registration, names in phase.unmet().items()}
 
     def handler_ids(self, phase_name: str | None = None) -> list[HandlerId]:
         """
