@@ -16,7 +16,7 @@ anything asyncio offers (:func:`choose_driver`, once per dispatcher).
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from types import CoroutineType
 from typing import TYPE_CHECKING, Final, cast, final
 
@@ -148,14 +148,74 @@ def settled(deferred: Deferred[object]) -> tuple[Deferred[object] | None, object
     return None, outcome
 
 
-def drive_in_asyncio(awaitable: Awaitable[object]) -> Deferred[object]:
+@final
+class _AsyncioAwaitable:
     """
-    Run a coroutine as an asyncio task (or take an asyncio future as it
-    is): cancelling the Deferred cancels the task, which sees
-    ``asyncio.CancelledError`` as asyncio code expects.
+    A handler's coroutine, made awaitable by an asyncio task even where it
+    awaits a Twisted Deferred: each Deferred it yields is awaited as an
+    asyncio future (``Deferred.asFuture``); anything else goes to the task
+    as it is.  Cancelling the task reaches the coroutine as
+    ``asyncio.CancelledError``, and cancels the Deferred it awaited.
+    """
+
+    __slots__ = ("_coroutine",)
+
+    def __init__(self, coroutine: Coroutine[object, object, object]) -> None:
+        self._coroutine = coroutine
+
+    def __await__(self) -> Generator[object, object, object]:
+        coroutine = self._coroutine
+        sent: object = None
+        error: BaseException | None = None
+        while True:
+            try:
+                yielded = coroutine.send(sent) if error is None else coroutine.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            sent, error = None, None
+            try:
+                if isinstance(yielded, Deferred):
+                    yield from _until_called(yielded)
+                else:
+                    sent = yield yielded
+            except BaseException as raised:  # cancellation included: the coroutine decides
+                error = raised
+
+
+def _until_called(deferred: Deferred[object]) -> Generator[object, object, None]:
+    """
+    Wait, in an asyncio task, until ``deferred`` has a result, leaving the
+    result in it (the coroutine awaiting it then takes it from there).  If
+    the task is cancelled meanwhile, so is ``deferred``.
     """
     import asyncio
 
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def called(result: object) -> object:
+        if not future.done():
+            future.set_result(None)
+        return result
+
+    deferred.addBoth(called)
+    try:
+        yield from future.__await__()
+    except asyncio.CancelledError:
+        deferred.cancel()
+        raise
+
+
+def drive_in_asyncio(awaitable: Awaitable[object]) -> Deferred[object]:
+    """
+    Run a coroutine as an asyncio task (or take an asyncio future as it is),
+    so that it may await asyncio libraries and Deferreds alike: cancelling
+    the Deferred cancels the task, which the coroutine sees as
+    ``asyncio.CancelledError``, as asyncio code expects.
+    """
+    import asyncio
+
+    if type(awaitable) is CoroutineType:
+        awaitable = _AsyncioAwaitable(awaitable)
     return Deferred.fromFuture(asyncio.ensure_future(awaitable))
 
 
