@@ -196,7 +196,7 @@ class HandlerOptions:
         return bool(self.requires or self.required_by)
 
     @property
-    def calls_specially(self) -> bool:
+    def needs_general_loop(self) -> bool:
         """
         Whether calling the handler takes more than ``fn(event)``: a context,
         injected keywords, a thread, a concurrency limit.

@@ -7,7 +7,7 @@ A registration is two objects: the :class:`~._handle.HandlerId` handed to
 the caller, and the :class:`Registration` record kept here.  The record
 holds the handler (strongly, or by a weak reference that reports its
 collection), where it is filed in its phase's index, and, for a handler
-registered with options, a :class:`Special` with what calling it needs.
+registered with options, a :class:`Tuned` with what calling it needs.
 
 The run (``_run``) reads registrations; it changes them only through
 :meth:`Registry.admit_call` (which counts ``times``) and :meth:`Registry.purge`.
@@ -44,7 +44,7 @@ __all__ = [
     "Plan",
     "Registration",
     "Registry",
-    "Special",
+    "Tuned",
     "describe_callable",
     "injected_names",
 ]
@@ -102,13 +102,16 @@ def injected_names(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, 
 
 
 @final
-class Special:
+class Tuned:
     """
-    What a registration with options carries beyond a plain one.
+    What a registration tuned by options carries beyond a plain one: the
+    options, the alternative specs and where each is filed, the calls left
+    (``times``), the concurrency limit, what injection asks for, and the
+    handler itself.
 
     :ivar gated: whether each call must first pass :meth:`Registry.admit_call`
         (predicates to ask, or ``times`` to count).
-    :ivar calls_specially: whether calling it takes more than ``fn(event)``
+    :ivar needs_general_loop: whether calling it takes more than ``fn(event)``
         (a context, injected keywords, a thread or a concurrency limit): only
         the general loop of a run does that.
     """
@@ -117,11 +120,11 @@ class Special:
         "accepted",
         "alternatives",
         "any_keyword",
-        "calls_specially",
         "filings",
         "fn",
         "gated",
         "limiter",
+        "needs_general_loop",
         "options",
         "predicates",
         "ref",
@@ -147,7 +150,7 @@ class Special:
         self.remaining = options.times
         self.predicates = any(alternative.where for alternative in alternatives)
         self.gated = self.predicates or options.times is not None
-        self.calls_specially = options.calls_specially
+        self.needs_general_loop = options.needs_general_loop
         self.limiter: Limiter | None = None
         self.accepted: tuple[str, ...] = ()
         self.required: tuple[str, ...] = ()
@@ -189,12 +192,12 @@ class Registration:
     ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
     holds its whole spec when it constrains more than that one keyword.
 
-    A registration with options has a :class:`Special`, which holds its
+    A registration with options has a :class:`Tuned`, which holds its
     handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
     registration is removed.
     """
 
-    __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "special", "value")
+    __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "tuned", "value")
 
     def __init__(self, phase: str, label: str) -> None:
         self.seq = next(_sequence)
@@ -206,11 +209,11 @@ class Registration:
         self.keyword: str | None = None
         self.value: object = None
         self.rest: Residual = None
-        self.special: Special | None = None
+        self.tuned: Tuned | None = None
 
     @property
     def options(self) -> HandlerOptions:
-        return DEFAULT_OPTIONS if self.special is None else self.special.options
+        return DEFAULT_OPTIONS if self.tuned is None else self.tuned.options
 
     @property
     def name(self) -> str:
@@ -233,25 +236,25 @@ class Registration:
         """
         Where the registration is filed in its phase's index.
         """
-        if self.special is not None:
-            return self.special.filings
+        if self.tuned is not None:
+            return self.tuned.filings
         return [None if self.keyword is None else (self.keyword, self.value)]
 
     def alternatives(self) -> list[dict[str, object]]:
-        if self.special is not None:
-            return [alternative.describe() for alternative in self.special.alternatives]
+        if self.tuned is not None:
+            return [alternative.describe() for alternative in self.tuned.alternatives]
         if type(self.rest) is tuple:
             return [dict(self.rest)]
         return [{} if self.keyword is None else {self.keyword: self.value}]
 
     def spec_text(self) -> str:
-        if self.special is not None:
+        if self.tuned is not None:
             return _spec_text(self.alternatives())
         return "".join(f" {keyword}={value!r}" for keyword, value in self.alternatives()[0].items())
 
     def handler(self) -> Handler | None:
-        if self.special is not None:
-            return self.special.handler()
+        if self.tuned is not None:
+            return self.tuned.handler()
         if self.fn is not None:
             return self.fn
         if self.ref is not None:
@@ -262,14 +265,14 @@ class Registration:
         """
         Whether ``ref`` is the weak reference this registration holds its handler by.
         """
-        holder = self if self.special is None else self.special
+        holder = self if self.tuned is None else self.tuned
         return holder.ref is ref
 
     def release(self) -> None:
         """
         Drop the handler: the registration is gone.
         """
-        holder = self if self.special is None else self.special
+        holder = self if self.tuned is None else self.tuned
         holder.fn = None
         holder.ref = None
 
@@ -346,7 +349,7 @@ def _hold(
     collected: Callable[[HandlerRef], None],
 ) -> None:
     """
-    Make ``registration`` (or its :class:`Special`) hold ``fn``, strongly or weakly.
+    Make ``registration`` (or its :class:`Tuned`) hold ``fn``, strongly or weakly.
 
     When held weakly, ``collected`` is called with the weak reference (whose
     ``registration`` attribute names the registration) once ``fn``, or for a
@@ -355,7 +358,7 @@ def _hold(
 
     :raises NotWeakReferenceableError: if ``fn`` cannot be weakly referenced.
     """
-    holder = registration if registration.special is None else registration.special
+    holder = registration if registration.tuned is None else registration.tuned
     if use_weakref is None:  # the default: a bound method lasts as long as its object
         use_weakref = type(fn) is MethodType
     if not use_weakref:
@@ -457,7 +460,7 @@ class Registry:
         if options is None and where is None and _is_plain_match(match):
             registration = self._plain(fn, phase, match)  # type: ignore[arg-type]
         else:
-            registration = self._special(fn, phase, match, where, options or DEFAULT_OPTIONS)
+            registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
         self._file(phase, registration)
         return registration.id
@@ -480,7 +483,7 @@ class Registry:
             self._check_order(phase, registration)
         return registration
 
-    def _special(
+    def _tuned(
         self,
         fn: Handler,
         phase: PhaseHandlers[Registration],
@@ -497,7 +500,7 @@ class Registry:
         if None in filings:  # an alternative that constrains nothing: a wildcard
             filings = [None]
         registration = Registration(phase.name, describe_callable(fn))
-        special = registration.special = Special(options, alternatives, filings, fn)
+        tuned = registration.tuned = Tuned(options, alternatives, filings, fn)
         if len(alternatives) > 1:
             registration.rest = Alternatives(alternatives)
         elif filings != [None]:  # the keyword it is filed under needs no second look
@@ -505,7 +508,7 @@ class Registry:
             rest = tuple(constraint for constraint in alternatives[0].constraints if constraint[0] != filed)
             registration.rest = rest or None
         if options.max_concurrent is not None:
-            special.limiter = Limiter(
+            tuned.limiter = Limiter(
                 options.max_concurrent, options.max_queued, options.when_full, registration.id
             )
         if options.ordered or registration.name in phase.referenced:
@@ -587,14 +590,14 @@ class Registry:
         call counts against ``times``, and the registration is removed after
         its last.  A predicate's exception propagates, as the handler's own would.
         """
-        special = registration.special
-        if special is not None and special.predicates and not special.accepts(event, details):
+        tuned = registration.tuned
+        if tuned is not None and tuned.predicates and not tuned.accepts(event, details):
             return PASS
         if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
             return DONE
-        if special is not None and special.remaining is not None:
-            special.remaining -= 1
-            if not special.remaining:
+        if tuned is not None and tuned.remaining is not None:
+            tuned.remaining -= 1
+            if not tuned.remaining:
                 self.remove(registration)
         return CALL
 

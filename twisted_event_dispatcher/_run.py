@@ -43,7 +43,7 @@ from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._limiter import Limiter
 from ._monitors import Monitors
-from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Special
+from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Tuned
 from ._result import NOT_RUN, PENDING, FireResult
 from .interfaces import IHandlerLedger
 
@@ -496,7 +496,7 @@ class Run:
                 return
         since = self.now() if self.monitors is not None else 0.0
         try:
-            if registration.special is None and self.ledger is None:  # a plain call
+            if registration.tuned is None and self.ledger is None:  # a plain call
                 if self.monitors is not None:
                     self.monitors.handler_started(self.result, registration.id)
                 value = listen_fn(self.result.event)
@@ -516,10 +516,10 @@ class Run:
         """
         Call a handler (through its concurrency limit, if it has one).
         """
-        special = registration.special
-        if special is None:
+        tuned = registration.tuned
+        if tuned is None:
             return self._invoke(registration, listen_fn)
-        limiter = special.limiter
+        limiter = tuned.limiter
         if limiter is None:
             return self._invoke(registration, listen_fn)
         place = limiter.acquire()
@@ -574,32 +574,32 @@ class Run:
         """
         if self.monitors is not None:
             self.monitors.handler_started(self.result, registration.id)
-        special = registration.special
+        tuned = registration.tuned
         event = self.result.event
-        if special is None or not special.calls_specially:
+        if tuned is None or not tuned.needs_general_loop:
             return listen_fn(event)
-        options = special.options
+        options = tuned.options
         args: tuple[object, ...] = (event,)
         kwargs: dict[str, object] = {}
         if options.inject:
-            args, kwargs = (), self._injected(registration, special)
+            args, kwargs = (), self._injected(registration, tuned)
         elif options.pass_context:
             args = (event, EventContext(self.event_state(), registration.id))
         if options.threaded:
             return self.settings.in_thread(listen_fn, args, kwargs)
         return listen_fn(*args, **kwargs)
 
-    def _injected(self, registration: Registration, special: Special) -> dict[str, object]:
+    def _injected(self, registration: Registration, tuned: Tuned) -> dict[str, object]:
         state = self.event_state()
         namespace = {**state.globals, **state.local_namespace()}
         namespace["event"] = self.result.event
         namespace["context"] = EventContext(state, registration.id)
-        missing = [name for name in special.required if name not in namespace]
+        missing = [name for name in tuned.required if name not in namespace]
         if missing:
             raise InjectionError(registration.id, missing)
-        if special.any_keyword:
+        if tuned.any_keyword:
             return namespace
-        return {name: namespace[name] for name in special.accepted if name in namespace}
+        return {name: namespace[name] for name in tuned.accepted if name in namespace}
 
     def event_state(self) -> EventState:
         """
@@ -640,9 +640,9 @@ class Run:
             since if self.monitors is not None else self.now(),
             position,
         )
-        special = registration.special
-        timeout = self.settings.handler_timeout if special is None else special.options.timeout
-        if special is not None and timeout is None:
+        tuned = registration.tuned
+        timeout = self.settings.handler_timeout if tuned is None else tuned.options.timeout
+        if tuned is not None and timeout is None:
             timeout = self.settings.handler_timeout
         if timeout is not None:
             if self.timers is None:
@@ -671,7 +671,7 @@ class Run:
             value = self._untimed(waiting, value, slot, registration)
         if self.cancelled and isinstance(value, Failure) and value.check(CancelledError):
             self.result.extras.statuses[slot] = "cancelled"
-        if value is None and registration.special is None and self.monitors is None and self.ledger is None:
+        if value is None and registration.tuned is None and self.monitors is None and self.ledger is None:
             self.result._records[slot] = (registration, None)  # what _record would do, for less
         else:
             self._record(registration, value, slot, since)

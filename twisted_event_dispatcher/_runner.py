@@ -225,21 +225,18 @@ class Runner:
                                     registry.purge()
                                     continue
                             else:
-                                special = registration.special
-                                if special is None:  # removed
+                                tuned = registration.tuned
+                                if tuned is None:  # removed
                                     continue
-                                if special.calls_specially:
+                                if tuned.needs_general_loop:
                                     return self._hand_over(result, watermark, phase, candidates, registration)
-                                listen_fn = special.fn
+                                listen_fn = tuned.fn
                                 if listen_fn is None:
-                                    listen_fn = special.handler()
+                                    listen_fn = tuned.handler()
                                     if listen_fn is None:
                                         registry.purge()
                                         continue
-                                if (
-                                    special.gated
-                                    and registry.admit_call(registration, event, details) != CALL
-                                ):
+                                if tuned.gated and registry.admit_call(registration, event, details) != CALL:
                                     continue
                         if monitors is not None:
                             for hook in monitors.handler_starts:
