@@ -160,9 +160,20 @@ class Tuned:
 
     def accepts(self, event: object, details: Mapping[str, object]) -> bool:
         """
-        Whether some alternative accepts the event, predicates included.
+        Whether some alternative accepts the event, predicates included.  With
+        one alternative, the index has checked its keywords already: only its
+        predicates are asked.
         """
-        return any(alternative.accepts(event, details) for alternative in self.alternatives)
+        alternatives = self.alternatives
+        if len(alternatives) == 1:
+            for predicate in alternatives[0].where:  # noqa: SIM110 (no generator made per call)
+                if not predicate(event, details):
+                    return False
+            return True
+        for alternative in alternatives:  # noqa: SIM110 (no generator made per call)
+            if alternative.accepts(event, details):
+                return True
+        return False
 
     def handler(self) -> Handler | None:
         """
