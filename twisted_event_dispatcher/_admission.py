@@ -28,6 +28,7 @@ from ._limiter import Limiter
 from ._result import FireResult
 from ._run import FireOptions
 from ._runner import Runner
+from ._text import brief
 
 __all__ = ["Admission", "NestedPolicy"]
 
@@ -203,9 +204,10 @@ class Admission:
                 continue  # a follow-up cancelled with its event, or one that ended meanwhile
             pending = ", ".join(repr(handler_id) for handler_id in run.pending_handlers()) or "none"
             _log.warn(
-                "Stopping: event {event!r} still in flight after {timeout:g} seconds, cancelled; "
+                "Stopping: event {shown_event} still in flight after {timeout:g} seconds, cancelled; "
                 "pending handlers: {pending}",
                 event=result.event,
+                shown_event=brief(result.event),
                 timeout=timeout,
                 pending=pending,
             )

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 
 from ._handle import HandlerId
 from ._result import FireResult
+from ._text import brief
 
 __all__ = [
     "DispatcherError",
@@ -115,7 +116,7 @@ class UnknownHandlerError(DispatcherError, LookupError):
 
     def __init__(self, handler_id: object) -> None:
         self.handler_id = handler_id
-        super().__init__(f"no handler with id {handler_id!r} is registered with this dispatcher")
+        super().__init__(f"no handler with id {brief(handler_id)} is registered with this dispatcher")
 
 
 class DispatcherNotRunning(DispatcherError, RuntimeError):
@@ -129,7 +130,7 @@ class DispatcherNotRunning(DispatcherError, RuntimeError):
     def __init__(self, event: object) -> None:
         self.event = event
         super().__init__(
-            f"dispatcher is not running: event {event!r} was refused and no handler was called; "
+            f"dispatcher is not running: event {brief(event)} was refused and no handler was called; "
             "call start() first"
         )
 
@@ -150,7 +151,9 @@ class HandlerFailed(DispatcherError):
         described = "; ".join(
             f"{handler_id!r}: {failure.getErrorMessage()}" for handler_id, failure in self.failures
         )
-        super().__init__(f"{len(self.failures)} handler(s) failed for event {result.event!r}: {described}")
+        super().__init__(
+            f"{len(self.failures)} handler(s) failed for event {brief(result.event)}: {described}"
+        )
 
 
 class OrderingError(DispatcherError, ValueError):
@@ -203,7 +206,7 @@ class FollowUpDepthError(DispatcherError, RuntimeError):
         self.depth = depth
         self.limit = limit
         super().__init__(
-            f"follow-up event {event!r} refused: it would be {depth} follow-ups deep, "
+            f"follow-up event {brief(event)} refused: it would be {depth} follow-ups deep, "
             f"and max_follow_up_depth is {limit} (a runaway chain of follow-ups?)"
         )
 
@@ -254,7 +257,7 @@ class FireCancelled(DispatcherError, CancelledError):
     def __init__(self, result: FireResult) -> None:
         self.result = result
         super().__init__(
-            f"fire of {result.event!r} cancelled: {len(result)} handler(s) started, "
+            f"fire of {brief(result.event)} cancelled: {len(result)} handler(s) started, "
             f"{len(result.never_started)} never started"
         )
 
@@ -289,6 +292,6 @@ class EventFinishedError(DispatcherError, RuntimeError):
         self.event = event
         self.follow_up = follow_up
         super().__init__(
-            f"follow-up {follow_up!r} refused: event {event!r} has finished; "
+            f"follow-up {brief(follow_up)} refused: event {brief(event)} has finished; "
             "fire it with fire_event() instead"
         )

@@ -8,36 +8,19 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
+from ._text import safe_repr
+
 #: Deeper structures are shown by their (bounded) repr.
 _MAX_DEPTH: Final = 32
-
-#: A repr that stops at a depth and a length, so that no value's shape can
-#: exhaust the stack or the memory.
-_REPR: Final = reprlib.Repr()
-_REPR.maxlevel = 8
-_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 4096
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 256
 
 #: The encoder of answers and lines: UTF-8 text as it is (no ``\\u``
 #: escapes, which would triple the size of non-ASCII text), no NaN.
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=lambda value: _rest(value))
-
-
-def safe_repr(value: object) -> str:
-    """
-    ``repr(value)``, bounded in depth and length; a placeholder naming the
-    type and the error if the value's ``repr`` fails.
-    """
-    try:
-        return _REPR.repr(value)
-    except Exception as error:  # a repr may raise anything, RecursionError included
-        return f"<{type(value).__qualname__} object: repr() failed: {type(error).__name__}>"
 
 
 def jsonable(value: object, _depth: int = 0) -> object:

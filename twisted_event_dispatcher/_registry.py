@@ -32,6 +32,7 @@ from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
 from ._ordering import check_acyclic
 from ._phases import PhaseHandlers, Plan
 from ._specs import Alternative, Alternatives, Match, choose_filings, normalize_match
+from ._text import brief
 from .interfaces import IHandlerLedger
 
 __all__ = [
@@ -188,7 +189,7 @@ class Tuned:
 
 def _spec_text(alternatives: Sequence[Mapping[str, object]]) -> str:
     return " " + " | ".join(
-        " ".join(f"{keyword}={value!r}" for keyword, value in alternative.items()) or "*"
+        " ".join(f"{keyword}={brief(value)}" for keyword, value in alternative.items()) or "*"
         for alternative in alternatives
     )
 
@@ -261,7 +262,7 @@ class Registration:
     def spec_text(self) -> str:
         if self.tuned is not None:
             return _spec_text(self.alternatives())
-        return "".join(f" {keyword}={value!r}" for keyword, value in self.alternatives()[0].items())
+        return "".join(f" {keyword}={brief(value)}" for keyword, value in self.alternatives()[0].items())
 
     def handler(self) -> Handler | None:
         if self.tuned is not None:

@@ -45,6 +45,7 @@ from ._limiter import Limiter
 from ._monitors import Monitors
 from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Tuned
 from ._result import NOT_RUN, PENDING, FireResult
+from ._text import brief
 from .interfaces import IHandlerLedger
 
 __all__ = ["DEFAULT_FIRE", "TO_CALL", "FireOptions", "Host", "Run", "RunSettings", "describe_calling"]
@@ -106,12 +107,13 @@ class RunSettings:
 
 def _log_failure(failure: Failure, handler_id: HandlerId, event: object) -> None:
     _log.failure(
-        "Handler {handler_id!r} failed in phase {phase!r} of event {event!r}",
+        "Handler {handler_id!r} failed in phase {phase!r} of event {shown_event}",
         failure,
         LogLevel.error,
         handler_id=handler_id,
         phase=handler_id.phase,
         event=event,
+        shown_event=brief(event),
     )
 
 
