@@ -47,6 +47,7 @@ from ._errors import DispatcherError
 from ._http import ApiResource
 from ._http_site import ApiSite
 from ._openapi import package_version
+from ._telemetry import Telemetry, telemetry_for
 from .config import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_DEPTH,
@@ -99,6 +100,8 @@ class DispatcherService(Service):
     :param max_in_flight: how many fired events may wait for their handlers
         at once.
     :param max_queued: how many more may wait for a place; past that, 503.
+    :param telemetry: the metrics and traces, started and stopped with the
+        service; None for neither.
     """
 
     def __init__(
@@ -119,12 +122,14 @@ class DispatcherService(Service):
         access_log: AccessLog | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = cast(IReactorCore, global_reactor)
         self.host = host
+        self.telemetry = telemetry
         self._endpoint = endpoint
         self._reactor = reactor
         self._threads = threads
@@ -141,6 +146,7 @@ class DispatcherService(Service):
             max_depth=max_depth,
             max_in_flight=max_in_flight,
             max_queued=max_queued,
+            telemetry=telemetry,
         )
         self.site = ApiSite(self.resource, max_body, cast(IReactorTime, reactor), access_log)
         self.port: IListeningPort | None = None
@@ -168,6 +174,8 @@ class DispatcherService(Service):
         self.resource.listening_at(port, host)
         _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True
+        if self.telemetry is not None:
+            self.telemetry.start(self.host.dispatcher)
         self.host.startService()
 
     def stopService(self) -> Deferred[None]:
@@ -187,6 +195,8 @@ class DispatcherService(Service):
             self.port = None
         await self.host.stopService()
         await self.resource.when_idle()
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         await self.site.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
         if self._access_log is not None:
             self._access_log.close()
@@ -295,13 +305,15 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
     """
     The whole service a configuration describes.
 
-    :raises ConfigError: for an endpoint string Twisted cannot parse.
+    :raises ConfigError: for an endpoint string Twisted cannot parse, or
+        metrics or traces whose packages are not installed.
     :raises PluginLoadError: if a plugin cannot be loaded, built or added.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = cast(IReactorCore, global_reactor)
+    telemetry = telemetry_for(config, cast(IReactorThreads, reactor))
     host = build_host(config)
     try:
         endpoint = serverFromString(reactor, config.server.endpoint)
@@ -326,6 +338,7 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         access_log=access_log_for(server.access_log, server.access_log_sample, cast(IReactorTime, reactor)),
         max_in_flight=config.dispatcher.max_in_flight,
         max_queued=config.dispatcher.max_queued,
+        telemetry=telemetry,
     )
 
 
