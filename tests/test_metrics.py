@@ -286,3 +286,22 @@ def test_the_broker_hook_counts_redeliveries_dead_letters_and_confirms() -> None
     assert value(samples, f"{confirm}_count", exchange="events") == 2
     assert value(samples, f"{confirm}_sum", exchange="events") == pytest.approx(0.054)
     assert value(samples, "event_dispatcher_broker_publish_failures_total", exchange="events") == 1
+
+
+def test_neither_the_package_nor_the_service_imports_the_observability_modules() -> None:
+    """
+    Unused, metrics and tracing cost nothing: importing the package, or the
+    service (with them off), imports neither module nor their libraries.
+    """
+    import subprocess
+    import sys
+
+    modules = ("twisted_event_dispatcher.metrics", "twisted_event_dispatcher.tracing", "prometheus_client")
+    check = (
+        "import sys, twisted_event_dispatcher, twisted_event_dispatcher.service; "
+        f"print([m for m in {modules!r} + ('opentelemetry',) if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr

@@ -13,16 +13,19 @@ scrape.  Its ``observe`` costs a seventh of a ``Histogram.observe``.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
-from typing import final
+from typing import Protocol, final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 __all__ = [
+    "Collected",
     "Histogram",
+    "Snapshotted",
     "check_buckets",
     "counter_family",
     "gauge_family",
@@ -66,6 +69,15 @@ class Histogram:
         """
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
+
+    def copy(self) -> Histogram:
+        """
+        This histogram, as it is now.
+        """
+        copied = Histogram(self.bounds)
+        copied.counts = list(self.counts)
+        copied.sum = self.sum
+        return copied
 
     def buckets(self) -> list[tuple[str, float]]:
         """
@@ -118,3 +130,37 @@ def without_samples(families: Iterable[Metric]) -> list[Metric]:
     duplicate names.
     """
     return [Metric(family.name, family.documentation, family.type) for family in families]
+
+
+class Collected(Protocol):
+    """
+    Metric families ready to be made: numbers copied at one moment.
+    """
+
+    def collect(self) -> list[Metric]: ...
+
+
+class Snapshotted(ABC):
+    """
+    A collector whose numbers change in the reactor thread: there it gives
+    a copy of them (:meth:`snapshot`), whose families can be made in any
+    thread; collected directly, it must be collected there.
+    """
+
+    @abstractmethod
+    def snapshot(self) -> Collected:
+        """
+        The numbers counted so far, copied (cheap: no family is made yet).
+        """
+
+    def collect(self) -> list[Metric]:
+        """
+        The metric families, from the numbers counted so far.
+        """
+        return self.snapshot().collect()
+
+    def describe(self) -> list[Metric]:
+        """
+        The families, without samples (for a registry's check of duplicate names).
+        """
+        return without_samples(self.collect())

@@ -18,10 +18,11 @@ configuration error that says what to install.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from importlib import import_module
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast, final
+from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorThreads
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from .metrics import MetricsMonitor
     from .tracing import TracingMonitor
 
-__all__ = ["METRICS_PATH", "HttpCounts", "Telemetry", "otlp_endpoint", "telemetry_for"]
+__all__ = ["METRICS_PATH", "HttpCounts", "Telemetry", "metrics_text", "otlp_endpoint", "telemetry_for"]
 
 #: Where the service serves its metrics.
 METRICS_PATH: Final = "/metrics"
@@ -108,29 +109,59 @@ class HttpCounts(Protocol):
 @final
 class _HttpGauges:
     """
-    The HTTP layer's gauges, read when the registry is collected.
+    The HTTP layer's gauges.
     """
 
     def __init__(self, counts: HttpCounts, prefix: str) -> None:
         self._counts = counts
         self._prefix = prefix
 
+    def snapshot(self) -> _HttpSnapshot:
+        """
+        The gauges' values now.
+        """
+        counts = self._counts
+        values = (counts.running, counts.queued, counts.max_in_flight, counts.max_queued)
+        return _HttpSnapshot(values, self._prefix)
+
+    def collect(self) -> list[Any]:
+        return self.snapshot().collect()
+
+
+@final
+class _HttpSnapshot:
+    """
+    The HTTP layer's gauges at one moment, and their families.
+    """
+
+    def __init__(self, values: tuple[int, int, int, int], prefix: str) -> None:
+        self._values = values
+        self._prefix = prefix
+
     def collect(self) -> list[Any]:
         from ._counting import gauge_family
 
-        counts, name = self._counts, f"{self._prefix}_http"
+        running, queued, max_in_flight, max_queued = self._values
+        name = f"{self._prefix}_http"
         return [
-            gauge_family(
-                f"{name}_events_in_flight",
-                "Events fired over HTTP, waiting for their handlers.",
-                counts.running,
-            ),
-            gauge_family(
-                f"{name}_events_queued", "Events fired over HTTP, waiting for a place.", counts.queued
-            ),
-            gauge_family(f"{name}_max_in_flight", "The service's max_in_flight.", counts.max_in_flight),
-            gauge_family(f"{name}_max_queued", "The service's max_queued.", counts.max_queued),
+            gauge_family(f"{name}_events_in_flight", "HTTP fires waiting for their handlers.", running),
+            gauge_family(f"{name}_events_queued", "HTTP fires waiting for a place.", queued),
+            gauge_family(f"{name}_max_in_flight", "The service's max_in_flight.", max_in_flight),
+            gauge_family(f"{name}_max_queued", "The service's max_queued.", max_queued),
         ]
+
+
+class _Collector(Protocol):
+    def collect(self) -> Iterable[Any]: ...
+
+
+class _Snapshotting(_Collector, Protocol):
+    """
+    A collector whose numbers change in the reactor thread: there it gives
+    a copy of them, whose families can be made in any thread.
+    """
+
+    def snapshot(self) -> _Collector: ...
 
 
 @final
@@ -145,22 +176,46 @@ class _Metrics:
         from .metrics import DEFAULT_BUCKETS, PREFIX, MetricsMonitor
 
         self.registry: CollectorRegistry = CollectorRegistry()
-        for standard in (ProcessCollector, PlatformCollector, GCCollector):
-            standard(registry=self.registry)
+        # These read the process's state when collected, from any thread.
+        self._standard: list[_Collector] = [
+            ProcessCollector(registry=self.registry),
+            PlatformCollector(registry=self.registry),
+            GCCollector(registry=self.registry),
+        ]
         self.prefix = PREFIX
         self.monitor: MetricsMonitor = MetricsMonitor(settings.buckets or DEFAULT_BUCKETS)
-        self.registry.register(self.monitor)
+        self._own: list[_Snapshotting] = []
+        self.add(self.monitor)
+
+    def add(self, collector: _Snapshotting) -> None:
+        """
+        Report a collector whose numbers change in the reactor thread.
+        """
+        self.registry.register(collector)
+        self._own.append(collector)
 
     def text(self, reactor: IReactorThreads) -> Deferred[bytes]:
         """
-        The metrics in Prometheus's text format: the numbers read now, in
-        the reactor thread (copies, cheap), the text made in a thread.
+        The metrics in Prometheus's text format: the numbers copied now, in
+        the reactor thread; the families and the text made in a thread.
         """
-        from prometheus_client import generate_latest
+        return deferToThreadPool(reactor, reactor.getThreadPool(), metrics_text, self.snapshots())
 
-        families = list(self.registry.collect())
-        collected = _Collected(families)
-        return deferToThreadPool(reactor, reactor.getThreadPool(), generate_latest, collected)
+    def snapshots(self) -> list[_Collector]:
+        """
+        What the text is made of: the standard collectors, and copies of
+        the numbers of the others (made here, in the reactor thread).
+        """
+        return [*self._standard, *(own.snapshot() for own in self._own)]
+
+
+def metrics_text(collectors: list[_Collector]) -> bytes:
+    """
+    The text format of the collectors' families (in a thread).
+    """
+    from prometheus_client import generate_latest
+
+    return generate_latest(_Collected([family for collector in collectors for family in collector.collect()]))
 
 
 @final
@@ -195,6 +250,20 @@ class _Tracing:
         """
         settings = self.settings
         return otlp_endpoint(settings) if settings.exporter == "otlp" else cast(str, settings.file)
+
+    @property
+    def shown(self) -> str:
+        """
+        Where spans go, as the health check shows it: a URL without the
+        user and password it may carry.
+        """
+        where = self.to
+        parts = urlsplit(where)
+        if parts.username is None and parts.password is None:
+            return where
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port is not None else host
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def start(self) -> TracingMonitor:
         """
@@ -276,7 +345,7 @@ class Telemetry:
         Report the HTTP layer's gauges too.
         """
         if self._metrics is not None:
-            self._metrics.registry.register(_HttpGauges(counts, self._metrics.prefix))
+            self._metrics.add(_HttpGauges(counts, self._metrics.prefix))
 
     def refused(self) -> None:
         """
@@ -312,7 +381,7 @@ class Telemetry:
             "tracing": {
                 "enabled": tracing is not None,
                 "exporter": None if tracing is None else tracing.settings.exporter,
-                "to": None if tracing is None else tracing.to,
+                "to": None if tracing is None else tracing.shown,
             },
         }
 

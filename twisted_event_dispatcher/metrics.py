@@ -51,11 +51,11 @@ from . import (
 )
 from ._counting import (
     Histogram,
+    Snapshotted,
     check_buckets,
     counter_family,
     gauge_family,
     histogram_family,
-    without_samples,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +94,19 @@ class _HandlerSeries:
         self.timeouts = 0
         self.cancellations = 0
 
+    def copy(self) -> _HandlerSeries:
+        """
+        These numbers, as they are now.
+        """
+        copied = _HandlerSeries(())
+        copied.durations = self.durations.copy()
+        copied.failures, copied.timeouts, copied.cancellations = (
+            self.failures,
+            self.timeouts,
+            self.cancellations,
+        )
+        return copied
+
 
 def _refused_here(outcome: HandlerOutcome, handler_id: HandlerId) -> bool:
     """
@@ -107,7 +120,7 @@ def _refused_here(outcome: HandlerOutcome, handler_id: HandlerId) -> bool:
 
 @final
 @implementer(IFireMonitor)
-class MetricsMonitor:
+class MetricsMonitor(Snapshotted):
     """
     An :class:`~twisted_event_dispatcher.IFireMonitor` that counts what
     the fires of a dispatcher do, and a ``prometheus_client`` collector
@@ -257,19 +270,35 @@ class MetricsMonitor:
 
     # The collector
 
-    def describe(self) -> list[Metric]:
+    def snapshot(self) -> _MonitorSnapshot:
         """
-        The families this collector reports, without samples (for a
-        registry's check of duplicate names).
+        The numbers counted so far, copied (cheap: no family is made), in
+        the reactor thread; the copy's ``collect`` may run in any thread.
         """
-        return without_samples(self.collect())
+        return _MonitorSnapshot(self)
+
+
+@final
+class _MonitorSnapshot:
+    """
+    The numbers of a :class:`MetricsMonitor` at one moment, and the
+    families they make.
+    """
+
+    def __init__(self, monitor: MetricsMonitor) -> None:
+        self.prefix = monitor._prefix
+        self.fired = monitor.fired
+        self.finished = dict(monitor.finished)
+        self.in_flight = monitor.in_flight
+        self.handlers = [(key, series.copy()) for key, series in monitor._handlers.items()]
+        self.phases = [(phase, histogram.copy()) for phase, histogram in monitor._phases.items()]
+        self.refusals = dict(monitor._refusals)
 
     def collect(self) -> list[Metric]:
         """
-        The metric families, from the numbers counted so far.
+        The metric families.
         """
-        name = self._prefix
-        handlers = sorted(self._handlers.items())
+        name, handlers = self.prefix, self.handlers  # in the order first seen
         return [
             counter_family(
                 f"{name}_events_fired", "Fires started (follow-up events included).", (), [((), self.fired)]
@@ -304,14 +333,14 @@ class MetricsMonitor:
                 f"{name}_phase_duration_seconds",
                 "How long each phase took, in seconds, from its first handler's start to its last's end.",
                 ("phase",),
-                [((phase,), histogram) for phase, histogram in sorted(self._phases.items())],
+                [((phase,), histogram) for phase, histogram in self.phases],
             ),
             counter_family(
                 f"{name}_refusals",
                 "Work refused by a limit: service (its queue), dispatcher (max_in_flight), "
                 "handler (max_concurrent).",
                 ("limit",),
-                [((limit,), count) for limit, count in self._refusals.items()],
+                [((limit,), count) for limit, count in self.refusals.items()],
             ),
         ]
 
@@ -343,7 +372,7 @@ def instrument(
 
 
 @final
-class BrokerMetrics:
+class BrokerMetrics(Snapshotted):
     """
     What the broker counts, for ``prometheus_client``: the broker calls
     these methods as things happen (in the reactor thread), and a registry
@@ -401,40 +430,58 @@ class BrokerMetrics:
         """
         self._publish_failures[exchange] = self._publish_failures.get(exchange, 0) + 1
 
-    def describe(self) -> list[Metric]:
+    def snapshot(self) -> _BrokerSnapshot:
         """
-        The families this collector reports, without samples.
+        The numbers counted so far, copied, in the reactor thread; the
+        copy's ``collect`` may run in any thread.
         """
-        return without_samples(self.collect())
+        return _BrokerSnapshot(self)
+
+
+@final
+class _BrokerSnapshot:
+    """
+    The numbers of a :class:`BrokerMetrics` at one moment, and the
+    families they make.
+    """
+
+    def __init__(self, broker: BrokerMetrics) -> None:
+        self.prefix = broker._prefix
+        self.redeliveries = sorted(broker._redeliveries.items())
+        self.dead_letters = sorted(broker._dead_letters.items())
+        self.confirms = [
+            (exchange, histogram.copy()) for exchange, histogram in sorted(broker._confirms.items())
+        ]
+        self.publish_failures = sorted(broker._publish_failures.items())
 
     def collect(self) -> list[Metric]:
         """
-        The metric families, from the numbers counted so far.
+        The metric families.
         """
-        name = f"{self._prefix}_broker"
+        name = f"{self.prefix}_broker"
         return [
             counter_family(
                 f"{name}_redeliveries",
                 "Deliveries of an event after its first, by consumer group.",
                 ("group",),
-                [((group,), count) for group, count in sorted(self._redeliveries.items())],
+                [((group,), count) for group, count in self.redeliveries],
             ),
             counter_family(
                 f"{name}_dead_letters",
                 "Events given up to the dead letters, by consumer group and reason.",
                 ("group", "reason"),
-                sorted(self._dead_letters.items()),
+                self.dead_letters,
             ),
             histogram_family(
                 f"{name}_publish_confirm_seconds",
                 "From a publish to the broker's confirm, in seconds.",
                 ("exchange",),
-                [((exchange,), histogram) for exchange, histogram in sorted(self._confirms.items())],
+                [((exchange,), histogram) for exchange, histogram in self.confirms],
             ),
             counter_family(
                 f"{name}_publish_failures",
                 "Publishes never confirmed (refused, unroutable, or the broker unreachable).",
                 ("exchange",),
-                [((exchange,), count) for exchange, count in sorted(self._publish_failures.items())],
+                [((exchange,), count) for exchange, count in self.publish_failures],
             ),
         ]

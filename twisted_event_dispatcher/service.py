@@ -156,7 +156,8 @@ class DispatcherService(Service):
         Listen, then start the plugins and the dispatcher.
 
         :raises CannotListenError: if the endpoint cannot listen.
-        :raises OSError: if the access log file cannot be opened.
+        :raises OSError: if the access log file, or the file spans go to,
+            cannot be opened.
         """
         Service.startService(self)
         if self._threads is not None:
@@ -164,6 +165,8 @@ class DispatcherService(Service):
         try:
             if self._access_log is not None:
                 self._access_log.open()
+            if self.telemetry is not None:
+                self.telemetry.start(self.host.dispatcher)
             self.port = _listen_now(self._endpoint, self.site)
         except BaseException:
             Service.stopService(self)
@@ -174,8 +177,6 @@ class DispatcherService(Service):
         self.resource.listening_at(port, host)
         _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True
-        if self.telemetry is not None:
-            self.telemetry.start(self.host.dispatcher)
         self.host.startService()
 
     def stopService(self) -> Deferred[None]:

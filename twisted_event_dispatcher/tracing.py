@@ -242,18 +242,16 @@ class TracingMonitor:
 
     def fire_started(self, fire: FireResult) -> None:
         """
-        Open the fire's span, as a child of the current context.
+        Open the fire's span, as a child of the current context.  The fire's
+        id is asked for only if the span is recorded: making one costs.
         """
         start = time_ns()
-        attributes = {
-            **self._attributes,
-            "messaging.message.id": fire.fire_id,
-            "event_dispatcher.attempt": fire.attempt,
-        }
         span = self._tracer.start_span(
-            self._name, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start
+            self._name, kind=SpanKind.CONSUMER, attributes=self._attributes, start_time=start
         )
         if span.is_recording():
+            span.set_attribute("messaging.message.id", fire.fire_id)
+            span.set_attribute("event_dispatcher.attempt", fire.attempt)
             self._fires[fire] = _FireTrace(span, start)
         else:
             span.end()

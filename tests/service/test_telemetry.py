@@ -322,3 +322,107 @@ def test_mistakes_in_the_tables_are_named(text, message):
     with pytest.raises(ConfigError) as raised:
         parse(text)
     assert str(raised.value).startswith(f"app.toml: {message}")
+
+
+# The operating page
+
+
+class _Counts:
+    running = queued = 0
+    max_in_flight = max_queued = 1
+
+
+def test_the_operating_page_documents_every_metric_and_its_rules_use_only_those():
+    """
+    Every metric the service reports (the broker's included) is described
+    in docs/operating.rst, and every metric its alerting rules and text
+    name exists.
+    """
+    import re
+
+    from twisted_event_dispatcher import EventDispatcher
+    from twisted_event_dispatcher._telemetry import Telemetry, _Metrics, metrics_text
+    from twisted_event_dispatcher.metrics import BrokerMetrics
+
+    metrics = _Metrics(MetricsSettings(enabled=True))
+    telemetry = Telemetry(None, metrics)  # type: ignore[arg-type]  # no thread is used here
+    telemetry.watch_http(_Counts())
+    broker = BrokerMetrics()
+    metrics.add(broker)
+    broker.delivered("billing", 2)
+    broker.dead_lettered("billing", "handlers_failed")
+    broker.confirmed("events", 0.01)
+    broker.publish_failed("events")
+    dispatcher = EventDispatcher(["k"])
+    telemetry.start(dispatcher)
+    dispatcher.start()
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    dispatcher.fire_event("e")
+    reported = {
+        sample.name
+        for family in text_string_to_metric_families(metrics_text(metrics.snapshots()).decode())
+        for sample in family.samples
+        if sample.name.startswith("event_dispatcher_")
+    }
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operating.rst").read_text()
+    described = set(re.findall(r"^``(event_dispatcher_\w+)``", page, re.MULTILINE))
+    described |= set(re.findall(r"``(event_dispatcher_\w+)`` \(gauges\)", page))
+    described |= set(re.findall(r"^``event_dispatcher_\w+``, ``(event_dispatcher_\w+)``", page, re.MULTILINE))
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in reported}
+    assert families == described
+    named = set(re.findall(r"\b(event_dispatcher_\w+)\b(?!\")", page))  # not the prefixes in quotes
+    assert named <= reported | families
+
+
+def test_the_health_check_shows_the_endpoint_without_its_credentials():
+    from twisted_event_dispatcher._telemetry import telemetry_for
+
+    endpoint = "https://user:secret@collector.internal:4318/v1/traces"
+    telemetry = telemetry_for(parse(f'[tracing]\nenabled = true\nendpoint = "{endpoint}"'), None)  # type: ignore[arg-type]
+    assert telemetry.health()["tracing"] == {
+        "enabled": True,
+        "exporter": "otlp",
+        "to": "https://collector.internal:4318/v1/traces",
+    }
+
+
+@pytest.mark.parametrize(
+    ("environment", "endpoint"),
+    [
+        ({}, "http://localhost:4318/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}, "http://collector:4318/v1/traces"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b/t",
+            },
+            "http://b/t",
+        ),
+    ],
+)
+def test_without_an_endpoint_the_otlp_variables_say_where(monkeypatch, environment, endpoint):
+    from twisted_event_dispatcher._telemetry import otlp_endpoint
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert otlp_endpoint(TracingSettings(enabled=True)) == endpoint
+    assert (
+        otlp_endpoint(TracingSettings(enabled=True, endpoint="http://given/v1/traces"))
+        == "http://given/v1/traces"
+    )
+
+
+def test_a_spans_file_that_cannot_be_opened_stops_the_service_with_the_reason(tmp_path):
+    configuration = tmp_path / "app.toml"
+    configuration.write_text(
+        f'[server]\nendpoint = "tcp:0:interface=127.0.0.1"\n[tracing]\nenabled = true\n'
+        f'exporter = "file"\nfile = "{tmp_path}"\n'
+    )
+    command = [*CONSOLE_SCRIPT, "--config", str(configuration)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].endswith(
+        f" event-dispatcher: [Errno 21] Is a directory: '{tmp_path}'"
+    )
