@@ -82,7 +82,7 @@ def zero_specs(rng: random.Random) -> list[dict[str, int]]:
     """
     The handful of specs that match a fire of every keyword at 0.
     """
-    return [{keyword: 0 for keyword in rng.sample(KEYWORDS16, rng.randint(1, 16))} for _ in range(HANDFUL)]
+    return [dict.fromkeys(rng.sample(KEYWORDS16, rng.randint(1, 16)), 0) for _ in range(HANDFUL)]
 
 
 def fire_over_16_keywords() -> Operation:

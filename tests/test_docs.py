@@ -90,6 +90,7 @@ def test_teaching_pages_have_examples():
         "howto/testing.rst": True,
         "index.rst": True,
         "operating.rst": True,
+        "scaling-out.rst": True,
         "service.rst": True,
         "tutorial.rst": True,
     }

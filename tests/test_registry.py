@@ -250,3 +250,23 @@ def test_handler_collected_mid_dispatch_is_not_called(dispatcher: EventDispatche
     dispatcher.register(holder[0].user_created, "after")
     dispatcher.fire_event("e")
     assert calls == []
+
+
+def test_match_specs_lists_every_alternative(dispatcher):
+    """
+    match_specs gives each alternative of a handler's spec (match_spec only
+    the first); a plain handler has its one spec.
+    """
+    from twisted_event_dispatcher import any_of
+
+    def handler(event):
+        return None
+
+    plain = dispatcher.register(handler, "during", match={"user": "bob"})
+    several = dispatcher.register(
+        handler, "during", match=[{"user": "bob"}, {"role": any_of("admin", "owner")}]
+    )
+    assert plain.match_specs == ({"user": "bob"},)
+    assert several.match_specs[0] == {"user": "bob"}
+    assert several.match_specs[1]["role"].values == frozenset({"admin", "owner"})
+    assert len(several.match_specs) == 2

@@ -514,12 +514,17 @@ def test_phases_take_the_time_of_their_delayed_handlers(clock, dispatcher):
 
 def test_the_module_exports_exactly_its_public_helpers():
     """
-    Every name in __all__ is defined in the testing module, and every public
-    class or function defined there is in __all__.
+    Every name in __all__ is defined in the testing module (or is the
+    broker's in-memory transport, re-exported), and every public class or
+    function defined there is in __all__.
     """
+    from twisted_event_dispatcher.broker import testing as broker_testing
+
     defined = {
         name
         for name, value in vars(testing).items()
         if not name.startswith("_") and getattr(value, "__module__", None) == testing.__name__
     }
-    assert defined == set(testing.__all__)
+    reexported = {"MemoryCompletionLog", "MemoryTransport"}
+    assert all(getattr(testing, name) is getattr(broker_testing, name) for name in reexported)
+    assert defined | reexported == set(testing.__all__)

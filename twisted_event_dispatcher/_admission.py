@@ -59,7 +59,6 @@ class Admission:
 
     def __init__(self, runner: Runner, nested: NestedPolicy, limiter: Limiter | None) -> None:
         self._runner = runner
-        self._in_flight = runner.in_flight
         self.nested = nested
         self.limiter = limiter
         self.running = False
@@ -88,7 +87,7 @@ class Admission:
         """
         if not self.running:
             return fail(DispatcherNotRunning(event))
-        starting = self._in_flight.starting_handlers()
+        starting = self._runner.starting_handlers()
         if starting and (nested or self.nested) == "queue":
             return self._queue(event, details, options)
         if self.limiter is None or starting:
@@ -152,7 +151,7 @@ class Admission:
         """
         if result is not None and self._drains:
             self._drained(result)
-        if self._queued and not self._in_flight.starting_handlers():
+        if self._queued and not self._runner.starting_handlers():
             queued, self._queued = self._queued, []
             for event, details, options, waiting in queued:
                 self.admit(event, details, options, nested="immediate").chainDeferred(waiting)
@@ -168,7 +167,7 @@ class Admission:
         self.running = False
         if self.limiter is not None:
             self.limiter.refuse_waiting(_Stopped)
-        fires = {result for result, _ in self._in_flight.fires()}
+        fires = {result for result, _ in self._runner.fires_in_flight()}
         if not fires:
             return succeed(None)
         drained: Deferred[None] = Deferred()
@@ -196,7 +195,7 @@ class Admission:
         with a warning naming what it waited for; then fire ``drained``.
         """
         waited_for = next((fires for fires, d in self._drains if d is drained), set())
-        for result, run in self._in_flight.fires():
+        for result, run in self._runner.fires_in_flight():
             if run is None or result not in waited_for:
                 continue
             if run.deferred is None or run.deferred.called:

@@ -9,8 +9,8 @@ The parts, each in its own module and each readable alone:
 - admission (``_admission``): whether a fire starts now, waits, or is
   refused, and draining on stop.
 
-While the dispatcher runs with no limit, no nested queue and no monitor,
-its ``fire_event`` *is* the runner's tight loop (bound on the instance by
+While the dispatcher runs with no limit and no nested queue, its
+``fire_event`` *is* the runner's tight loop (bound on the instance by
 :meth:`EventDispatcher._bind_fire_event`), so that a plain fire costs not
 one call more than the loop itself.
 """
@@ -332,7 +332,6 @@ class EventDispatcher(Service):
         """
         direct = (
             not self._admission.gated
-            and self._runner.settings.monitors is None
             and type(self).fire_event is EventDispatcher.fire_event
             and type(self).fire is EventDispatcher.fire
         )
@@ -363,8 +362,8 @@ class EventDispatcher(Service):
         self._monitors_changed()
 
     def _monitors_changed(self) -> None:
-        self._runner.settings.monitors = Monitors(self._monitors) if self._monitors else None
-        self._bind_fire_event()
+        monitors = Monitors(self._monitors, self._get_clock().seconds) if self._monitors else None
+        self._runner.monitors = monitors
 
     def in_flight(self) -> list[InFlightEvent]:
         """
@@ -373,7 +372,7 @@ class EventDispatcher(Service):
         now = self._get_clock().seconds()
         return [
             describe_calling(result) if run is None else run.describe(now)
-            for result, run in self._runner.in_flight.fires()
+            for result, run in self._runner.fires_in_flight()
         ]
 
     # Lifecycle

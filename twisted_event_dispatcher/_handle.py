@@ -116,6 +116,15 @@ class HandlerId:
         return dict(self._registration.alternatives()[0])
 
     @property
+    def match_specs(self) -> tuple[dict[str, object], ...]:
+        """
+        Every alternative of the handler's match-spec, each as
+        :attr:`match_spec` gives the first (predicates left out): what a
+        broker binding must cover for the handler to see all its events.
+        """
+        return tuple(dict(alternative) for alternative in self._registration.alternatives())
+
+    @property
     def options(self) -> HandlerOptions:
         """
         The handler's options (all defaults for a handler registered without any).

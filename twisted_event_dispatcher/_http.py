@@ -10,7 +10,7 @@ routes, their methods and their statuses are those of L{_openapi.ENDPOINTS}.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, cast
 
 import attrs
@@ -38,6 +38,8 @@ _log = Logger()
 METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 Route = tuple[bytes, bool, Callable[[Request], object]]
+#: Publishes a checked event through the broker and answers the request.
+Publish = Callable[[Request, object, dict[str, object]], object]
 
 
 class ApiResource(Resource):
@@ -58,6 +60,10 @@ class ApiResource(Resource):
     :param max_in_flight: how many fires may wait for their handlers at once.
     :param max_queued: how many more fires may wait for a place.
     :param telemetry: the service's metrics and traces; None for neither.
+    :param routes: more routes (broker mode's), path to (method, whether a
+        token is needed, responder).
+    :param publish: answers ``POST /events?delivery=broker`` with the
+        checked event and details, or None without a broker.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
@@ -76,6 +82,8 @@ class ApiResource(Resource):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
         telemetry: Telemetry | None = None,
+        routes: Mapping[bytes, Route] | None = None,
+        publish: Publish | None = None,
     ) -> None:
         Resource.__init__(self)
         self._host = host
@@ -113,6 +121,8 @@ class ApiResource(Resource):
             endpoint.path.encode(): (endpoint.method.encode(), endpoint.token, handlers[endpoint.name])
             for endpoint in _openapi.ENDPOINTS
         }
+        self._routes.update(routes or {})
+        self._publish = publish
 
     def listening_at(self, port: int | None, address: str | None) -> None:
         """
@@ -172,10 +182,18 @@ class ApiResource(Resource):
     def _fire(self, request: Request) -> object:
         if not self.accepting:
             raise ApiError(503, "the service is stopping and accepts no new events")
+        delivery = request.args.get(b"delivery", [b"local"])[0]
+        if delivery not in (b"local", b"broker") or (delivery == b"broker" and self._publish is None):
+            choices = (
+                "'local' or 'broker'" if self._publish is not None else "'local' (no [broker] is configured)"
+            )
+            raise ApiError(400, f"delivery must be {choices}, got {delivery.decode('latin-1')[:100]!r}")
         check_json_body(request)
         if cast(ApiRequest, request).too_large:
             raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
         event, details = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
+        if delivery == b"broker" and self._publish is not None:
+            return self._publish(request, event, details)
         return self.firing.submit(request, event, details)
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:

@@ -235,12 +235,14 @@ class SpecIndex(Generic[T]):
     answer in ``seq`` order.
     """
 
-    __slots__ = ("_by_keyword", "_multiple", "_wild", "constrained", "size", "wild")
+    __slots__ = ("_by_keyword", "_multiple", "_wild", "constrained", "keywords", "size", "wild")
 
     #: How many items are filed: a plain attribute, cheap to test on every fire.
     size: int
-    #: Whether any item constrains a keyword; if not, the wildcards are the
-    #: answer to every lookup.
+    #: The keywords some item is filed under.  When the details fired name
+    #: none of them, the wildcards are the answer to a lookup.
+    keywords: frozenset[str]
+    #: Whether ``keywords`` has any (a plain bool, cheap to test on every fire).
     constrained: bool
     #: The items that constrain nothing, as a tuple in ``seq`` order; None
     #: after a change, until :meth:`wild_items` makes it again.
@@ -248,6 +250,7 @@ class SpecIndex(Generic[T]):
 
     def __init__(self) -> None:
         self.size = 0
+        self.keywords = frozenset()
         self.constrained = False
         self._by_keyword: dict[str, dict[object, object]] = {}
         self._wild: object = None
@@ -279,6 +282,7 @@ class SpecIndex(Generic[T]):
             by_value = self._by_keyword.get(keyword)
             if by_value is None:
                 by_value = self._by_keyword[keyword] = {}
+                self.keywords = frozenset(self._by_keyword)
                 self.constrained = True
             by_value[value] = _add_to_bucket(by_value.get(value), item)
 
@@ -314,7 +318,8 @@ class SpecIndex(Generic[T]):
         del by_value[value]
         if not by_value:
             del self._by_keyword[keyword]
-            self.constrained = bool(self._by_keyword)
+            self.keywords = frozenset(self._by_keyword)
+            self.constrained = bool(self.keywords)
         return found
 
     def wild_items(self) -> tuple[T, ...]:

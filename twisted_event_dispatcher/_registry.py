@@ -389,19 +389,31 @@ class PhaseHandlers:
     """
     The handlers of one phase: their index, and what ordering them needs.
 
-    :ivar ordered: registrations with a priority or an order constraint; when
-        there are none, the index's order (registration order) is the start order.
+    :ivar ordering: registrations with a priority or an order constraint;
+        when there are none (``ordered`` is False), the index's order
+        (registration order) is the start order.
     :ivar constrained: how many have ``requires``/``required_by``.
     """
 
-    __slots__ = ("_plans", "constrained", "index", "name", "ordered", "position", "referenced", "sequential")
+    __slots__ = (
+        "_plans",
+        "constrained",
+        "index",
+        "name",
+        "ordered",
+        "ordering",
+        "position",
+        "referenced",
+        "sequential",
+    )
 
     def __init__(self, phase: Phase, position: int) -> None:
         self.name = phase.name
         self.position = position
         self.sequential = phase.sequential
         self.index: SpecIndex[Registration] = SpecIndex()
-        self.ordered: set[Registration] = set()
+        self.ordering: set[Registration] = set()
+        self.ordered = False
         self.constrained = 0
         # The names order constraints refer to: a handler bearing one may
         # close a cycle, even without constraints of its own.
@@ -577,8 +589,10 @@ class Registry:
         special = registration.special = Special(options, alternatives, filings, fn)
         if len(alternatives) > 1:
             registration.rest = Alternatives(alternatives)
-        elif alternatives[0].constraints:
-            registration.rest = alternatives[0].constraints
+        elif filings != [None]:  # the keyword it is filed under needs no second look
+            filed = filings[0][0]  # type: ignore[index]
+            rest = tuple(constraint for constraint in alternatives[0].constraints if constraint[0] != filed)
+            registration.rest = rest or None
         if options.max_concurrent is not None:
             special.limiter = Limiter(
                 options.max_concurrent, options.max_queued, options.when_full, registration.id
@@ -599,7 +613,8 @@ class Registry:
         phase.changed()
         options = registration.options
         if options.ordered:
-            phase.ordered.add(registration)
+            phase.ordering.add(registration)
+            phase.ordered = True
             if options.constrains_order:
                 phase.constrained += 1
                 phase.referenced = phase.referenced | options.requires | options.required_by
@@ -629,13 +644,14 @@ class Registry:
         if phase is None or not phase.index.remove(registration, registration.filings()):
             return False
         phase.changed()
-        if registration in phase.ordered:
-            phase.ordered.discard(registration)
+        if registration in phase.ordering:
+            phase.ordering.discard(registration)
+            phase.ordered = bool(phase.ordering)
             options = registration.options
             if options.constrains_order:
                 phase.constrained -= 1
                 phase.referenced = frozenset(
-                    name for other in phase.ordered for name in other.requires | other.required_by
+                    name for other in phase.ordering for name in other.requires | other.required_by
                 )
         registration.release()
         if not phase.index.size:

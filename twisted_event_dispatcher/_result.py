@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Final, Literal, Protocol, final
 
-import attrs
 from twisted.python.failure import Failure
 
 from ._handle import HandlerId
@@ -33,15 +32,10 @@ __all__ = [
 Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 
-def _status_of(outcome: HandlerOutcome) -> Status:
-    return "succeeded" if outcome.failure is None else "failed"
-
-
 @final
-@attrs.frozen
 class HandlerOutcome:
     """
-    What one handler did for one event.
+    What one handler did for one event (read-only).
 
     :ivar handler_id: the handler's id.
     :ivar phase: the phase it ran in.
@@ -51,35 +45,87 @@ class HandlerOutcome:
         it succeeded.
     :ivar status: ``"succeeded"``, ``"failed"``, ``"timed_out"`` (cancelled
         because it ran past its timeout) or ``"cancelled"`` (cancelled with
-        its fire).
+        its fire); by default, from ``failure``.
     """
 
-    handler_id: HandlerId
-    phase: str
-    value: object
-    failure: Failure | None
-    status: Status = attrs.field(default=attrs.Factory(_status_of, takes_self=True))
+    # A plain class with read-only properties rather than a frozen attrs
+    # class: fires and monitors make one per handler, and this costs a
+    # third as much to make.
+    __slots__ = ("_failure", "_handler_id", "_phase", "_status", "_value")
+
+    def __init__(
+        self,
+        handler_id: HandlerId,
+        phase: str,
+        value: object,
+        failure: Failure | None,
+        status: Status | None = None,
+    ) -> None:
+        self._handler_id = handler_id
+        self._phase = phase
+        self._value = value
+        self._failure = failure
+        if status is None:
+            status = "succeeded" if failure is None else "failed"
+        self._status = status
+
+    @property
+    def handler_id(self) -> HandlerId:
+        return self._handler_id
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @property
+    def value(self) -> object:
+        return self._value
+
+    @property
+    def failure(self) -> Failure | None:
+        return self._failure
+
+    @property
+    def status(self) -> Status:
+        return self._status
 
     @property
     def succeeded(self) -> bool:
         """
         True unless the handler failed (or timed out, or was cancelled).
         """
-        return self.failure is None
+        return self._failure is None
 
     @property
     def timed_out(self) -> bool:
         """
         Whether the handler was cancelled because it ran past its timeout.
         """
-        return self.status == "timed_out"
+        return self._status == "timed_out"
 
     @property
     def cancelled(self) -> bool:
         """
         Whether the handler was cancelled with its fire.
         """
-        return self.status == "cancelled"
+        return self._status == "cancelled"
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self._handler_id, self._phase, self._value, self._failure, self._status)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not HandlerOutcome:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"HandlerOutcome(handler_id={self._handler_id!r}, phase={self._phase!r}, value={self._value!r}, "
+            f"failure={self._failure!r}, status={self._status!r})"
+        )
 
 
 class Recorded(Protocol):

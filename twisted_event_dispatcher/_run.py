@@ -20,9 +20,8 @@ There are two loops, chosen per fire:
   failing and stopping exist once.
 
 A differential property test (``tests/test_handler_properties.py``) keeps
-the two loops equal.  :class:`InFlight` knows which fires are running; the
-layer above (admission) learns that a fire ended through
-:attr:`Runner.after`.
+the two loops equal.  The runner knows which fires are in flight; the layer
+above (admission) learns that a fire ended through :attr:`Runner.after`.
 """
 
 from __future__ import annotations
@@ -45,14 +44,14 @@ from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._limiter import Limiter
 from ._matching import check_details
-from ._monitors import Monitors
+from ._monitors import Monitors, failed
 from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Special
 from ._result import NOT_RUN, PENDING, FireResult, HandlerOutcome, Recorded, new_result
 
 if TYPE_CHECKING:
     from .interfaces import IHandlerLedger
 
-__all__ = ["FireOptions", "InFlight", "Run", "RunSettings", "Runner"]
+__all__ = ["FireOptions", "Run", "RunSettings", "Runner"]
 
 _log = Logger()
 _new: Final = object.__new__
@@ -97,7 +96,6 @@ class RunSettings:
     :ivar clock: what durations and timeouts are measured with.
     :ivar in_thread: runs a threaded handler: ``(fn, args, kwargs)``.
     :ivar globals: the dispatcher's global namespace.
-    :ivar monitors: the monitors, or None when there are none.
     """
 
     fail_fast: bool
@@ -106,55 +104,6 @@ class RunSettings:
     clock: Callable[[], IReactorTime]
     in_thread: Callable[[Callable[..., object], tuple[object, ...], dict[str, object]], Deferred[object]]
     globals: dict[str, object] = attrs.Factory(dict)
-    monitors: Monitors | None = None
-
-
-@final
-class InFlight:
-    """
-    The fires of one dispatcher that have begun and not yet finished.
-
-    :ivar calling: the innermost fire whose handlers the tight loop is
-        calling right now; through ``FireResult._outer``, the chain of those
-        it was called from.
-    :ivar waiting: the fires a :class:`Run` carries, in the order they began.
-    """
-
-    __slots__ = ("calling", "waiting")
-
-    def __init__(self) -> None:
-        self.calling: FireResult | None = None
-        self.waiting: dict[FireResult, Run] = {}
-
-    def count(self) -> int:
-        """
-        How many fires are in flight.
-        """
-        count = len(self.waiting)
-        result = self.calling
-        while result is not None:
-            count += 1
-            result = result._outer
-        return count
-
-    def starting_handlers(self) -> bool:
-        """
-        Whether handlers are being started right now (so a fire made now is
-        made from inside a handler).
-        """
-        return self.calling is not None or any(run.looping for run in self.waiting.values())
-
-    def fires(self) -> list[tuple[FireResult, Run | None]]:
-        """
-        Each fire in flight with its run: first those a run carries, in the
-        order they began, then those being called right now, outermost first.
-        """
-        calling = []
-        result = self.calling
-        while result is not None:
-            calling.append((result, None))
-            result = result._outer
-        return [*self.waiting.items(), *reversed(calling)]
 
 
 def _log_failure(failure: Failure, handler_id: HandlerId, event: object) -> None:
@@ -178,18 +127,56 @@ class Runner:
     """
     Runs the fires of one dispatcher.
 
+    The fires in flight are those it is calling the handlers of right now
+    (``calling``, the innermost, and through ``FireResult._outer`` the ones
+    it was called from) and those a :class:`Run` carries (``waiting``, in
+    the order they began).
+
     :ivar after: told that a fire has finished (with its result) or that a
         run is now waiting (with None), while the layer above needs to
         know; None otherwise.
     """
 
-    __slots__ = ("after", "in_flight", "registry", "settings")
+    __slots__ = ("after", "calling", "monitors", "registry", "settings", "waiting")
 
     def __init__(self, registry: Registry, settings: RunSettings) -> None:
         self.registry = registry
         self.settings = settings
-        self.in_flight = InFlight()
+        self.calling: FireResult | None = None
+        self.waiting: dict[FireResult, Run] = {}
+        #: The monitors to tell, or None when there are none.
+        self.monitors: Monitors | None = None
         self.after: Callable[[FireResult | None], None] | None = None
+
+    def count_in_flight(self) -> int:
+        """
+        How many fires are in flight.
+        """
+        count = len(self.waiting)
+        result = self.calling
+        while result is not None:
+            count += 1
+            result = result._outer
+        return count
+
+    def starting_handlers(self) -> bool:
+        """
+        Whether handlers are being started right now (so a fire made now is
+        made from inside a handler).
+        """
+        return self.calling is not None or any(run.looping for run in self.waiting.values())
+
+    def fires_in_flight(self) -> list[tuple[FireResult, Run | None]]:
+        """
+        Each fire in flight with its run: first those a run carries, in the
+        order they began, then those being called right now, outermost first.
+        """
+        calling = []
+        result = self.calling
+        while result is not None:
+            calling.append((result, None))
+            result = result._outer
+        return [*self.waiting.items(), *reversed(calling)]
 
     def start(
         self, event: object, details: dict[str, object], options: FireOptions = DEFAULT_FIRE
@@ -197,7 +184,7 @@ class Runner:
         """
         Run a fire whose details are checked already.
         """
-        if options.given or self.settings.monitors is not None:
+        if options.given:
             return self.run(event, details, options)
         return self.fire_event(event, **details)
 
@@ -210,7 +197,7 @@ class Runner:
             result._fire_id = options.fire_id
         if options.attempt != 1:
             result.extras.attempt = options.attempt
-        run = Run(self, result, self.registry.last_seq, 0, options, self.settings.monitors)
+        run = Run(self, result, self.registry.last_seq, 0, options, self.monitors)
         return run.begin()
 
     def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
@@ -219,7 +206,7 @@ class Runner:
         if the dispatcher stopped meanwhile.
         """
         result = new_result(event, details)
-        run = Run(self, result, self.registry.last_seq, depth, DEFAULT_FIRE, self.settings.monitors)
+        run = Run(self, result, self.registry.last_seq, depth, DEFAULT_FIRE, self.monitors)
         return run.begin()
 
     def check_follow_up(self, event: object, details: dict[str, object], depth: int) -> None:
@@ -238,8 +225,10 @@ class Runner:
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
-        ``seq`` is above ``watermark``) are skipped; removed or collected
-        ones have lost their handler.
+        ``seq`` is above ``watermark``) are left out of each phase; removed
+        or collected ones have lost their handler.  With monitors, it tells
+        them as it goes, reading the clock once per handler and phase
+        (``if monitors is not None:`` rather than ``is not None``: half the instructions).
         """
         registry = self.registry
         if details:
@@ -253,27 +242,41 @@ class Runner:
         result.details = details
         records: list[tuple[Recorded, object]] = []
         result._records = records
-        in_flight = self.in_flight
-        outer = result._outer = in_flight.calling
-        in_flight.calling = result
+        outer = result._outer = self.calling
+        self.calling = result
         watermark = registry.last_seq
+        monitors = self.monitors
+        if monitors is not None:
+            began = since = monitors.now()
+            for hook in monitors.fire_starts:
+                try:
+                    hook(result)
+                except Exception:
+                    failed(hook)
         try:
             for phase in registry.live:
                 index = phase.index
                 candidates: Sequence[Registration]
-                if index.constrained:
+                if index.constrained and not index.keywords.isdisjoint(details):
                     candidates = index.lookup(details)
-                    if not candidates:
-                        continue
                 else:
                     candidates = index.wild or index.wild_items()
-                plan = None
+                if not candidates:
+                    continue
+                if registry.last_seq != watermark:  # registered while this fire runs: not for it
+                    candidates = [
+                        registration for registration in candidates if registration.seq <= watermark
+                    ]
                 if phase.ordered and len(candidates) > 1:
-                    plan = phase.plan(candidates)
-                    candidates = plan.handlers
+                    candidates = phase.plan(candidates).handlers
+                if monitors is not None:
+                    phase_began = since
+                    for hook in monitors.phase_starts:
+                        try:
+                            hook(result, phase.name)
+                        except Exception:
+                            failed(hook)
                 for registration in candidates:
-                    if registration.seq > watermark:
-                        continue
                     listen_fn = registration.fn
                     try:
                         if listen_fn is None:
@@ -288,44 +291,97 @@ class Runner:
                                 if special is None:  # removed
                                     continue
                                 if special.calls_specially:
-                                    return self._hand_over(
-                                        result, watermark, phase, plan, candidates, registration
-                                    )
-                                listen_fn = special.handler()
+                                    return self._hand_over(result, watermark, phase, candidates, registration)
+                                listen_fn = special.fn
                                 if listen_fn is None:
-                                    registry.purge()
-                                    continue
+                                    listen_fn = special.handler()
+                                    if listen_fn is None:
+                                        registry.purge()
+                                        continue
                                 if (
                                     special.gated
                                     and registry.admit_call(registration, event, details) != CALL
                                 ):
                                     continue
+                        if monitors is not None:
+                            for hook in monitors.handler_starts:
+                                try:
+                                    hook(result, registration.id)
+                                except Exception:
+                                    failed(hook)
                         answer = listen_fn(event)
                     except Exception:
                         return self._hand_over(
-                            result, watermark, phase, plan, candidates, registration, Failure()
+                            result,
+                            watermark,
+                            phase,
+                            candidates,
+                            registration,
+                            Failure(),
+                            (began, phase_began, since) if monitors is not None else None,
                         )
-                    if answer is None:  # the usual answer: nothing to look into
-                        records.append((registration, None))
-                        continue
-                    kind = KINDS.get(type(answer))
-                    if kind is None:
-                        kind = kind_of(type(answer))
-                    if kind == WAIT:
-                        waiting, answer = settled(answer)
-                        if waiting is not None:
-                            answer = waiting
-                        elif answer is None or not isinstance(answer, Failure):
-                            records.append((registration, answer))
-                            continue
-                    elif kind == PLAIN:
-                        records.append((registration, answer))
-                        continue
-                    return self._hand_over(result, watermark, phase, plan, candidates, registration, answer)
+                    if answer is not None:
+                        kind = KINDS.get(type(answer))
+                        if kind is None:
+                            kind = kind_of(type(answer))
+                        if kind == WAIT:
+                            waiting, answer = settled(answer)
+                            if waiting is not None:
+                                return self._hand_over(
+                                    result,
+                                    watermark,
+                                    phase,
+                                    candidates,
+                                    registration,
+                                    waiting,
+                                    (began, phase_began, since) if monitors is not None else None,
+                                )
+                            if answer is not None and isinstance(answer, Failure):
+                                return self._hand_over(
+                                    result,
+                                    watermark,
+                                    phase,
+                                    candidates,
+                                    registration,
+                                    answer,
+                                    (began, phase_began, since) if monitors is not None else None,
+                                )
+                        elif kind != PLAIN:
+                            return self._hand_over(
+                                result,
+                                watermark,
+                                phase,
+                                candidates,
+                                registration,
+                                answer,
+                                (began, phase_began, since) if monitors is not None else None,
+                            )
+                    records.append((registration, answer))
+                    if monitors is not None:
+                        now = monitors.now()
+                        outcome = HandlerOutcome(registration.id, phase.name, answer, None, "succeeded")
+                        for hook in monitors.handler_ends:
+                            try:
+                                hook(result, registration.id, outcome, now - since)
+                            except Exception:
+                                failed(hook)
+                        since = now
+                if monitors is not None:
+                    for hook in monitors.phase_ends:
+                        try:
+                            hook(result, phase.name, since - phase_began)
+                        except Exception:
+                            failed(hook)
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
-            in_flight.calling = outer
+            self.calling = outer
             raise
-        in_flight.calling = outer
+        self.calling = outer
+        if monitors is not None:
+            for hook in monitors.fire_ends:
+                try:
+                    hook(result, None, since - began)
+                except Exception:
+                    failed(hook)
         if self.after is not None:
             self.after(result)
         if Deferred.debug or not DIRECT:  # debugging records who made each Deferred
@@ -344,22 +400,24 @@ class Runner:
         result: FireResult,
         watermark: int,
         phase: PhaseHandlers,
-        plan: Plan | None,
-        candidates: Sequence[Registration],
+        handlers: Sequence[Registration],
         registration: Registration,
         answer: object = _TO_CALL,
+        times: tuple[float, float, float] | None = None,
     ) -> Deferred[FireResult]:
         """
         Give a fire the tight loop began to a :class:`Run`, and return what
-        the fire returns.  The loop was at ``registration`` of ``phase``,
-        whose matching handlers it runs in the order of ``plan`` (or of
-        ``candidates``, for a phase without order): that handler either
+        the fire returns.  The fire began when the newest registration was
+        ``watermark``.  The loop was at ``registration`` of ``phase``, whose
+        matching ``handlers`` it was calling in their start order: that handler either
         still has to be called (``answer`` is ``_TO_CALL``), or it answered
-        ``answer``.
+        ``answer``.  For monitors, ``times`` says when the fire, the phase
+        and that handler's call began.
         """
-        self.in_flight.calling = result._outer  # the run has it in flight from now on
-        run = Run(self, result, watermark, 0, DEFAULT_FIRE, None)
-        run.take_over(phase, plan or Plan(candidates, None), registration, answer)
+        self.calling = result._outer  # the run has it in flight from now on
+        run = Run(self, result, watermark, 0, DEFAULT_FIRE, self.monitors)
+        plan = phase.plan(handlers) if phase.ordered and len(handlers) > 1 else Plan(handlers, None)
+        run.take_over(phase, plan, registration, answer, times)
         return run.proceed()
 
     def in_thread(
@@ -455,7 +513,7 @@ class Run:
         self.deferred: Deferred[FireResult] | None = None
         # The follow-up event being dispatched, while it runs.
         self.follow_up: Deferred[FireResult] | None = None
-        runner.in_flight.waiting[result] = self
+        runner.waiting[result] = self
 
     # Beginning, and taking over from the tight loop
 
@@ -467,14 +525,26 @@ class Run:
             self.monitors.fire_started(self.result)
         return self.proceed()
 
-    def take_over(self, phase: PhaseHandlers, plan: Plan, registration: Registration, answer: object) -> None:
+    def take_over(
+        self,
+        phase: PhaseHandlers,
+        plan: Plan,
+        registration: Registration,
+        answer: object,
+        times: tuple[float, float, float] | None,
+    ) -> None:
         """
         Carry on ``phase``, which the tight loop was running in the order of
         ``plan``: it was at ``registration``, which it still has to call
         (``answer`` is ``_TO_CALL``) or which answered ``answer``.  The
-        handlers before it have finished (or were skipped).
+        handlers before it have finished (or were skipped), and monitors
+        have heard of the fire and the phase starting; ``times`` says when
+        the fire, the phase and that handler's call began.
         """
-        self._enter(phase, plan)
+        since = 0.0
+        if times is not None:
+            self.began, self.phase_began, since = times
+        self._enter(phase, plan, told=True)
         at = list(plan.handlers).index(registration)
         for position in range(at):
             self.unstarted.remove(position)
@@ -485,7 +555,7 @@ class Run:
         self.current = at
         if self.before is not None:
             self.done.add(at)
-        self.adopt(registration, answer)
+        self.adopt(registration, answer, since)
 
     def proceed(self) -> Deferred[FireResult]:
         """
@@ -522,7 +592,7 @@ class Run:
         if self.state is not None:
             self.state.finished = True
             self.state.drop_follow_ups()
-        del self.runner.in_flight.waiting[self.result]
+        del self.runner.waiting[self.result]
         if self.monitors is not None:
             failure = self.failure
             if failure is None and self.cancelled:  # as the fire's Deferred fails (see _cancel)
@@ -586,14 +656,14 @@ class Run:
         """
         return -1 if self.last_phase is None else self.last_phase.position
 
-    def _enter(self, phase: PhaseHandlers, plan: Plan) -> None:
+    def _enter(self, phase: PhaseHandlers, plan: Plan, told: bool = False) -> None:
         self.phase = self.last_phase = phase
         self.handlers = plan.handlers
         self.before = plan.before
         self.unstarted = deque(range(len(plan.handlers)))
         self.done = set()
         self.sequential = phase.sequential
-        if self.monitors is not None:
+        if self.monitors is not None and not told:
             self.phase_began = self.now()
             self.monitors.phase_started(self.result, phase.name)
 
@@ -663,6 +733,7 @@ class Run:
             if listen_fn is None:
                 self.registry.purge()
                 return
+        since = self.now() if self.monitors is not None else 0.0
         try:
             if registration.special is None and self.ledger is None:  # a plain call
                 if self.monitors is not None:
@@ -678,7 +749,7 @@ class Run:
                 value = self._call(registration, listen_fn)
         except Exception:
             value = Failure()
-        self.adopt(registration, value)
+        self.adopt(registration, value, since)
 
     def _call(self, registration: Registration, listen_fn: Callable[..., object]) -> object:
         """
@@ -775,19 +846,19 @@ class Run:
             self.state = EventState(self.result, self.settings.globals, self.depth, runner.check_follow_up)
         return self.state
 
-    def adopt(self, registration: Registration, value: object) -> None:
+    def adopt(self, registration: Registration, value: object, since: float) -> None:
         """
-        Take what a handler just started answered: record it, or wait for it.
+        Take what a handler called at ``since`` answered: record it, or wait for it.
         """
         kind = KINDS.get(type(value))
         if kind is None:
             kind = kind_of(type(value))
         if kind != WAIT:
-            self._record(registration, value, None, None)
+            self._record(registration, value, None, since)
             return
         waiting, value = settled(value)
         if waiting is None:
-            self._record(registration, value, None, None)
+            self._record(registration, value, None, since)
             return
         records = self.result._records
         slot = len(records)
@@ -795,7 +866,12 @@ class Run:
         position = self.current
         if self.before is not None:  # the handler is not done yet
             self.done.discard(position)
-        self.pending[waiting] = (slot, registration, self.now(), position)
+        self.pending[waiting] = (
+            slot,
+            registration,
+            since if self.monitors is not None else self.now(),
+            position,
+        )
         special = registration.special
         timeout = self.settings.handler_timeout if special is None else special.options.timeout
         if special is not None and timeout is None:
@@ -854,9 +930,7 @@ class Run:
             self.result.extras.statuses[slot] = "timed_out"
         return value
 
-    def _record(
-        self, registration: Registration, value: object, slot: int | None, since: float | None
-    ) -> None:
+    def _record(self, registration: Registration, value: object, slot: int | None, since: float) -> None:
         records = self.result._records
         if slot is None:
             slot = len(records)
@@ -876,17 +950,10 @@ class Run:
         if self.ledger is not None and not isinstance(value, Failure) and not registration.options.idempotent:
             self.ledger.record(registration.id)
 
-    def _tell_finished(
-        self, registration: Registration, value: object, slot: int, since: float | None
-    ) -> None:
+    def _tell_finished(self, registration: Registration, value: object, slot: int, since: float) -> None:
         assert self.monitors is not None
-        elapsed = 0.0 if since is None else self.now() - since
-        if isinstance(value, Failure):
-            status = self.result._read_extras.statuses.get(slot, "failed")
-            outcome = HandlerOutcome(registration.id, registration.phase, None, value, status)
-        else:
-            outcome = HandlerOutcome(registration.id, registration.phase, value, None)
-        self.monitors.handler_finished(self.result, registration.id, outcome, elapsed)
+        status = self.result._read_extras.statuses.get(slot) if isinstance(value, Failure) else None
+        self.monitors.handler_finished(self.result, registration, value, since, status)
 
     def _failed(self, registration: Registration, failure: Failure) -> object:
         """

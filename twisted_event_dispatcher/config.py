@@ -25,6 +25,7 @@ import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
 from ._errors import DispatcherError
+from .broker._config import BrokerConfigProblem, BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
 from .discovery import DEFAULT_GROUP
 
@@ -224,6 +225,7 @@ class Config:
     :ivar server: the ``[server]`` table.
     :ivar plugins: the ``[plugins.NAME]`` tables, in file order.
     :ivar entry_point_groups: groups whose every entry point is a plugin.
+    :ivar broker: the ``[broker]`` table, or None: one process, no broker.
     :ivar metrics: the ``[metrics]`` table.
     :ivar tracing: the ``[tracing]`` table.
     """
@@ -234,6 +236,7 @@ class Config:
     server: ServerSettings = ServerSettings()
     plugins: tuple[PluginSettings, ...] = ()
     entry_point_groups: tuple[str, ...] = ()
+    broker: BrokerSettings | None = None
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
 
@@ -583,10 +586,19 @@ def parse_config(text: str, source: str, *, endpoint: str | None = None) -> Conf
     discovery = top.table("discovery")
     groups = discovery.names("entry_point_groups", ())
     discovery.finish()
+    broker = _broker(top, source)
     metrics = _metrics(top.table("metrics"))
     tracing = _tracing(top.table("tracing"))
     top.finish()
-    return Config(source, dispatcher, events, server, plugins, groups, metrics, tracing)
+    return Config(source, dispatcher, events, server, plugins, groups, broker, metrics, tracing)
+
+
+def _broker(top: _Table, source: str) -> BrokerSettings | None:
+    raw = top._get("broker", dict, "a table", None)
+    try:
+        return None if raw is None else parse_broker(raw)
+    except BrokerConfigProblem as problem:
+        raise ConfigError(source, f"broker.{problem.key}", problem.problem) from None
 
 
 def default_config_text() -> str:

@@ -48,6 +48,7 @@ from ._http import ApiResource
 from ._http_site import ApiSite
 from ._openapi import package_version
 from ._telemetry import Telemetry, telemetry_for
+from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
 from .config import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_DEPTH,
@@ -102,6 +103,8 @@ class DispatcherService(Service):
     :param max_queued: how many more may wait for a place; past that, 503.
     :param telemetry: the metrics and traces, started and stopped with the
         service; None for neither.
+    :param broker: broker mode (``[broker]``), started after the plugins and
+        stopped (its group draining) before them; None for one process.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class DispatcherService(Service):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
         telemetry: Telemetry | None = None,
+        broker: BrokerMode | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -147,7 +151,9 @@ class DispatcherService(Service):
             max_in_flight=max_in_flight,
             max_queued=max_queued,
             telemetry=telemetry,
+            **broker_api(broker),
         )
+        self.broker = broker
         self.site = ApiSite(self.resource, max_body, cast(IReactorTime, reactor), access_log)
         self.port: IListeningPort | None = None
 
@@ -178,6 +184,7 @@ class DispatcherService(Service):
         _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
         self.resource.accepting = True
         self.host.startService()
+        start_when_running(self.host, self.broker)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -194,6 +201,8 @@ class DispatcherService(Service):
         if self.port is not None:
             await maybeDeferred(self.port.stopListening)
             self.port = None
+        if self.broker is not None and self.broker.running:
+            await self.broker.stopService()
         await self.host.stopService()
         await self.resource.when_idle()
         if self.telemetry is not None:
@@ -340,6 +349,7 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         max_in_flight=config.dispatcher.max_in_flight,
         max_queued=config.dispatcher.max_queued,
         telemetry=telemetry,
+        broker=build_broker(config, host, reactor),
     )
 
 

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from ._admission import NestedPolicy
 from ._dispatcher import EventDispatcher
 from ._result import FireResult
+from .broker.testing import MemoryCompletionLog, MemoryTransport
 from .interfaces import IHandlerLedger
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "DelayedHandler",
     "FiredEvent",
     "HandlerCall",
+    "MemoryCompletionLog",
+    "MemoryTransport",
     "RecordingDispatcher",
     "assert_not_fired",
     "failure_of",

@@ -122,7 +122,8 @@ def test_the_token_is_not_shown_in_reprs():
         ),
         (
             "dispatch = {}",
-            "app.toml: dispatch: unknown key; expected one of ['discovery', 'dispatcher', 'events', ",
+            "app.toml: dispatch: unknown key; expected one of "
+            "['broker', 'discovery', 'dispatcher', 'events', ",
         ),
         ("dispatcher = 1", "app.toml: dispatcher: expected a table, got an integer 1"),
         (

@@ -1,0 +1,226 @@
+"""
+Broker mode against the real RabbitMQ: confirmed and mandatory publishes,
+consumption by a group, the raw-pika contract, poison events and their
+dead letters, and a connection cut mid-stream.
+
+Each test uses its own exchange and queues (random names) and deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pika
+import pytest
+import pytest_twisted
+from twisted.internet.threads import deferToThread
+
+from tests.broker.amqp_support import cut_connections, delete_everything, wait_for
+from twisted_event_dispatcher import EventDispatcher
+from twisted_event_dispatcher.broker import (
+    AmqpTransport,
+    BrokerUnavailable,
+    GroupSettings,
+    MemoryCompletionLog,
+    UnroutableEvent,
+    new_event_id,
+)
+
+
+@pytest.fixture
+def names(unique):
+    return {"exchange": f"ted-{unique}", "connection": f"ted-test-{unique}"}
+
+
+@pytest.fixture
+def amqp(broker_url, names):
+    """
+    A started AMQP transport on this test's own exchange; what it declared
+    is deleted afterwards.
+    """
+    transport = AmqpTransport(
+        broker_url, exchange=names["exchange"], connection_name=names["connection"], publish_timeout=15
+    )
+    transport.startService()
+    yield transport
+    pytest_twisted.blockon(transport.stopService())
+    delete_everything(broker_url, names["exchange"], ["g", "h"])
+
+
+def dispatcher_with(*registrations, max_in_flight=None) -> EventDispatcher:
+    dispatcher = EventDispatcher(("kind", "user"), max_in_flight=max_in_flight)
+    for handler, options in registrations:
+        dispatcher.register(handler, "during", use_weakref=False, **options)
+    dispatcher.start()
+    return dispatcher
+
+
+async def started_group(amqp, dispatcher, settings, log=None):
+    group = amqp.consumer_group(dispatcher, settings, log)
+    await wait_for(lambda: group.consuming, what="the group to consume")
+    return group
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publish_with_no_group_bound_fails_as_unroutable(amqp):
+    with pytest.raises(UnroutableEvent, match="matches no consumer group"):
+        await amqp.publish({"n": 1}, {"kind": "nobody"})
+
+
+@pytest_twisted.ensureDeferred
+async def test_publishes_are_confirmed_and_routed_by_the_handlers_specs(amqp, names):
+    """
+    The group's bindings come from its handlers' specs: an event a handler
+    matches is confirmed; one none matches is unroutable; adding a handler
+    binds its spec.
+    """
+    dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    await group.stopService()  # keep the events in the queue: this test only publishes
+    event_id = await amqp.publish({"n": 1}, {"kind": "a", "user": "bob"})
+    assert len(event_id) == 36
+    with pytest.raises(UnroutableEvent):
+        await amqp.publish({"n": 2}, {"kind": "b"})
+    dispatcher.register(repr, "during", match={"kind": "b"}, use_weakref=False)
+    group.startService()
+    await wait_for(lambda: group.consuming)
+    await group.refresh_bindings()
+    assert len(group.bindings) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publish_waits_a_bounded_time_for_an_unreachable_broker():
+    transport = AmqpTransport("amqp://guest:guest@127.0.0.1:1/%2F", publish_timeout=0.5)
+    transport.startService()
+    try:
+        with pytest.raises(BrokerUnavailable, match=r"not reachable within 0\.5 seconds"):
+            await transport.publish({"n": 1})
+    finally:
+        await transport.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_runs_the_events_and_acks_them(amqp, names):
+    seen = []
+    dispatcher = dispatcher_with((seen.append, {"match": {"kind": "a"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings, MemoryCompletionLog())
+    for number in range(20):
+        await amqp.publish({"n": number}, {"kind": "a"})
+    await wait_for(lambda: group.processor.counts["acked"] == 20, what="20 acks")
+    assert sorted(event["n"] for event in seen) == list(range(20))
+
+
+def publish_raw(url: str, exchange: str, event_id: str) -> None:
+    """
+    What a program in another language does: the documented envelope,
+    written with a plain AMQP client and nothing of this package.
+    """
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            exchange=exchange,
+            routing_key="",
+            body=json.dumps({"order": 42}).encode(),
+            properties=pika.BasicProperties(
+                message_id=event_id,
+                content_type="application/json",
+                delivery_mode=2,
+                headers={"kind": "order", "user": "ann", "published-at-ms": 1_700_000_000_000},
+            ),
+            mandatory=True,
+        )
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, names, broker_url):
+    seen = []
+
+    def record(event, context):
+        seen.append((event, context.fire_id, context.attempt))
+
+    dispatcher = dispatcher_with((record, {"match": {"kind": "order"}, "pass_context": True}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    await started_group(amqp, dispatcher, settings)
+    event_id = new_event_id()
+    await deferToThread(publish_raw, broker_url, names["exchange"], event_id)
+    await wait_for(lambda: seen, what="the handler")
+    assert seen == [({"order": 42}, event_id, 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_poison_event_becomes_a_dead_letter_and_replay_sends_it_back(amqp, names):
+    attempts = []
+
+    def poison(event, context):
+        attempts.append(context.attempt)
+        if event.get("cured") is not True and len(attempts) < 4:
+            raise ValueError("cannot digest this")
+
+    dispatcher = dispatcher_with((poison, {"name": "poison", "pass_context": True}))
+    settings = GroupSettings("g", exchange=names["exchange"], delivery_limit=3, retry_delay=0.05)
+    group = await started_group(amqp, dispatcher, settings)
+    event_id = await amqp.publish({"cured": False}, {"kind": "x"})
+    await wait_for(lambda: group.processor.counts["dead-lettered"] == 1, what="the dead letter")
+    assert attempts == [1, 2, 3]
+    letters = amqp.dead_letters(settings)
+    (letter,) = await letters.list()
+    assert (letter.event_id, letter.reason, letter.attempts) == (event_id, "handlers failed", 3)
+    assert letter.failures == (("poison", "ValueError: cannot digest this"),)
+    await letters.replay(event_id)
+    await wait_for(lambda: group.processor.counts["acked"] == 1, what="the replayed event")
+    assert attempts == [1, 2, 3, 1]
+    assert await letters.list() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
+    """
+    The broker closes this test's connection while events flow: publishes
+    wait for the new connection, consumption resumes, and every event is
+    handled (some perhaps twice: at least once).
+    """
+    seen = set()
+    dispatcher = dispatcher_with((lambda event: seen.add(event["n"]), {"name": "count"}))
+    settings = GroupSettings("g", exchange=names["exchange"], retry_delay=0.05)
+    await started_group(amqp, dispatcher, settings, MemoryCompletionLog())
+    connections = amqp.connection.connections
+    for number in range(50):
+        await amqp.publish({"n": number}, {"kind": "x"})
+    assert await cut_connections(names["connection"]) == 1
+    published = [amqp.publish({"n": number}, {"kind": "x"}) for number in range(50, 100)]
+    for publishing in published:
+        await publishing
+    await wait_for(lambda: len(seen) == 100, timeout=30, what="all 100 events")
+    assert amqp.connection.connections > connections
+
+
+def delete_queue(url: str, queue: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_whose_queue_is_deleted_declares_it_again_and_consumes(amqp, names, broker_url):
+    """
+    The broker cancels the consumer of a deleted queue: the group sets
+    itself up again on a new connection, queue and bindings included.
+    """
+    dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    connections = amqp.connection.connections
+    await deferToThread(delete_queue, broker_url, settings.queue)
+    await wait_for(
+        lambda: amqp.connection.connections > connections and group.consuming, what="a new consumer"
+    )
+    await group.stopService()
+    assert len(await amqp.publish({"n": 1}, {"kind": "a"})) == 36  # bound again

@@ -1,0 +1,165 @@
+"""
+Broker mode in the service: the [broker] table, and the console script
+publishing through the broker, consuming as a group, listing and replaying
+dead letters over HTTP, and answering 503 when the broker cannot be reached.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tests.broker.amqp_support import delete_everything
+from tests.service.running import RunningService
+from twisted_event_dispatcher.broker import GroupSettings
+from twisted_event_dispatcher.config import ConfigError, load_config, parse_config
+
+
+def config(text: str):
+    return parse_config(textwrap.dedent(text), "app.toml")
+
+
+def test_the_embedded_default_runs_in_one_process():
+    assert load_config().broker is None
+
+
+def test_the_broker_table_is_read_with_its_group():
+    settings = config(
+        """
+        [broker]
+        url = "amqp://guest:guest@127.0.0.1:5672/%2F"
+        exchange = "shop"
+        completion_log = "postgresql://postgres@127.0.0.1:5432/test"
+        [broker.group]
+        name = "billing"
+        prefetch = 8
+        delivery_limit = 3
+        retry_delay = 0.5
+        single_active_consumer = true
+        """
+    ).broker
+    assert settings.url.startswith("amqp://") and settings.exchange == "shop"
+    assert settings.completion_log == "postgresql://postgres@127.0.0.1:5432/test"
+    assert settings.group == GroupSettings(
+        "billing", "shop", prefetch=8, delivery_limit=3, retry_delay=0.5, single_active_consumer=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[broker]\nexchange = 'x'", "app.toml: broker.url: expected the broker's AMQP URL"),
+        ("[broker]\nurl = 'http://x'", "app.toml: broker.url: the broker URL must look like amqp://"),
+        ("[broker]\nurl = 'amqp://h'\nqueue = 1", "app.toml: broker.queue: unknown key"),
+        (
+            "[broker]\nurl = 'amqp://h'\ncompletion_log = 'redis://x'",
+            "broker.completion_log: expected 'memory'",
+        ),
+        (
+            "[broker]\nurl = 'amqp://h'\n[broker.group]\nname = 'g'\nprefetch = 0",
+            "broker.group.prefetch: expected",
+        ),
+        (
+            "[broker]\nurl = 'amqp://h'\n[broker.group]\nprefetch = 2",
+            "broker.group.name: expected the group's",
+        ),
+        ("[broker]\nurl = 'amqp://h'\npublish_timeout = -1", "broker.publish_timeout: expected a positive"),
+    ],
+)
+def test_mistakes_in_the_broker_table_name_the_key(table, message):
+    with pytest.raises(ConfigError) as raised:
+        config(table)
+    assert message in str(raised.value)
+
+
+def call(service: RunningService, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    answer = service.request(method, path, body)
+    return answer.status, answer.json
+
+
+def stop(service: RunningService) -> int:
+    """
+    SIGTERM, the exit status, and the subprocess cleaned up whatever happens.
+    """
+    try:
+        return service.stop()
+    finally:
+        service.close()
+
+
+SERVICE = """
+[dispatcher]
+keywords = ["event_type"]
+[server]
+endpoint = "tcp:0:interface=127.0.0.1"
+[plugins.log]
+path = "twisted_event_dispatcher.builtin_plugins:EventLogger"
+[broker]
+url = "{url}"
+exchange = "{exchange}"
+publish_timeout = {timeout}
+"""
+
+
+def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400(tmp_path):
+    service = RunningService(
+        tmp_path, SERVICE.format(url="amqp://guest:guest@127.0.0.1:1/%2F", exchange="x", timeout=0.5)
+    )
+    try:
+        event = {"event": {"order": 1}, "details": {"event_type": "order"}}
+        status, answer = call(service, "POST", "/events?delivery=broker", event)
+        assert (status, answer["error"]) == (503, answer["error"])
+        assert "not reachable within 0.5 seconds" in answer["error"]
+        status, answer = call(service, "POST", "/events?delivery=pigeon", event)
+        assert status == 400 and "delivery must be 'local' or 'broker'" in answer["error"]
+        status, answer = call(service, "POST", "/events", event)
+        assert status == 200 and answer["succeeded"]  # in this process, as before
+    finally:
+        assert stop(service) == 0
+
+
+def test_an_event_no_group_runs_is_refused_with_a_422(tmp_path, broker_url, unique):
+    exchange = f"ted-svc-{unique}"
+    service = RunningService(tmp_path, SERVICE.format(url=broker_url, exchange=exchange, timeout=5))
+    try:
+        status, answer = call(
+            service, "POST", "/events?delivery=broker", {"event": {}, "details": {"event_type": "order"}}
+        )
+        assert status == 422 and "matches no consumer group" in answer["error"]
+        status, answer = call(service, "GET", "/dead-letters")
+        assert (status, answer) == (200, {"dead_letters": []})
+        status, answer = call(service, "POST", "/dead-letters/replay", {"event_id": "x"})
+        assert status == 404 and "no consumer group" in answer["error"]
+    finally:
+        assert stop(service) == 0
+        delete_everything(broker_url, exchange, [])
+
+
+def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path, broker_url, unique):
+    exchange = f"ted-svc-{unique}"
+    text = SERVICE.format(url=broker_url, exchange=exchange, timeout=5) + textwrap.dedent(
+        """
+        completion_log = "memory"
+        [broker.group]
+        name = "g"
+        """
+    )
+    service = RunningService(tmp_path, text)
+    try:
+        service.lines.wait_for(r"Group g consuming ted-svc-.*\.g \(1 binding\(s\)\)")
+        status, answer = call(
+            service,
+            "POST",
+            "/events?delivery=broker",
+            {"event": {"order": 7}, "details": {"event_type": "order"}},
+        )
+        assert status == 202 and answer["delivery"] == "broker" and len(answer["event_id"]) == 36
+        service.lines.wait_for(r'Event: \{"order": 7\}')
+        status, answer = call(service, "GET", "/dead-letters?limit=5")
+        assert (status, answer) == (200, {"dead_letters": []})
+        status, answer = call(service, "POST", "/dead-letters/replay", {"event_id": "0190-not-there"})
+        assert status == 404 and "no dead letter" in answer["error"]
+    finally:
+        assert stop(service) == 0
+        delete_everything(broker_url, exchange, ["g"])

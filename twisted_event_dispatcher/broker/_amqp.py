@@ -1,0 +1,95 @@
+# -*- test-case-name: tests.broker.test_amqp -*-
+"""
+The envelope in pika's terms, and the few channel operations every AMQP
+part shares.  pika is imported inside the functions, never at module top.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from ._envelope import CONTENT_TYPE, Message
+from ._errors import PublishRejected, UnroutableEvent
+
+if TYPE_CHECKING:
+    from pika.adapters.twisted_connection import TwistedChannel
+
+#: Persistent messages: written to disk (and replicated) by the broker.
+PERSISTENT: Final = 2
+
+
+def properties_of(message: Message, headers: dict[str, object] | None = None) -> Any:
+    """
+    The pika ``BasicProperties`` of a message: persistent, JSON, with its id.
+    """
+    from pika.spec import BasicProperties
+
+    return BasicProperties(
+        message_id=message.message_id,
+        headers=dict(message.headers) if headers is None else headers,
+        timestamp=message.timestamp,
+        content_type=message.content_type or CONTENT_TYPE,
+        content_encoding="utf-8",
+        delivery_mode=PERSISTENT,
+    )
+
+
+def message_of(properties: Any, body: bytes) -> Message:
+    """
+    The message pika delivered.
+    """
+    return Message(
+        properties.message_id,
+        properties.headers or {},  # pika makes a new dict for each message
+        body,
+        properties.timestamp,
+        properties.content_type,
+    )
+
+
+def publish_confirmed(
+    channel: TwistedChannel,
+    exchange: str,
+    routing_key: str,
+    message: Message,
+    details: dict[str, object],
+    headers: dict[str, object] | None = None,
+) -> Deferred[None]:
+    """
+    Publish C{message} (mandatory, persistent) on a channel in confirm mode.
+
+    :returns: a Deferred firing once the broker confirms it; failing with
+        L{UnroutableEvent} if nothing was bound to receive it, with
+        L{PublishRejected} if the broker refused it, or with pika's error if
+        the channel closed first.
+    """
+    confirming: Deferred[Any] = channel.basic_publish(
+        exchange, routing_key, message.body, properties_of(message, headers), mandatory=True
+    )
+    return confirming.addCallbacks(
+        _confirmed, _not_confirmed, errbackArgs=(message.message_id or "?", details)
+    )
+
+
+def _confirmed(frame: object) -> None:
+    return None
+
+
+def _not_confirmed(failure: Failure, event_id: str, details: dict[str, object]) -> Failure:
+    from pika.exceptions import NackError, UnroutableError
+
+    if failure.check(UnroutableError):
+        return Failure(UnroutableEvent(event_id, details))
+    if failure.check(NackError):
+        return Failure(PublishRejected(event_id, "the broker answered with a negative confirm"))
+    return failure
+
+
+async def declare_exchange(channel: TwistedChannel, exchange: str, kind: str) -> None:
+    """
+    Declare a durable exchange (declaring it again is harmless).
+    """
+    await channel.exchange_declare(exchange=exchange, exchange_type=kind, durable=True)

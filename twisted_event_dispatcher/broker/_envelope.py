@@ -1,0 +1,304 @@
+# -*- test-case-name: tests.broker.test_envelope -*-
+"""
+The envelope: how an event travels through the broker, in a form that a
+program in any language can write and read (``docs/scaling-out.rst`` has the
+specification).
+
+- the event id is the AMQP ``message_id``, a UUID version 7 (time-sortable);
+- each match detail is a message header of the same name, whose value is a
+  string, an integer or a boolean;
+- the payload is the body, JSON in UTF-8 (``content_type`` ``application/json``);
+- the headers ``published-at-ms``, ``idempotency-key``, ``traceparent`` and
+  ``tracestate`` carry the time of publishing, the caller's idempotency key
+  and the W3C trace context.
+
+This module is pure: it neither imports pika nor touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Final, final
+
+import attrs
+
+from ._errors import EnvelopeError
+
+#: The content type of every envelope's body.
+CONTENT_TYPE: Final = "application/json"
+#: The headers the envelope reserves: none of them can be a match detail.
+PUBLISHED_AT: Final = "published-at-ms"
+IDEMPOTENCY_KEY: Final = "idempotency-key"
+TRACE_HEADERS: Final = ("traceparent", "tracestate")
+#: The longest idempotency key accepted (AMQP short strings are 255 bytes).
+MAX_KEY_LENGTH: Final = 200
+
+#: The Python types a detail may have to travel as a header (pika cannot
+#: encode floats; they are accepted when a message from elsewhere has them).
+_SENT_TYPES: Final = (str, int, bool)
+_RECEIVED_TYPES: Final = (str, int, bool, float)
+#: One encoder for every body (json.dumps with options makes one per call).
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
+class _UuidSeven:
+    """
+    Time-ordered UUIDs (RFC 9562, version 7): 48 bits of Unix milliseconds,
+    then a 12-bit counter that keeps ids made in the same millisecond in
+    order, then 62 random bits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def __call__(self, now_ms: int | None = None) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+            if ms <= self._last_ms:
+                ms, self._counter = self._last_ms, self._counter + 1
+                if self._counter > 0xFFF:  # 4096 ids in one millisecond: borrow the next
+                    ms, self._counter = ms + 1, 0
+            else:
+                self._counter = 0
+            self._last_ms = ms
+            counter = self._counter
+        tail = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+        value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | tail
+        text = f"{value:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: A new event id: ``new_event_id()``.  Ids made later sort after earlier ones.
+new_event_id: Final = _UuidSeven()
+
+
+def event_id_time_ms(event_id: str) -> int:
+    """
+    The Unix time, in milliseconds, at which a UUIDv7 event id was made.
+
+    :raises EnvelopeError: if C{event_id} is not a UUID version 7.
+    """
+    digits = event_id.replace("-", "")
+    if len(digits) != 32 or digits[12] != "7":
+        raise EnvelopeError(f"event id {event_id!r} is not a UUID version 7")
+    try:
+        return int(digits[:12], 16)
+    except ValueError:
+        raise EnvelopeError(f"event id {event_id!r} is not a UUID version 7") from None
+
+
+def _check_details(details: Mapping[str, object], allowed: tuple[type, ...]) -> dict[str, object]:
+    if not isinstance(details, Mapping):
+        raise EnvelopeError(f"details must be a mapping of keyword to value, got {details!r}")
+    checked: dict[str, object] = {}
+    for keyword, value in details.items():
+        if not isinstance(keyword, str) or not keyword.isidentifier() or keyword in TRACE_HEADERS:
+            raise EnvelopeError(
+                f"detail keyword {keyword!r} cannot travel as a header: keywords are Python "
+                f"identifiers other than {TRACE_HEADERS!r}"
+            )
+        if not isinstance(value, allowed):
+            names = ", ".join(kind.__name__ for kind in allowed)
+            raise EnvelopeError(
+                f"detail {keyword}={value!r} cannot travel as a header: "
+                f"values are {names}, not {type(value).__name__}"
+            )
+        checked[keyword] = value
+    return checked
+
+
+def _check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise EnvelopeError(
+            f"idempotency key must be a non-empty string of at most {MAX_KEY_LENGTH} characters, got {key!r}"
+        )
+    return key
+
+
+def _check_trace(trace: Mapping[str, str] | None) -> dict[str, str]:
+    if not trace:
+        return {}
+    unknown = sorted(set(trace) - set(TRACE_HEADERS))
+    if unknown or not all(isinstance(value, str) for value in trace.values()):
+        raise EnvelopeError(
+            f"trace context must map {' and/or '.join(TRACE_HEADERS)} to strings, got {dict(trace)!r}"
+        )
+    return dict(trace)
+
+
+@final
+@attrs.frozen
+class Message:
+    """
+    An envelope as the broker carries it, whatever the client library.
+
+    :ivar message_id: the AMQP ``message_id`` property: the event id.
+    :ivar headers: the AMQP headers.
+    :ivar body: the body, JSON in UTF-8.
+    :ivar timestamp: the AMQP ``timestamp`` property, in whole seconds.
+    :ivar content_type: the AMQP ``content_type`` property.
+    """
+
+    message_id: str | None
+    headers: Mapping[str, object]
+    body: bytes
+    timestamp: int | None = None
+    content_type: str | None = CONTENT_TYPE
+
+
+@final
+@attrs.frozen
+class Envelope:
+    """
+    One event on its way through the broker.
+
+    :ivar event_id: the event's unique id (a UUID version 7 when this
+        package made it).
+    :ivar payload: the event itself: any JSON value.
+    :ivar details: the match details, keyword to str, int or bool.
+    :ivar published_at_ms: Unix milliseconds at which it was published, if known.
+    :ivar idempotency_key: the caller's key: two events with the same key
+        are one as far as the completion log goes.
+    :ivar trace_context: ``traceparent`` / ``tracestate`` to continue a trace.
+    """
+
+    event_id: str
+    payload: object
+    details: Mapping[str, object] = attrs.field(factory=dict)
+    published_at_ms: int | None = None
+    idempotency_key: str | None = None
+    trace_context: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def completion_key(self) -> str:
+        """
+        What the completion log files this event's handlers under: the
+        idempotency key if the caller gave one, else the event id.
+        """
+        return self.idempotency_key if self.idempotency_key is not None else self.event_id
+
+
+def seal(
+    payload: object,
+    details: Mapping[str, object] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    trace_context: Mapping[str, str] | None = None,
+    event_id: str | None = None,
+    now_ms: int | None = None,
+) -> Envelope:
+    """
+    A new envelope for an event about to be published, its details, key
+    and trace context checked so that they can travel (the payload is
+    checked when L{to_message} encodes it).
+
+    :raises EnvelopeError: for a detail, key or trace context that cannot
+        travel.
+    """
+    checked = _check_details(details or {}, _SENT_TYPES)
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    envelope = Envelope(
+        event_id if event_id is not None else new_event_id(ms),
+        payload,
+        checked,
+        ms,
+        _check_key(idempotency_key),
+        _check_trace(trace_context),
+    )
+    return envelope
+
+
+def encode_body(payload: object) -> bytes:
+    """
+    The JSON body of a payload.
+
+    :raises EnvelopeError: if the payload is not made of JSON values.
+    """
+    try:
+        return _ENCODER.encode(payload).encode()
+    except (TypeError, ValueError) as error:
+        raise EnvelopeError(f"the payload must be made of JSON values: {error}") from None
+
+
+def to_message(envelope: Envelope) -> Message:
+    """
+    The message that carries C{envelope}.
+
+    :raises EnvelopeError: if the payload is not made of JSON values.
+    """
+    headers: dict[str, object] = dict(envelope.details)
+    if envelope.published_at_ms is not None:
+        headers[PUBLISHED_AT] = envelope.published_at_ms
+    if envelope.idempotency_key is not None:
+        headers[IDEMPOTENCY_KEY] = envelope.idempotency_key
+    headers.update(envelope.trace_context)
+    timestamp = None if envelope.published_at_ms is None else envelope.published_at_ms // 1000
+    return Message(envelope.event_id, headers, encode_body(envelope.payload), timestamp)
+
+
+def _optional_int(headers: Mapping[str, object], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EnvelopeError(f"header {name!r} must be an integer, got {value!r}")
+    return value
+
+
+def from_message(message: Message) -> Envelope:
+    """
+    The envelope a message carries.
+
+    :raises EnvelopeError: naming what is wrong, if it is not a valid envelope.
+    """
+    if not isinstance(message.message_id, str) or not message.message_id:
+        raise EnvelopeError("the message has no message_id: every event needs its id there")
+    if message.content_type not in (None, CONTENT_TYPE):
+        raise EnvelopeError(f"content_type must be {CONTENT_TYPE!r}, got {message.content_type!r}")
+    headers = message.headers or {}
+    details = {}
+    for name, value in headers.items():
+        if name.isidentifier() and name not in TRACE_HEADERS:
+            if type(value) not in _RECEIVED_TYPES:  # exact types first: the usual case, at once
+                _check_details({name: value}, _RECEIVED_TYPES)
+            details[name] = value
+    published = _optional_int(headers, PUBLISHED_AT)
+    if published is None and message.timestamp is not None:
+        published = message.timestamp * 1000
+    trace = (
+        {name: headers[name] for name in TRACE_HEADERS if name in headers}
+        if len(headers) > len(details)
+        else {}
+    )
+    try:
+        payload = json.loads(message.body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise EnvelopeError(f"the body is not JSON in UTF-8: {error}") from None
+    return Envelope(
+        message.message_id,
+        payload,
+        details,
+        published,
+        _check_key(_text(headers.get(IDEMPOTENCY_KEY))),
+        _check_trace({name: _text(value) for name, value in trace.items()}),  # type: ignore[misc]
+    )
+
+
+def _text(value: object) -> object:
+    """
+    Header strings as str, whether the client library gave str or bytes.
+    """
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return value
+    return value

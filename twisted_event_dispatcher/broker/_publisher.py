@@ -1,0 +1,157 @@
+# -*- test-case-name: tests.broker.test_amqp -*-
+"""
+Publishing to RabbitMQ: persistent, ``mandatory`` messages on a channel in
+confirm mode, so that a publish succeeds only once the broker has stored
+the event for at least one group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, final
+
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ._amqp import declare_exchange, publish_confirmed
+from ._connection import BrokerConnection, redact
+from ._envelope import Envelope, Message, seal, to_message
+from ._errors import BrokerUnavailable
+from ._interfaces import IEventPublisher
+
+if TYPE_CHECKING:
+    from pika.adapters.twisted_connection import TwistedChannel, TwistedProtocolConnection
+
+_log = Logger()
+
+
+@final
+@implementer(IEventPublisher)
+class AmqpPublisher:
+    """
+    Publishes events to the headers exchange C{exchange} over C{connection}.
+
+    While the connection is down, a publish waits for it, at most
+    C{publish_timeout} seconds, then fails with L{BrokerUnavailable}.  A
+    publish whose channel closed before the broker confirmed it is sent
+    again on the next connection (with the same event id, which the
+    completion log recognises), within the same time.
+
+    :param connection: the broker connection (started by its owner).
+    :param exchange: the events exchange.
+    :param publish_timeout: seconds a publish may wait for the broker.
+    """
+
+    def __init__(self, connection: BrokerConnection, exchange: str, publish_timeout: float = 10.0) -> None:
+        self._connection = connection
+        self._exchange = exchange
+        self._timeout = publish_timeout
+        self._channel: TwistedChannel | None = None
+        self._waiting: list[Deferred[TwistedChannel]] = []
+        connection.add_listener(self._connected)
+
+    async def _connected(self, connection: TwistedProtocolConnection) -> None:
+        channel = await connection.channel()
+        await channel.confirm_delivery()
+        await declare_exchange(channel, self._exchange, "headers")
+        channel.on_closed.addBoth(self._closed, channel)
+        self._channel = channel
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.callback(channel)
+
+    def _closed(self, reason: object, channel: TwistedChannel) -> None:
+        if self._channel is channel:
+            self._channel = None
+
+    def _next_channel(self) -> Deferred[TwistedChannel]:
+        channel = self._channel
+        if channel is not None and channel.is_open:
+            waiter: Deferred[TwistedChannel] = Deferred()
+            waiter.callback(channel)
+            return waiter
+        waiter = Deferred(self._waiting.remove)
+        self._waiting.append(waiter)
+        return waiter
+
+    def publish(
+        self,
+        payload: object,
+        details: Mapping[str, object] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> Deferred[str]:
+        """
+        See L{IEventPublisher.publish}.
+        """
+        envelope = seal(payload, details, idempotency_key=idempotency_key, trace_context=trace_context)
+        return self.publish_envelope(envelope)
+
+    def publish_envelope(self, envelope: Envelope) -> Deferred[str]:
+        """
+        Publish an envelope already sealed (L{seal}).
+
+        :raises EnvelopeError: synchronously, if its payload is not JSON.
+        """
+        message = to_message(envelope)
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            return Deferred.fromCoroutine(self._publish(envelope, message, self._deadline()))
+        # The usual case, without a coroutine: the channel is open.
+        sending = self._send(channel, envelope, message)
+        sending.addErrback(self._again, channel, envelope, message, self._deadline())
+        return sending
+
+    def _deadline(self) -> float:
+        return self._connection.clock.seconds() + self._timeout
+
+    def _send(self, channel: TwistedChannel, envelope: Envelope, message: Message) -> Deferred[str]:
+        confirming = publish_confirmed(channel, self._exchange, "", message, dict(envelope.details))
+        return confirming.addCallback(lambda _: envelope.event_id)
+
+    def _again(
+        self, failure: Failure, channel: TwistedChannel, envelope: Envelope, message: Message, deadline: float
+    ) -> Deferred[str] | Failure:
+        from pika.exceptions import AMQPError
+
+        if not failure.check(AMQPError):
+            return failure
+        _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
+        self._closed(failure.value, channel)
+        return Deferred.fromCoroutine(self._publish(envelope, message, deadline))
+
+    async def _publish(self, envelope: Envelope, message: Message, deadline: float) -> str:
+        from pika.exceptions import AMQPError
+
+        clock = self._connection.clock
+        while True:
+            left = deadline - clock.seconds()
+            if left <= 0:
+                raise BrokerUnavailable(redact(self._connection.url), self._timeout)
+            channel_ready = self._next_channel()
+            channel_ready.addTimeout(left, clock)
+            try:
+                channel = await channel_ready
+            except (CancelledError, TimeoutError):
+                raise BrokerUnavailable(redact(self._connection.url), self._timeout) from None
+            try:
+                return await self._send(channel, envelope, message)
+            except AMQPError as error:
+                _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
+                self._closed(error, channel)
+
+    @property
+    def ready(self) -> bool:
+        """
+        Whether a channel to the broker is open now.
+        """
+        return self._channel is not None and bool(self._channel.is_open)
+
+    def close(self) -> None:
+        """
+        Stop listening to the connection.
+        """
+        self._connection.remove_listener(self._connected)

@@ -1,0 +1,141 @@
+# -*- test-case-name: tests.broker.test_service -*-
+"""
+Broker mode in the service: the transport, the completion log and this
+instance's consumer group, built from the ``[broker]`` table, as one child
+service of the dispatcher service.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, final
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._config import BrokerSettings
+from ._deadletter import DeadLetter
+from ._ledger import MemoryCompletionLog
+from ._postgres import PostgresCompletionLog
+from ._transport import AmqpTransport
+
+if TYPE_CHECKING:
+    from .._dispatcher import EventDispatcher
+    from ._interfaces import ICompletionLog
+
+_log = Logger()
+
+
+@final
+class BrokerMode(MultiService):
+    """
+    What ``[broker]`` adds to a service: publishing through the broker and,
+    with ``[broker.group]``, consuming the group's events into the
+    service's dispatcher.
+
+    :param settings: the ``[broker]`` table.
+    :param dispatcher: the service's dispatcher.
+    :param handler_timeout: the dispatcher's handler timeout, for the
+        warning about the broker's consumer timeout.
+    :param reactor: the reactor; the global one if None.
+    """
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        dispatcher: EventDispatcher,
+        *,
+        handler_timeout: float | None = None,
+        reactor: object | None = None,
+    ) -> None:
+        MultiService.__init__(self)
+        self.settings = settings
+        self.transport = AmqpTransport(
+            settings.url,
+            exchange=settings.exchange,
+            publish_timeout=settings.publish_timeout,
+            reactor=reactor,
+        )
+        Service.setServiceParent(self.transport, self)
+        self._postgres: PostgresCompletionLog | None = None
+        self.completion_log: ICompletionLog | None = None
+        if settings.completion_log == "memory":
+            self.completion_log = MemoryCompletionLog()
+        elif settings.completion_log is not None:
+            self._postgres = PostgresCompletionLog(
+                settings.completion_log,
+                settings.completion_table,
+                reactor=reactor,  # type: ignore[arg-type]
+            )
+            self.completion_log = self._postgres
+        self._dispatcher = dispatcher
+        self._handler_timeout = handler_timeout
+
+    def startService(self) -> None:
+        """
+        Connect, and consume the group's events (once the completion log's
+        table exists).
+        """
+        MultiService.startService(self)
+        if self.settings.group is None:
+            return
+        if self._postgres is not None:
+            creating = self._postgres.create_table()
+            creating.addCallbacks(lambda _: self._consume(), self._no_table)
+        else:
+            self._consume()
+
+    def _consume(self) -> None:
+        if self.running and self.settings.group is not None:
+            self.transport.consumer_group(
+                self._dispatcher,
+                self.settings.group,
+                self.completion_log,
+                handler_timeout=self._handler_timeout,
+            )
+
+    def _no_table(self, failure: Failure) -> None:
+        _log.failure("The completion log's table cannot be made; the group does not consume", failure)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop consuming (draining), close the connection and the log.
+        """
+        stopping: Deferred[None] = maybeDeferred(MultiService.stopService, self)
+        return stopping.addBoth(self._close_log)
+
+    def _close_log(self, outcome: object) -> object:
+        if self._postgres is not None:
+            self._postgres.close()
+        return outcome
+
+    def publish(self, event: object, details: Mapping[str, object]) -> Deferred[str]:
+        """
+        Publish an event (see L{AmqpTransport.publish}).
+        """
+        return self.transport.publish(event, details)
+
+    def dead_letters(self, limit: int) -> Deferred[builtins.list[DeadLetter]]:
+        """
+        The group's dead letters (none without a group).
+        """
+        if self.settings.group is None:
+            return Deferred.fromCoroutine(_nothing())
+        return self.transport.dead_letters(self.settings.group).list(limit)
+
+    def replay(self, event_id: str) -> Deferred[None]:
+        """
+        Replay one of the group's dead letters.
+
+        :raises LookupError: synchronously, without a group.
+        """
+        if self.settings.group is None:
+            raise LookupError("this service runs no consumer group, so it has no dead letters")
+        return self.transport.dead_letters(self.settings.group).replay(event_id)
+
+
+async def _nothing() -> builtins.list[DeadLetter]:
+    return []
