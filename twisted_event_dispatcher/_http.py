@@ -193,7 +193,11 @@ class ApiResource(Resource):
             raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
         event, details = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
         if delivery == b"broker" and self._publish is not None:
-            return self._publish(request, event, details)
+            around = None if self._telemetry is None else self._telemetry.around_fire
+            if around is None:
+                return self._publish(request, event, details)
+            with around(request):  # the request's trace context: the publish span's parent
+                return self._publish(request, event, details)
         return self.firing.submit(request, event, details)
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:

@@ -18,15 +18,16 @@ configuration error that says what to install.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from importlib import import_module
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast, final
 from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.web.server import Request
 
 from ._dispatcher import EventDispatcher
@@ -37,10 +38,19 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from prometheus_client import CollectorRegistry
 
-    from .metrics import MetricsMonitor
-    from .tracing import TracingMonitor
+    from .broker._topology import GroupSettings
+    from .metrics import BrokerMetrics, MetricsMonitor
+    from .tracing import PublishTrace, PublishTracing, TracingMonitor
 
-__all__ = ["METRICS_PATH", "HttpCounts", "Telemetry", "metrics_text", "otlp_endpoint", "telemetry_for"]
+__all__ = [
+    "METRICS_PATH",
+    "BrokerHooks",
+    "HttpCounts",
+    "Telemetry",
+    "metrics_text",
+    "otlp_endpoint",
+    "telemetry_for",
+]
 
 #: Where the service serves its metrics.
 METRICS_PATH: Final = "/metrics"
@@ -241,6 +251,7 @@ class _Tracing:
         self.settings = settings
         self.provider: TracerProvider | None = None
         self.monitor: TracingMonitor | None = None
+        self.publishing: PublishTracing | None = None
         self._file: IO[str] | None = None
 
     @property
@@ -274,7 +285,7 @@ class _Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-        from .tracing import TracingMonitor
+        from .tracing import PublishTracing, TracingMonitor
 
         settings = self.settings
         resource = Resource.create({"service.name": settings.service_name})
@@ -282,6 +293,7 @@ class _Tracing:
         provider.add_span_processor(BatchSpanProcessor(self._exporter()))
         self.provider = provider
         self.monitor = TracingMonitor(provider)
+        self.publishing = PublishTracing(provider)
         return self.monitor
 
     def _exporter(self) -> SpanExporter:
@@ -339,6 +351,21 @@ class Telemetry:
         The registry ``GET /metrics`` reports, or None if metrics are off.
         """
         return None if self._metrics is None else self._metrics.registry
+
+    def broker_hooks(self) -> BrokerHooks | None:
+        """
+        What the broker tells the metrics and traces (its families
+        registered now); None if both are off.
+        """
+        if self._metrics is None and self._tracing is None:
+            return None
+        broker = None
+        if self._metrics is not None:
+            from .metrics import BrokerMetrics
+
+            broker = BrokerMetrics(self._metrics.monitor.buckets)
+            self._metrics.add(broker)
+        return BrokerHooks(broker, self._tracing, cast(IReactorTime, self._reactor))
 
     def watch_http(self, counts: HttpCounts) -> None:
         """
@@ -412,6 +439,85 @@ class Telemetry:
         if self._tracing is None:
             return succeed(None)
         return deferToThreadPool(self._reactor, self._reactor.getThreadPool(), self._tracing.stop)
+
+
+@final
+class _PublishWatch:
+    """
+    One publish, from its send to the broker's answer: its span, and how
+    long the confirm took.
+    """
+
+    def __init__(
+        self, trace: PublishTrace | None, metrics: BrokerMetrics | None, exchange: str, clock: IReactorTime
+    ) -> None:
+        self._trace = trace
+        self._metrics = metrics
+        self._exchange = exchange
+        self._clock = clock
+        self._began = clock.seconds()
+
+    @property
+    def trace_context(self) -> dict[str, str]:
+        return {} if self._trace is None else self._trace.trace_context
+
+    def confirmed(self) -> None:
+        if self._metrics is not None:
+            self._metrics.confirmed(self._exchange, self._clock.seconds() - self._began)
+        if self._trace is not None:
+            self._trace.confirmed()
+
+    def failed(self, failure: Failure) -> None:
+        if self._metrics is not None:
+            self._metrics.publish_failed(self._exchange)
+        if self._trace is not None:
+            self._trace.failed(failure)
+
+
+@final
+class BrokerHooks:
+    """
+    The broker's observer (``broker._observing.BrokerObserver``): its
+    counts go to :class:`~.metrics.BrokerMetrics`, a publish gets its span
+    and the envelope the span's context, and a delivery's fire continues
+    the envelope's trace, as a ``process`` span of the group's queue.
+
+    :param metrics: the broker's metrics, or None.
+    :param tracing: the service's tracing, or None.
+    :param clock: to time publishes.
+    """
+
+    def __init__(self, metrics: BrokerMetrics | None, tracing: _Tracing | None, clock: IReactorTime) -> None:
+        self._metrics = metrics
+        self._tracing = tracing
+        self._clock = clock
+
+    def delivered(self, group: GroupSettings, attempt: int) -> None:
+        if self._metrics is not None:
+            self._metrics.delivered(group.name, attempt)
+
+    def dead_lettered(self, group: GroupSettings, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.dead_lettered(group.name, reason)
+
+    def consuming(
+        self, group: GroupSettings, trace_context: Mapping[str, str]
+    ) -> AbstractContextManager[object]:
+        if self._tracing is None:
+            return nullcontext()
+        from .tracing import continued
+
+        attributes = {
+            "messaging.system": "rabbitmq",
+            "messaging.destination.name": group.queue,
+            "messaging.consumer.group.name": group.name,
+        }
+        return continued(trace_context, attributes=attributes)
+
+    def publishing(self, exchange: str, event_id: str) -> _PublishWatch:
+        publishing = None if self._tracing is None else self._tracing.publishing
+        trace = None if publishing is None else publishing.start(exchange, event_id)
+        return _PublishWatch(trace, self._metrics, exchange, self._clock)
 
 
 def _request_context(request: Request) -> AbstractContextManager[object]:

@@ -162,6 +162,13 @@ class MetricsMonitor(Snapshotted):
         self._refusals = dict.fromkeys(LIMITS, 0)
 
     @property
+    def buckets(self) -> tuple[float, ...]:
+        """
+        The histograms' bounds, in seconds.
+        """
+        return self._bounds
+
+    @property
     def in_flight(self) -> int:
         """
         How many fires have started and are not over.
@@ -381,7 +388,8 @@ class BrokerMetrics(Snapshotted):
     - ``_broker_redeliveries_total{group}``: deliveries of an event after
       its first (``attempt`` above 1);
     - ``_broker_dead_letters_total{group,reason}``: events given up to the
-      dead letters, by reason (``handlers_failed``, ``undecodable``...);
+      dead letters, by reason (the broker's: ``handlers failed``, ``not a
+      valid envelope``);
     - ``_broker_publish_confirm_seconds{exchange}``: from a publish to the
       broker's confirm;
     - ``_broker_publish_failures_total{exchange}``: publishes that were

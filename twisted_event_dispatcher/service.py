@@ -349,7 +349,9 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         max_in_flight=config.dispatcher.max_in_flight,
         max_queued=config.dispatcher.max_queued,
         telemetry=telemetry,
-        broker=build_broker(config, host, reactor),
+        broker=build_broker(
+            config, host, reactor, None if config.broker is None else telemetry.broker_hooks()
+        ),
     )
 
 

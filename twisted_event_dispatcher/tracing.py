@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from time import time_ns
-from typing import Final, final
+from typing import Final, cast, final
 
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -77,6 +77,10 @@ INSTRUMENTATION: Final = "twisted_event_dispatcher"
 
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 
+#: Where :func:`continued` keeps the attributes a fire's span takes from
+#: the message it processes (its system, its queue).
+_MESSAGE_ATTRIBUTES: Final = otel_context.create_key("twisted_event_dispatcher.message_attributes")
+
 
 # The trace context in headers
 
@@ -107,17 +111,27 @@ def extract_context(headers: Mapping[str, str | bytes]) -> Context:
 
 
 @contextmanager
-def continued(headers: Mapping[str, str | bytes] | None) -> Iterator[Context]:
+def continued(
+    headers: Mapping[str, str | bytes] | None, *, attributes: Mapping[str, AttributeValue] | None = None
+) -> Iterator[Context]:
     """
     Make the trace context of ``headers`` current for the block: spans
     started in it (a fire's, when the block fires an event) join that
     trace.  With no headers (None or empty), the block runs in the current
     context.
+
+    :param attributes: attributes for the span of a fire started in the
+        block, over its monitor's (a broker consumer gives the message's
+        ``messaging.system``, ``messaging.destination.name`` and
+        ``messaging.consumer.group.name``; the span's name follows the
+        destination).
     """
-    if not headers:
+    if not headers and not attributes:
         yield otel_context.get_current()
         return
-    context = extract_context(headers)
+    context = extract_context(headers) if headers else otel_context.get_current()
+    if attributes:
+        context = otel_context.set_value(_MESSAGE_ATTRIBUTES, dict(attributes), context)
     token = otel_context.attach(context)
     try:
         yield context
@@ -246,9 +260,12 @@ class TracingMonitor:
         id is asked for only if the span is recorded: making one costs.
         """
         start = time_ns()
-        span = self._tracer.start_span(
-            self._name, kind=SpanKind.CONSUMER, attributes=self._attributes, start_time=start
-        )
+        name, attributes = self._name, self._attributes
+        given = otel_context.get_value(_MESSAGE_ATTRIBUTES)
+        if given is not None:
+            attributes = {**attributes, **cast("dict[str, AttributeValue]", given)}
+            name = f"process {attributes['messaging.destination.name']!s}"
+        span = self._tracer.start_span(name, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start)
         if span.is_recording():
             span.set_attribute("messaging.message.id", fire.fire_id)
             span.set_attribute("event_dispatcher.attempt", fire.attempt)
