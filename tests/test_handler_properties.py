@@ -561,7 +561,7 @@ def test_a_fire_given_options_runs_in_the_general_loop(monkeypatch: pytest.Monke
     The premise of the test above: a fire given a fire id never enters the
     tight loop, while a plain fire does.
     """
-    from twisted_event_dispatcher._run import Runner
+    from twisted_event_dispatcher._runner import Runner
 
     entered: list[object] = []
     tight = Runner.fire_event

@@ -26,7 +26,8 @@ from twisted.python.failure import Failure
 from ._errors import DispatcherNotRunning, OverloadedError
 from ._limiter import Limiter
 from ._result import FireResult
-from ._run import FireOptions, Runner
+from ._run import FireOptions
+from ._runner import Runner
 
 __all__ = ["Admission", "NestedPolicy"]
 

@@ -45,7 +45,8 @@ from ._options import (
 )
 from ._registry import Registry
 from ._result import FireResult
-from ._run import DEFAULT_FIRE, FireOptions, Runner, RunSettings, describe_calling
+from ._run import DEFAULT_FIRE, FireOptions, RunSettings, describe_calling
+from ._runner import Runner
 from ._scope import HandlerScope
 from ._specs import Match
 from .interfaces import (

@@ -1,0 +1,344 @@
+# -*- test-case-name: tests.test_handler_model -*-
+"""
+:class:`Runner`: where every fire of a dispatcher begins, and the tight loop.
+
+The tight loop (:meth:`Runner.fire_event`) serves the common case: handlers
+called as ``fn(event)`` that answer at once.  It builds no Deferred but the
+one it returns, already fired.  The moment a fire needs more (a handler to
+wait for, a failure, a stop, a handler called with a context or through a
+limit), it hands the fire, where it stands, to a :class:`~._run.Run`, whose
+general loop adopts every answer but ``None`` and plain values: the rules for
+waiting, failing and stopping exist there once.
+
+The runner also knows which fires are in flight, and tells the layer above
+(admission) when one ends, through :attr:`Runner.after`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final, final
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from ._answers import KINDS, PLAIN, WAIT, kind_of, settled
+from ._errors import FollowUpDepthError
+from ._fired import DIRECT
+from ._matching import check_details
+from ._monitors import Monitors, failed
+from ._registry import CALL, PhaseHandlers, Plan, Registration, Registry
+from ._result import FireResult, HandlerOutcome, Recorded, new_result
+from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
+
+__all__ = ["Runner"]
+
+_new: Final = object.__new__
+
+#: Types whose values are always hashable: fired details of these types need
+#: no hashing to be checked.
+_HASHABLE: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+@final
+class Runner:
+    """
+    Runs the fires of one dispatcher.
+
+    The fires in flight are those it is calling the handlers of right now
+    (``calling``, the innermost, and through ``FireResult._outer`` the ones
+    it was called from) and those a :class:`Run` carries (``waiting``, in
+    the order they began).
+
+    :ivar after: told that a fire has finished (with its result) or that a
+        run is now waiting (with None), while the layer above needs to
+        know; None otherwise.
+    """
+
+    __slots__ = ("after", "calling", "monitors", "registry", "settings", "waiting")
+
+    def __init__(self, registry: Registry, settings: RunSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.calling: FireResult | None = None
+        self.waiting: dict[FireResult, Run] = {}
+        #: The monitors to tell, or None when there are none.
+        self.monitors: Monitors | None = None
+        self.after: Callable[[FireResult | None], None] | None = None
+
+    def count_in_flight(self) -> int:
+        """
+        How many fires are in flight.
+        """
+        count = len(self.waiting)
+        result = self.calling
+        while result is not None:
+            count += 1
+            result = result._outer
+        return count
+
+    def starting_handlers(self) -> bool:
+        """
+        Whether handlers are being started right now (so a fire made now is
+        made from inside a handler).
+        """
+        return self.calling is not None or any(run.looping for run in self.waiting.values())
+
+    def fires_in_flight(self) -> list[tuple[FireResult, Run | None]]:
+        """
+        Each fire in flight with its run: first those a run carries, in the
+        order they began, then those being called right now, outermost first.
+        """
+        calling = []
+        result = self.calling
+        while result is not None:
+            calling.append((result, None))
+            result = result._outer
+        return [*self.waiting.items(), *reversed(calling)]
+
+    def start(
+        self, event: object, details: dict[str, object], options: FireOptions = DEFAULT_FIRE
+    ) -> Deferred[FireResult]:
+        """
+        Run a fire whose details are checked already.
+        """
+        if options.given:
+            return self.run(event, details, options)
+        return self.fire_event(event, **details)
+
+    def run(self, event: object, details: dict[str, object], options: FireOptions) -> Deferred[FireResult]:
+        """
+        Run a fire in the general loop from its start.
+        """
+        result = new_result(event, details)
+        if options.fire_id is not None:
+            result._fire_id = options.fire_id
+        if options.attempt != 1:
+            result.extras.attempt = options.attempt
+        run = Run(self, result, self.registry.last_seq, 0, options, self.monitors)
+        return run.begin()
+
+    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+        """
+        Run a follow-up event: part of the event in flight, so it runs even
+        if the dispatcher stopped meanwhile.
+        """
+        result = new_result(event, details)
+        run = Run(self, result, self.registry.last_seq, depth, DEFAULT_FIRE, self.monitors)
+        return run.begin()
+
+    def check_follow_up(self, event: object, details: dict[str, object], depth: int) -> None:
+        """
+        Refuse a follow-up that nests too deep or carries bad details.
+        """
+        if depth > self.settings.max_depth:
+            raise FollowUpDepthError(event, depth, self.settings.max_depth)
+        if details:
+            check_details(details, self.registry.allowed, "follow-up event details")
+
+    def fire_event(self, event: object, /, **details: object) -> Deferred[FireResult]:
+        """
+        The tight loop (see the module docstring): the dispatcher's
+        ``fire_event`` itself while nothing needs more.
+
+        It is one function because here a Python call costs as much as
+        calling a handler.  Handlers registered after the fire began (whose
+        ``seq`` is above ``watermark``) are left out of each phase; removed
+        or collected ones have lost their handler.  With monitors, it tells
+        them as it goes, reading the clock once per handler and phase
+        (``if monitors is not None:`` rather than ``is not None``: half the instructions).
+        """
+        registry = self.registry
+        if details:
+            allowed = registry.allowed
+            for keyword in details:
+                if keyword not in allowed or type(details[keyword]) not in _HASHABLE:
+                    check_details(details, allowed, "fired event details")
+                    break
+        result = _new(FireResult)
+        result.event = event
+        result.details = details
+        records: list[tuple[Recorded, object]] = []
+        result._records = records
+        outer = result._outer = self.calling
+        self.calling = result
+        watermark = registry.last_seq
+        monitors = self.monitors
+        if monitors is not None:
+            began = since = monitors.now()
+            for hook in monitors.fire_starts:
+                try:
+                    hook(result)
+                except Exception:
+                    failed(hook)
+        try:
+            for phase in registry.live:
+                index = phase.index
+                candidates: Sequence[Registration]
+                if index.constrained and not index.keywords.isdisjoint(details):
+                    candidates = index.lookup(details)
+                else:
+                    candidates = index.wild or index.wild_items()
+                if not candidates:
+                    continue
+                if registry.last_seq != watermark:  # registered while this fire runs: not for it
+                    candidates = [
+                        registration for registration in candidates if registration.seq <= watermark
+                    ]
+                if phase.ordered and len(candidates) > 1:
+                    candidates = phase.plan(candidates).handlers
+                if monitors is not None:
+                    phase_began = since
+                    for hook in monitors.phase_starts:
+                        try:
+                            hook(result, phase.name)
+                        except Exception:
+                            failed(hook)
+                for registration in candidates:
+                    listen_fn = registration.fn
+                    try:
+                        if listen_fn is None:
+                            ref = registration.ref
+                            if ref is not None:
+                                listen_fn = ref()
+                                if listen_fn is None:
+                                    registry.purge()
+                                    continue
+                            else:
+                                special = registration.special
+                                if special is None:  # removed
+                                    continue
+                                if special.calls_specially:
+                                    return self._hand_over(result, watermark, phase, candidates, registration)
+                                listen_fn = special.fn
+                                if listen_fn is None:
+                                    listen_fn = special.handler()
+                                    if listen_fn is None:
+                                        registry.purge()
+                                        continue
+                                if (
+                                    special.gated
+                                    and registry.admit_call(registration, event, details) != CALL
+                                ):
+                                    continue
+                        if monitors is not None:
+                            for hook in monitors.handler_starts:
+                                try:
+                                    hook(result, registration.id)
+                                except Exception:
+                                    failed(hook)
+                        answer = listen_fn(event)
+                    except Exception:
+                        return self._hand_over(
+                            result,
+                            watermark,
+                            phase,
+                            candidates,
+                            registration,
+                            Failure(),
+                            (began, phase_began, since) if monitors is not None else None,
+                        )
+                    if answer is not None:
+                        kind = KINDS.get(type(answer))
+                        if kind is None:
+                            kind = kind_of(type(answer))
+                        if kind == WAIT:
+                            waiting, answer = settled(answer)
+                            if waiting is not None:
+                                return self._hand_over(
+                                    result,
+                                    watermark,
+                                    phase,
+                                    candidates,
+                                    registration,
+                                    waiting,
+                                    (began, phase_began, since) if monitors is not None else None,
+                                )
+                            if answer is not None and isinstance(answer, Failure):
+                                return self._hand_over(
+                                    result,
+                                    watermark,
+                                    phase,
+                                    candidates,
+                                    registration,
+                                    answer,
+                                    (began, phase_began, since) if monitors is not None else None,
+                                )
+                        elif kind != PLAIN:
+                            return self._hand_over(
+                                result,
+                                watermark,
+                                phase,
+                                candidates,
+                                registration,
+                                answer,
+                                (began, phase_began, since) if monitors is not None else None,
+                            )
+                    records.append((registration, answer))
+                    if monitors is not None:
+                        now = monitors.now()
+                        outcome = HandlerOutcome(registration.id, phase.name, answer, None, "succeeded")
+                        for hook in monitors.handler_ends:
+                            try:
+                                hook(result, registration.id, outcome, now - since)
+                            except Exception:
+                                failed(hook)
+                        since = now
+                if monitors is not None:
+                    for hook in monitors.phase_ends:
+                        try:
+                            hook(result, phase.name, since - phase_began)
+                        except Exception:
+                            failed(hook)
+        except BaseException:  # KeyboardInterrupt and the like: not in flight any more
+            self.calling = outer
+            raise
+        self.calling = outer
+        if monitors is not None:
+            for hook in monitors.fire_ends:
+                try:
+                    hook(result, None, since - began)
+                except Exception:
+                    failed(hook)
+        if self.after is not None:
+            self.after(result)
+        if Deferred.debug or not DIRECT:  # debugging records who made each Deferred
+            return succeed(result)
+        # What succeed(result) returns (see _fired), for less.
+        done: Deferred[FireResult] = _new(Deferred)
+        done._callbacks = []
+        done._canceller = None
+        done.result = result
+        done.called = True
+        done._chainedTo = None
+        return done
+
+    def _hand_over(
+        self,
+        result: FireResult,
+        watermark: int,
+        phase: PhaseHandlers,
+        handlers: Sequence[Registration],
+        registration: Registration,
+        answer: object = TO_CALL,
+        times: tuple[float, float, float] | None = None,
+    ) -> Deferred[FireResult]:
+        """
+        Give a fire the tight loop began to a :class:`Run`, and return what
+        the fire returns.  The fire began when the newest registration was
+        ``watermark``.  The loop was at ``registration`` of ``phase``, whose
+        matching ``handlers`` it was calling in their start order: that handler either
+        still has to be called (``answer`` is ``TO_CALL``), or it answered
+        ``answer``.  For monitors, ``times`` says when the fire, the phase
+        and that handler's call began.
+        """
+        self.calling = result._outer  # the run has it in flight from now on
+        run = Run(self, result, watermark, 0, DEFAULT_FIRE, self.monitors)
+        plan = phase.plan(handlers) if phase.ordered and len(handlers) > 1 else Plan(handlers, None)
+        run.take_over(phase, plan, registration, answer, times)
+        return run.proceed()
+
+    def in_thread(
+        self, listen_fn: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> Deferred[object]:
+        return self.settings.in_thread(listen_fn, args, kwargs)
