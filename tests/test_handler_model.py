@@ -661,7 +661,7 @@ def test_weakly_held_handler_with_options_disappears(dispatcher: EventDispatcher
     def handler(event: object) -> None:
         calls.append(event)
 
-    dispatcher.register(handler, "during", times=5, match={"role": any_of("a", "b")})
+    dispatcher.register(handler, "during", times=5, match={"role": any_of("a", "b")}, use_weakref=True)
     del handler
     gc.collect()
     dispatcher.fire_event("e", role="a")

@@ -142,7 +142,7 @@ def test_collected_function_disappears(dispatcher: EventDispatcher, logs: list[d
     def handler(event: object) -> None:
         calls.append(event)
 
-    handler_id = dispatcher.register(handler, "during")
+    handler_id = dispatcher.register(handler, "during", use_weakref=True)
     dispatcher.fire_event("first")
     del handler
     gc.collect()
@@ -207,7 +207,7 @@ def test_strongly_held_handler_survives(dispatcher: EventDispatcher) -> None:
 
 def test_callable_without_weak_references_is_refused_with_advice(dispatcher: EventDispatcher) -> None:
     with pytest.raises(NotWeakReferenceableError) as raised:
-        dispatcher.register(SlottedCallable(), "during")
+        dispatcher.register(SlottedCallable(), "during", use_weakref=True)
     assert isinstance(raised.value, TypeError)
     assert "use_weakref=False" in str(raised.value)
     assert dispatcher.handler_ids() == []
@@ -224,7 +224,7 @@ def test_bound_builtin_method_is_held_through_its_owner(dispatcher: EventDispatc
         pass
 
     seen = Seen()
-    dispatcher.register(seen.add, "during")
+    dispatcher.register(seen.add, "during", use_weakref=True)
     gc.collect()
     dispatcher.fire_event("e")
     assert seen == {"e"}
@@ -236,7 +236,7 @@ def test_bound_builtin_method_is_held_through_its_owner(dispatcher: EventDispatc
 def test_bound_builtin_method_of_an_unreferenceable_owner_is_refused(dispatcher: EventDispatcher) -> None:
     calls: list[object] = []
     with pytest.raises(NotWeakReferenceableError, match="use_weakref=False"):
-        dispatcher.register(calls.append, "during")
+        dispatcher.register(calls.append, "during", use_weakref=True)
 
 
 def test_handler_collected_mid_dispatch_is_not_called(dispatcher: EventDispatcher) -> None:

@@ -6,6 +6,7 @@ Handlers are added for a phase with a keyword match-spec; C{fire_event(event,
 its handlers' Deferreds, and fires with a L{FireResult} reporting what ran.
 """
 
+from ._answers import FollowUps
 from ._context import EventContext, StopPropagation, Updates
 from ._dispatcher import DEFAULT_PHASES, EventDispatcher
 from ._errors import (
@@ -24,6 +25,7 @@ from ._errors import (
     UnknownHandlerError,
     UnknownKeywordError,
     UnknownPhaseError,
+    UnmetRequirementError,
 )
 from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
@@ -50,6 +52,7 @@ __all__ = [
     "FireCancelled",
     "FireResult",
     "FollowUpDepthError",
+    "FollowUps",
     "HandlerFailed",
     "HandlerId",
     "HandlerOptions",
@@ -75,6 +78,7 @@ __all__ = [
     "UnknownHandlerError",
     "UnknownKeywordError",
     "UnknownPhaseError",
+    "UnmetRequirementError",
     "Updates",
     "any_of",
 ]

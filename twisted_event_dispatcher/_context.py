@@ -70,25 +70,34 @@ class EventState:
     Made on first use by the fire's run.
     """
 
-    __slots__ = ("check", "depth", "finished", "follow_ups", "globals", "local", "result")
+    __slots__ = ("arguments", "check", "depth", "finished", "follow_ups", "globals", "local", "result")
 
     def __init__(
-        self, result: FireResult, globals_: dict[str, object], depth: int, check: FollowUpCheck
+        self,
+        result: FireResult,
+        globals_: dict[str, object],
+        depth: int,
+        check: FollowUpCheck,
+        arguments: Mapping[str, object] | None = None,
     ) -> None:
         self.result = result
         self.globals = globals_
         self.depth = depth
         self.check = check
+        self.arguments = arguments
         self.local: dict[str, object] | None = None
         self.follow_ups: list[tuple[object, dict[str, object]]] = []
         self.finished = False
 
     def local_namespace(self) -> dict[str, object]:
         """
-        The event's namespace, made from the details on first use.
+        The event's namespace, made from the details and the fire's
+        arguments on first use.
         """
         if self.local is None:
             self.local = dict(self.result.details)
+            if self.arguments:
+                self.local.update(self.arguments)
         return self.local
 
     def add_follow_up(self, event: object, details: dict[str, object]) -> None:
@@ -171,10 +180,17 @@ class EventContext:
         return self._state.result.attempt
 
     @property
+    def arguments(self) -> Mapping[str, object]:
+        """
+        The arguments the event was fired with besides its details (read-only).
+        """
+        return MappingProxyType(dict(self._state.arguments or {}))
+
+    @property
     def local(self) -> dict[str, object]:
         """
         The event's namespace, shared by its handlers and discarded with it.
-        It starts as a copy of the details.
+        It starts as a copy of the details and the fire's arguments.
         """
         return self._state.local_namespace()
 

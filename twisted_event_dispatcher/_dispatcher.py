@@ -92,7 +92,7 @@ def _check_keywords(keywords: Iterable[str]) -> frozenset[str]:
     return frozenset(checked)
 
 
-def _check_settings(handler_errors: str, max_follow_up_depth: object, nested: str) -> None:
+def _check_settings(handler_errors: str, max_follow_up_depth: object, nested: str, unmet: str) -> None:
     if handler_errors not in ("log", "fail"):
         raise ValueError(f"handler_errors must be 'log' or 'fail', got {handler_errors!r}")
     if (
@@ -103,6 +103,8 @@ def _check_settings(handler_errors: str, max_follow_up_depth: object, nested: st
         raise ValueError(f"max_follow_up_depth must be a whole number >= 0, got {max_follow_up_depth!r}")
     if nested not in ("immediate", "queue"):
         raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
+    if unmet not in ("warn", "error"):
+        raise ValueError(f"unmet_requirements must be 'warn' or 'error', got {unmet!r}")
 
 
 @implementer(IEventDispatcher, IObservableDispatcher, IBackgroundUtility)
@@ -140,6 +142,13 @@ class EventDispatcher(Service):
     :param nested: a fire made while a handler runs: ``"immediate"``
         (dispatched at once, inside the handler) or ``"queue"`` (dispatched
         once the current event has finished or is waiting for a handler).
+    :param unmet_requirements: what happens when an event reaches a
+        handler whose ``requires`` or ``required_by`` names a handler that
+        is not registered in its phase: ``"warn"`` (the default: a warning,
+        once for each such handler until the phase's handlers change, and
+        the phase runs as if the name were absent) or ``"error"`` (the fire
+        fails with ``UnmetRequirementError`` before that phase starts).
+        :meth:`unmet_requirements` lists them at any time.
     """
 
     def __init__(
@@ -156,14 +165,21 @@ class EventDispatcher(Service):
         max_queued_events: int = 1000,
         when_full: FullPolicy = "wait",
         nested: NestedPolicy = "immediate",
+        unmet_requirements: Literal["warn", "error"] = "warn",
     ) -> None:
-        _check_settings(handler_errors, max_follow_up_depth, nested)
+        _check_settings(handler_errors, max_follow_up_depth, nested, unmet_requirements)
         check_timeout(handler_timeout)
         self._reactor = reactor
         self._clock = clock
         self._registry = Registry(_check_keywords(allowed_match_spec_keywords), phases)
         settings = RunSettings(
-            handler_errors == "fail", handler_timeout, max_follow_up_depth, self._get_clock, self._in_thread
+            handler_errors == "fail",
+            handler_timeout,
+            max_follow_up_depth,
+            self._get_clock,
+            self._in_thread,
+            reactor=reactor,
+            unmet=unmet_requirements,
         )
         self._runner = Runner(self._registry, settings)
         check_limit(max_in_flight)
@@ -222,7 +238,7 @@ class EventDispatcher(Service):
         *,
         match: Match | None = None,
         where: Predicate | Iterable[Predicate] | None = None,
-        use_weakref: bool = True,
+        use_weakref: bool | None = None,
         **options: Unpack[HandlerOptionsDict],
     ) -> HandlerId:
         """
@@ -234,7 +250,7 @@ class EventDispatcher(Service):
         return self._registry.register(listen_fn, phase, match, where, use_weakref, checked)
 
     def add_event_handler(
-        self, listen_fn: Handler, phase: str, /, use_weakref: bool = True, **match_spec: object
+        self, listen_fn: Handler, phase: str, /, use_weakref: bool | None = None, **match_spec: object
     ) -> Deferred[HandlerId]:
         """
         See :meth:`IEventDispatcher.add_event_handler`.
@@ -263,6 +279,12 @@ class EventDispatcher(Service):
         """
         return self._registry.handler_ids(phase)
 
+    def unmet_requirements(self, phase: str | None = None) -> dict[HandlerId, frozenset[str]]:
+        """
+        See :meth:`IEventDispatcher.unmet_requirements`.
+        """
+        return self._registry.unmet_requirements(phase)
+
     def allow_keywords(self, *keywords: str) -> None:
         """
         See :meth:`IEventDispatcher.allow_keywords`.
@@ -290,6 +312,8 @@ class EventDispatcher(Service):
         /,
         *,
         nested: NestedPolicy | None = None,
+        arguments: Mapping[str, object] | None = None,
+        first_result: bool = False,
         fire_id: str | None = None,
         attempt: int = 1,
         ledger: IHandlerLedger | None = None,
@@ -299,10 +323,10 @@ class EventDispatcher(Service):
         """
         if nested not in (None, "immediate", "queue"):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
-        options = _fire_options(fire_id, attempt, ledger)
         checked = dict(details) if details else {}
         if checked:
             check_details(checked, self._registry.allowed, "fired event details")
+        options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, checked), first_result)
         return self._admission.admit(event, checked, options, nested)
 
     def when(self, **match_spec: object) -> Deferred[object]:
@@ -437,8 +461,41 @@ class EventDispatcher(Service):
         return deferToThreadPool(reactor, reactor.getThreadPool(), listen_fn, *args, **kwargs)
 
 
-def _fire_options(fire_id: str | None, attempt: int, ledger: IHandlerLedger | None) -> FireOptions:
-    if fire_id is None and attempt == 1 and ledger is None:
+def _check_arguments(
+    arguments: Mapping[str, object] | None, details: Mapping[str, object]
+) -> dict[str, object] | None:
+    """
+    A fire's arguments, checked: names (str) to any values, none of them
+    fired as a detail with another value.
+
+    :raises TypeError: for arguments that are not a mapping of names.
+    :raises ValueError: for a name given as a detail and as an argument with
+        different values.
+    """
+    if not arguments:
+        return None
+    if not isinstance(arguments, Mapping):
+        raise TypeError(f"arguments must be a mapping of names to values, got {arguments!r}")
+    checked = dict(arguments)
+    for name, value in checked.items():
+        if not isinstance(name, str):
+            raise TypeError(f"argument names must be strings, got {type(name).__name__} {name!r}")
+        if name in details and details[name] is not value and details[name] != value:
+            raise ValueError(
+                f"{name!r} is fired as a detail ({details[name]!r}) and as an argument ({value!r}): "
+                "give it once, or give both the same value"
+            )
+    return checked
+
+
+def _fire_options(
+    fire_id: str | None,
+    attempt: int,
+    ledger: IHandlerLedger | None,
+    arguments: dict[str, object] | None,
+    first_result: bool,
+) -> FireOptions:
+    if fire_id is None and attempt == 1 and ledger is None and arguments is None and not first_result:
         return DEFAULT_FIRE
     if fire_id is not None and (not isinstance(fire_id, str) or not fire_id):
         raise ValueError(f"fire_id must be a non-empty string, got {fire_id!r}")
@@ -446,4 +503,4 @@ def _fire_options(fire_id: str | None, attempt: int, ledger: IHandlerLedger | No
         raise ValueError(f"attempt must be a whole number of at least 1, got {attempt!r}")
     if ledger is not None and not IHandlerLedger.providedBy(ledger):
         raise TypeError(f"ledger must provide IHandlerLedger, got {ledger!r}")
-    return FireOptions(fire_id, attempt, ledger)
+    return FireOptions(fire_id, attempt, ledger, arguments, bool(first_result))

@@ -8,7 +8,7 @@ one, the builtin it specialises, so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
@@ -32,6 +32,7 @@ __all__ = [
     "UnknownHandlerError",
     "UnknownKeywordError",
     "UnknownPhaseError",
+    "UnmetRequirementError",
 ]
 
 
@@ -166,6 +167,26 @@ class OrderingError(DispatcherError, ValueError):
         super().__init__(
             f"handlers of phase {phase!r} cannot be ordered: {' -> '.join(map(repr, self.cycle))} is a cycle"
         )
+
+
+class UnmetRequirementError(DispatcherError, LookupError):
+    """
+    Handlers that an event reached require (``requires``/``required_by``)
+    handlers that are not registered in their phase, on a dispatcher made
+    with ``unmet_requirements="error"``: the fire fails before that phase.
+
+    :ivar phase: the phase.
+    :ivar unmet: each such handler's id, with the names nothing bears.
+    """
+
+    def __init__(self, phase: str, unmet: Mapping[HandlerId, frozenset[str]]) -> None:
+        self.phase = phase
+        self.unmet = dict(unmet)
+        described = "; ".join(
+            f"{handler_id!r} names {', '.join(map(repr, sorted(names)))}"
+            for handler_id, names in self.unmet.items()
+        )
+        super().__init__(f"handlers of phase {phase!r} require handlers that are not registered: {described}")
 
 
 class FollowUpDepthError(DispatcherError, RuntimeError):

@@ -196,7 +196,7 @@ class HandlerOptions:
         return bool(self.requires or self.required_by)
 
     @property
-    def calls_specially(self) -> bool:
+    def needs_general_loop(self) -> bool:
         """
         Whether calling the handler takes more than ``fn(event)``: a context,
         injected keywords, a thread, a concurrency limit.
@@ -313,7 +313,12 @@ class Phase:
     :ivar sequential: start each handler only once the one before has
         finished (in priority, then registration, order); by default the
         handlers of a phase run concurrently.
+    :ivar lifo: among handlers of the same priority, start the last
+        registered first (pluggy's order), so that independently registered
+        plugins need not coordinate priorities; by default the first
+        registered starts first.
     """
 
     name: str
     sequential: bool = False
+    lifo: bool = False

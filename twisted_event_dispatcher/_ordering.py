@@ -11,7 +11,7 @@ name it in C{required_by}).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ._errors import OrderingError
@@ -54,7 +54,9 @@ def predecessors(handlers: Sequence[Orderable]) -> list[set[int]]:
     return before
 
 
-def order(handlers: Sequence[Orderable]) -> tuple[list[int], list[set[int]]]:
+def order(
+    handlers: Sequence[Orderable], rank: Callable[[Orderable], tuple[int, int]] | None = None
+) -> tuple[list[int], list[set[int]]]:
     """
     The positions of C{handlers} in the order they may start, and each one's
     predecessors.  Among the handlers free to start, the one with the
@@ -66,7 +68,8 @@ def order(handlers: Sequence[Orderable]) -> tuple[list[int], list[set[int]]]:
     for position, found in enumerate(before):
         for other in found:
             after[other].append(position)
-    ready = [(handlers[p].order_key, p) for p, count in enumerate(waiting_on) if not count]
+    key = _order_key if rank is None else rank
+    ready = [(key(handlers[p]), p) for p, count in enumerate(waiting_on) if not count]
     heapq.heapify(ready)
     ordered: list[int] = []
     while ready:
@@ -75,13 +78,17 @@ def order(handlers: Sequence[Orderable]) -> tuple[list[int], list[set[int]]]:
         for other in after[position]:
             waiting_on[other] -= 1
             if not waiting_on[other]:
-                heapq.heappush(ready, (handlers[other].order_key, other))
+                heapq.heappush(ready, (key(handlers[other]), other))
     if len(ordered) < len(handlers):  # a cycle slipped in: keep every handler, in key order
         rest = sorted(
-            (p for p in range(len(handlers)) if p not in set(ordered)), key=lambda p: handlers[p].order_key
+            (p for p in range(len(handlers)) if p not in set(ordered)), key=lambda p: key(handlers[p])
         )
         ordered.extend(rest)
     return ordered, before
+
+
+def _order_key(handler: Orderable) -> tuple[int, int]:
+    return handler.order_key
 
 
 def check_acyclic(handlers: Sequence[Orderable], phase: str) -> None:

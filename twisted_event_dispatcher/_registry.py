@@ -7,7 +7,7 @@ A registration is two objects: the :class:`~._handle.HandlerId` handed to
 the caller, and the :class:`Registration` record kept here.  The record
 holds the handler (strongly, or by a weak reference that reports its
 collection), where it is filed in its phase's index, and, for a handler
-registered with options, a :class:`Special` with what calling it needs.
+registered with options, a :class:`Tuned` with what calling it needs.
 
 The run (``_run``) reads registrations; it changes them only through
 :meth:`Registry.admit_call` (which counts ``times``) and :meth:`Registry.purge`.
@@ -27,9 +27,10 @@ from twisted.logger import Logger
 from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
 from ._handle import Handler, HandlerId, describe_callable
 from ._limiter import Limiter
-from ._matching import Filing, Residual, SpecIndex, normalize_spec
+from ._matching import Filing, Residual, normalize_spec
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
-from ._ordering import check_acyclic, order
+from ._ordering import check_acyclic
+from ._phases import PhaseHandlers, Plan
 from ._specs import Alternative, Alternatives, Match, choose_filings, normalize_match
 from .interfaces import IHandlerLedger
 
@@ -43,7 +44,7 @@ __all__ = [
     "Plan",
     "Registration",
     "Registry",
-    "Special",
+    "Tuned",
     "describe_callable",
     "injected_names",
 ]
@@ -101,13 +102,16 @@ def injected_names(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, 
 
 
 @final
-class Special:
+class Tuned:
     """
-    What a registration with options carries beyond a plain one.
+    What a registration tuned by options carries beyond a plain one: the
+    options, the alternative specs and where each is filed, the calls left
+    (``times``), the concurrency limit, what injection asks for, and the
+    handler itself.
 
     :ivar gated: whether each call must first pass :meth:`Registry.admit_call`
         (predicates to ask, or ``times`` to count).
-    :ivar calls_specially: whether calling it takes more than ``fn(event)``
+    :ivar needs_general_loop: whether calling it takes more than ``fn(event)``
         (a context, injected keywords, a thread or a concurrency limit): only
         the general loop of a run does that.
     """
@@ -116,11 +120,11 @@ class Special:
         "accepted",
         "alternatives",
         "any_keyword",
-        "calls_specially",
         "filings",
         "fn",
         "gated",
         "limiter",
+        "needs_general_loop",
         "options",
         "predicates",
         "ref",
@@ -146,7 +150,7 @@ class Special:
         self.remaining = options.times
         self.predicates = any(alternative.where for alternative in alternatives)
         self.gated = self.predicates or options.times is not None
-        self.calls_specially = options.calls_specially
+        self.needs_general_loop = options.needs_general_loop
         self.limiter: Limiter | None = None
         self.accepted: tuple[str, ...] = ()
         self.required: tuple[str, ...] = ()
@@ -156,9 +160,20 @@ class Special:
 
     def accepts(self, event: object, details: Mapping[str, object]) -> bool:
         """
-        Whether some alternative accepts the event, predicates included.
+        Whether some alternative accepts the event, predicates included.  With
+        one alternative, the index has checked its keywords already: only its
+        predicates are asked.
         """
-        return any(alternative.accepts(event, details) for alternative in self.alternatives)
+        alternatives = self.alternatives
+        if len(alternatives) == 1:
+            for predicate in alternatives[0].where:  # noqa: SIM110 (no generator made per call)
+                if not predicate(event, details):
+                    return False
+            return True
+        for alternative in alternatives:  # noqa: SIM110 (no generator made per call)
+            if alternative.accepts(event, details):
+                return True
+        return False
 
     def handler(self) -> Handler | None:
         """
@@ -188,12 +203,12 @@ class Registration:
     ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
     holds its whole spec when it constrains more than that one keyword.
 
-    A registration with options has a :class:`Special`, which holds its
+    A registration with options has a :class:`Tuned`, which holds its
     handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
     registration is removed.
     """
 
-    __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "special", "value")
+    __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "tuned", "value")
 
     def __init__(self, phase: str, label: str) -> None:
         self.seq = next(_sequence)
@@ -205,11 +220,11 @@ class Registration:
         self.keyword: str | None = None
         self.value: object = None
         self.rest: Residual = None
-        self.special: Special | None = None
+        self.tuned: Tuned | None = None
 
     @property
     def options(self) -> HandlerOptions:
-        return DEFAULT_OPTIONS if self.special is None else self.special.options
+        return DEFAULT_OPTIONS if self.tuned is None else self.tuned.options
 
     @property
     def name(self) -> str:
@@ -232,25 +247,25 @@ class Registration:
         """
         Where the registration is filed in its phase's index.
         """
-        if self.special is not None:
-            return self.special.filings
+        if self.tuned is not None:
+            return self.tuned.filings
         return [None if self.keyword is None else (self.keyword, self.value)]
 
     def alternatives(self) -> list[dict[str, object]]:
-        if self.special is not None:
-            return [alternative.describe() for alternative in self.special.alternatives]
+        if self.tuned is not None:
+            return [alternative.describe() for alternative in self.tuned.alternatives]
         if type(self.rest) is tuple:
             return [dict(self.rest)]
         return [{} if self.keyword is None else {self.keyword: self.value}]
 
     def spec_text(self) -> str:
-        if self.special is not None:
+        if self.tuned is not None:
             return _spec_text(self.alternatives())
         return "".join(f" {keyword}={value!r}" for keyword, value in self.alternatives()[0].items())
 
     def handler(self) -> Handler | None:
-        if self.special is not None:
-            return self.special.handler()
+        if self.tuned is not None:
+            return self.tuned.handler()
         if self.fn is not None:
             return self.fn
         if self.ref is not None:
@@ -261,14 +276,14 @@ class Registration:
         """
         Whether ``ref`` is the weak reference this registration holds its handler by.
         """
-        holder = self if self.special is None else self.special
+        holder = self if self.tuned is None else self.tuned
         return holder.ref is ref
 
     def release(self) -> None:
         """
         Drop the handler: the registration is gone.
         """
-        holder = self if self.special is None else self.special
+        holder = self if self.tuned is None else self.tuned
         holder.fn = None
         holder.ref = None
 
@@ -339,10 +354,13 @@ def _weak_ref(fn: Handler, collected: Callable[[HandlerRef], None]) -> HandlerRe
 
 
 def _hold(
-    registration: Registration, fn: Handler, use_weakref: bool, collected: Callable[[HandlerRef], None]
+    registration: Registration,
+    fn: Handler,
+    use_weakref: bool | None,
+    collected: Callable[[HandlerRef], None],
 ) -> None:
     """
-    Make ``registration`` (or its :class:`Special`) hold ``fn``, strongly or weakly.
+    Make ``registration`` (or its :class:`Tuned`) hold ``fn``, strongly or weakly.
 
     When held weakly, ``collected`` is called with the weak reference (whose
     ``registration`` attribute names the registration) once ``fn``, or for a
@@ -351,7 +369,9 @@ def _hold(
 
     :raises NotWeakReferenceableError: if ``fn`` cannot be weakly referenced.
     """
-    holder = registration if registration.special is None else registration.special
+    holder = registration if registration.tuned is None else registration.tuned
+    if use_weakref is None:  # the default: a bound method lasts as long as its object
+        use_weakref = type(fn) is MethodType
     if not use_weakref:
         holder.fn = fn
         return
@@ -361,105 +381,6 @@ def _hold(
         raise NotWeakReferenceableError(fn) from None
     ref.registration = registration
     holder.ref = ref
-
-
-# Phases
-
-
-@final
-class Plan:
-    """
-    The start order of a phase's matching handlers.
-
-    :ivar handlers: the handlers, in the order they may start.
-    :ivar before: for each (by position in ``handlers``), the positions of
-        those that must finish before it starts; None when no handler waits
-        for another.
-    """
-
-    __slots__ = ("before", "handlers")
-
-    def __init__(self, handlers: Sequence[Registration], before: list[frozenset[int]] | None) -> None:
-        self.handlers = handlers
-        self.before = before
-
-
-@final
-class PhaseHandlers:
-    """
-    The handlers of one phase: their index, and what ordering them needs.
-
-    :ivar ordering: registrations with a priority or an order constraint;
-        when there are none (``ordered`` is False), the index's order
-        (registration order) is the start order.
-    :ivar constrained: how many have ``requires``/``required_by``.
-    """
-
-    __slots__ = (
-        "_plans",
-        "constrained",
-        "index",
-        "name",
-        "ordered",
-        "ordering",
-        "position",
-        "referenced",
-        "sequential",
-    )
-
-    def __init__(self, phase: Phase, position: int) -> None:
-        self.name = phase.name
-        self.position = position
-        self.sequential = phase.sequential
-        self.index: SpecIndex[Registration] = SpecIndex()
-        self.ordering: set[Registration] = set()
-        self.ordered = False
-        self.constrained = 0
-        # The names order constraints refer to: a handler bearing one may
-        # close a cycle, even without constraints of its own.
-        self.referenced: frozenset[str] = frozenset()
-        self._plans: dict[tuple[Registration, ...], Plan] = {}
-
-    def lookup(self, details: Mapping[str, object]) -> Sequence[Registration]:
-        """
-        The handlers whose keywords match ``details``, in registration order.
-        """
-        return self.index.lookup(details)
-
-    def plan(self, handlers: Sequence[Registration]) -> Plan:
-        """
-        The start order of ``handlers`` (found by :meth:`lookup`): by
-        priority, then registration, except that a handler starts only after
-        those it requires.  Worked out once per set of handlers, until the
-        phase's registrations change.
-        """
-        key = tuple(handlers)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= _PLANS_KEPT:
-                self._plans.clear()
-            plan = self._plans[key] = self._make_plan(key)
-        return plan
-
-    def _make_plan(self, handlers: tuple[Registration, ...]) -> Plan:
-        if not self.constrained:
-            return Plan(sorted(handlers, key=_order_key), None)
-        positions, before = order(handlers)
-        rank = {position: at for at, position in enumerate(positions)}
-        ordered = [handlers[position] for position in positions]
-        waits = [frozenset(rank[b] for b in before[position]) for position in positions]
-        return Plan(ordered, waits if any(waits) else None)
-
-    def changed(self) -> None:
-        """
-        The phase's registrations changed: forget the start orders.
-        """
-        if self._plans:
-            self._plans.clear()
-
-
-def _order_key(registration: Registration) -> tuple[int, int]:
-    return registration.order_key
 
 
 def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
@@ -506,17 +427,19 @@ class Registry:
 
     def __init__(self, allowed: frozenset[str], phases: Sequence[str | Phase]) -> None:
         self.allowed = allowed
-        self.phases = tuple(PhaseHandlers(phase, at) for at, phase in enumerate(_check_phases(phases)))
+        self.phases = tuple(
+            PhaseHandlers[Registration](phase, at) for at, phase in enumerate(_check_phases(phases))
+        )
         self.names = tuple(phase.name for phase in self.phases)
         self._by_name = {phase.name: phase for phase in self.phases}
-        self.live: tuple[PhaseHandlers, ...] = ()
+        self.live: tuple[PhaseHandlers[Registration], ...] = ()
         self.last_seq = 0
         # Weak references whose handler was garbage collected.  The weakref
         # callback only appends here (atomic, and safe in any thread or in the
         # middle of an index update); the registry purges them itself.
         self.dead: deque[HandlerRef] = deque()
 
-    def phase(self, name: str) -> PhaseHandlers:
+    def phase(self, name: str) -> PhaseHandlers[Registration]:
         """
         :raises UnknownPhaseError: for a phase this registry does not have.
         """
@@ -536,7 +459,7 @@ class Registry:
         phase_name: str,
         match: Match | None,
         where: Predicate | Iterable[Predicate] | None,
-        use_weakref: bool,
+        use_weakref: bool | None,
         options: HandlerOptions | None,
     ) -> HandlerId:
         """
@@ -548,12 +471,14 @@ class Registry:
         if options is None and where is None and _is_plain_match(match):
             registration = self._plain(fn, phase, match)  # type: ignore[arg-type]
         else:
-            registration = self._special(fn, phase, match, where, options or DEFAULT_OPTIONS)
+            registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
         self._file(phase, registration)
         return registration.id
 
-    def _plain(self, fn: Handler, phase: PhaseHandlers, match: Mapping[str, object] | None) -> Registration:
+    def _plain(
+        self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
+    ) -> Registration:
         keywords, values = normalize_spec(match or {}, self.allowed)
         registration = Registration(phase.name, describe_callable(fn))
         if len(keywords) == 1:
@@ -569,10 +494,10 @@ class Registry:
             self._check_order(phase, registration)
         return registration
 
-    def _special(
+    def _tuned(
         self,
         fn: Handler,
-        phase: PhaseHandlers,
+        phase: PhaseHandlers[Registration],
         match: Match | None,
         where: Predicate | Iterable[Predicate] | None,
         options: HandlerOptions,
@@ -586,7 +511,7 @@ class Registry:
         if None in filings:  # an alternative that constrains nothing: a wildcard
             filings = [None]
         registration = Registration(phase.name, describe_callable(fn))
-        special = registration.special = Special(options, alternatives, filings, fn)
+        tuned = registration.tuned = Tuned(options, alternatives, filings, fn)
         if len(alternatives) > 1:
             registration.rest = Alternatives(alternatives)
         elif filings != [None]:  # the keyword it is filed under needs no second look
@@ -594,30 +519,23 @@ class Registry:
             rest = tuple(constraint for constraint in alternatives[0].constraints if constraint[0] != filed)
             registration.rest = rest or None
         if options.max_concurrent is not None:
-            special.limiter = Limiter(
+            tuned.limiter = Limiter(
                 options.max_concurrent, options.max_queued, options.when_full, registration.id
             )
         if options.ordered or registration.name in phase.referenced:
             self._check_order(phase, registration)
         return registration
 
-    def _check_order(self, phase: PhaseHandlers, new: Registration) -> None:
+    def _check_order(self, phase: PhaseHandlers[Registration], new: Registration) -> None:
         """
         Refuse ``new`` if its constraints close a cycle among the phase's
         handlers (a scan of the phase, made only for handlers with constraints).
         """
         check_acyclic([*phase.index.items(), new], phase.name)
 
-    def _file(self, phase: PhaseHandlers, registration: Registration) -> None:
+    def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
         phase.index.add(registration, registration.filings())
-        phase.changed()
-        options = registration.options
-        if options.ordered:
-            phase.ordering.add(registration)
-            phase.ordered = True
-            if options.constrains_order:
-                phase.constrained += 1
-                phase.referenced = phase.referenced | options.requires | options.required_by
+        phase.added(registration)
         self.last_seq = registration.seq
         if phase.index.size == 1:
             self._refresh_live()
@@ -643,16 +561,7 @@ class Registry:
         phase = self._by_name.get(registration.phase)
         if phase is None or not phase.index.remove(registration, registration.filings()):
             return False
-        phase.changed()
-        if registration in phase.ordering:
-            phase.ordering.discard(registration)
-            phase.ordered = bool(phase.ordering)
-            options = registration.options
-            if options.constrains_order:
-                phase.constrained -= 1
-                phase.referenced = frozenset(
-                    name for other in phase.ordering for name in other.requires | other.required_by
-                )
+        phase.removed(registration)
         registration.release()
         if not phase.index.size:
             self._refresh_live()
@@ -692,18 +601,30 @@ class Registry:
         call counts against ``times``, and the registration is removed after
         its last.  A predicate's exception propagates, as the handler's own would.
         """
-        special = registration.special
-        if special is not None and special.predicates and not special.accepts(event, details):
+        tuned = registration.tuned
+        if tuned is not None and tuned.predicates and not tuned.accepts(event, details):
             return PASS
         if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
             return DONE
-        if special is not None and special.remaining is not None:
-            special.remaining -= 1
-            if not special.remaining:
+        if tuned is not None and tuned.remaining is not None:
+            tuned.remaining -= 1
+            if not tuned.remaining:
                 self.remove(registration)
         return CALL
 
     # Reading
+
+    def unmet_requirements(self, phase_name: str | None = None) -> dict[HandlerId, frozenset[str]]:
+        """
+        Each handler whose ``requires``/``required_by`` names a handler not
+        registered in its phase, with those names.
+
+        :raises UnknownPhaseError: for a phase this registry does not have.
+        """
+        if self.dead:
+            self.purge()
+        phases = self.phases if phase_name is None else (self.phase(phase_name),)
+        return {registration.id: names for phase in phases for registration, names in phase.unmet().items()}
 
     def handler_ids(self, phase_name: str | None = None) -> list[HandlerId]:
         """

@@ -157,6 +157,7 @@ class FireExtras:
     """
 
     __slots__ = (
+        "arguments",
         "attempt",
         "cancelled",
         "dropped",
@@ -170,6 +171,7 @@ class FireExtras:
     )
 
     def __init__(self) -> None:
+        self.arguments: Mapping[str, object] = {}
         self.attempt = 1
         self.cancelled = False
         self.stopped_by: HandlerId | None = None
@@ -253,6 +255,14 @@ class FireResult:
     @property
     def _read_extras(self) -> FireExtras:
         return getattr(self, "_extras", _NO_EXTRAS)
+
+    @property
+    def arguments(self) -> Mapping[str, object]:
+        """
+        The arguments the event was fired with besides its details: seen by
+        handlers in the event's namespace, never matched on.
+        """
+        return self._read_extras.arguments
 
     @property
     def attempt(self) -> int:
@@ -387,8 +397,45 @@ class FireResult:
         """
         return tuple(self._read_extras.dropped)
 
+    def raise_first_failure(self) -> FireResult:
+        """
+        Raise the first handler failure, for code that wants exceptions
+        rather than a report: the handler's own exception, with a note naming
+        the handler, and one note for each other handler that failed (all of
+        them are in :attr:`failures`).
+
+        :returns: this result, when no handler failed.
+        """
+        failures = self.failures
+        if not failures:
+            return self
+        first = failures[0]
+        assert first.failure is not None
+        error = first.failure.value
+        assert error is not None
+        notes = [f"raised by handler {first.handler_id!r} in phase {first.phase!r}"]
+        for other in failures[1:]:
+            assert other.failure is not None
+            notes.append(f"also failed: {other.handler_id!r}: {_described(other.failure)}")
+        for note in notes:
+            if note not in getattr(error, "__notes__", ()):  # raised again: noted once
+                error.add_note(note)
+        first.failure.raiseException()
+
     def __repr__(self) -> str:
         ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())
-        return (
-            f"<FireResult event={self.event!r} handlers ran ({ran or 'none'}); {len(self.failures)} failed>"
-        )
+        failures = self.failures
+        failed = f"{len(failures)} failed"
+        if failures:
+            first = failures[0]
+            assert first.failure is not None
+            failed += f", first {first.handler_id.name} in {first.phase!r}: {_described(first.failure)}"
+        return f"<FireResult event={self.event!r} handlers ran ({ran or 'none'}); {failed}>"
+
+
+def _described(failure: Failure) -> str:
+    """
+    A failure as ``Type: message``, kept short.
+    """
+    text = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+    return text if len(text) <= 200 else text[:197] + "..."

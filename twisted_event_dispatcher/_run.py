@@ -27,8 +27,8 @@ above (admission) learns that a fire ended through :attr:`Runner.after`.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Final, Protocol, final
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final, Protocol, cast, final
 
 import attrs
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
@@ -36,14 +36,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from ._answers import KINDS, WAIT, as_deferred, kind_of, settled
+from ._answers import COROUTINE, KINDS, WAIT, FollowUps, kind_of, settled
 from ._context import EventContext, EventState, StopPropagation, Updates
-from ._errors import FireCancelled, HandlerFailed, HandlerTimedOut, InjectionError
+from ._errors import FireCancelled, HandlerFailed, HandlerTimedOut, InjectionError, UnmetRequirementError
 from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._limiter import Limiter
 from ._monitors import Monitors
-from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Special
+from ._registry import CALL, DONE, PhaseHandlers, Plan, Registration, Registry, Tuned
 from ._result import NOT_RUN, PENDING, FireResult
 from .interfaces import IHandlerLedger
 
@@ -63,16 +63,18 @@ class FireOptions:
     fire_id: str | None = None
     attempt: int = 1
     ledger: IHandlerLedger | None = None
+    arguments: Mapping[str, object] | None = None
+    first_result: bool = False
 
     @property
     def given(self) -> bool:
         """
         Whether any option differs from the defaults.
         """
-        return self.fire_id is not None or self.attempt != 1 or self.ledger is not None
+        return self != DEFAULT_FIRE
 
 
-DEFAULT_FIRE: Final = FireOptions()
+DEFAULT_FIRE: Final[FireOptions] = FireOptions()
 
 
 @attrs.define
@@ -86,6 +88,9 @@ class RunSettings:
     :ivar max_depth: how deep follow-ups of follow-ups may nest.
     :ivar clock: what durations and timeouts are measured with.
     :ivar in_thread: runs a threaded handler: ``(fn, args, kwargs)``.
+    :ivar reactor: the reactor the dispatcher was given, or None.
+    :ivar unmet: ``"warn"`` or ``"error"``: what a fire does when a handler
+        requires one that is not registered (see ``EventDispatcher``).
     :ivar globals: the dispatcher's global namespace.
     """
 
@@ -94,6 +99,8 @@ class RunSettings:
     max_depth: int
     clock: Callable[[], IReactorTime]
     in_thread: Callable[[Callable[..., object], tuple[object, ...], dict[str, object]], Deferred[object]]
+    reactor: object | None = None
+    unmet: str = "warn"
     globals: dict[str, object] = attrs.Factory(dict)
 
 
@@ -129,6 +136,12 @@ class Host(Protocol):
     waiting: dict[FireResult, Run]
     after: Callable[[FireResult | None], None] | None
 
+    def drive(self, awaitable: Awaitable[object]) -> Deferred[object]:
+        """
+        A Deferred for a coroutine (or asyncio future) a handler answered.
+        """
+        ...
+
     def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
         """
         Run a follow-up event of ``depth``.
@@ -154,6 +167,7 @@ class Run:
     """
 
     __slots__ = (
+        "arguments",
         "before",
         "began",
         "cancelled",
@@ -163,6 +177,7 @@ class Run:
         "done",
         "failure",
         "fatal",
+        "first_result",
         "follow_up",
         "handlers",
         "last_phase",
@@ -201,13 +216,15 @@ class Run:
         self.watermark = watermark
         self.depth = depth
         self.ledger = options.ledger
+        self.arguments = options.arguments
+        self.first_result = options.first_result
         self.monitors = monitors
         self.now = settings.clock().seconds
         self.began = self.now()
         # The phase being run (None between phases), the last one entered,
         # and the phase's handlers in start order.
-        self.phase: PhaseHandlers | None = None
-        self.last_phase: PhaseHandlers | None = None
+        self.phase: PhaseHandlers[Registration] | None = None
+        self.last_phase: PhaseHandlers[Registration] | None = None
         self.handlers: Sequence[Registration] = ()
         self.before: list[frozenset[int]] | None = None
         self.unstarted: deque[int] = deque()
@@ -243,8 +260,8 @@ class Run:
 
     def take_over(
         self,
-        phase: PhaseHandlers,
-        plan: Plan,
+        phase: PhaseHandlers[Registration],
+        plan: Plan[Registration],
         registration: Registration,
         answer: object,
         times: tuple[float, float, float] | None,
@@ -351,7 +368,7 @@ class Run:
             self.looping = False
 
     def _next_phase(self) -> bool:
-        if self.cancelled or self.fatal or self.stopped:
+        if self.cancelled or self.fatal or self.stopped or self.failure is not None:
             return False
         details = self.result.details
         for phase in self.registry.live:
@@ -359,9 +376,7 @@ class Run:
                 continue
             found = phase.lookup(details)
             if found:
-                self._enter(
-                    phase, phase.plan(found) if phase.ordered and len(found) > 1 else Plan(found, None)
-                )
+                self._enter(phase, phase.start_order(found))
                 return True
         return False
 
@@ -372,16 +387,47 @@ class Run:
         """
         return -1 if self.last_phase is None else self.last_phase.position
 
-    def _enter(self, phase: PhaseHandlers, plan: Plan, told: bool = False) -> None:
+    def _enter(
+        self, phase: PhaseHandlers[Registration], plan: Plan[Registration], told: bool = False
+    ) -> None:
         self.phase = self.last_phase = phase
         self.handlers = plan.handlers
         self.before = plan.before
         self.unstarted = deque(range(len(plan.handlers)))
         self.done = set()
-        self.sequential = phase.sequential
+        # A first-result fire waits for each answer before starting the next.
+        self.sequential = phase.sequential or self.first_result
         if self.monitors is not None and not told:
             self.phase_began = self.now()
             self.monitors.phase_started(self.result, phase.name)
+        if plan.unmet:
+            self._unmet(phase, plan.unmet)
+
+    def _unmet(
+        self, phase: PhaseHandlers[Registration], unmet: Mapping[Registration, frozenset[str]]
+    ) -> None:
+        """
+        Handlers of the phase require handlers that are not registered: warn
+        (once for each, until the phase changes) and go on as if the names
+        were absent; or, with ``unmet_requirements="error"``, fail the fire
+        before the phase starts.
+        """
+        named = {registration.id: names for registration, names in unmet.items()}
+        if self.settings.unmet == "error":
+            self.failure = Failure(UnmetRequirementError(phase.name, named))
+            self.unstarted.clear()
+            return
+        for registration, names in unmet.items():
+            if (registration, names) in phase.warned:
+                continue
+            phase.warned.add((registration, names))
+            _log.warn(
+                "{handler_id!r} must start after (or before) {names} in phase {phase!r}, but no handler "
+                "of that phase has such a name: it runs without waiting for it",
+                handler_id=registration.id,
+                names=", ".join(map(repr, sorted(names))),
+                phase=phase.name,
+            )
 
     def _end_phase(self) -> None:
         phase = self.phase
@@ -431,7 +477,9 @@ class Run:
         free = [position for position in self.unstarted if before[position] <= done]
         if not free:
             return None if self.pending else self.unstarted[0]
-        return min(free, key=lambda position: handlers[position].order_key)
+        assert self.phase is not None
+        rank = self.phase.rank
+        return min(free, key=lambda position: rank(handlers[position]))
 
     # Handlers
 
@@ -451,7 +499,7 @@ class Run:
                 return
         since = self.now() if self.monitors is not None else 0.0
         try:
-            if registration.special is None and self.ledger is None:  # a plain call
+            if registration.tuned is None and self.ledger is None:  # a plain call
                 if self.monitors is not None:
                     self.monitors.handler_started(self.result, registration.id)
                 value = listen_fn(self.result.event)
@@ -471,10 +519,10 @@ class Run:
         """
         Call a handler (through its concurrency limit, if it has one).
         """
-        special = registration.special
-        if special is None:
+        tuned = registration.tuned
+        if tuned is None:
             return self._invoke(registration, listen_fn)
-        limiter = special.limiter
+        limiter = tuned.limiter
         if limiter is None:
             return self._invoke(registration, listen_fn)
         place = limiter.acquire()
@@ -509,10 +557,13 @@ class Run:
         kind = KINDS.get(type(value))
         if kind is None:
             kind = kind_of(type(value))
-        if kind != WAIT:
+        if kind != WAIT and kind != COROUTINE:
             limiter.release()
             return value
-        deferred = as_deferred(value)
+        if kind == COROUTINE:
+            deferred = self.runner.drive(cast(Awaitable[object], value))
+        else:
+            deferred = cast(Deferred[object], value)
 
         def release(outcome: object) -> object:
             limiter.release()
@@ -526,32 +577,32 @@ class Run:
         """
         if self.monitors is not None:
             self.monitors.handler_started(self.result, registration.id)
-        special = registration.special
+        tuned = registration.tuned
         event = self.result.event
-        if special is None or not special.calls_specially:
+        if tuned is None or not tuned.needs_general_loop:
             return listen_fn(event)
-        options = special.options
+        options = tuned.options
         args: tuple[object, ...] = (event,)
         kwargs: dict[str, object] = {}
         if options.inject:
-            args, kwargs = (), self._injected(registration, special)
+            args, kwargs = (), self._injected(registration, tuned)
         elif options.pass_context:
             args = (event, EventContext(self.event_state(), registration.id))
         if options.threaded:
             return self.settings.in_thread(listen_fn, args, kwargs)
         return listen_fn(*args, **kwargs)
 
-    def _injected(self, registration: Registration, special: Special) -> dict[str, object]:
+    def _injected(self, registration: Registration, tuned: Tuned) -> dict[str, object]:
         state = self.event_state()
         namespace = {**state.globals, **state.local_namespace()}
         namespace["event"] = self.result.event
         namespace["context"] = EventContext(state, registration.id)
-        missing = [name for name in special.required if name not in namespace]
+        missing = [name for name in tuned.required if name not in namespace]
         if missing:
             raise InjectionError(registration.id, missing)
-        if special.any_keyword:
+        if tuned.any_keyword:
             return namespace
-        return {name: namespace[name] for name in special.accepted if name in namespace}
+        return {name: namespace[name] for name in tuned.accepted if name in namespace}
 
     def event_state(self) -> EventState:
         """
@@ -559,7 +610,9 @@ class Run:
         """
         if self.state is None:
             runner = self.runner
-            self.state = EventState(self.result, self.settings.globals, self.depth, runner.check_follow_up)
+            self.state = EventState(
+                self.result, self.settings.globals, self.depth, runner.check_follow_up, self.arguments
+            )
         return self.state
 
     def adopt(self, registration: Registration, value: object, since: float) -> None:
@@ -569,10 +622,12 @@ class Run:
         kind = KINDS.get(type(value))
         if kind is None:
             kind = kind_of(type(value))
-        if kind != WAIT:
+        if kind == COROUTINE:
+            value = self.runner.drive(cast(Awaitable[object], value))
+        elif kind != WAIT:
             self._record(registration, value, None, since)
             return
-        waiting, value = settled(value)
+        waiting, value = settled(value)  # type: ignore[arg-type]
         if waiting is None:
             self._record(registration, value, None, since)
             return
@@ -588,9 +643,9 @@ class Run:
             since if self.monitors is not None else self.now(),
             position,
         )
-        special = registration.special
-        timeout = self.settings.handler_timeout if special is None else special.options.timeout
-        if special is not None and timeout is None:
+        tuned = registration.tuned
+        timeout = self.settings.handler_timeout if tuned is None else tuned.options.timeout
+        if tuned is not None and timeout is None:
             timeout = self.settings.handler_timeout
         if timeout is not None:
             if self.timers is None:
@@ -619,7 +674,7 @@ class Run:
             value = self._untimed(waiting, value, slot, registration)
         if self.cancelled and isinstance(value, Failure) and value.check(CancelledError):
             self.result.extras.statuses[slot] = "cancelled"
-        if value is None and registration.special is None and self.monitors is None and self.ledger is None:
+        if value is None and registration.tuned is None and self.monitors is None and self.ledger is None:
             self.result._records[slot] = (registration, None)  # what _record would do, for less
         else:
             self._record(registration, value, slot, since)
@@ -654,17 +709,35 @@ class Run:
         if value is NOT_RUN:
             records[slot] = (registration, NOT_RUN)
             return
+        if type(value) is FollowUps:
+            value = self._queue_follow_ups(value)
         if self.monitors is not None:
             self._tell_finished(registration, value, slot, since)
         if isinstance(value, Failure):
             value = self._failed(registration, value)
-        elif type(value) is Updates:
-            options = registration.options
-            if options.inject or options.pass_context:
-                self.event_state().apply(value)
+        else:
+            if type(value) is Updates:
+                options = registration.options
+                if options.inject or options.pass_context:
+                    self.event_state().apply(value)
+            if self.first_result and value is not None:  # pluggy's firstresult: no other handler starts
+                self.stopped = True
         records[slot] = (registration, value)
         if self.ledger is not None and not isinstance(value, Failure) and not registration.options.idempotent:
             self.ledger.record(registration.id)
+
+    def _queue_follow_ups(self, answer: FollowUps) -> object:
+        """
+        Queue the follow-up events a handler answered; what to record for it
+        (its answer, or the Failure of a follow-up refused).
+        """
+        state = self.event_state()
+        try:
+            for event, details in answer.events:
+                state.add_follow_up(event, details)
+        except Exception:
+            return Failure()
+        return answer
 
     def _tell_finished(self, registration: Registration, value: object, slot: int, since: float) -> None:
         assert self.monitors is not None
@@ -719,10 +792,27 @@ class Run:
     def _take_follow_up(self, outcome: FireResult | Failure) -> None:
         if isinstance(outcome, FireResult):
             self.result.extras.follow_up_results.append(outcome)
+            if outcome._read_extras.has_value:
+                self._stopped_in_follow_up(outcome)
         elif outcome.check(FireCancelled) and self.cancelled:
             self.result.extras.follow_up_results.append(outcome.value.result)  # type: ignore[union-attr]
         else:
             self.failure = outcome
+
+    def _stopped_in_follow_up(self, follow_up: FireResult) -> None:
+        """
+        A handler of a follow-up stopped it with a value (EvProc's rule): the
+        value ends this event too, and its follow-ups not dispatched yet are
+        dropped (and reported).
+        """
+        extras = self.result.extras
+        if extras.stopped_by is None:
+            extras.stopped_by = follow_up.stopped_by
+            extras.has_value = True
+            extras.value = follow_up.value
+        self.stopped = True
+        if self.state is not None:
+            self.state.drop_follow_ups()
 
     def _follow_up_done(self, outcome: FireResult | Failure) -> None:
         self.follow_up = None

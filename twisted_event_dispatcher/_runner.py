@@ -16,18 +16,18 @@ The runner also knows which fires are in flight, and tells the layer above
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, final
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
-from ._answers import KINDS, PLAIN, WAIT, kind_of, settled
+from ._answers import COROUTINE, KINDS, PLAIN, WAIT, CoroutineDriver, choose_driver, kind_of, settled
 from ._errors import FollowUpDepthError
 from ._fired import DIRECT
 from ._matching import check_details
 from ._monitors import Monitors, failed
-from ._registry import CALL, PhaseHandlers, Plan, Registration, Registry
+from ._registry import CALL, PhaseHandlers, Registration, Registry
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
 from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 
@@ -55,7 +55,7 @@ class Runner:
         know; None otherwise.
     """
 
-    __slots__ = ("after", "calling", "monitors", "registry", "settings", "waiting")
+    __slots__ = ("after", "calling", "drive", "monitors", "registry", "settings", "waiting")
 
     def __init__(self, registry: Registry, settings: RunSettings) -> None:
         self.registry = registry
@@ -65,6 +65,13 @@ class Runner:
         #: The monitors to tell, or None when there are none.
         self.monitors: Monitors | None = None
         self.after: Callable[[FireResult | None], None] | None = None
+        #: Turns the coroutines handlers answer into Deferreds; chosen, by
+        #: the reactor, at the first coroutine.
+        self.drive: CoroutineDriver = self._choose_driver
+
+    def _choose_driver(self, awaitable: Awaitable[object]) -> Deferred[object]:
+        self.drive = choose_driver(self.settings.reactor)
+        return self.drive(awaitable)
 
     def count_in_flight(self) -> int:
         """
@@ -115,6 +122,8 @@ class Runner:
             result._fire_id = options.fire_id
         if options.attempt != 1:
             result.extras.attempt = options.attempt
+        if options.arguments:
+            result.extras.arguments = options.arguments
         run = Run(self, result, self.registry.last_seq, 0, options, self.monitors)
         return run.begin()
 
@@ -185,8 +194,6 @@ class Runner:
                     candidates = [
                         registration for registration in candidates if registration.seq <= watermark
                     ]
-                if phase.ordered and len(candidates) > 1:
-                    candidates = phase.plan(candidates).handlers
                 if monitors is not None:
                     phase_began = since
                     for hook in monitors.phase_starts:
@@ -194,6 +201,19 @@ class Runner:
                             hook(result, phase.name)
                         except Exception:
                             failed(hook)
+                if phase.ordered and (len(candidates) > 1 or phase.has_unmet):
+                    plan = phase.plan(candidates)
+                    candidates = plan.handlers
+                    if plan.unmet:  # a run says so, or fails the fire
+                        return self._hand_over(
+                            result,
+                            watermark,
+                            phase,
+                            candidates,
+                            candidates[0],
+                            TO_CALL,
+                            (began, phase_began, since) if monitors is not None else None,
+                        )
                 for registration in candidates:
                     listen_fn = registration.fn
                     try:
@@ -205,21 +225,18 @@ class Runner:
                                     registry.purge()
                                     continue
                             else:
-                                special = registration.special
-                                if special is None:  # removed
+                                tuned = registration.tuned
+                                if tuned is None:  # removed
                                     continue
-                                if special.calls_specially:
+                                if tuned.needs_general_loop:
                                     return self._hand_over(result, watermark, phase, candidates, registration)
-                                listen_fn = special.fn
+                                listen_fn = tuned.fn
                                 if listen_fn is None:
-                                    listen_fn = special.handler()
+                                    listen_fn = tuned.handler()
                                     if listen_fn is None:
                                         registry.purge()
                                         continue
-                                if (
-                                    special.gated
-                                    and registry.admit_call(registration, event, details) != CALL
-                                ):
+                                if tuned.gated and registry.admit_call(registration, event, details) != CALL:
                                     continue
                         if monitors is not None:
                             for hook in monitors.handler_starts:
@@ -242,6 +259,9 @@ class Runner:
                         kind = KINDS.get(type(answer))
                         if kind is None:
                             kind = kind_of(type(answer))
+                        if kind == COROUTINE:
+                            answer = self.drive(answer)
+                            kind = WAIT
                         if kind == WAIT:
                             waiting, answer = settled(answer)
                             if waiting is not None:
@@ -317,7 +337,7 @@ class Runner:
         self,
         result: FireResult,
         watermark: int,
-        phase: PhaseHandlers,
+        phase: PhaseHandlers[Registration],
         handlers: Sequence[Registration],
         registration: Registration,
         answer: object = TO_CALL,
@@ -334,8 +354,7 @@ class Runner:
         """
         self.calling = result._outer  # the run has it in flight from now on
         run = Run(self, result, watermark, 0, DEFAULT_FIRE, self.monitors)
-        plan = phase.plan(handlers) if phase.ordered and len(handlers) > 1 else Plan(handlers, None)
-        run.take_over(phase, plan, registration, answer, times)
+        run.take_over(phase, phase.start_order(handlers), registration, answer, times)
         return run.proceed()
 
     def in_thread(

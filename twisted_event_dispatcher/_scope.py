@@ -25,7 +25,7 @@ class RegisterArguments(HandlerOptionsDict, total=False):
 
     match: Match | None
     where: Predicate | Iterable[Predicate] | None
-    use_weakref: bool
+    use_weakref: bool | None
 
 
 class _Registering(Protocol):

@@ -48,9 +48,12 @@ class Alternative:
         """
         Whether ``details`` meet the constraints and every predicate accepts.
         """
-        if not residual_fits(self.constraints, details):
+        if self.constraints and not residual_fits(self.constraints, details):
             return False
-        return all(predicate(event, details) for predicate in self.where)
+        for predicate in self.where:  # noqa: SIM110 (a plain loop: no generator made per call)
+            if not predicate(event, details):
+                return False
+        return True
 
 
 @final

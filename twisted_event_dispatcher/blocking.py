@@ -151,8 +151,8 @@ class BlockingDispatcher:
     reactor thread, each method raises L{ReactorThreadError} and does nothing.
 
     Handlers run in the reactor thread, like every handler of the dispatcher.
-    Handlers are held by weak references unless C{use_weakref=False}: keep
-    your own reference to a handler for as long as it should run.
+    Handlers are held as the dispatcher holds them: a bound method by a weak
+    reference to its object, anything else strongly (see C{use_weakref}).
 
     :param dispatcher: the dispatcher to drive; from now on, call it only
         through this facade or in the reactor thread.
@@ -191,7 +191,7 @@ class BlockingDispatcher:
         listen_fn: Handler,
         phase: str,
         /,
-        use_weakref: bool = True,
+        use_weakref: bool | None = None,
         *,
         timeout: float | None = None,
         **match_spec: object,
@@ -216,7 +216,7 @@ class BlockingDispatcher:
         /,
         *,
         match: Mapping[str, object] | None = None,
-        use_weakref: bool = True,
+        use_weakref: bool | None = None,
         timeout: float | None = None,
     ) -> HandlerId:
         """

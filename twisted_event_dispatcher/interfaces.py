@@ -70,7 +70,7 @@ class IEventDispatcher(Interface):
     )
 
     def add_event_handler(
-        listen_fn: Handler, phase: str, /, use_weakref: bool = True, **match_spec: object
+        listen_fn: Handler, phase: str, /, use_weakref: bool | None = None, **match_spec: object
     ) -> Deferred[HandlerId]:
         """
         Add a handler, to be called with the event object for matching events.
@@ -80,9 +80,14 @@ class IEventDispatcher(Interface):
 
         :param listen_fn: called as ``listen_fn(event)``.
         :param phase: one of :attr:`phases`.
-        :param use_weakref: hold ``listen_fn`` (or, for a bound method, its
-            instance) by a weak reference: once it is garbage collected, the
-            registration disappears and it is never called again.
+        :param use_weakref: how ``listen_fn`` is held.  By default (None) a
+            bound method is held by a weak reference to its instance, and
+            anything else (a function, a lambda, a ``functools.partial``, a
+            callable object) strongly: the registration of a method lasts
+            as long as its object, and an inline handler is never lost.
+            True holds any handler (or, for a bound method, its instance)
+            weakly: once it is garbage collected, the registration
+            disappears and it is never called again.  False holds it strongly.
         :param match_spec: keyword to required value; ``None`` is a wildcard.
         :returns: a Deferred, already fired, with the handler's ``HandlerId``.
         :raises TypeError: if ``listen_fn`` is not callable.
@@ -100,7 +105,7 @@ class IEventDispatcher(Interface):
         *,
         match: Mapping[str, object] | MatchSpec | Sequence[Mapping[str, object] | MatchSpec] | None = None,
         where: Predicate | Iterable[Predicate] | None = None,
-        use_weakref: bool = True,
+        use_weakref: bool | None = None,
         **options: Unpack[HandlerOptionsDict],
     ) -> HandlerId:
         """
@@ -152,6 +157,16 @@ class IEventDispatcher(Interface):
         :raises UnknownPhaseError: for a phase the dispatcher does not have.
         """
 
+    def unmet_requirements(phase: str | None = None) -> dict[HandlerId, frozenset[str]]:
+        """
+        Each handler whose ``requires`` or ``required_by`` names a handler
+        that is not registered in its phase, with those names: requirements
+        that order nothing (a misspelt name, a plugin not loaded).
+
+        :param phase: only the handlers of this phase; every phase if None.
+        :raises UnknownPhaseError: for a phase the dispatcher does not have.
+        """
+
     def allow_keywords(*keywords: str) -> None:
         """
         Allow more match-spec keywords.  Handlers already registered do not
@@ -196,6 +211,8 @@ class IEventDispatcher(Interface):
         /,
         *,
         nested: Literal["immediate", "queue"] | None = None,
+        arguments: Mapping[str, object] | None = None,
+        first_result: bool = False,
         fire_id: str | None = None,
         attempt: int = 1,
         ledger: IHandlerLedger | None = None,
@@ -208,6 +225,17 @@ class IEventDispatcher(Interface):
             handler: ``"immediate"`` or ``"queue"`` (overriding the
             dispatcher's ``nested`` policy).  Fires its handlers make keep
             the dispatcher's policy.
+        :param arguments: names to values of any type (unhashable ones
+            included) that seed the event's local namespace, and so what
+            handlers with ``pass_context`` or ``inject`` see, without being
+            matched on: only the keywords used for routing need declaring.
+            A name fired both as a detail and as an argument must have the
+            same value in both.
+        :param first_result: stop at the first handler that answers
+            something other than None (pluggy's ``firstresult``): handlers
+            are then started one at a time, in the order the phase runs
+            them, and none starts after that answer, in this phase or a
+            later one; ``FireResult.first_result()`` is that answer.
         :param fire_id: the fire's id (``FireResult.fire_id``,
             ``EventContext.fire_id``, what monitors see); a new one if None.
         :param attempt: which delivery of the event this is (1 for the first).

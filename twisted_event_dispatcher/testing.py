@@ -238,6 +238,8 @@ class RecordingDispatcher(EventDispatcher):
         /,
         *,
         nested: NestedPolicy | None = None,
+        arguments: Mapping[str, object] | None = None,
+        first_result: bool = False,
         fire_id: str | None = None,
         attempt: int = 1,
         ledger: IHandlerLedger | None = None,
@@ -249,7 +251,16 @@ class RecordingDispatcher(EventDispatcher):
         record = self._recorded_fires
         # Record it before any event its handlers fire, once it was accepted.
         position = len(record)
-        fired = super().fire(event, details, nested=nested, fire_id=fire_id, attempt=attempt, ledger=ledger)
+        fired = super().fire(
+            event,
+            details,
+            nested=nested,
+            arguments=arguments,
+            first_result=first_result,
+            fire_id=fire_id,
+            attempt=attempt,
+            ledger=ledger,
+        )
         record.insert(position, FiredEvent(event, dict(details or {})))
         return fired
 
