@@ -213,12 +213,52 @@ def with_a_monitor(handlers: int) -> Operation:
     return lambda: made.fire_event("e", user="bob")
 
 
-def without_a_monitor(handlers: int) -> Operation:
+def with_the_metrics_monitor(handlers: int) -> Operation:
+    from prometheus_client import CollectorRegistry
+
+    from twisted_event_dispatcher.metrics import instrument
+
+    made = counting_dispatcher(handlers)
+    instrument(made, registry=CollectorRegistry())
+    return lambda: made.fire_event("e", user="bob")
+
+
+def with_the_tracing_monitor(handlers: int, sdk: bool, sampled: bool = True) -> Operation:
+    """
+    The tracing monitor, without an SDK (the API's no-op spans: what a fire
+    costs when tracing is installed but not configured), or with the SDK's
+    provider and a span processor that drops every span (what making the
+    spans costs, before any export), its sampler keeping every trace or none.
+    """
+    from twisted_event_dispatcher.tracing import TracingMonitor
+
+    provider = None
+    if sdk:
+        from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+        provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
+        provider.add_span_processor(SpanProcessor())  # the base class: does nothing with spans
+    made = counting_dispatcher(handlers)
+    made.add_monitor(TracingMonitor(provider))
+    return lambda: made.fire_event("e", user="bob")
+
+
+def counting_dispatcher(handlers: int) -> Any:
+    """
+    A started dispatcher on a test clock, with ``handlers`` counters that
+    match every fire.
+    """
     from twisted.internet.task import Clock
 
     made = dispatcher(("user",), clock=Clock())
     for _ in range(handlers):
         made.register(Counter(), "during", use_weakref=False)
+    return made
+
+
+def without_a_monitor(handlers: int) -> Operation:
+    made = counting_dispatcher(handlers)
     return lambda: made.fire_event("e", user="bob")
 
 
@@ -315,6 +355,42 @@ CELLS: dict[str, Cell] = {
     "monitor10": Cell(
         "fire to ten handlers with a no-op monitor / without",
         lambda: with_a_monitor(10),
+        lambda: without_a_monitor(10),
+        1.5,
+    ),
+    "metrics": Cell(
+        "fire to one handler with the metrics monitor / without",
+        lambda: with_the_metrics_monitor(1),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "metrics10": Cell(
+        "fire to ten handlers with the metrics monitor / without",
+        lambda: with_the_metrics_monitor(10),
+        lambda: without_a_monitor(10),
+        1.5,
+    ),
+    "tracing": Cell(
+        "fire to one handler with the tracing monitor, no SDK / without",
+        lambda: with_the_tracing_monitor(1, sdk=False),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "tracing_sdk": Cell(
+        "fire to one handler with the tracing monitor and the SDK (spans dropped) / without",
+        lambda: with_the_tracing_monitor(1, sdk=True),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "tracing_unsampled": Cell(
+        "fire to one handler with the tracing monitor and the SDK, its trace not sampled / without",
+        lambda: with_the_tracing_monitor(1, sdk=True, sampled=False),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "tracing_sdk10": Cell(
+        "fire to ten handlers with the tracing monitor and the SDK (spans dropped) / without",
+        lambda: with_the_tracing_monitor(10, sdk=True),
         lambda: without_a_monitor(10),
         1.5,
     ),

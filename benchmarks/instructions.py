@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import os
 import re
 import shutil
@@ -134,10 +135,17 @@ def one_fire(fire: Callable[[], object], turn: Turn | None) -> Callable[[], obje
     return fire_and_turn
 
 
+#: Modules each measured process imports before it sets up (``--preload``):
+#: what merely importing them costs a fire.
+PRELOAD: list[str] = []
+
+
 def inner(name: str, workload: str, n: int, fires: int) -> None:
     """
     In the process valgrind watches: register, check, then fire C{fires} times.
     """
+    for module in PRELOAD:
+        importlib.import_module(module)
     hits = [0, 0]
     rig, turn = rig_of(name, workload, n, hits)
     fire = one_fire(rig.build().fire, turn)
@@ -166,6 +174,7 @@ def collected(name: str, cell: Cell, fires: int) -> int:
         cell.workload,
         str(cell.n),
         str(fires),
+        *(["--preload", ",".join(PRELOAD)] if PRELOAD else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -250,7 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--inner", nargs=4, metavar=("CONTENDER", "WORKLOAD", "N", "FIRES"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--preload",
+        default="",
+        help="modules to import in every measured process before its set-up (comma-separated)",
+    )
     args = parser.parse_args(argv)
+    PRELOAD[:] = [module for module in args.preload.split(",") if module]
     if args.inner:
         name, workload, n, fires = args.inner
         inner(name, workload, int(n), int(fires))
@@ -266,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     figures = measure(names, cells)
     python = sys.version.split()[0]
-    print(f"Instructions per fire under callgrind, Python {python}; fixed hash seed, frozen heap.\n")
+    print(f"Instructions per fire under callgrind, Python {python}; fixed hash seed, frozen heap.")
+    print(f"Modules imported first: {', '.join(PRELOAD) or 'none'}.\n")
     print(table(names, cells, figures))
     print()
     print("\n".join(ratios(names, cells, figures)))

@@ -256,3 +256,28 @@ def test_instructions_refuses_unknown_names(capsys):
         instructions.main(["--contenders", "nobody"])
     assert exit_.value.code == 2
     assert "unknown contender or cell: nobody" in capsys.readouterr().err
+
+
+def test_instructions_inner_run_imports_the_preloaded_modules():
+    """
+    --preload imports its modules in the measured process (an unknown one
+    stops it), so that a run can show what importing them costs a fire.
+    """
+    script = str(ROOT / "benchmarks" / "instructions.py")
+    inner = [sys.executable, script, "--inner", "this_project", "fanout", "1", "3", "--preload"]
+    loaded = subprocess.run(
+        [*inner, "twisted_event_dispatcher.metrics,twisted_event_dispatcher.tracing"], **QUIET
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    missing = subprocess.run([*inner, "no_such_module_here"], **QUIET)
+    assert missing.returncode != 0 and "No module named 'no_such_module_here'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "cell", ["metrics", "metrics10", "tracing", "tracing_sdk", "tracing_unsampled", "tracing_sdk10"]
+)
+def test_core_inner_runs_the_observability_cells(cell):
+    script = str(ROOT / "benchmarks" / "core.py")
+    for side in ("target", "reference"):
+        done = subprocess.run([sys.executable, script, "--inner", cell, side, "3"], **QUIET)
+        assert done.returncode == 0, done.stderr

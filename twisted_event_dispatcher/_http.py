@@ -22,16 +22,20 @@ from twisted.web.server import Request
 
 from . import _openapi
 from ._dispatcher import EventDispatcher
-from ._http_answers import ApiError, ResultWriter, answer, answer_error
+from ._http_answers import ApiError, ResultWriter, answer, answer_error, answer_text_later
 from ._http_checks import RequestChecks, allowed_hosts, check_json_body, listening_name, parse_fire_request
 from ._http_fire import Firing
 from ._http_site import ApiRequest
 from ._result import FireResult
+from ._telemetry import Telemetry
 from .config import DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_TIMEOUT
 from .declarations import UnknownEventError
 from .plugins import PluginHost
 
 _log = Logger()
+
+#: The content type of the metrics: Prometheus's text format.
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 Route = tuple[bytes, bool, Callable[[Request], object]]
 #: Publishes a checked event through the broker and answers the request.
@@ -41,7 +45,7 @@ Publish = Callable[[Request, object, dict[str, object]], object]
 class ApiResource(Resource):
     """
     The API: ``POST /events``, ``GET /handlers``, ``GET /plugins``,
-    ``GET /health`` and ``GET /openapi.json``.
+    ``GET /health``, ``GET /metrics`` and ``GET /openapi.json``.
 
     :param host: the plugins and their dispatcher.
     :param token: the bearer token every request but the health check and
@@ -55,6 +59,7 @@ class ApiResource(Resource):
     :param max_depth: how deep an event or its details may nest.
     :param max_in_flight: how many fires may wait for their handlers at once.
     :param max_queued: how many more fires may wait for a place.
+    :param telemetry: the service's metrics and traces; None for neither.
     :param routes: more routes (broker mode's), path to (method, whether a
         token is needed, responder).
     :param publish: answers ``POST /events?delivery=broker`` with the
@@ -76,6 +81,7 @@ class ApiResource(Resource):
         max_depth: int = DEFAULT_MAX_DEPTH,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        telemetry: Telemetry | None = None,
         routes: Mapping[bytes, Route] | None = None,
         publish: Publish | None = None,
     ) -> None:
@@ -90,12 +96,25 @@ class ApiResource(Resource):
             max_depth,
         )
         self._writer = ResultWriter(host, expose_errors)
-        self.firing = Firing(self._fire_event, self._writer, timeout, clock, max_in_flight, max_queued)
+        self._telemetry = telemetry
+        self.firing = Firing(
+            self._fire_event,
+            self._writer,
+            timeout,
+            clock,
+            max_in_flight,
+            max_queued,
+            around=None if telemetry is None else telemetry.around_fire,
+            refused=None if telemetry is None else telemetry.refused,
+        )
+        if telemetry is not None:
+            telemetry.watch_http(self.firing)
         handlers = {
             "fire": self._fire,
             "handlers": self._handlers,
             "plugins": self._plugins,
             "health": self._health,
+            "metrics": self._metrics,
             "openapi": self._openapi,
         }
         self._routes: dict[bytes, Route] = {
@@ -174,7 +193,11 @@ class ApiResource(Resource):
             raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
         event, details = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
         if delivery == b"broker" and self._publish is not None:
-            return self._publish(request, event, details)
+            around = None if self._telemetry is None else self._telemetry.around_fire
+            if around is None:
+                return self._publish(request, event, details)
+            with around(request):  # the request's trace context: the publish span's parent
+                return self._publish(request, event, details)
         return self.firing.submit(request, event, details)
 
     def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
@@ -220,15 +243,31 @@ class ApiResource(Resource):
             "failed_plugins": failed,
             "in_flight": self.in_flight,
             "waiting": _waiting(self._host.dispatcher),
+            **(_NO_TELEMETRY if self._telemetry is None else self._telemetry.health()),
         }
         if state != "running":
             raise ApiError(503, f"the service is {state}", extra=body)
         return body
 
+    def _metrics(self, request: Request) -> object:
+        text = None if self._telemetry is None else self._telemetry.metrics_text()
+        if text is None:
+            raise ApiError(
+                404, "metrics are off: set enabled = true in the [metrics] table of the configuration"
+            )
+        return answer_text_later(request, text, METRICS_CONTENT_TYPE)
+
     def _openapi(self, request: Request) -> object:
         if self._host.declared is not None:
             return _openapi.document()
         return _openapi.document(sorted(self._host.dispatcher.allowed_match_spec_keywords))
+
+
+#: What the health check says of metrics and traces when the service has neither.
+_NO_TELEMETRY: dict[str, object] = {
+    "metrics": {"enabled": False, "path": None},
+    "tracing": {"enabled": False, "exporter": None, "to": None},
+}
 
 
 def _not_found(path: bytes, routes: dict[bytes, Any]) -> ApiError:

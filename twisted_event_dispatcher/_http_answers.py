@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Final
 
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request
+from twisted.web.server import NOT_DONE_YET, Request
 
 from ._json import dumps
 from ._registry import HandlerId
@@ -23,6 +25,8 @@ _PHRASES: Final = {status.value: status.phrase.encode("ascii") for status in HTT
 
 #: How many handlers' descriptions a L{ResultWriter} keeps at most.
 _CACHED_HANDLERS: Final = 4096
+
+_log = Logger()
 
 
 class ApiError(Exception):
@@ -68,6 +72,42 @@ def answer_error(request: Request, error: ApiError) -> bytes:
     for name, value in error.headers.items():
         request.setHeader(name, value)
     return answer(request, error.status, {"error": error.message, **error.extra})
+
+
+def answer_text_later(request: Request, text: Deferred[bytes], content_type: bytes) -> int:
+    """
+    Answer with ``text`` once it is made (a 500 if making it fails), unless
+    the client has gone by then.
+
+    :returns: ``NOT_DONE_YET``, for the resource to return.
+    """
+    gone: list[Failure] = []
+    request.notifyFinish().addErrback(gone.append)
+
+    def write(body: bytes) -> None:
+        if gone:
+            return
+        request.setResponseCode(200, _PHRASES[200])
+        request.setHeader(b"content-type", content_type)
+        request.setHeader(b"cache-control", b"no-store")
+        _send(request, body)
+
+    def failed(failure: Failure) -> None:
+        _log.failure("Making the answer to {path} failed", failure, path=request.path)
+        if not gone:
+            _send(request, answer_error(request, ApiError(500, "internal error; see the service's log")))
+
+    def unwritten(failure: Failure) -> None:
+        _log.failure("Writing the answer to {path} failed", failure, path=request.path)
+
+    text.addCallbacks(write, failed).addErrback(unwritten)
+    return NOT_DONE_YET
+
+
+def _send(request: Request, body: bytes) -> None:
+    request.setHeader(b"content-length", b"%d" % len(body))
+    request.write(body)
+    request.finish()
 
 
 def handler_error(failure: Failure, expose: bool) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Final, cast
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -49,6 +50,9 @@ RETRY_AFTER: Final = {b"retry-after": b"1"}
 #: Fires an event with its details.
 Fire = Callable[[object, dict[str, object]], "Deferred[FireResult]"]
 
+#: What is entered around the fire of a request (its trace context, say).
+AroundFire = Callable[[Request], AbstractContextManager[object]]
+
 _log = Logger()
 
 
@@ -64,6 +68,8 @@ class Firing:
     :param clock: for the timeout.
     :param max_in_flight: how many fires may wait for their handlers at once.
     :param max_queued: how many more may wait for a place.
+    :param around: entered around each fire, given its request; or None.
+    :param refused: told of each fire refused because the queue is full; or None.
     """
 
     def __init__(
@@ -74,6 +80,9 @@ class Firing:
         clock: IReactorTime,
         max_in_flight: int,
         max_queued: int,
+        *,
+        around: AroundFire | None = None,
+        refused: Callable[[], None] | None = None,
     ) -> None:
         self._fire = fire
         self.writer = writer
@@ -81,6 +90,8 @@ class Firing:
         self._clock = clock
         self._max_in_flight = max_in_flight
         self._max_queued = max_queued
+        self._around = around
+        self._refused = refused
         self._running = 0
         self._releasing = False
         self._queued: deque[Answer] = deque()
@@ -93,6 +104,34 @@ class Firing:
         How many fires have not been answered yet (queued ones included).
         """
         return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        """
+        How many fires wait for their handlers.
+        """
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        """
+        How many fires wait for a place.
+        """
+        return len(self._queued)
+
+    @property
+    def max_in_flight(self) -> int:
+        """
+        How many fires may wait for their handlers at once.
+        """
+        return self._max_in_flight
+
+    @property
+    def max_queued(self) -> int:
+        """
+        How many more may wait for a place.
+        """
+        return self._max_queued
 
     def when_idle(self) -> Deferred[None]:
         """
@@ -120,6 +159,8 @@ class Firing:
         elif len(self._queued) < self._max_queued:
             self._queued.append(pending)
         else:
+            if self._refused is not None:
+                self._refused()
             message = (
                 f"too many events in flight ({self._running} running, {len(self._queued)} waiting); "
                 "try again later"
@@ -134,7 +175,11 @@ class Firing:
         Fire ``pending``'s event; answer it 422 if its details are refused.
         """
         try:
-            fired = self._fire(pending.event, pending.details)
+            if self._around is None:
+                fired = self._fire(pending.event, pending.details)
+            else:
+                with self._around(pending.request):
+                    fired = self._fire(pending.event, pending.details)
         except UNPROCESSABLE as error:
             refused = ApiError(422, str(error)[:1000])
             if not pending.waiting:

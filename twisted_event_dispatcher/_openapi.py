@@ -106,6 +106,17 @@ ENDPOINTS: Final = (
         },
     ),
     Endpoint(
+        "metrics",
+        "/metrics",
+        "GET",
+        True,
+        "The service's metrics, in Prometheus's text format.",
+        {
+            "200": ("The metrics (see docs/operating.rst).", "PrometheusText"),
+            "404": ("Metrics are off: the [metrics] table does not enable them.", "Error"),
+        },
+    ),
+    Endpoint(
         "openapi",
         "/openapi.json",
         "GET",
@@ -116,6 +127,9 @@ ENDPOINTS: Final = (
 )
 
 _JSON_VALUE: Final = {"description": "Any JSON value."}
+
+#: The one answer that is not JSON: its schema's name, and its media type.
+TEXT_ANSWERS: Final = {"PrometheusText": "text/plain"}
 PLUGIN_STATES: Final = ["added", "initializing", "initialized", "starting", "started", "failed", "closed"]
 _SCALAR: Final = {"type": ["string", "number", "boolean", "null"]}
 _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
@@ -220,8 +234,22 @@ SCHEMAS: Final[dict[str, object]] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "failed_plugins", "in_flight", "waiting"],
+        "required": ["status", "failed_plugins", "in_flight", "waiting", "metrics", "tracing"],
         "properties": {
+            "metrics": {
+                "type": "object",
+                "required": ["enabled", "path"],
+                "properties": {"enabled": {"type": "boolean"}, "path": {"type": ["string", "null"]}},
+            },
+            "tracing": {
+                "type": "object",
+                "required": ["enabled", "exporter", "to"],
+                "properties": {
+                    "enabled": {"type": "boolean"},
+                    "exporter": {"enum": ["otlp", "file", None]},
+                    "to": {"type": ["string", "null"]},
+                },
+            },
             "status": {"enum": ["running", "starting", "stopping", "stopped"]},
             "failed_plugins": _STRINGS,
             "in_flight": {"type": "integer", "minimum": 0},
@@ -267,10 +295,13 @@ def package_version() -> str:
 
 
 def _response(description: str, schema: str, status: str) -> dict[str, object]:
-    described: dict[str, object] = {
-        "description": description,
-        "content": {"application/json": {"schema": _ref(schema)}},
-    }
+    media = TEXT_ANSWERS.get(schema)
+    content = (
+        {"application/json": {"schema": _ref(schema)}}
+        if media is None
+        else {media: {"schema": {"type": "string"}}}
+    )
+    described: dict[str, object] = {"description": description, "content": content}
     if status == "503":
         described["headers"] = {
             "Retry-After": {

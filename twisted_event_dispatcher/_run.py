@@ -329,7 +329,10 @@ class Run:
             self.state.drop_follow_ups()
         del self.runner.waiting[self.result]
         if self.monitors is not None:
-            self.monitors.fire_finished(self.result, self.failure, self.now() - self.began)
+            failure = self.failure
+            if failure is None and self.cancelled:  # as the fire's Deferred fails (see _cancel)
+                failure = Failure(FireCancelled(self.result))
+            self.monitors.fire_finished(self.result, failure, self.now() - self.began)
 
     def _finished(self) -> None:
         """

@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, cast, final
 
@@ -51,6 +52,12 @@ DEFAULT_MAX_QUEUED: Final = 1000
 
 #: How a configuration that comes from no file is named in errors.
 EMBEDDED: Final = "<embedded default configuration>"
+
+#: Where the service can send its traces: an OTLP/HTTP receiver, or a file.
+TRACE_EXPORTERS: Final = ("otlp", "file")
+
+#: What the service calls itself in its traces, unless configured.
+DEFAULT_SERVICE_NAME: Final = "event-dispatcher"
 
 T = TypeVar("T")
 
@@ -170,6 +177,44 @@ class PluginSettings:
 
 @final
 @attrs.frozen
+class MetricsSettings:
+    """
+    The ``[metrics]`` table.
+
+    :ivar enabled: whether ``GET /metrics`` serves Prometheus metrics.
+    :ivar buckets: the histograms' bounds, in seconds; None for the default.
+    """
+
+    enabled: bool = False
+    buckets: tuple[float, ...] | None = None
+
+
+@final
+@attrs.frozen
+class TracingSettings:
+    """
+    The ``[tracing]`` table.
+
+    :ivar enabled: whether every fire is traced with OpenTelemetry.
+    :ivar exporter: ``"otlp"`` (OTLP over HTTP) or ``"file"`` (JSON lines).
+    :ivar endpoint: the OTLP/HTTP traces URL; None for OpenTelemetry's
+        environment variables, or its default.
+    :ivar file: the file spans are appended to, for ``"file"``.
+    :ivar service_name: the ``service.name`` of the spans.
+    :ivar sample: the share of traces started here that are recorded
+        (a trace continued from a caller follows the caller's choice).
+    """
+
+    enabled: bool = False
+    exporter: Literal["otlp", "file"] = "otlp"
+    endpoint: str | None = None
+    file: str | None = None
+    service_name: str = DEFAULT_SERVICE_NAME
+    sample: float = 1.0
+
+
+@final
+@attrs.frozen
 class Config:
     """
     A whole configuration.
@@ -181,6 +226,8 @@ class Config:
     :ivar plugins: the ``[plugins.NAME]`` tables, in file order.
     :ivar entry_point_groups: groups whose every entry point is a plugin.
     :ivar broker: the ``[broker]`` table, or None: one process, no broker.
+    :ivar metrics: the ``[metrics]`` table.
+    :ivar tracing: the ``[tracing]`` table.
     """
 
     source: str
@@ -190,6 +237,8 @@ class Config:
     plugins: tuple[PluginSettings, ...] = ()
     entry_point_groups: tuple[str, ...] = ()
     broker: BrokerSettings | None = None
+    metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
 
 
 def _describe(value: object) -> str:
@@ -266,6 +315,21 @@ class _Table:
 
     def problem(self, name: str, problem: str) -> ConfigError:
         return ConfigError(self._source, self.key(name), problem)
+
+    def seconds(self, name: str) -> tuple[float, ...] | None:
+        """
+        An increasing array of positive numbers of seconds, or None if absent.
+        """
+        expected = "an array of increasing positive numbers of seconds"
+        value = self._get(name, list, expected, None)
+        if value is None:
+            return None
+        numbers = all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value)
+        if not value or not numbers or not all(item > 0 and math.isfinite(item) for item in value):
+            raise self.error(name, expected)
+        if any(later <= earlier for earlier, later in pairwise(value)):
+            raise self.error(name, expected)
+        return tuple(float(item) for item in value)
 
     def share(self, name: str, default: float) -> float:
         expected = "a number above 0 and at most 1"
@@ -447,6 +511,42 @@ def _server(table: _Table, endpoint: str | None) -> ServerSettings:
     return settings
 
 
+def _metrics(table: _Table) -> MetricsSettings:
+    settings = MetricsSettings(table.boolean("enabled", False), table.seconds("buckets"))
+    table.finish()
+    return settings
+
+
+def _in_directory(table: _Table, name: str, path: str) -> str:
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise table.error(name, "the path of a file in an existing directory")
+    return path
+
+
+def _tracing(table: _Table) -> TracingSettings:
+    exporter = cast(Literal["otlp", "file"], table.choice("exporter", TRACE_EXPORTERS, "otlp"))
+    endpoint = table.string("endpoint")
+    file = table.string("file")
+    if exporter == "file" and file is None:
+        raise table.error("file", 'the path of the file spans go to, with exporter = "file"')
+    if exporter != "file" and file is not None:
+        raise table.error("file", 'no file with exporter = "otlp" (it sends to endpoint)')
+    if exporter != "otlp" and endpoint is not None:
+        raise table.error("endpoint", 'no endpoint with exporter = "file" (it writes to file)')
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise table.error("endpoint", "the http:// or https:// URL of an OTLP/HTTP traces receiver")
+    settings = TracingSettings(
+        table.boolean("enabled", False),
+        exporter,
+        endpoint,
+        None if file is None else _in_directory(table, "file", file),
+        table.string("service_name", DEFAULT_SERVICE_NAME) or DEFAULT_SERVICE_NAME,
+        table.share("sample", 1.0),
+    )
+    table.finish()
+    return settings
+
+
 def _plugin(name: str, table: _Table) -> PluginSettings:
     path = table.string("path")
     entry_point = table.string("entry_point")
@@ -487,8 +587,10 @@ def parse_config(text: str, source: str, *, endpoint: str | None = None) -> Conf
     groups = discovery.names("entry_point_groups", ())
     discovery.finish()
     broker = _broker(top, source)
+    metrics = _metrics(top.table("metrics"))
+    tracing = _tracing(top.table("tracing"))
     top.finish()
-    return Config(source, dispatcher, events, server, plugins, groups, broker)
+    return Config(source, dispatcher, events, server, plugins, groups, broker, metrics, tracing)
 
 
 def _broker(top: _Table, source: str) -> BrokerSettings | None:

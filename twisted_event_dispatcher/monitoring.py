@@ -2,6 +2,8 @@
 """
 Monitors: the built-in one that logs every handler call through
 C{twisted.logger}, with its duration, and warns about slow handlers.
+Prometheus metrics and OpenTelemetry traces are monitors of their own, in
+``twisted_event_dispatcher.metrics`` and ``twisted_event_dispatcher.tracing``.
 """
 
 from __future__ import annotations

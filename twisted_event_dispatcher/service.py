@@ -47,6 +47,7 @@ from ._errors import DispatcherError
 from ._http import ApiResource
 from ._http_site import ApiSite
 from ._openapi import package_version
+from ._telemetry import Telemetry, telemetry_for
 from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
 from .config import (
     DEFAULT_MAX_BODY,
@@ -100,6 +101,8 @@ class DispatcherService(Service):
     :param max_in_flight: how many fired events may wait for their handlers
         at once.
     :param max_queued: how many more may wait for a place; past that, 503.
+    :param telemetry: the metrics and traces, started and stopped with the
+        service; None for neither.
     :param broker: broker mode (``[broker]``), started after the plugins and
         stopped (its group draining) before them; None for one process.
     """
@@ -122,6 +125,7 @@ class DispatcherService(Service):
         access_log: AccessLog | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        telemetry: Telemetry | None = None,
         broker: BrokerMode | None = None,
     ) -> None:
         if reactor is None:
@@ -129,6 +133,7 @@ class DispatcherService(Service):
 
             reactor = cast(IReactorCore, global_reactor)
         self.host = host
+        self.telemetry = telemetry
         self._endpoint = endpoint
         self._reactor = reactor
         self._threads = threads
@@ -145,6 +150,7 @@ class DispatcherService(Service):
             max_depth=max_depth,
             max_in_flight=max_in_flight,
             max_queued=max_queued,
+            telemetry=telemetry,
             **broker_api(broker),
         )
         self.broker = broker
@@ -156,7 +162,8 @@ class DispatcherService(Service):
         Listen, then start the plugins and the dispatcher.
 
         :raises CannotListenError: if the endpoint cannot listen.
-        :raises OSError: if the access log file cannot be opened.
+        :raises OSError: if the access log file, or the file spans go to,
+            cannot be opened.
         """
         Service.startService(self)
         if self._threads is not None:
@@ -164,6 +171,8 @@ class DispatcherService(Service):
         try:
             if self._access_log is not None:
                 self._access_log.open()
+            if self.telemetry is not None:
+                self.telemetry.start(self.host.dispatcher)
             self.port = _listen_now(self._endpoint, self.site)
         except BaseException:
             Service.stopService(self)
@@ -196,6 +205,8 @@ class DispatcherService(Service):
             await self.broker.stopService()
         await self.host.stopService()
         await self.resource.when_idle()
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         await self.site.close_all(cast(IReactorTime, self._reactor), SHUTDOWN_GRACE)
         if self._access_log is not None:
             self._access_log.close()
@@ -304,13 +315,15 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
     """
     The whole service a configuration describes.
 
-    :raises ConfigError: for an endpoint string Twisted cannot parse.
+    :raises ConfigError: for an endpoint string Twisted cannot parse, or
+        metrics or traces whose packages are not installed.
     :raises PluginLoadError: if a plugin cannot be loaded, built or added.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = cast(IReactorCore, global_reactor)
+    telemetry = telemetry_for(config, cast(IReactorThreads, reactor))
     host = build_host(config)
     try:
         endpoint = serverFromString(reactor, config.server.endpoint)
@@ -335,7 +348,10 @@ def build_service(config: Config, reactor: IReactorCore | None = None) -> Dispat
         access_log=access_log_for(server.access_log, server.access_log_sample, cast(IReactorTime, reactor)),
         max_in_flight=config.dispatcher.max_in_flight,
         max_queued=config.dispatcher.max_queued,
-        broker=build_broker(config, host, reactor),
+        telemetry=telemetry,
+        broker=build_broker(
+            config, host, reactor, None if config.broker is None else telemetry.broker_hooks()
+        ),
     )
 
 

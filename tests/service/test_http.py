@@ -286,7 +286,14 @@ async def test_health_is_200_when_running(server):
     response, answer = await server.request("GET", "/health")
     assert (response.code, answer) == (
         200,
-        {"status": "running", "failed_plugins": [], "in_flight": 0, "waiting": []},
+        {
+            "status": "running",
+            "failed_plugins": [],
+            "in_flight": 0,
+            "waiting": [],
+            "metrics": {"enabled": False, "path": None},
+            "tracing": {"enabled": False, "exporter": None, "to": None},
+        },
     )
 
 
@@ -294,7 +301,7 @@ async def test_health_is_200_when_running(server):
 async def test_unknown_paths_and_methods_get_json_errors(server):
     response, answer = await server.request("GET", "/nowhere")
     assert response.code == 404
-    paths = "/events, /handlers, /plugins, /health, /openapi.json"
+    paths = "/events, /handlers, /plugins, /health, /metrics, /openapi.json"
     assert answer == {"error": f"no such resource '/nowhere'; the API has {paths}"}
     response, answer = await server.request("GET", "/events")
     assert (response.code, answer) == (405, {"error": "/events takes POST, not GET"})

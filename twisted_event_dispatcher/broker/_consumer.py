@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from ._amqp import declare_exchange, message_of, publish_confirmed
 from ._connection import BrokerConnection
 from ._groups import group_bindings, warn_long_timeouts
+from ._observing import BrokerObserver
 from ._processing import Processor, drain
 from ._topology import Binding, GroupSettings, binding_arguments
 
@@ -124,6 +125,7 @@ class AmqpConsumerGroup(Service):
         warn about one longer than the broker's consumer timeout.
     :param binding_interval: seconds between checks that the bindings
         match the handlers.
+    :param observer: told what the group does (metrics, traces); or None.
     """
 
     def __init__(
@@ -135,12 +137,13 @@ class AmqpConsumerGroup(Service):
         *,
         handler_timeout: float | None = None,
         binding_interval: float = 5.0,
+        observer: BrokerObserver | None = None,
     ) -> None:
         self._connection = connection
         self._dispatcher = dispatcher
         self.settings = settings
         self._handler_timeout = handler_timeout
-        self.processor = Processor(dispatcher, settings, completion_log, connection.clock)
+        self.processor = Processor(dispatcher, settings, completion_log, connection.clock, observer)
         self._channel: TwistedChannel | None = None
         self._consumer_tag: str | None = None
         self._bound: frozenset[Binding] = frozenset()

@@ -24,6 +24,7 @@ from ._envelope import Message, seal, to_message
 from ._errors import UnknownDeadLetter, UnroutableEvent
 from ._groups import group_bindings, warn_long_timeouts
 from ._interfaces import ICompletionLog, IDeadLetters, IEventTransport
+from ._observing import BrokerObserver
 from ._processing import Processor, drain
 from ._topology import DEFAULT_EXCHANGE, Binding, GroupSettings, routes
 
@@ -111,12 +112,13 @@ class MemoryConsumerGroup(Service):
         queue: _Queue,
         dispatcher: EventDispatcher,
         completion_log: ICompletionLog | None,
+        observer: BrokerObserver | None = None,
     ) -> None:
         self._transport = transport
         self._queue = queue
         self._dispatcher = dispatcher
         self._settings = queue.settings
-        self.processor = Processor(dispatcher, queue.settings, completion_log, transport.clock)
+        self.processor = Processor(dispatcher, queue.settings, completion_log, transport.clock, observer)
         self._unsettled: set[_Delivery] = set()
 
     def startService(self) -> None:
@@ -258,15 +260,19 @@ class MemoryTransport:
         dispatcher: EventDispatcher,
         settings: GroupSettings,
         completion_log: ICompletionLog | None = None,
+        *,
+        observer: BrokerObserver | None = None,
     ) -> MemoryConsumerGroup:
         """
         See L{IEventTransport.consumer_group}.  The group's queue is bound
         from the moment the consumer is made (as declaring it does on a
         broker), and it keeps its events while no consumer runs.
+
+        :param observer: told what the group does (metrics, traces); or None.
         """
         queue = self._queue(settings)
         queue.bindings = queue.bindings | group_bindings(dispatcher)
-        return MemoryConsumerGroup(self, queue, dispatcher, completion_log)
+        return MemoryConsumerGroup(self, queue, dispatcher, completion_log, observer)
 
     def dead_letters(self, settings: GroupSettings) -> MemoryDeadLetters:
         """

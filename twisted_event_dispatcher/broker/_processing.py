@@ -23,6 +23,7 @@ from ._envelope import Envelope, Message, from_message
 from ._errors import EnvelopeError
 from ._interfaces import ICompletionLog
 from ._ledger import FireLedger
+from ._observing import BrokerObserver
 
 if TYPE_CHECKING:
     from .._dispatcher import EventDispatcher
@@ -110,6 +111,8 @@ class Processor:
     :param settings: the group.
     :param completion_log: the completion log, or None.
     :param clock: for retry delays and dead-letter times.
+    :param observer: told of deliveries and dead letters, and entered
+        around each fire (metrics and traces); or None.
     """
 
     def __init__(
@@ -118,7 +121,9 @@ class Processor:
         settings: GroupSettings,
         completion_log: ICompletionLog | None,
         clock: IReactorTime,
+        observer: BrokerObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._dispatcher = dispatcher
         self._fire = dispatcher.fire
         self._settings = settings
@@ -142,6 +147,8 @@ class Processor:
         """
         job = _Job(delivery)
         self._jobs[id(job)] = job
+        if self._observer is not None:
+            self._observer.delivered(self._settings, delivery.attempt)
         try:
             envelope = from_message(delivery.message)
         except EnvelopeError as error:
@@ -217,21 +224,26 @@ class Processor:
         self._settle(job, envelope, [("(completion log)", _describe(failure))])
 
     def _fire_now(self, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:
-        allowed = self._dispatcher.allowed_match_spec_keywords
-        details = {keyword: value for keyword, value in envelope.details.items() if keyword in allowed}
         try:
-            firing = self._fire(
-                envelope.payload,
-                details,
-                fire_id=envelope.event_id,
-                attempt=job.delivery.attempt,
-                ledger=ledger,
-            )
+            if self._observer is None:
+                firing = self._fire_envelope(job, envelope, ledger)
+            else:
+                with self._observer.consuming(self._settings, envelope.trace_context):
+                    firing = self._fire_envelope(job, envelope, ledger)
         except Exception:
             self._fired(Failure(), job, envelope, ledger)
             return
         firing.addBoth(self._fired, job, envelope, ledger)
         firing.addErrback(self._crashed, job)
+
+    def _fire_envelope(
+        self, job: _Job, envelope: Envelope, ledger: FireLedger | None
+    ) -> Deferred[FireResult]:
+        allowed = self._dispatcher.allowed_match_spec_keywords
+        details = {keyword: value for keyword, value in envelope.details.items() if keyword in allowed}
+        return self._fire(
+            envelope.payload, details, fire_id=envelope.event_id, attempt=job.delivery.attempt, ledger=ledger
+        )
 
     def _fired(self, outcome: object, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:
         if isinstance(outcome, Failure):
@@ -310,6 +322,8 @@ class Processor:
         try:
             await delivery.dead_letter(headers)
             self.counts["dead-lettered"] += 1
+            if self._observer is not None:
+                self._observer.dead_lettered(self._settings, reason)
         except Exception:
             _log.failure("Dead-lettering failed; the event goes back to the queue", Failure())
             delivery.requeue()

@@ -11,6 +11,7 @@ import builtins
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, final
 
+import attrs
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
@@ -18,7 +19,9 @@ from twisted.python.failure import Failure
 
 from ._config import BrokerSettings
 from ._deadletter import DeadLetter
+from ._envelope import seal
 from ._ledger import MemoryCompletionLog
+from ._observing import BrokerObserver, PublishObservation
 from ._postgres import PostgresCompletionLog
 from ._transport import AmqpTransport
 
@@ -41,6 +44,8 @@ class BrokerMode(MultiService):
     :param handler_timeout: the dispatcher's handler timeout, for the
         warning about the broker's consumer timeout.
     :param reactor: the reactor; the global one if None.
+    :param observer: told what the broker does (the service's metrics and
+        traces); or None.
     """
 
     def __init__(
@@ -50,9 +55,11 @@ class BrokerMode(MultiService):
         *,
         handler_timeout: float | None = None,
         reactor: object | None = None,
+        observer: BrokerObserver | None = None,
     ) -> None:
         MultiService.__init__(self)
         self.settings = settings
+        self.observer = observer
         self.transport = AmqpTransport(
             settings.url,
             exchange=settings.exchange,
@@ -95,6 +102,7 @@ class BrokerMode(MultiService):
                 self.settings.group,
                 self.completion_log,
                 handler_timeout=self._handler_timeout,
+                observer=self.observer,
             )
 
     def _no_table(self, failure: Failure) -> None:
@@ -114,9 +122,17 @@ class BrokerMode(MultiService):
 
     def publish(self, event: object, details: Mapping[str, object]) -> Deferred[str]:
         """
-        Publish an event (see L{AmqpTransport.publish}).
+        Publish an event (see L{AmqpTransport.publish}), watched by the
+        observer: its envelope carries the observer's trace context.
+
+        :raises EnvelopeError: synchronously, for details that cannot travel.
         """
-        return self.transport.publish(event, details)
+        if self.observer is None:
+            return self.transport.publish(event, details)
+        envelope = seal(event, details)
+        watching = self.observer.publishing(self.settings.exchange, envelope.event_id)
+        envelope = attrs.evolve(envelope, trace_context=dict(watching.trace_context))
+        return _watched(self.transport.publisher.publish_envelope(envelope), watching)
 
     def dead_letters(self, limit: int) -> Deferred[builtins.list[DeadLetter]]:
         """
@@ -135,6 +151,18 @@ class BrokerMode(MultiService):
         if self.settings.group is None:
             raise LookupError("this service runs no consumer group, so it has no dead letters")
         return self.transport.dead_letters(self.settings.group).replay(event_id)
+
+
+def _watched(publishing: Deferred[str], watching: PublishObservation) -> Deferred[str]:
+    def confirmed(event_id: str) -> str:
+        watching.confirmed()
+        return event_id
+
+    def failed(failure: Failure) -> Failure:
+        watching.failed(failure)
+        return failure
+
+    return publishing.addCallbacks(confirmed, failed)
 
 
 async def _nothing() -> builtins.list[DeadLetter]:

@@ -19,6 +19,7 @@ from ._amqp_dead_letters import AmqpDeadLetters
 from ._connection import DEFAULT_URL, BrokerConnection
 from ._consumer import AmqpConsumerGroup
 from ._interfaces import IEventTransport
+from ._observing import BrokerObserver
 from ._publisher import AmqpPublisher
 from ._topology import DEFAULT_EXCHANGE, GroupSettings
 
@@ -88,10 +89,13 @@ class AmqpTransport(MultiService):
         completion_log: ICompletionLog | None = None,
         *,
         handler_timeout: float | None = None,
+        observer: BrokerObserver | None = None,
     ) -> AmqpConsumerGroup:
         """
         See L{IEventTransport.consumer_group}; the group is attached to this
         service.
+
+        :param observer: told what the group does (metrics, traces); or None.
 
         :raises ValueError: if the group names another exchange.
         """
@@ -101,7 +105,12 @@ class AmqpTransport(MultiService):
                 f"this transport's is {self.exchange!r}"
             )
         group = AmqpConsumerGroup(
-            self.connection, dispatcher, settings, completion_log, handler_timeout=handler_timeout
+            self.connection,
+            dispatcher,
+            settings,
+            completion_log,
+            handler_timeout=handler_timeout,
+            observer=observer,
         )
         Service.setServiceParent(group, self)
         return group

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._http import dead_letter_routes, publish_route
+from ._observing import BrokerObserver
 from ._service import BrokerMode
 
 if TYPE_CHECKING:
@@ -18,14 +19,22 @@ if TYPE_CHECKING:
 __all__ = ["BrokerMode", "broker_api", "build_broker", "start_when_running"]
 
 
-def build_broker(config: Config, host: PluginHost, reactor: object | None = None) -> BrokerMode | None:
+def build_broker(
+    config: Config, host: PluginHost, reactor: object | None = None, observer: BrokerObserver | None = None
+) -> BrokerMode | None:
     """
     Broker mode as ``[broker]`` describes it, or None without one.
+
+    :param observer: told what the broker does (metrics, traces); or None.
     """
     if config.broker is None:
         return None
     return BrokerMode(
-        config.broker, host.dispatcher, handler_timeout=config.dispatcher.handler_timeout, reactor=reactor
+        config.broker,
+        host.dispatcher,
+        handler_timeout=config.dispatcher.handler_timeout,
+        reactor=reactor,
+        observer=observer,
     )
 
 

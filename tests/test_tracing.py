@@ -1,0 +1,360 @@
+"""
+OpenTelemetry traces of fires (twisted_event_dispatcher.tracing), read from
+the SDK's in-memory exporter: the tree of spans, their names, kinds,
+parents, statuses, attributes and durations; the trace context carried in
+headers; the publish span whose context a consumer continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
+from support import failure_of, result_of
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.task import Clock, deferLater
+from twisted.python.failure import Failure
+from zope.interface.verify import verifyObject
+
+from twisted_event_dispatcher import (
+    EventDispatcher,
+    FireCancelled,
+    HandlerFailed,
+    IFireMonitor,
+    StopPropagation,
+)
+from twisted_event_dispatcher.tracing import (
+    SCHEMA_URL,
+    PublishTracing,
+    TracingMonitor,
+    continued,
+    error_type,
+    extract_context,
+    inject_context,
+)
+
+#: A remote caller's span: its trace, and its own id.
+TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
+PARENT_ID = 0xB7AD6B7169203331
+TRACEPARENT = f"00-{TRACE_ID:032x}-{PARENT_ID:016x}-01"
+
+
+class Traced:
+    """
+    A provider whose spans end up in memory.
+    """
+
+    def __init__(self, **provider: Any) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider(**provider)
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    def spans(self) -> dict[str, ReadableSpan]:
+        finished = self.exporter.get_finished_spans()
+        by_name = {span.name: span for span in finished}
+        assert len(by_name) == len(finished), [span.name for span in finished]
+        return by_name
+
+
+@pytest.fixture
+def traced() -> Iterator[Traced]:
+    made = Traced()
+    yield made
+    made.provider.shutdown()
+
+
+def traced_dispatcher(clock: Clock, traced: Traced, **options: Any) -> EventDispatcher:
+    dispatcher = EventDispatcher(("kind",), ("before", "during"), clock=clock, **options)
+    dispatcher.add_monitor(TracingMonitor(traced.provider))
+    dispatcher.start()
+    return dispatcher
+
+
+def quick(event: object) -> str:
+    return "done"
+
+
+def broken(event: object) -> None:
+    raise ValueError("the kettle is broken")
+
+
+def stopper(event: object) -> None:
+    raise StopPropagation()
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return None if span.parent is None else span.parent.span_id
+
+
+def seconds(span: ReadableSpan) -> float:
+    assert span.start_time is not None and span.end_time is not None
+    return (span.end_time - span.start_time) / 1e9
+
+
+def test_the_monitor_provides_the_interface(traced: Traced) -> None:
+    assert verifyObject(IFireMonitor, TracingMonitor(traced.provider))
+
+
+def test_one_fire_is_a_tree_of_process_phase_and_handler_spans(clock: Clock, traced: Traced) -> None:
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(quick, "before", use_weakref=False)
+    dispatcher.register(
+        lambda e: deferLater(clock, 0.25, lambda: None), "during", name="slow", use_weakref=False
+    )
+    dispatcher.register(broken, "during", use_weakref=False)
+    fired = dispatcher.fire({"user": "bob"}, {"kind": "created"}, fire_id="event-1")
+    clock.advance(0.25)
+    assert result_of(fired).fire_id == "event-1"
+    spans = traced.spans()
+    assert set(spans) == {
+        "process events",
+        "phase before",
+        "phase during",
+        "handler quick",
+        "handler slow",
+        "handler broken",
+    }
+    fire = spans["process events"]
+    assert (fire.kind, fire.parent, fire.status.status_code) == (SpanKind.CONSUMER, None, StatusCode.UNSET)
+    assert dict(fire.attributes or {}) == {
+        "messaging.system": "twisted_event_dispatcher",
+        "messaging.operation.name": "process",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "events",
+        "messaging.message.id": "event-1",
+        "event_dispatcher.attempt": 1,
+    }
+    assert fire.instrumentation_scope is not None and fire.instrumentation_scope.schema_url == SCHEMA_URL
+    fire_id = fire.context.span_id
+    assert {name: parent_of(spans[name]) for name in ("phase before", "phase during")} == {
+        "phase before": fire_id,
+        "phase during": fire_id,
+    }
+    assert parent_of(spans["handler quick"]) == spans["phase before"].context.span_id
+    during = spans["phase during"].context.span_id
+    assert parent_of(spans["handler slow"]) == parent_of(spans["handler broken"]) == during
+    assert {span.context.trace_id for span in spans.values()} == {fire.context.trace_id}
+    assert {span.kind for name, span in spans.items() if name != "process events"} == {SpanKind.INTERNAL}
+    assert dict(spans["handler slow"].attributes or {}) == {
+        "event_dispatcher.phase": "during",
+        "event_dispatcher.handler": "slow",
+        "event_dispatcher.handler.status": "succeeded",
+    }
+    # durations are the dispatcher's, on its clock
+    assert seconds(spans["handler slow"]) == pytest.approx(0.25)
+    assert seconds(spans["phase during"]) == pytest.approx(0.25)
+    assert seconds(fire) == pytest.approx(0.25)
+    assert seconds(spans["handler quick"]) == 0
+
+
+def test_a_failed_handler_has_the_error_status_and_its_exception(clock: Clock, traced: Traced) -> None:
+    """
+    The failure is only logged (handler_errors = "log"): its phase and
+    fire carry no error.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(broken, "during", use_weakref=False)
+    dispatcher.fire_event("e")
+    spans = traced.spans()
+    failed = spans["handler broken"]
+    assert (failed.status.status_code, failed.status.description) == (
+        StatusCode.ERROR,
+        "the kettle is broken",
+    )
+    assert (failed.attributes or {})["error.type"] == "ValueError"
+    assert (failed.attributes or {})["event_dispatcher.handler.status"] == "failed"
+    [recorded] = failed.events
+    attributes = dict(recorded.attributes or {})
+    assert (recorded.name, attributes["exception.type"]) == ("exception", "ValueError")
+    assert attributes["exception.message"] == "the kettle is broken"
+    assert "in broken" in str(attributes["exception.stacktrace"])
+    assert spans["phase during"].status.status_code == spans["process events"].status.status_code
+    assert spans["process events"].status.status_code == StatusCode.UNSET
+
+
+def test_a_fatal_failure_fails_the_fire_span(clock: Clock, traced: Traced) -> None:
+    dispatcher = traced_dispatcher(clock, traced, handler_errors="fail")
+    dispatcher.register(broken, "during", use_weakref=False)
+    assert failure_of(dispatcher.fire_event("e")).check(HandlerFailed)
+    fire = traced.spans()["process events"]
+    assert fire.status.status_code == StatusCode.ERROR
+    assert (fire.attributes or {})["error.type"] == "twisted_event_dispatcher.HandlerFailed"
+
+
+def test_timeouts_cancellations_and_stops(clock: Clock, traced: Traced) -> None:
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(
+        lambda e: Deferred(), "before", match={"kind": "hang"}, timeout=1, name="hang", use_weakref=False
+    )
+    dispatcher.register(
+        lambda e: Deferred(), "before", match={"kind": "cancel"}, name="forever", use_weakref=False
+    )
+    dispatcher.register(lambda e: None, "during", match={"kind": "cancel"}, name="never", use_weakref=False)
+    dispatcher.register(stopper, "before", match={"kind": "stop"}, use_weakref=False)
+    dispatcher.fire_event("e", kind="hang")
+    clock.advance(1)
+    cancelled = dispatcher.fire_event("e", kind="cancel")
+    cancelled.cancel()
+    assert failure_of(cancelled).check(FireCancelled)
+    dispatcher.fire_event("e", kind="stop")
+    spans = traced.exporter.get_finished_spans()
+    handlers = {span.name: span for span in spans if span.name.startswith("handler")}
+    status = {
+        name: (span.attributes or {})["event_dispatcher.handler.status"] for name, span in handlers.items()
+    }
+    assert status == {
+        "handler hang": "timed_out",
+        "handler forever": "cancelled",
+        "handler stopper": "stopped",
+    }
+    assert (handlers["handler hang"].attributes or {})[
+        "error.type"
+    ] == "twisted_event_dispatcher.HandlerTimedOut"
+    assert seconds(handlers["handler hang"]) == pytest.approx(1)
+    assert (handlers["handler forever"].attributes or {})[
+        "error.type"
+    ] == "twisted.internet.defer.CancelledError"
+    assert handlers["handler stopper"].status.status_code == StatusCode.UNSET
+    fires = [span for span in spans if span.name == "process events"]
+    errors = [(span.attributes or {}).get("error.type") for span in fires]
+    assert errors == [None, "twisted_event_dispatcher.FireCancelled", None]
+
+
+def test_a_call_refused_by_its_limit_has_a_span_that_says_so(clock: Clock, traced: Traced) -> None:
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(
+        lambda e: Deferred(), "during", max_concurrent=1, when_full="error", name="one", use_weakref=False
+    )
+    dispatcher.fire_event("first")
+    result_of(dispatcher.fire_event("second"))
+    [refused] = [span for span in traced.exporter.get_finished_spans() if span.name == "handler one"]
+    assert (refused.attributes or {})["error.type"] == "twisted_event_dispatcher.OverloadedError"
+    assert seconds(refused) == 0
+
+
+def test_a_fire_not_recorded_makes_no_child_span(clock: Clock) -> None:
+    sampled_out = Traced(sampler=ALWAYS_OFF)
+    dispatcher = traced_dispatcher(clock, sampled_out)
+    dispatcher.register(quick, "during", use_weakref=False)
+    assert result_of(dispatcher.fire_event("e")).values == ("done",)
+    assert sampled_out.exporter.get_finished_spans() == ()
+
+
+def test_without_an_sdk_the_monitor_costs_a_fire_nothing_but_a_no_op_span(clock: Clock) -> None:
+    dispatcher = EventDispatcher(("kind",), clock=clock)
+    monitor = TracingMonitor(trace.NoOpTracerProvider())
+    dispatcher.add_monitor(monitor)
+    dispatcher.start()
+    dispatcher.register(quick, "during", use_weakref=False)
+    assert result_of(dispatcher.fire_event("e")).values == ("done",)
+    assert monitor._fires == {}
+
+
+# The trace context
+
+
+@pytest.mark.parametrize("encode", [str, str.encode], ids=["text", "bytes"])
+def test_a_fire_inside_continued_joins_the_remote_trace(clock: Clock, traced: Traced, encode: Any) -> None:
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(quick, "during", use_weakref=False)
+    with continued({"traceparent": encode(TRACEPARENT), "unrelated": "x"}):
+        dispatcher.fire_event("e")
+    spans = traced.spans()
+    assert {span.context.trace_id for span in spans.values()} == {TRACE_ID}
+    fire = spans["process events"]
+    assert fire.parent is not None and (fire.parent.span_id, fire.parent.is_remote) == (PARENT_ID, True)
+    dispatcher.fire_event("after the block")
+    assert traced.exporter.get_finished_spans()[-1].context.trace_id != TRACE_ID
+
+
+@pytest.mark.parametrize("headers", [None, {}, {"traceparent": "00-not-a-trace-01"}])
+def test_no_or_a_malformed_traceparent_starts_a_trace_of_its_own(
+    clock: Clock, traced: Traced, headers: Any
+) -> None:
+    dispatcher = traced_dispatcher(clock, traced)
+    with continued(headers):
+        dispatcher.fire_event("e")
+    [fire] = traced.exporter.get_finished_spans()
+    assert fire.parent is None
+
+
+def test_inject_and_extract_carry_a_span_context(traced: Traced) -> None:
+    assert inject_context() == {}
+    tracer = traced.provider.get_tracer("test")
+    with tracer.start_as_current_span("caller") as span:
+        headers = inject_context()
+    own = span.get_span_context()
+    assert list(headers) == ["traceparent"]
+    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, span_id) == ("00", f"{own.trace_id:032x}", f"{own.span_id:016x}")
+    assert int(flags, 16) & 1  # sampled
+    carried = trace.get_current_span(extract_context(headers)).get_span_context()
+    assert (carried.trace_id, carried.span_id, carried.is_remote) == (own.trace_id, own.span_id, True)
+
+
+def test_the_consumer_continues_the_publish_span(clock: Clock, traced: Traced) -> None:
+    """
+    What a broker does: the publisher's span context travels in the
+    envelope, and the consumer's process span is its child.
+    """
+    publishing = PublishTracing(traced.provider)
+    with continued({"traceparent": TRACEPARENT}):
+        published = publishing.start("events", "event-9")
+    envelope = published.trace_context
+    published.confirmed()
+    consumer = EventDispatcher(("kind",), clock=clock)
+    consumer.add_monitor(TracingMonitor(traced.provider, system="rabbitmq", destination="billing"))
+    consumer.start()
+    consumer.register(quick, "during", use_weakref=False)
+    with continued(envelope):
+        consumer.fire("payload", fire_id="event-9", attempt=2)
+    spans = traced.spans()
+    publish, process = spans["publish events"], spans["process billing"]
+    assert (publish.kind, parent_of(publish)) == (SpanKind.PRODUCER, PARENT_ID)
+    assert dict(publish.attributes or {}) == {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.name": "publish",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": "events",
+        "messaging.message.id": "event-9",
+    }
+    assert parent_of(process) == publish.context.span_id
+    assert process.context.trace_id == publish.context.trace_id == TRACE_ID
+    attributes = process.attributes or {}
+    assert (attributes["messaging.system"], attributes["messaging.message.id"]) == ("rabbitmq", "event-9")
+    assert attributes["event_dispatcher.attempt"] == 2
+
+
+def test_a_failed_publish_is_an_error(traced: Traced) -> None:
+    published = PublishTracing(traced.provider).start("events", "event-10")
+    published.failed(Failure(ConnectionRefusedError("no broker")))
+    [span] = traced.exporter.get_finished_spans()
+    assert (span.status.status_code, (span.attributes or {})["error.type"]) == (
+        StatusCode.ERROR,
+        "ConnectionRefusedError",
+    )
+
+
+def test_an_unrecorded_publish_carries_no_trace_context() -> None:
+    published = PublishTracing(trace.NoOpTracerProvider()).start("events", "event-11")
+    assert published.trace_context == {}
+    published.confirmed()
+
+
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        (ValueError("x"), "ValueError"),
+        (CancelledError(), "twisted.internet.defer.CancelledError"),
+        (StopPropagation(), "twisted_event_dispatcher.StopPropagation"),
+    ],
+)
+def test_error_types_are_qualified_class_names(error: BaseException, named: str) -> None:
+    assert error_type(error) == named
