@@ -36,11 +36,25 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from ._dispatcher import EventDispatcher
-from ._errors import DispatcherError, UnknownHandlerError
+from ._errors import UnknownHandlerError, UnknownPluginError
 from ._host_lifecycle import HostCore, HostState
 from ._plugin_lifecycle import LIFECYCLE, PluginId, PluginRecord, PluginState, lifecycle_method
 from ._registry import Handler, HandlerId, describe_callable
 from .declarations import DeclaredDispatcher
+
+__all__ = [
+    "LIFECYCLE",
+    "HandlerMark",
+    "HostState",
+    "PluginHost",
+    "PluginId",
+    "PluginInfo",
+    "PluginState",
+    "UnknownPluginError",
+    "handles",
+    "marked_handlers",
+    "marks_of",
+]
 
 #: Where a handler keeps its marks.
 _MARKS: Final = "_twisted_event_dispatcher_marks"
@@ -48,18 +62,6 @@ _MARKS: Final = "_twisted_event_dispatcher_marks"
 _log = Logger()
 
 F = TypeVar("F")
-
-
-class UnknownPluginError(DispatcherError, LookupError):
-    """
-    A plugin id (or plugin) that is not added to this host.
-
-    :ivar plugin: what was looked up.
-    """
-
-    def __init__(self, plugin: object) -> None:
-        self.plugin = plugin
-        super().__init__(f"no plugin {plugin!r} is added to this host")
 
 
 @final
