@@ -1,19 +1,36 @@
 """
-The public surface: every name in __all__ is the object defined privately,
-and every error lives in one module and is exported where users import it.
+The public surface: every public module lists its public names in
+__all__, every name in the package's __all__ is the object defined
+privately, every error lives in one module and is exported where users
+import it, and the dispatcher's interfaces promise all it offers.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from types import ModuleType
 
+import pytest
+from twisted.application.service import IService, Service
 from twisted.internet.defer import CancelledError
+from zope.interface import Interface, implementedBy
+from zope.interface.verify import verifyObject
 
 import twisted_event_dispatcher
-from twisted_event_dispatcher import _dispatcher, _errors
+from twisted_event_dispatcher import (
+    EventDispatcher,
+    IBackgroundUtility,
+    IEventDispatcher,
+    IObservableDispatcher,
+    _dispatcher,
+    _errors,
+)
+
+#: The interfaces an EventDispatcher implements: together, its whole contract.
+DISPATCHER_INTERFACES = (IEventDispatcher, IObservableDispatcher, IBackgroundUtility, IService)
 
 #: The builtins an error may specialise.
 BUILTINS = (
@@ -47,6 +64,17 @@ def package_modules() -> list[ModuleType]:
     for info in pkgutil.walk_packages(twisted_event_dispatcher.__path__, "twisted_event_dispatcher."):
         found.append(importlib.import_module(info.name))
     return found
+
+
+def public_modules() -> list[ModuleType]:
+    """
+    The modules of the package no part of whose name starts with ``_``.
+    """
+    return [
+        module
+        for module in package_modules()
+        if not any(part.startswith("_") for part in module.__name__.split("."))
+    ]
 
 
 def error_classes() -> list[type[Exception]]:
@@ -146,3 +174,58 @@ def test_every_error_subclasses_the_base_and_a_builtin() -> None:
             assert issubclass(error, BUILTINS), error
     stop = twisted_event_dispatcher.StopPropagation
     assert not issubclass(stop, _errors.DispatcherError)
+
+
+def test_every_public_module_lists_exactly_its_public_names() -> None:
+    """
+    Each public module has an __all__ of distinct, public names that it
+    has, and which lists every class and function it defines (or, for an
+    error, names as its home) without a leading underscore.
+    """
+    modules = {module.__name__: module for module in public_modules()}
+    assert {
+        "twisted_event_dispatcher",
+        "twisted_event_dispatcher.blocking",
+        "twisted_event_dispatcher.builtin_plugins",
+        "twisted_event_dispatcher.config",
+        "twisted_event_dispatcher.declarations",
+        "twisted_event_dispatcher.discovery",
+        "twisted_event_dispatcher.interfaces",
+        "twisted_event_dispatcher.monitoring",
+        "twisted_event_dispatcher.plugins",
+        "twisted_event_dispatcher.service",
+        "twisted_event_dispatcher.testing",
+        "twisted_event_dispatcher.broker",
+        "twisted_event_dispatcher.broker.testing",
+    } <= set(modules)
+    for name, module in modules.items():
+        listed = getattr(module, "__all__", None)
+        assert isinstance(listed, list), f"{name} has no __all__"
+        assert len(set(listed)) == len(listed), name
+        assert [public for public in listed if public.startswith("_")] == [], name
+        assert [public for public in listed if not hasattr(module, public)] == [], name
+        defined = {
+            public
+            for public, value in vars(module).items()
+            if not public.startswith("_")
+            and (inspect.isclass(value) or inspect.isfunction(value))
+            and value.__module__ == name
+        }
+        assert defined - set(listed) == set(), name
+
+
+def test_everything_public_on_the_dispatcher_is_promised_by_an_interface() -> None:
+    """
+    Every public attribute of an EventDispatcher, but those it has from
+    Twisted's Service, is declared by one of the interfaces it implements.
+    """
+    assert set(DISPATCHER_INTERFACES) <= set(implementedBy(EventDispatcher).flattened())
+    promised: set[str] = set().union(*(interface.names(all=True) for interface in DISPATCHER_INTERFACES))
+    dispatcher = EventDispatcher(("role",))
+    public = {name for name in [*dir(EventDispatcher), *vars(dispatcher)] if not name.startswith("_")}
+    assert public - set(dir(Service)) - promised == set()
+
+
+@pytest.mark.parametrize("interface", DISPATCHER_INTERFACES, ids=lambda interface: interface.__name__)
+def test_a_dispatcher_provides_each_of_its_interfaces(interface: type[Interface]) -> None:
+    assert verifyObject(interface, EventDispatcher(("role",)))
