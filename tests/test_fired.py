@@ -1,17 +1,60 @@
 """
 A plain fire writes the state of an already-fired Deferred directly: what
-it returns is what C{succeed()} would return.
+it returns is what C{succeed()} would return.  With a Twisted whose
+Deferred is not what C{_fired} expects (a new attribute, or C{__slots__}),
+the module still imports, turns the direct path off, and a plain fire calls
+C{succeed()}: the same Deferred, by another road.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib.util
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 import pytest
+from twisted.internet import defer
 from twisted.internet.defer import Deferred, setDebugging, succeed
 
-from twisted_event_dispatcher import EventDispatcher, FireResult
+from twisted_event_dispatcher import EventDispatcher, FireResult, _fired, _run
 from twisted_event_dispatcher._fired import DIRECT, state_is_known
+
+
+class DeferredWithMore(Deferred[Any]):
+    """
+    A Deferred as a later Twisted might make it: one more attribute.
+    """
+
+    def __init__(self, canceller: Callable[[Deferred[Any]], None] | None = None) -> None:
+        super().__init__(canceller)
+        self._added_later: object = None
+
+
+def succeed_with_more(result: object) -> Deferred[Any]:
+    made = DeferredWithMore()
+    made.callback(result)
+    return made
+
+
+class SlottedDeferred:
+    """
+    A Deferred as a Twisted with C{__slots__} might make it: the same
+    state, and no instance dictionary, so C{vars()} fails.
+    """
+
+    __slots__ = ("_callbacks", "_canceller", "_chainedTo", "called", "result")
+
+
+def succeed_slotted(result: object) -> Any:
+    made = SlottedDeferred()
+    made._callbacks, made._canceller, made._chainedTo = [], None, None
+    made.result, made.called = result, True
+    return made
+
+
+OTHER_TWISTEDS = [(DeferredWithMore, succeed_with_more), (SlottedDeferred, succeed_slotted)]
+OTHER_IDS = ["a new attribute", "slots"]
 
 
 def plain_fire() -> Deferred[FireResult]:
@@ -45,13 +88,67 @@ def test_other_state_is_noticed() -> None:
     assert not state_is_known(other_state)
 
 
-def test_a_plain_fire_returns_what_succeed_would() -> None:
+@pytest.mark.parametrize(("kind", "make"), OTHER_TWISTEDS, ids=OTHER_IDS)
+def test_another_deferred_is_not_known_and_raises_nothing(kind: type[Any], make: Any) -> None:
+    """
+    A Deferred with more state than STATE, or with no vars() at all, is
+    answered False, not an exception.
+    """
+    assert state_is_known(make, kind) is False
+
+
+@pytest.mark.parametrize(("kind", "make"), OTHER_TWISTEDS, ids=OTHER_IDS)
+def test_the_module_imports_under_another_twisted_and_turns_the_direct_path_off(
+    monkeypatch: pytest.MonkeyPatch, kind: type[Any], make: Any
+) -> None:
+    """
+    Imported where twisted.internet.defer gives such a Deferred and such a
+    succeed(), _fired imports, and DIRECT is False.
+    """
+    monkeypatch.setattr(defer, "Deferred", kind)
+    monkeypatch.setattr(defer, "succeed", make)
+    spec = importlib.util.spec_from_file_location("fired_under_another_twisted", _fired.__file__)
+    assert spec is not None and spec.loader is not None
+    imported = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(imported)
+    assert isinstance(imported, ModuleType)
+    assert imported.DIRECT is False
+
+
+@pytest.fixture(params=[True, False], ids=["direct", "through succeed"])
+def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """
+    Each test below runs with the direct path on, and off as it would be
+    under another Twisted; the list holds the results succeed() was called
+    with by the dispatcher meanwhile.
+    """
+    through_succeed: list[object] = []
+
+    def counting_succeed(result: object) -> Deferred[object]:
+        through_succeed.append(result)
+        return succeed(result)
+
+    monkeypatch.setattr(_run, "DIRECT", request.param)
+    monkeypatch.setattr(_run, "succeed", counting_succeed)
+    return through_succeed
+
+
+def test_with_the_direct_path_off_a_plain_fire_calls_succeed(direct: list[object]) -> None:
+    answer = plain_fire()
+    if _run.DIRECT:
+        assert direct == []
+    else:
+        assert direct == [answer.result]
+
+
+def test_a_plain_fire_returns_what_succeed_would(direct: list[object]) -> None:
     answer = plain_fire()
     reference = succeed(answer.result)
     assert type(answer) is Deferred
     assert vars(answer) == vars(reference)
 
 
+@pytest.mark.usefixtures("direct")
 def test_callbacks_run_at_once_with_the_result() -> None:
     seen: list[object] = []
     answer = plain_fire()
@@ -60,6 +157,7 @@ def test_callbacks_run_at_once_with_the_result() -> None:
     assert isinstance(seen[0], FireResult) and seen[1] == "next"
 
 
+@pytest.mark.usefixtures("direct")
 def test_chains_into_another_deferred() -> None:
     outer: Deferred[object] = Deferred()
     seen: list[object] = []
@@ -68,6 +166,7 @@ def test_chains_into_another_deferred() -> None:
     assert [type(result) for result in seen] == [FireResult]
 
 
+@pytest.mark.usefixtures("direct")
 def test_cancel_is_a_no_op_as_for_any_fired_deferred() -> None:
     answer = plain_fire()
     answer.cancel()

@@ -1,14 +1,20 @@
 # -*- test-case-name: tests.test_errors -*-
 """
-The exceptions of C{twisted_event_dispatcher}: one small hierarchy.
+The exceptions of C{twisted_event_dispatcher}: one small hierarchy, all of
+it in this module.
 
 Every class subclasses L{DispatcherError} and, where a caller would reach for
 one, the builtin it specialises, so ``except ValueError`` keeps working.
+Each is imported by users from a public module (the package, or
+``config``, ``plugins``, ``discovery``, ``declarations``, ``blocking``,
+``broker``), which re-exports it; its ``__module__`` names that module, so
+that tracebacks and logs show where to import it from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Protocol
 
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
@@ -18,8 +24,16 @@ from ._result import FireResult
 from ._text import brief
 
 __all__ = [
+    "PUBLIC_MODULES",
+    "BlockingTimeoutError",
+    "BrokerConfigProblem",
+    "BrokerError",
+    "BrokerUnavailable",
+    "ConfigError",
     "DispatcherError",
     "DispatcherNotRunning",
+    "EnvelopeError",
+    "EventArgumentsError",
     "EventFinishedError",
     "FireCancelled",
     "FollowUpDepthError",
@@ -29,11 +43,19 @@ __all__ = [
     "NotWeakReferenceableError",
     "OrderingError",
     "OverloadedError",
+    "PluginLoadError",
+    "PublishRejected",
+    "ReactorThreadError",
+    "SignatureMismatchError",
     "UnhashableValueError",
+    "UnknownDeadLetter",
+    "UnknownEventError",
     "UnknownHandlerError",
     "UnknownKeywordError",
     "UnknownPhaseError",
+    "UnknownPluginError",
     "UnmetRequirementError",
+    "UnroutableEvent",
 ]
 
 
@@ -295,3 +317,290 @@ class EventFinishedError(DispatcherError, RuntimeError):
             f"follow-up {brief(follow_up)} refused: event {brief(event)} has finished; "
             "fire it with fire_event() instead"
         )
+
+
+# The outer ring's errors: configuration, plugins, declared events, the
+# blocking facade.
+
+
+class ConfigError(DispatcherError, ValueError):
+    """
+    A mistake in a configuration file.
+
+    :ivar source: the file (or ``config.EMBEDDED``).
+    :ivar key: the dotted key at fault, or ``""`` for the whole file.
+    :ivar problem: what was expected, and what was found.
+    """
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+
+
+class UnknownPluginError(DispatcherError, LookupError):
+    """
+    A plugin id (or plugin) that is not added to this host.
+
+    :ivar plugin: what was looked up.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        self.plugin = plugin
+        super().__init__(f"no plugin {plugin!r} is added to this host")
+
+
+class PluginLoadError(DispatcherError, ImportError):
+    """
+    A plugin could not be found, imported or built.
+
+    :ivar plugin: the plugin's dotted path or entry point.
+    :ivar entry: the configuration entry that named it, or None.
+    :ivar reason: what went wrong.
+    """
+
+    def __init__(self, plugin: str, entry: str | None, reason: str) -> None:
+        self.plugin = plugin
+        self.entry = entry
+        self.reason = reason
+        where = f" (configuration entry {entry})" if entry else ""
+        super().__init__(f"cannot load plugin {plugin!r}{where}: {reason}")
+
+
+class UnknownEventError(DispatcherError, LookupError):
+    """
+    An event name that is not declared.
+
+    :ivar event: the name that was looked up.
+    :ivar declared: the declared names, sorted.
+    """
+
+    def __init__(self, event: object, declared: Iterable[str]) -> None:
+        self.event = event
+        self.declared = tuple(sorted(declared))
+        super().__init__(f"event {event!r} is not declared; declared events are {self.declared!r}")
+
+
+class EventArgumentsError(DispatcherError, TypeError):
+    """
+    A declared event was fired with missing or unexpected arguments.
+
+    :ivar event: the event's name.
+    :ivar missing: the declared arguments that were not given, sorted.
+    :ivar unexpected: the given arguments that are not declared, sorted.
+    """
+
+    def __init__(self, event: str, missing: Iterable[str], unexpected: Iterable[str]) -> None:
+        self.event = event
+        self.missing = tuple(sorted(missing))
+        self.unexpected = tuple(sorted(unexpected))
+        problems = []
+        if self.missing:
+            problems.append(f"missing argument(s) {', '.join(map(repr, self.missing))}")
+        if self.unexpected:
+            problems.append(f"unexpected argument(s) {', '.join(map(repr, self.unexpected))}")
+        super().__init__(f"event {event!r} fired with {' and '.join(problems)}")
+
+
+class _Declaration(Protocol):
+    """
+    What an error needs of an ``EventDeclaration`` (a type of the outer
+    ring, which this module cannot import).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arguments(self) -> Sequence[str]: ...
+
+
+class SignatureMismatchError(DispatcherError, TypeError):
+    """
+    A handler registered for a declared event cannot accept its arguments.
+
+    :ivar handler: the handler's name.
+    :ivar event: the declared event's name.
+    :ivar mismatch: what is wrong with the handler's signature.
+    """
+
+    def __init__(self, handler: str, declaration: _Declaration, mismatch: str) -> None:
+        self.handler = handler
+        self.event = declaration.name
+        self.mismatch = mismatch
+        super().__init__(
+            f"handler {handler} cannot handle declared event {declaration.name!r}: {mismatch}; "
+            f"its handlers are called with keyword arguments drawn from ({', '.join(declaration.arguments)})"
+        )
+
+
+class BlockingTimeoutError(DispatcherError, TimeoutError):
+    """
+    A blocking call did not finish within its timeout.  What it was waiting
+    for has been cancelled (or, if it had not started yet, will not start).
+
+    :ivar operation: the name of the method that timed out.
+    :ivar timeout: the seconds it waited.
+    """
+
+    def __init__(self, operation: str, timeout: float) -> None:
+        self.operation = operation
+        self.timeout = timeout
+        super().__init__(f"{operation}() did not finish within {timeout:g} seconds and was cancelled")
+
+
+class ReactorThreadError(DispatcherError, RuntimeError):
+    """
+    A blocking call was made in the reactor thread, where waiting would
+    deadlock: the reactor could never run what the call waits for.  Nothing
+    was done.
+
+    :ivar operation: the name of the method that was called.
+    """
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(
+            f"BlockingDispatcher.{operation}() was called in the reactor thread, where blocking "
+            "would deadlock; in the reactor thread, call the EventDispatcher itself "
+            "(BlockingDispatcher.dispatcher), which returns Deferreds"
+        )
+
+
+# Broker mode's errors: each one says what went wrong and what to do.
+
+
+class BrokerError(DispatcherError):
+    """
+    Base class of the errors of broker mode; never raised itself.
+    """
+
+
+class EnvelopeError(BrokerError, ValueError):
+    """
+    An event cannot be put in an envelope (a detail or payload that cannot
+    travel), or a message is not a valid envelope.
+    """
+
+
+class BrokerUnavailable(BrokerError, ConnectionError):
+    """
+    The broker could not be reached within the time allowed.
+
+    :ivar url: the broker's address, without its password.
+    :ivar seconds: how long it was waited for.
+    """
+
+    def __init__(self, url: str, seconds: float, why: str = "") -> None:
+        self.url = url
+        self.seconds = seconds
+        detail = f": {why}" if why else ""
+        super().__init__(
+            f"the broker at {url} was not reachable within {seconds:g} seconds{detail}; "
+            "is RabbitMQ running (rabbitmq-server -detached)?"
+        )
+
+
+class UnroutableEvent(BrokerError, LookupError):
+    """
+    The broker confirmed a publish but no consumer group's bindings matched
+    it: no group runs a handler for these details, so the event would be lost.
+
+    :ivar event_id: the event's id.
+    :ivar details: its match details.
+    """
+
+    def __init__(self, event_id: str, details: dict[str, object]) -> None:
+        self.event_id = event_id
+        self.details = details
+        super().__init__(
+            f"event {event_id} with details {details!r} matches no consumer group's bindings: "
+            "no group is running a handler for it, so it was not accepted"
+        )
+
+
+class PublishRejected(BrokerError, RuntimeError):
+    """
+    The broker refused a publish (a negative publisher confirm), or the
+    channel closed before it confirmed: the event may not have been stored.
+
+    :ivar event_id: the event's id.
+    """
+
+    def __init__(self, event_id: str, why: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"the broker did not confirm event {event_id}: {why}; publish it again")
+
+
+class UnknownDeadLetter(BrokerError, LookupError):
+    """
+    No dead letter has this event id.
+
+    :ivar event_id: the id asked for.
+    """
+
+    def __init__(self, event_id: str, group: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"no dead letter of group {group!r} has event id {event_id!r}")
+
+
+class BrokerConfigProblem(DispatcherError, ValueError):
+    """
+    A mistake in the ``[broker]`` table, found by the broker package before
+    the configuration knows which file it came from: ``config`` turns it
+    into a L{ConfigError} naming the file.  Not public.
+
+    :ivar key: the key at fault, relative to ``broker``.
+    :ivar problem: what was expected, and what was found.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"broker.{key}: {problem}")
+
+
+#: The public module each error is imported from, by users: its ``__module__``.
+PUBLIC_MODULES: Final[dict[str, tuple[type[DispatcherError], ...]]] = {
+    "twisted_event_dispatcher": (
+        DispatcherError,
+        UnknownKeywordError,
+        UnhashableValueError,
+        UnknownPhaseError,
+        NotWeakReferenceableError,
+        UnknownHandlerError,
+        DispatcherNotRunning,
+        HandlerFailed,
+        OrderingError,
+        FollowUpDepthError,
+        InjectionError,
+        HandlerTimedOut,
+        FireCancelled,
+        OverloadedError,
+        EventFinishedError,
+        UnmetRequirementError,
+    ),
+    "twisted_event_dispatcher.config": (ConfigError,),
+    "twisted_event_dispatcher.plugins": (UnknownPluginError,),
+    "twisted_event_dispatcher.discovery": (PluginLoadError,),
+    "twisted_event_dispatcher.declarations": (UnknownEventError, EventArgumentsError, SignatureMismatchError),
+    "twisted_event_dispatcher.blocking": (BlockingTimeoutError, ReactorThreadError),
+    "twisted_event_dispatcher.broker": (
+        BrokerError,
+        EnvelopeError,
+        BrokerUnavailable,
+        UnroutableEvent,
+        PublishRejected,
+        UnknownDeadLetter,
+    ),
+}
+
+
+def _name_public_modules() -> None:
+    for module, errors in PUBLIC_MODULES.items():
+        for error in errors:
+            error.__module__ = module
+
+
+_name_public_modules()

@@ -26,7 +26,7 @@ from twisted.python import threadable
 from twisted.python.failure import Failure
 
 from ._dispatcher import EventDispatcher
-from ._errors import DispatcherError
+from ._errors import BlockingTimeoutError, ReactorThreadError
 from ._registry import Handler, HandlerId
 from ._result import FireResult
 from .interfaces import IBackgroundUtility, IEventDispatcher
@@ -43,39 +43,6 @@ _T = TypeVar("_T")
 
 #: Twisted leaves C{isInIOThread} untyped; this is its type.
 _in_reactor_thread: Callable[[], bool] = threadable.isInIOThread
-
-
-class BlockingTimeoutError(DispatcherError, TimeoutError):
-    """
-    A blocking call did not finish within its timeout.  What it was waiting
-    for has been cancelled (or, if it had not started yet, will not start).
-
-    :ivar operation: the name of the method that timed out.
-    :ivar timeout: the seconds it waited.
-    """
-
-    def __init__(self, operation: str, timeout: float) -> None:
-        self.operation = operation
-        self.timeout = timeout
-        super().__init__(f"{operation}() did not finish within {timeout:g} seconds and was cancelled")
-
-
-class ReactorThreadError(DispatcherError, RuntimeError):
-    """
-    A blocking call was made in the reactor thread, where waiting would
-    deadlock: the reactor could never run what the call waits for.  Nothing
-    was done.
-
-    :ivar operation: the name of the method that was called.
-    """
-
-    def __init__(self, operation: str) -> None:
-        self.operation = operation
-        super().__init__(
-            f"BlockingDispatcher.{operation}() was called in the reactor thread, where blocking "
-            "would deadlock; in the reactor thread, call the EventDispatcher itself "
-            "(BlockingDispatcher.dispatcher), which returns Deferreds"
-        )
 
 
 class _EventualResult(Protocol):

@@ -22,6 +22,13 @@ from twisted.logger import InvalidLogLevelError, Logger, LogLevel
 from ._json import brief, dumps, jsonable
 from .plugins import handles
 
+__all__ = [
+    "DEFAULT_LOGGED_LENGTH",
+    "EVENTS_NAMESPACE",
+    "EventLogger",
+    "JsonLinesWriter",
+]
+
 #: The namespace L{EventLogger} logs in, unless configured.
 EVENTS_NAMESPACE: Final = "twisted_event_dispatcher.events"
 

@@ -24,10 +24,30 @@ from typing import Final, Literal, TypeVar, cast, final
 import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
-from ._errors import DispatcherError
-from .broker._config import BrokerConfigProblem, BrokerSettings, parse_broker
+from ._errors import BrokerConfigProblem, ConfigError
+from .broker._config import BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
 from .discovery import DEFAULT_GROUP
+
+__all__ = [
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_MAX_QUEUED",
+    "DEFAULT_TIMEOUT",
+    "EMBEDDED",
+    "Config",
+    "ConfigError",
+    "DispatcherSettings",
+    "PluginSettings",
+    "ServerSettings",
+    "default_config_text",
+    "load_config",
+    "loopback_only",
+    "parse_config",
+]
 
 #: Where the service listens unless configured otherwise: loopback only.
 DEFAULT_ENDPOINT: Final = "tcp:8080:interface=127.0.0.1"
@@ -60,22 +80,6 @@ TRACE_EXPORTERS: Final = ("otlp", "file")
 DEFAULT_SERVICE_NAME: Final = "event-dispatcher"
 
 T = TypeVar("T")
-
-
-class ConfigError(DispatcherError, ValueError):
-    """
-    A mistake in a configuration file.
-
-    :ivar source: the file (or L{EMBEDDED}).
-    :ivar key: the dotted key at fault, or ``""`` for the whole file.
-    :ivar problem: what was expected, and what was found.
-    """
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
 
 
 @final

@@ -25,68 +25,27 @@ import attrs
 from twisted.internet.defer import Deferred
 
 from ._dispatcher import DEFAULT_PHASES, EventDispatcher
-from ._errors import DispatcherError
+from ._errors import EventArgumentsError, SignatureMismatchError, UnknownEventError
 from ._registry import Handler, HandlerId, describe_callable
 from ._result import FireResult
+
+__all__ = [
+    "EVENT_KEYWORD",
+    "DeclaredDispatcher",
+    "EventArgumentsError",
+    "EventCall",
+    "EventDeclaration",
+    "SignatureMismatchError",
+    "UnknownEventError",
+    "accepted_arguments",
+    "declarations_in",
+    "declare_event",
+]
 
 #: The match-spec keyword that carries a declared event's name.
 EVENT_KEYWORD: Final = "event"
 
 _PASSED_BY_KEYWORD: Final = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-
-
-class UnknownEventError(DispatcherError, LookupError):
-    """
-    An event name that is not declared.
-
-    :ivar event: the name that was looked up.
-    :ivar declared: the declared names, sorted.
-    """
-
-    def __init__(self, event: object, declared: Iterable[str]) -> None:
-        self.event = event
-        self.declared = tuple(sorted(declared))
-        super().__init__(f"event {event!r} is not declared; declared events are {self.declared!r}")
-
-
-class EventArgumentsError(DispatcherError, TypeError):
-    """
-    A declared event was fired with missing or unexpected arguments.
-
-    :ivar event: the event's name.
-    :ivar missing: the declared arguments that were not given, sorted.
-    :ivar unexpected: the given arguments that are not declared, sorted.
-    """
-
-    def __init__(self, event: str, missing: Iterable[str], unexpected: Iterable[str]) -> None:
-        self.event = event
-        self.missing = tuple(sorted(missing))
-        self.unexpected = tuple(sorted(unexpected))
-        problems = []
-        if self.missing:
-            problems.append(f"missing argument(s) {', '.join(map(repr, self.missing))}")
-        if self.unexpected:
-            problems.append(f"unexpected argument(s) {', '.join(map(repr, self.unexpected))}")
-        super().__init__(f"event {event!r} fired with {' and '.join(problems)}")
-
-
-class SignatureMismatchError(DispatcherError, TypeError):
-    """
-    A handler registered for a declared event cannot accept its arguments.
-
-    :ivar handler: the handler's name.
-    :ivar event: the declared event's name.
-    :ivar mismatch: what is wrong with the handler's signature.
-    """
-
-    def __init__(self, handler: str, declaration: EventDeclaration, mismatch: str) -> None:
-        self.handler = handler
-        self.event = declaration.name
-        self.mismatch = mismatch
-        super().__init__(
-            f"handler {handler} cannot handle declared event {declaration.name!r}: {mismatch}; "
-            f"its handlers are called with keyword arguments drawn from ({', '.join(declaration.arguments)})"
-        )
 
 
 def _names(value: Iterable[str]) -> tuple[str, ...]:

@@ -16,27 +16,19 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
-from ._errors import DispatcherError
+from ._errors import PluginLoadError
+
+__all__ = [
+    "DEFAULT_GROUP",
+    "PluginLoadError",
+    "instantiate",
+    "load_dotted",
+    "load_entry_point",
+    "load_group",
+]
 
 #: The entry-point group in which configuration entries look plugins up by name.
 DEFAULT_GROUP: Final = "twisted_event_dispatcher.plugins"
-
-
-class PluginLoadError(DispatcherError, ImportError):
-    """
-    A plugin could not be found, imported or built.
-
-    :ivar plugin: the plugin's dotted path or entry point.
-    :ivar entry: the configuration entry that named it, or None.
-    :ivar reason: what went wrong.
-    """
-
-    def __init__(self, plugin: str, entry: str | None, reason: str) -> None:
-        self.plugin = plugin
-        self.entry = entry
-        self.reason = reason
-        where = f" (configuration entry {entry})" if entry else ""
-        super().__init__(f"cannot load plugin {plugin!r}{where}: {reason}")
 
 
 def load_dotted(path: str, *, entry: str | None = None) -> object:

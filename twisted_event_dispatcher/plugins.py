@@ -17,55 +17,51 @@ runs the plugins' lifecycle around the dispatcher's own:
 
 Each of these methods is optional and may return a Deferred or be C{async}.
 A plugin whose C{initialize()} or C{start()} fails is logged, its handlers
-are removed, and the other plugins go on.
+are removed, and the other plugins go on.  Both lifecycles are automat state
+machines, one per plugin and one for the host: see C{_plugin_lifecycle} and
+C{_host_lifecycle}.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from types import FunctionType, MappingProxyType, ModuleType
-from typing import Any, Final, Literal, TypeVar, cast, final
+from typing import Final, TypeVar, cast, final
 
 import attrs
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger, LogLevel
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from ._dispatcher import EventDispatcher
-from ._errors import DispatcherError, UnknownHandlerError
+from ._errors import UnknownHandlerError, UnknownPluginError
+from ._host_lifecycle import HostCore, HostState
+from ._plugin_lifecycle import LIFECYCLE, PluginId, PluginRecord, PluginState, lifecycle_method
 from ._registry import Handler, HandlerId, describe_callable
 from .declarations import DeclaredDispatcher
 
-#: The lifecycle methods a plugin may define, in the order they run.
-LIFECYCLE: Final = ("initialize", "start", "stop", "close")
+__all__ = [
+    "LIFECYCLE",
+    "HandlerMark",
+    "HostState",
+    "PluginHost",
+    "PluginId",
+    "PluginInfo",
+    "PluginState",
+    "UnknownPluginError",
+    "handles",
+    "marked_handlers",
+    "marks_of",
+]
 
 #: Where a handler keeps its marks.
 _MARKS: Final = "_twisted_event_dispatcher_marks"
 
-#: What a failed initialize() or start() leads to, for the log.
-_FAILED: Final = ": its handlers were removed and the other plugins go on without it"
-
-_plugin_numbers: Final = itertools.count(1)
 _log = Logger()
 
 F = TypeVar("F")
-
-PluginState = Literal["added", "initializing", "initialized", "starting", "started", "failed", "closed"]
-
-
-class UnknownPluginError(DispatcherError, LookupError):
-    """
-    A plugin id (or plugin) that is not added to this host.
-
-    :ivar plugin: what was looked up.
-    """
-
-    def __init__(self, plugin: object) -> None:
-        self.plugin = plugin
-        super().__init__(f"no plugin {plugin!r} is added to this host")
 
 
 @final
@@ -171,55 +167,12 @@ def marked_handlers(plugin: object) -> list[tuple[Handler, HandlerMark]]:
     return found
 
 
-def _lifecycle(plugin: object, step: str) -> Callable[[], object] | None:
-    if isinstance(plugin, FunctionType):
-        return None
-    method = getattr(plugin, step, None)
-    return method if callable(method) else None
-
-
-def _passing(result: object, then: Callable[[Deferred[object]], None], call: Deferred[object]) -> object:
-    then(call)
-    return result
-
-
 def _default_name(plugin: object) -> str:
     if isinstance(plugin, ModuleType):
         return plugin.__name__
     if isinstance(plugin, FunctionType):
         return describe_callable(plugin)
     return type(plugin).__qualname__
-
-
-@final
-class PluginId:
-    """
-    The id of one added plugin: opaque, hashable, unique in the process, and
-    readable in logs as ``<PluginId #2 audit>``.
-    """
-
-    __slots__ = ("_name", "_number")
-
-    def __init__(self, name: str) -> None:
-        self._number = next(_plugin_numbers)
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        """
-        The plugin's name.
-        """
-        return self._name
-
-    @property
-    def number(self) -> int:
-        """
-        The plugin's number, unique in the process.
-        """
-        return self._number
-
-    def __repr__(self) -> str:
-        return f"<PluginId #{self._number} {self._name}>"
 
 
 @final
@@ -244,20 +197,6 @@ class PluginInfo:
     handler_ids: tuple[HandlerId, ...]
 
 
-@attrs.define
-class _Record:
-    plugin_id: PluginId
-    plugin: object
-    source: str | None
-    state: PluginState = "added"
-    handler_ids: list[HandlerId] = attrs.Factory(list)
-    removed: bool = False
-
-    def describe(self) -> str:
-        where = f" from {self.source}" if self.source else ""
-        return f"plugin {self.plugin_id.name!r}{where}"
-
-
 class PluginHost(Service):
     """
     Plugins over one dispatcher, and their lifecycle as a Twisted service.
@@ -275,20 +214,15 @@ class PluginHost(Service):
     def __init__(
         self, dispatcher: EventDispatcher | DeclaredDispatcher, *, drain_timeout: float | None = None
     ) -> None:
-        self._drain_timeout = drain_timeout
         if isinstance(dispatcher, DeclaredDispatcher):
             self._declared: DeclaredDispatcher | None = dispatcher
             self._dispatcher = dispatcher.dispatcher
         else:
             self._declared = None
             self._dispatcher = dispatcher
-        self._records: dict[PluginId, _Record] = {}
+        self._records: dict[PluginId, PluginRecord] = {}
         self._owners: dict[HandlerId, PluginId] = {}
-        self._state: Literal["stopped", "starting", "running", "stopping"] = "stopped"
-        self._starting: Deferred[None] = succeed(None)
-        self._started_waiters: list[Deferred[None]] = []
-        self._pending: set[Deferred[None]] = set()
-        self._coming_up: set[Deferred[object]] = set()
+        self._core = HostCore(self._dispatcher, drain_timeout, self._records)
 
     @property
     def dispatcher(self) -> EventDispatcher:
@@ -305,12 +239,12 @@ class PluginHost(Service):
         return self._declared
 
     @property
-    def state(self) -> Literal["stopped", "starting", "running", "stopping"]:
+    def state(self) -> HostState:
         """
         ``starting`` while plugins initialize and start, ``running`` after,
         ``stopping`` while they stop and the dispatcher drains, else ``stopped``.
         """
-        return self._state
+        return self._core.state
 
     # Adding and removing
 
@@ -334,12 +268,12 @@ class PluginHost(Service):
         if isinstance(plugin, type):
             raise TypeError(f"{plugin!r} is a class: add an instance of it as a plugin")
         handlers = marked_handlers(plugin)
-        if not handlers and not any(_lifecycle(plugin, step) for step in LIFECYCLE):
+        if not handlers and not any(lifecycle_method(plugin, step) for step in LIFECYCLE):
             raise ValueError(
                 f"{plugin!r} has no handler marked with @handles and no {'/'.join(LIFECYCLE)} method: "
                 "it is not a plugin"
             )
-        record = _Record(PluginId(name or _default_name(plugin)), plugin, source)
+        record = PluginRecord(PluginId(name or _default_name(plugin)), plugin, source, self._unregister_all)
         try:
             for fn, mark in handlers:
                 self._register(record, fn, mark)
@@ -348,8 +282,8 @@ class PluginHost(Service):
             self._unregister_all(record)
             raise
         self._records[record.plugin_id] = record
-        if self._state == "running":
-            self._track(self._bring_up(record))
+        self._core.lifecycle.plugin_added(record)
+        self._core.advance()
         return record.plugin_id
 
     def add_handler(
@@ -383,15 +317,18 @@ class PluginHost(Service):
         it was started or initialized.
 
         :returns: a Deferred firing with None once the plugin is stopped and
-            closed; their failures are logged, not raised.
+            closed (at once for a plugin still initializing or starting: it
+            is closed when that is over); their failures are logged, not
+            raised.
         :raises UnknownPluginError: if C{plugin_id} is not added here.
         """
         record = self._records.pop(plugin_id, None) if isinstance(plugin_id, PluginId) else None
         if record is None:
             raise UnknownPluginError(plugin_id)
-        record.removed = True
         self._unregister_all(record)
-        return Deferred.fromCoroutine(self._retire(record))
+        done: Deferred[None] = Deferred()
+        record.lifecycle.remove(done)
+        return done
 
     def plugins(self) -> tuple[PluginInfo, ...]:
         """
@@ -410,7 +347,7 @@ class PluginHost(Service):
         """
         return self._owners.get(handler_id)
 
-    def _record_for(self, plugin: PluginId | object) -> _Record:
+    def _record_for(self, plugin: PluginId | object) -> PluginRecord:
         if isinstance(plugin, PluginId):
             record = self._records.get(plugin)
             if record is not None:
@@ -421,7 +358,7 @@ class PluginHost(Service):
                     return record
         raise UnknownPluginError(plugin)
 
-    def _register(self, record: _Record, fn: Handler, mark: HandlerMark) -> HandlerId:
+    def _register(self, record: PluginRecord, fn: Handler, mark: HandlerMark) -> HandlerId:
         if mark.event is not None:
             if self._declared is None:
                 raise TypeError(
@@ -438,7 +375,7 @@ class PluginHost(Service):
         self._owners[handler_id] = record.plugin_id
         return handler_id
 
-    def _unregister_all(self, record: _Record) -> None:
+    def _unregister_all(self, record: PluginRecord) -> None:
         for handler_id in record.handler_ids:
             self._owners.pop(handler_id, None)
             # It may be gone already: removed by the plugin itself, or garbage collected.
@@ -451,11 +388,15 @@ class PluginHost(Service):
     def startService(self) -> None:
         """
         Initialize the plugins, start the dispatcher, then start the plugins;
-        see L{when_started}.
+        see L{when_started}.  Started again while it stops, the host starts
+        once the stop is over.
         """
+        if self.running:
+            _log.warn("{host} is already started", host=self)
+            return
         Service.startService(self)
-        self._state = "starting"
-        self._starting = Deferred.fromCoroutine(self._start())
+        self._core.lifecycle.start()
+        self._core.advance()
 
     def when_started(self) -> Deferred[None]:
         """
@@ -463,10 +404,9 @@ class PluginHost(Service):
         added so far is initialized and started, or has failed.  (It also
         fires if the host is stopped before that.)
         """
-        if self._state == "running":
-            return succeed(None)
         waiter: Deferred[None] = Deferred()
-        self._started_waiters.append(waiter)
+        self._core.lifecycle.when_started(waiter)
+        self._core.advance()
         return waiter
 
     def stopService(self) -> Deferred[None]:
@@ -481,139 +421,11 @@ class PluginHost(Service):
         :returns: a Deferred firing with None when all of that is done.
         """
         Service.stopService(self)
-        return Deferred.fromCoroutine(self._stop())
-
-    async def _start(self) -> None:
-        await self._each(("added", "closed"), self._initialize)
-        if self._state == "starting":
-            self._dispatcher.start()
-            await self._each(("added", "closed", "initialized"), self._bring_up)
-        if self._state == "starting":
-            self._state = "running"
-        waiters, self._started_waiters = self._started_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
-
-    async def _each(
-        self, states: tuple[PluginState, ...], step: Callable[[_Record], Coroutine[Any, Any, object]]
-    ) -> None:
-        """
-        Run C{step} on every plugin in one of C{states}, in order, including
-        plugins added meanwhile.
-        """
-        while self._state == "starting":
-            todo = [record for record in self._records.values() if record.state in states]
-            if not todo:
-                return
-            for record in todo:
-                if self._state == "starting" and not record.removed and record.state in states:
-                    await step(record)
-
-    async def _stop(self) -> None:
-        self._state = "stopping"
-        for coming_up in list(self._coming_up):
-            coming_up.cancel()
-        await self._starting
-        while self._pending:
-            await next(iter(self._pending))
-        for record in reversed(list(self._records.values())):
-            if record.state == "started":
-                await self._call(record, "stop")
-                record.state = "initialized"
-        await self._dispatcher.stop(timeout=self._drain_timeout)
-        for record in reversed(list(self._records.values())):
-            if record.state == "initialized":
-                await self._call(record, "close")
-                record.state = "closed"
-        self._state = "stopped"
-
-    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        done = Deferred.fromCoroutine(coroutine)
-        if not done.called:
-            self._pending.add(done)
-            done.addBoth(lambda _: self._pending.discard(done))
-
-    async def _initialize(self, record: _Record) -> bool:
-        record.state = "initializing"
-        succeeded = await self._call(record, "initialize", _FAILED)
-        if record.removed:
-            await self._retire_late(record, succeeded)
-            return False
-        if not succeeded:
-            self._failed(record)
-            return False
-        record.state = "initialized"
-        return True
-
-    async def _bring_up(self, record: _Record) -> None:
-        if record.state != "initialized" and not await self._initialize(record):
-            return
-        if self._state == "stopping":
-            return  # it is closed by the stop
-        record.state = "starting"
-        succeeded = await self._call(record, "start", _FAILED + "; closing it")
-        if record.removed:
-            await self._retire_late(record, succeeded)
-        elif succeeded:
-            record.state = "started"
-        else:
-            self._failed(record)
-            await self._call(record, "close")
-
-    def _failed(self, record: _Record) -> None:
-        record.state = "failed"
-        self._unregister_all(record)
-
-    async def _retire(self, record: _Record) -> None:
-        """
-        Stop and close a removed plugin, as far as it got.
-        """
-        if record.state == "started":
-            await self._call(record, "stop")
-            record.state = "initialized"
-        if record.state == "initialized":
-            await self._call(record, "close")
-            record.state = "closed"
-
-    async def _retire_late(self, record: _Record, succeeded: bool) -> None:
-        """
-        A plugin was removed while it initialized or started: close it if
-        that step succeeded.
-        """
-        if succeeded:
-            record.state = "started" if record.state == "starting" else "initialized"
-        else:
-            record.state = "failed"
-        await self._retire(record)
-
-    async def _call(self, record: _Record, step: str, consequence: str = "") -> bool:
-        """
-        Run one lifecycle method of a plugin, logging its failure.
-
-        :param consequence: what the failure leads to, for the log.
-        :returns: whether it succeeded (or the plugin does not define it).
-        """
-        method = _lifecycle(record.plugin, step)
-        if method is None:
-            return True
-        call = maybeDeferred(method)
-        if step in ("initialize", "start") and not call.called:
-            # Interruptible by a stop; the Deferred is awaited below.
-            self._coming_up.add(call)
-            call.addBoth(_passing, self._coming_up.discard, call)
-        try:
-            await call
-        except Exception:
-            _log.failure(
-                "{plugin}: {step}() failed{consequence}",
-                plugin=record.describe(),
-                step=step,
-                consequence=consequence,
-                level=LogLevel.error,
-            )
-            return False
-        return True
+        done: Deferred[None] = Deferred()
+        self._core.lifecycle.stop(done)
+        self._core.advance()
+        return done
 
     def __repr__(self) -> str:
         names = [record.plugin_id.name for record in self._records.values()]
-        return f"<PluginHost {self._state} plugins={names!r}>"
+        return f"<PluginHost {self._core.state} plugins={names!r}>"

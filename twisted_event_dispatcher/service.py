@@ -65,6 +65,20 @@ from .declarations import DeclaredDispatcher, EventDeclaration, declarations_in
 from .discovery import PluginLoadError, instantiate, load_dotted, load_entry_point, load_group
 from .plugins import PluginHost
 
+__all__ = [
+    "MAX_LOG_LINE",
+    "SHUTDOWN_GRACE",
+    "USAGE_HINT",
+    "DispatcherService",
+    "Options",
+    "bounded_text",
+    "build_dispatcher",
+    "build_host",
+    "build_service",
+    "main",
+    "makeService",
+]
+
 #: What the console script says after a usage error.
 USAGE_HINT = "(twisted-event-dispatcher --help for usage)"
 

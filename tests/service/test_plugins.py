@@ -696,3 +696,125 @@ def test_host_stop_drains_with_its_deadline():
     failures = []
     fired.addErrback(failures.append)
     assert failures[0].check(FireCancelled)
+
+
+# The lifecycle machines
+
+
+def test_a_transition_outside_the_table_is_refused():
+    """
+    A plugin's lifecycle is a declared machine: closing a plugin that is
+    still initializing is not a transition it has, so nothing happens but
+    automat's NoTransition.
+    """
+    from automat import NoTransition
+
+    from twisted_event_dispatcher._plugin_lifecycle import PluginId, PluginRecord
+
+    slow = SlowToInitialize()
+    record = PluginRecord(PluginId("slow"), slow, None, lambda record: None)
+    initialized: Deferred[None] = Deferred()
+    record.lifecycle.initialize(initialized)
+    with pytest.raises(NoTransition):
+        record.lifecycle.close(Deferred())
+    assert record.state == "initializing"
+    slow.gate.callback(None)
+    assert record.state == "initialized"
+    assert result_of(initialized) is None
+    assert slow.journal == []
+
+
+def test_a_plugin_removed_while_starting_whose_start_fails_is_closed(log_events):
+    """Its initialize() succeeded, so whatever happens to its start(), it is closed."""
+    journal = []
+    gate: Deferred[None] = Deferred()
+
+    class FailsToStart:
+        def start(self):
+            return gate
+
+        def close(self):
+            journal.append("closed")
+
+    host = plain_host()
+    plugin_id = host.add_plugin(FailsToStart())
+    host.startService()
+    assert result_of(host.remove_plugin(plugin_id)) is None
+    gate.errback(RuntimeError("cannot start"))
+    assert journal == ["closed"]
+    assert any("start() failed" in text for text in messages(log_events))
+
+
+def test_a_plugin_removed_while_the_host_stops_it_is_stopped_and_closed_once():
+    journal: list = []
+    gate: Deferred[None] = Deferred()
+
+    class SlowToStop(Journal):
+        def stop(self):
+            super().stop()
+            return gate
+
+    host = plain_host()
+    plugin_id = host.add_plugin(SlowToStop("slow", journal, host), "slow")
+    host.startService()
+    stopped = host.stopService()
+    removed = host.remove_plugin(plugin_id)
+    assert not removed.called
+    gate.callback(None)
+    assert result_of(removed) is None
+    assert result_of(stopped) is None
+    assert [step for _, step, _ in journal] == ["initialize", "start", "stop", "close"]
+
+
+def test_starting_while_stopping_starts_again_once_stopped():
+    journal: list = []
+    gate: Deferred[None] = Deferred()
+
+    class SlowToClose(Journal):
+        def close(self):
+            super().close()
+            return gate
+
+    host = plain_host()
+    host.add_plugin(SlowToClose("slow", journal, host), "slow")
+    host.startService()
+    stopped = host.stopService()
+    host.startService()
+    assert host.state == "stopping"
+    started = host.when_started()
+    gate.callback(None)
+    assert result_of(stopped) is None
+    assert result_of(started) is None
+    assert host.state == "running"
+    assert [step for _, step, _ in journal] == ["initialize", "start", "stop", "close", "initialize", "start"]
+
+
+def test_starting_a_running_host_again_is_logged_and_ignored(log_events):
+    journal: list = []
+    host = plain_host()
+    host.add_plugin(Journal("a", journal, host), "a")
+    host.startService()
+    host.startService()
+    assert [step for _, step, _ in journal] == ["initialize", "start"]
+    assert "<PluginHost running plugins=['a']> is already started" in messages(log_events)
+
+
+def test_a_plugin_may_stop_its_host_while_it_starts():
+    """The stop is heard at once: no plugin after it is initialized."""
+    journal: list = []
+    host = plain_host()
+    stops = []
+
+    class Stopper(Journal):
+        def initialize(self):
+            super().initialize()
+            stops.append(host.stopService())
+
+    host.add_plugin(Stopper("stopper", journal, host), "stopper")
+    host.add_plugin(Journal("later", journal, host), "later")
+    host.startService()
+    (stopped,) = stops
+    assert result_of(stopped) is None
+    assert [(name, step) for name, step, _ in journal] == [("stopper", "initialize"), ("stopper", "close")]
+    assert [info.state for info in host.plugins()] == ["closed", "added"]
+    assert host.state == "stopped"

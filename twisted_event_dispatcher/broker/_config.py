@@ -15,6 +15,7 @@ from typing import Final, final
 
 import attrs
 
+from .._errors import BrokerConfigProblem
 from ._connection import check_url
 from ._topology import DEFAULT_EXCHANGE, GroupSettings, check_name
 
@@ -29,20 +30,6 @@ GROUP_KEYS: Final = (
     "single_active_consumer",
     "consumer_timeout",
 )
-
-
-class BrokerConfigProblem(ValueError):
-    """
-    A mistake in the ``[broker]`` table.
-
-    :ivar key: the key at fault, relative to ``broker``.
-    :ivar problem: what was expected, and what was found.
-    """
-
-    def __init__(self, key: str, problem: str) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(f"broker.{key}: {problem}")
 
 
 @final
