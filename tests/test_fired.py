@@ -17,7 +17,7 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, setDebugging, succeed
 
-from twisted_event_dispatcher import EventDispatcher, FireResult, _fired, _run
+from twisted_event_dispatcher import EventDispatcher, FireResult, _fired, _runner
 from twisted_event_dispatcher._fired import DIRECT, state_is_known
 
 
@@ -128,14 +128,14 @@ def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> l
         through_succeed.append(result)
         return succeed(result)
 
-    monkeypatch.setattr(_run, "DIRECT", request.param)
-    monkeypatch.setattr(_run, "succeed", counting_succeed)
+    monkeypatch.setattr(_runner, "DIRECT", request.param)
+    monkeypatch.setattr(_runner, "succeed", counting_succeed)
     return through_succeed
 
 
 def test_with_the_direct_path_off_a_plain_fire_calls_succeed(direct: list[object]) -> None:
     answer = plain_fire()
-    if _run.DIRECT:
+    if _runner.DIRECT:
         assert direct == []
     else:
         assert direct == [answer.result]
