@@ -53,7 +53,7 @@ def wrk_path() -> str | None:
 
 def run_wrk(url: str, connections: int, seconds: float, cpu: int | None = None) -> Load:
     """
-    Post to C{url} with wrk (one thread) for C{seconds}.
+    Post to ``url`` with wrk (one thread) for ``seconds``.
     """
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "post.lua"
@@ -86,7 +86,7 @@ def parse_wrk(output: str) -> Load:
 
 def run_python(url: str, connections: int, seconds: float) -> Load:
     """
-    Post to C{url} from C{connections} threads for C{seconds}.
+    Post to ``url`` from ``connections`` threads for ``seconds``.
     """
     match = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
     if match is None:

@@ -52,7 +52,7 @@ QUICK = replace(
 
 def short(n: int) -> str:
     """
-    C{100000} as C{"100k"}.
+    ``100000`` as ``"100k"``.
     """
     return f"{n // 1000:,}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
 
@@ -115,8 +115,8 @@ class Run:
     """
     One registration of handlers with a contender, and what is measured on it.
 
-    :ivar workload: the L{Contender} method that prepares it.
-    :ivar timed: the row its fire time goes to, divided by C{per}.
+    :ivar workload: the `Contender` method that prepares it.
+    :ivar timed: the row its fire time goes to, divided by ``per``.
     :ivar memory: the row its bytes per handler go to.
     :ivar add_remove: whether the (c) rows are measured on it.
     :ivar reactor: whether it runs in the reactor (scenario b).

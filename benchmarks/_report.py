@@ -44,7 +44,7 @@ def _pool_cell(cells: Cells, row: str, cell: dict[str, Any]) -> None:
 
 def summaries(merged: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Cells]:
     """
-    Contender -> row -> cell, with a C{summary} on each measured cell and the derived rows added.
+    Contender -> row -> cell, with a ``summary`` on each measured cell and the derived rows added.
     """
     found: dict[str, Cells] = {}
     for name, report in merged.items():

@@ -1,6 +1,6 @@
 """
 The command line: runs each contender in a subprocess of its own (driven by
-L{_drive}), then prints the table and the targets and writes the JSON.
+`_drive`), then prints the table and the targets and writes the JSON.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _split(text: str, known: tuple[str, ...], what: str) -> list[str]:
 
 def work(args: argparse.Namespace) -> int:
     """
-    Worker mode: answer the runner's commands for one contender (see L{_worker.serve}).
+    Worker mode: answer the runner's commands for one contender (see `_worker.serve`).
 
     Replies go to the real standard output; anything a library prints goes to
     standard error instead, so that it cannot garble them.

@@ -3,7 +3,7 @@ Measuring: repeated timing samples, add/remove costs, memory, and the check
 that a fire reaches exactly the handlers it should.
 
 Stdlib only (Twisted is imported lazily, to recognise Deferreds).  Times are
-C{perf_counter_ns}; every sample starts after a full garbage collection, and
+``perf_counter_ns``; every sample starts after a full garbage collection, and
 the collector stays on while timing, since the garbage a fire makes is part
 of its cost.
 """
@@ -29,7 +29,7 @@ class Mismatch(AssertionError):
 
 def summarize(samples: Sequence[float]) -> dict[str, float]:
     """
-    Median, min, max and quartiles of C{samples}.
+    Median, min, max and quartiles of ``samples``.
     """
     ordered = sorted(samples)
     if len(ordered) > 1:
@@ -48,7 +48,7 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
 
 def check_fire(fire: Callable[[], object], hits: list[int], expected: int, what: str) -> None:
     """
-    Fire once; raise L{Mismatch} unless exactly C{expected} handlers were called
+    Fire once; raise `Mismatch` unless exactly ``expected`` handlers were called
     and any Deferred returned has already fired without failure.
     """
     before = hits[0]
@@ -82,7 +82,7 @@ def loop_ns(fire: Callable[[], object], loops: int) -> int:
 
 def calibrate(fire: Callable[[], object], sample_s: float) -> int:
     """
-    How many calls of C{fire} take about C{sample_s} seconds (warming it up on the way).
+    How many calls of ``fire`` take about ``sample_s`` seconds (warming it up on the way).
     """
     target_ns = sample_s * 1e9
     loops = 1
@@ -103,7 +103,7 @@ def time_add_remove(
     samples: int,
 ) -> tuple[list[float], list[float]]:
     """
-    Samples of ns per C{add} and ns per C{remove}: each sample adds a batch of
+    Samples of ns per ``add`` and ns per ``remove``: each sample adds a batch of
     spares, then removes them, so the registry returns to its size.
     """
     batch = _batch_size(add, remove, spares, sample_s)
@@ -138,9 +138,9 @@ def _batch_size(
 
 def traced_build(build: Callable[[], Any]) -> tuple[Any, int, int]:
     """
-    Call C{build} under tracemalloc.
+    Call ``build`` under tracemalloc.
 
-    :returns: what C{build} returned, the bytes it left allocated (after a
+    :returns: what ``build`` returned, the bytes it left allocated (after a
         garbage collection), and its peak allocation.
     """
     gc.collect()

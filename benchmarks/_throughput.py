@@ -4,8 +4,8 @@ return Deferreds the reactor fires on a later turn.
 
 A batch fires many events at once, then waits until every handler's Deferred
 has fired and, for a library that waits, every fire's own Deferred too.
-L{run_batch} needs only C{callLater}, so a test can drive it with a C{Clock};
-L{measure} runs batches on the real reactor.
+`run_batch` needs only ``callLater``, so a test can drive it with a ``Clock``;
+`measure` runs batches on the real reactor.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ def run_batch(
     fire: Callable[[], object], events: int, per_event: int, hits: list[int], reactor: Any
 ) -> Deferred[None]:
     """
-    Fire C{events} events; the returned Deferred fires once all of them are done.
+    Fire ``events`` events; the returned Deferred fires once all of them are done.
 
     :param per_event: the handler Deferreds one fire creates.
-    :param hits: the handlers' counters: C{hits[1]} counts settled Deferreds.
+    :param hits: the handlers' counters: ``hits[1]`` counts settled Deferreds.
     """
     settled_goal = hits[1] + events * per_event
     pending = [0]
@@ -94,9 +94,9 @@ def measure(
     timeout_s: float = 300,
 ) -> list[float]:
     """
-    Run the global reactor for one warm-up batch and C{samples} timed batches.
+    Run the global reactor for one warm-up batch and ``samples`` timed batches.
 
-    The warm-up checks that every event reached C{per_event} handlers.  The
+    The warm-up checks that every event reached ``per_event`` handlers.  The
     reactor can run once per process, so this is the last thing a worker does.
 
     :returns: events per second, one value per timed batch.

@@ -1,9 +1,9 @@
 """
 The worker: measures one contender, in a process of its own.
 
-A run is measured in steps by a L{Session}: C{start} registers the handlers and
-checks a fire, each C{sample} times one sample, C{finish} measures the rest and
-checks again.  In serve mode (L{serve}) the runner drives the steps of all
+A run is measured in steps by a `Session`: ``start`` registers the handlers and
+checks a fire, each ``sample`` times one sample, ``finish`` measures the rest and
+checks again.  In serve mode (`serve`) the runner drives the steps of all
 contenders in turn, so that the samples a row compares are taken side by side.
 """
 
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 def pin_to_cpu(index: int) -> int | None:
     """
-    Keep this process on one CPU (the C{index}-th it may use); return it, or None.
+    Keep this process on one CPU (the ``index``-th it may use); return it, or None.
     """
     if not hasattr(os, "sched_setaffinity"):
         return None
@@ -53,7 +53,7 @@ def introduce(contender: Contender) -> dict[str, Any]:
 
 def measure_contender(name: str, settings: Settings) -> dict[str, Any]:
     """
-    Every selected row for the contender C{name}, one run after the other.
+    Every selected row for the contender ``name``, one run after the other.
     """
     contender = load(name)
     report = introduce(contender)
@@ -76,8 +76,8 @@ def measure_run(contender: Contender, run: Run, settings: Settings) -> dict[str,
 
 def serve(name: str, settings: Settings, commands: IO[str], replies: IO[str]) -> None:
     """
-    Answer the runner's commands, one JSON line each: C{start} a run (by its
-    index in the plan), take a C{sample}, C{finish} it, C{quit}.
+    Answer the runner's commands, one JSON line each: ``start`` a run (by its
+    index in the plan), take a ``sample``, ``finish`` it, ``quit``.
     """
     contender = load(name)
     report = introduce(contender)
@@ -244,7 +244,7 @@ class Session:
 
 def prepare(contender: Contender, run: Run, n: int, hits: Hits, settings: Settings) -> Rig:
     """
-    The contender's rig for C{run}, with C{n} handlers.
+    The contender's rig for ``run``, with ``n`` handlers.
     """
     keys = [f"user-{i}" for i in range(n)]
     target = keys[n // 2]

@@ -92,8 +92,8 @@ async def raw_channel(reactor, url: str):
 
 async def publish_all(publish, events: int, rate: float | None = None) -> float:
     """
-    Call C{publish(number)} for each event, keeping up to WINDOW
-    unconfirmed, as fast as possible or at C{rate} events per second;
+    Call ``publish(number)`` for each event, keeping up to WINDOW
+    unconfirmed, as fast as possible or at ``rate`` events per second;
     return the time the first was published.
     """
     from twisted.internet import reactor

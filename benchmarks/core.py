@@ -469,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = target / reference
         verdict = "met" if ratio <= CELLS[cell].bound else "MISSED"
         print(
-            f"| {cell}: {CELLS[cell].label} | {target:,.0f} | {reference:,.0f} | {ratio:.2f} | {CELLS[cell].bound:g} | {verdict} |"
+            f"| {cell}: {CELLS[cell].label} | {target:,.0f} | {reference:,.0f} "
+            f"| {ratio:.2f} | {CELLS[cell].bound:g} | {verdict} |"
         )
     return 0
 

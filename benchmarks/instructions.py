@@ -13,10 +13,10 @@ a time: memory stalls and branch misses are not in it.  But between
 libraries doing the same work on the same interpreter, its ratios are a
 steady second opinion on the timed ratios.
 
-Each cell runs a contender's workload twice under C{valgrind
---tool=callgrind}, with few fires and with many; the difference divided by
+Each cell runs a contender's workload twice under ``valgrind
+--tool=callgrind``, with few fires and with many; the difference divided by
 the extra fires is the cost of one fire, free of start-up.  valgrind is a
-Debian package (C{apt-get install valgrind}); without it this says so and
+Debian package (``apt-get install valgrind``); without it this says so and
 exits 2.
 """
 
@@ -49,8 +49,8 @@ FAN = 100
 @dataclass(frozen=True)
 class Cell:
     """
-    One row: C{workload} with C{n} handlers, instructions per fire divided
-    by C{per}; C{minus}, a cell whose per-fire count is taken off first.
+    One row: ``workload`` with ``n`` handlers, instructions per fire divided
+    by ``per``; ``minus``, a cell whose per-fire count is taken off first.
     """
 
     label: str
@@ -90,8 +90,8 @@ CELLS = {
 
 class Turn:
     """
-    A stand-in for the reactor of scenario (b): C{callLater} queues the
-    call, and C{run} makes it, as the reactor's next turn would.  It costs
+    A stand-in for the reactor of scenario (b): ``callLater`` queues the
+    call, and ``run`` makes it, as the reactor's next turn would.  It costs
     every contender the same.
     """
 
@@ -109,7 +109,7 @@ class Turn:
 
 def rig_of(name: str, workload: str, n: int, hits: list[int]) -> tuple[Rig, Turn | None]:
     """
-    The contender's rig for C{workload}, and the stand-in reactor that
+    The contender's rig for ``workload``, and the stand-in reactor that
     completes each of its fires, if it needs one.
     """
     method = getattr(load(name), workload)
@@ -123,7 +123,7 @@ def rig_of(name: str, workload: str, n: int, hits: list[int]) -> tuple[Rig, Turn
 
 def one_fire(fire: Callable[[], object], turn: Turn | None) -> Callable[[], object]:
     """
-    What makes one whole fire: C{fire} itself, or C{fire} then the reactor's turn.
+    What makes one whole fire: ``fire`` itself, or ``fire`` then the reactor's turn.
     """
     if turn is None:
         return fire
@@ -142,7 +142,7 @@ PRELOAD: list[str] = []
 
 def inner(name: str, workload: str, n: int, fires: int) -> None:
     """
-    In the process valgrind watches: register, check, then fire C{fires} times.
+    In the process valgrind watches: register, check, then fire ``fires`` times.
     """
     for module in PRELOAD:
         importlib.import_module(module)
@@ -161,7 +161,7 @@ def inner(name: str, workload: str, n: int, fires: int) -> None:
 
 def collected(name: str, cell: Cell, fires: int) -> int:
     """
-    The instructions a whole run of C{fires} fires takes, start-up included.
+    The instructions a whole run of ``fires`` fires takes, start-up included.
     """
     command = [
         "valgrind",
@@ -186,7 +186,7 @@ def collected(name: str, cell: Cell, fires: int) -> int:
 
 def per_fire(name: str, cell: Cell) -> float | str:
     """
-    Instructions of one fire of C{cell}'s workload (not yet divided by C{per}),
+    Instructions of one fire of ``cell``'s workload (not yet divided by ``per``),
     or why there is no figure.
     """
     if load(name).unavailable() is not None:

@@ -10,7 +10,6 @@ of its own).
 from __future__ import annotations
 
 import doctest
-import re
 from importlib.metadata import version as installed_version
 
 project = "twisted_event_dispatcher"
@@ -36,22 +35,3 @@ doctest_test_doctest_blocks = "default"
 
 html_theme = "alabaster"
 html_static_path: list[str] = []
-
-# The docstrings use a few epytext markers (L{name}, C{code}) that Twisted
-# programmers know; read them as reST cross-references and literals.
-_EPYTEXT = re.compile(r"(?P<marker>[LCI])\{(?P<text>[^{}]*)\}")
-_AS_REST = {"L": "`{}`", "C": "``{}``", "I": "*{}*"}
-
-
-def _epytext_to_rest(match: re.Match[str]) -> str:
-    text = " ".join(match["text"].split())
-    return _AS_REST[match["marker"]].format(text)
-
-
-def _convert_docstring(app, what, name, obj, options, lines) -> None:
-    converted = _EPYTEXT.sub(_epytext_to_rest, "\n".join(lines)).split("\n")
-    lines[:] = converted
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _convert_docstring)

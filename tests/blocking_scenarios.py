@@ -26,7 +26,7 @@ KEYWORDS = ("event_type", "role")
 
 def show_error(call: Callable[[], object]) -> None:
     """
-    Run C{call}, which must raise, and print the exception's type and message.
+    Run ``call``, which must raise, and print the exception's type and message.
     """
     try:
         call()
@@ -38,7 +38,7 @@ def show_error(call: Callable[[], object]) -> None:
 
 def gated_handler(blocking: BlockingDispatcher) -> tuple[Deferred[str], threading.Event]:
     """
-    Add a handler that returns C{gate}, unfired, and sets C{started} when called.
+    Add a handler that returns ``gate``, unfired, and sets ``started`` when called.
     """
     gate: Deferred[str] = Deferred()
     started = threading.Event()

@@ -1,5 +1,5 @@
 """
-Tests for L{EventDispatcher}: matching, phases, failures and the results it reports.
+Tests for `EventDispatcher`: matching, phases, failures and the results it reports.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from twisted_event_dispatcher import (
 
 def recorder(calls: list[Any], tag: object) -> Any:
     """
-    A handler that appends C{(tag, event)} to C{calls} and returns C{tag}.
+    A handler that appends ``(tag, event)`` to ``calls`` and returns ``tag``.
     """
 
     def record(event: object) -> object:

@@ -33,7 +33,7 @@ print(f"{attempted} examples, {failed} failed")
 
 def run(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """
-    Run the test interpreter with C{arguments} from the repository root.
+    Run the test interpreter with ``arguments`` from the repository root.
     """
     return subprocess.run(
         [sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
@@ -42,14 +42,14 @@ def run(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 def count_examples(page: Path) -> int:
     """
-    How many examples doctest should find in C{page}: one per C{>>>} line.
+    How many examples doctest should find in ``page``: one per ``>>>`` line.
     """
     return sum(line.lstrip().startswith(">>>") for line in page.read_text().splitlines())
 
 
 def public_names(module_path: Path) -> list[str]:
     """
-    The names a module lists in its C{__all__}, read without importing it.
+    The names a module lists in its ``__all__``, read without importing it.
     """
     for node in ast.parse(module_path.read_text()).body:
         if isinstance(node, ast.Assign) and any(

@@ -1,9 +1,9 @@
 """
 A plain fire writes the state of an already-fired Deferred directly: what
-it returns is what C{succeed()} would return.  With a Twisted whose
-Deferred is not what C{_fired} expects (a new attribute, or C{__slots__}),
+it returns is what ``succeed()`` would return.  With a Twisted whose
+Deferred is not what ``_fired`` expects (a new attribute, or ``__slots__``),
 the module still imports, turns the direct path off, and a plain fire calls
-C{succeed()}: the same Deferred, by another road.
+``succeed()``: the same Deferred, by another road.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def succeed_with_more(result: object) -> Deferred[Any]:
 
 class SlottedDeferred:
     """
-    A Deferred as a Twisted with C{__slots__} might make it: the same
-    state, and no instance dictionary, so C{vars()} fails.
+    A Deferred as a Twisted with ``__slots__`` might make it: the same
+    state, and no instance dictionary, so ``vars()`` fails.
     """
 
     __slots__ = ("_callbacks", "_canceller", "_chainedTo", "called", "result")
@@ -75,7 +75,7 @@ def test_this_twisted_gets_the_direct_path() -> None:
 
 def test_other_state_is_noticed() -> None:
     """
-    A Deferred in any other state (here: without C{_chainedTo}) is not
+    A Deferred in any other state (here: without ``_chainedTo``) is not
     what the dispatcher writes, so a Twisted release that changes
     succeed() would make it call succeed() instead.
     """

@@ -21,8 +21,8 @@ def dummy_predicate(event: object, details: Mapping[str, object]) -> bool:
 
 def test_match_spec_takes_one_predicate_as_register_does() -> None:
     """
-    C{register(where=predicate)} takes one predicate as well as several;
-    C{MatchSpec(..., where=predicate)} should too, rather than failing with
+    ``register(where=predicate)`` takes one predicate as well as several;
+    ``MatchSpec(..., where=predicate)`` should too, rather than failing with
     "'function' object is not iterable".
     """
     spec = MatchSpec({"kind": "a"}, where=dummy_predicate)  # type: ignore[arg-type]
@@ -31,9 +31,9 @@ def test_match_spec_takes_one_predicate_as_register_does() -> None:
 
 def test_injection_names_missing_keywords_of_a_handler_taking_any_keyword() -> None:
     """
-    A handler taking C{**rest} still requires its named parameters: when the
+    A handler taking ``**rest`` still requires its named parameters: when the
     namespaces lack one, the handler's failure is an InjectionError naming
-    it, as for a handler without C{**rest} (not a TypeError from the call).
+    it, as for a handler without ``**rest`` (not a TypeError from the call).
     """
     dispatcher = EventDispatcher(("user",))
     dispatcher.start()
@@ -49,7 +49,7 @@ def test_injection_names_missing_keywords_of_a_handler_taking_any_keyword() -> N
 
 def test_context_results_show_only_finished_handlers() -> None:
     """
-    L{EventContext.results} is documented as the outcomes of earlier phases
+    `EventContext.results` is documented as the outcomes of earlier phases
     and of the finished handlers of this phase; a handler still running in a
     concurrent phase must not appear with an internal placeholder as value.
     """
@@ -91,7 +91,7 @@ def test_a_free_handler_of_a_concurrent_phase_does_not_wait_for_unrelated_ones()
     """
     In a concurrent phase, a handler with no constraint starts with the
     phase, even when a handler registered before it must wait for the one it
-    requires; only C{requires}/C{required_by} (or a sequential phase) make a
+    requires; only ``requires``/``required_by`` (or a sequential phase) make a
     handler wait.
     """
     clock = Clock()
@@ -118,8 +118,8 @@ def test_a_free_handler_of_a_concurrent_phase_does_not_wait_for_unrelated_ones()
 
 def test_unnamed_handlers_sharing_a_label_are_not_a_cycle() -> None:
     """
-    Without C{name=}, a handler's name is its label, which many handlers
-    share (every lambda is C{<lambda>}).  One that must run before "upload"
+    Without ``name=``, a handler's name is its label, which many handlers
+    share (every lambda is ``<lambda>``).  One that must run before "upload"
     and another that must run after it are not a cycle: the order check,
     then upload, then thumbnail satisfies both.
     """

@@ -41,7 +41,7 @@ NAMES = ("a", "b", "c", "d", "e")
 def unique_label(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
     """
     Give a test handler its own label (the name ordering sees when it has no
-    C{name} option), instead of the shared label of its closure.
+    ``name`` option), instead of the shared label of its closure.
     """
     fn.__name__ = fn.__qualname__ = label
     return fn
@@ -83,7 +83,7 @@ def name_of(handler: Mapping[str, Any]) -> str:
 def model_predecessors(handlers: Sequence[Mapping[str, Any]]) -> dict[int, set[int]]:
     """
     For each handler (by number), the handlers that must finish before it
-    starts: those it requires by name, and those that name it in C{required_by}.
+    starts: those it requires by name, and those that name it in ``required_by``.
     """
     return {
         h["number"]: {
@@ -185,7 +185,7 @@ def test_start_order_follows_priorities_and_constraints(
 
 def closes_a_cycle(handlers: Sequence[Mapping[str, Any]]) -> bool:
     """
-    Whether the constraints among C{handlers} form a cycle.  Handlers are the
+    Whether the constraints among ``handlers`` form a cycle.  Handlers are the
     nodes: a name stands for every other handler that bears it, and a handler
     naming itself constrains nothing.
     """
@@ -367,7 +367,7 @@ def test_n_times_handler_never_runs_more_than_n_times(
 ) -> None:
     """
     With several events in flight, whose Deferreds fire in any order, a
-    handler registered with C{times=N} is called min(N, events) times, never
+    handler registered with ``times=N`` is called min(N, events) times, never
     more; its registration is there during its calls before the Nth and gone
     as the Nth starts.
     """
@@ -429,7 +429,7 @@ PLAIN_HANDLER = st.tuples(
 
 def plain_handler(number: int, behaviour: str, delay: int, clock: Clock) -> Callable[[object], object]:
     """
-    A handler without options that answers C{number} in the way C{behaviour} says.
+    A handler without options that answers ``number`` in the way ``behaviour`` says.
     """
 
     def broken() -> object:
@@ -496,9 +496,9 @@ def dispatch_all(
     general: bool,
 ) -> tuple[list[object], int]:
     """
-    Register C{handlers} on a new dispatcher, fire C{events} one after
+    Register ``handlers`` on a new dispatcher, fire ``events`` one after
     another without waiting, run the clock, and describe every outcome;
-    also count the handler failures logged.  With C{general}, each fire is
+    also count the handler failures logged.  With ``general``, each fire is
     given a fire id, which makes the general loop run it from its start.
     """
     clock = Clock()

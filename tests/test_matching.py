@@ -1,5 +1,5 @@
 """
-Tests for the pure matching layer: spec normalisation and L{SpecIndex},
+Tests for the pure matching layer: spec normalisation and `SpecIndex`,
 checked against a brute-force reference model.
 """
 

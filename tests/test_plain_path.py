@@ -1,5 +1,5 @@
 """
-While nothing stands in its way, a dispatcher's C{fire_event} is its tight
+While nothing stands in its way, a dispatcher's ``fire_event`` is its tight
 loop itself; start, stop, monitors and limits decide that.  A state machine
 drives a dispatcher through every such change (start, stop, handlers with
 options, monitors, fires with a nested policy, stops made by a handler) and

@@ -216,7 +216,7 @@ def test_callable_without_weak_references_is_refused_with_advice(dispatcher: Eve
 
 def test_bound_builtin_method_is_held_through_its_owner(dispatcher: EventDispatcher) -> None:
     """
-    C{owner.method} of a builtin type is a new object at each access: the
+    ``owner.method`` of a builtin type is a new object at each access: the
     owner is what is weakly held, so the registration lives as long as it.
     """
 

@@ -1,9 +1,9 @@
 """
 An event dispatcher for Twisted.
 
-Handlers are added for a phase with a keyword match-spec; C{fire_event(event,
-**details)} runs the matching handlers phase by phase, each phase waiting for
-its handlers' Deferreds, and fires with a L{FireResult} reporting what ran.
+Handlers are added for a phase with a keyword match-spec; ``fire_event(event,
+**details)`` runs the matching handlers phase by phase, each phase waiting for
+its handlers' Deferreds, and fires with a `FireResult` reporting what ran.
 """
 
 from ._answers import FollowUps

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.service.test_access_log -*-
 """
 The service's access log: one JSON object a finished request, written
-through C{twisted.logger} or appended to a file, for every request or a
+through ``twisted.logger`` or appended to a file, for every request or a
 sample of them.
 
 A line is ``{"time": ..., "client": ..., "method": ..., "path": ...,
@@ -22,7 +22,7 @@ from typing import IO, Final, Protocol
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-#: The namespace of access lines written through C{twisted.logger}.
+#: The namespace of access lines written through ``twisted.logger``.
 ACCESS_NAMESPACE: Final = "twisted_event_dispatcher.access"
 
 #: The longest path an access line shows.
@@ -92,8 +92,8 @@ def access_line(request: FinishedRequest, now: float) -> str:
 
 class LoggedAccess:
     """
-    Access lines as C{twisted.logger} events at level info in the
-    namespace L{ACCESS_NAMESPACE}, with the line as ``access_line``.
+    Access lines as ``twisted.logger`` events at level info in the
+    namespace `ACCESS_NAMESPACE`, with the line as ``access_line``.
 
     :param clock: where the time comes from.
     """
@@ -115,10 +115,10 @@ class LoggedAccess:
 class FileAccess:
     """
     Access lines appended to a file through a buffer, flushed every
-    L{FLUSH_INTERVAL} seconds and on close, so that no request waits for
+    `FLUSH_INTERVAL` seconds and on close, so that no request waits for
     the disk.  A crash loses at most the last second of lines.
 
-    :param path: the file to append to (opened by L{open}).
+    :param path: the file to append to (opened by `open`).
     :param clock: where the time comes from, and the flush timer.
     """
 
@@ -175,7 +175,7 @@ class SampledAccess:
 def access_log_for(setting: str, sample: float, clock: IReactorTime) -> AccessLog | None:
     """
     The access log a configuration asks for: ``"off"`` (None), ``"log"``
-    (through C{twisted.logger}) or a file's path, sampled if ``sample`` is
+    (through ``twisted.logger``) or a file's path, sampled if ``sample`` is
     below 1.
     """
     if setting == "off":

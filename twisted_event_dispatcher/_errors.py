@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.test_errors -*-
 """
-The exceptions of C{twisted_event_dispatcher}: one small hierarchy, all of
+The exceptions of ``twisted_event_dispatcher``: one small hierarchy, all of
 it in this module.
 
-Every class subclasses L{DispatcherError} and, where a caller would reach for
+Every class subclasses `DispatcherError` and, where a caller would reach for
 one, the builtin it specialises, so ``except ValueError`` keeps working.
 Each is imported by users from a public module (the package, or
 ``config``, ``plugins``, ``discovery``, ``declarations``, ``blocking``,
@@ -163,7 +163,7 @@ class HandlerFailed(DispatcherError):
 
     :ivar failures: ``(handler id, Failure)`` pairs, in the order the handlers
         were started.
-    :ivar result: the L{FireResult} of the dispatch, up to and including the
+    :ivar result: the `FireResult` of the dispatch, up to and including the
         phase that failed.
     """
 
@@ -180,7 +180,7 @@ class HandlerFailed(DispatcherError):
 
 class OrderingError(DispatcherError, ValueError):
     """
-    Handlers' C{requires}/C{required_by} constraints form a cycle.
+    Handlers' ``requires``/``required_by`` constraints form a cycle.
 
     :ivar phase: the phase whose handlers are in the cycle.
     :ivar cycle: the handler names around the cycle, the first repeated last.
@@ -220,7 +220,7 @@ class FollowUpDepthError(DispatcherError, RuntimeError):
 
     :ivar event: the follow-up event that was refused.
     :ivar depth: how deep it would have been.
-    :ivar limit: the dispatcher's C{max_follow_up_depth}.
+    :ivar limit: the dispatcher's ``max_follow_up_depth``.
     """
 
     def __init__(self, event: object, depth: int, limit: int) -> None:
@@ -269,11 +269,11 @@ class HandlerTimedOut(DispatcherError, TimeoutError):
 class FireCancelled(DispatcherError, CancelledError):
     """
     A fire was cancelled (by cancelling its Deferred, or by a stop whose
-    deadline passed).  A C{CancelledError}, carrying what happened.
+    deadline passed).  A ``CancelledError``, carrying what happened.
 
-    :ivar result: the L{FireResult}: the handlers that ran, those cancelled
-        (their outcome failed with C{CancelledError}), and in
-        C{never_started} those that never started.
+    :ivar result: the `FireResult`: the handlers that ran, those cancelled
+        (their outcome failed with ``CancelledError``), and in
+        ``never_started`` those that never started.
     """
 
     def __init__(self, result: FireResult) -> None:
@@ -549,7 +549,7 @@ class BrokerConfigProblem(DispatcherError, ValueError):
     """
     A mistake in the ``[broker]`` table, found by the broker package before
     the configuration knows which file it came from: ``config`` turns it
-    into a L{ConfigError} naming the file.  Not public.
+    into a `ConfigError` naming the file.  Not public.
 
     :ivar key: the key at fault, relative to ``broker``.
     :ivar problem: what was expected, and what was found.

@@ -1,13 +1,13 @@
 # -*- test-case-name: tests.test_fired -*-
 """
-What an already-fired L{Deferred} holds, so that a plain fire can make one
+What an already-fired `Deferred` holds, so that a plain fire can make one
 for the price of its attributes.
 
-L{succeed} builds one by calling C{Deferred()} (a Python C{__init__} with a
+`succeed` builds one by calling ``Deferred()`` (a Python ``__init__`` with a
 debugging check) and then setting three attributes.  The dispatcher's plain
-fire writes the same instance state directly, but only if L{succeed} is seen
-to leave exactly that state when this module is imported (L{DIRECT}); with
-another Twisted it calls L{succeed}.
+fire writes the same instance state directly, but only if `succeed` is seen
+to leave exactly that state when this module is imported (`DIRECT`); with
+another Twisted it calls `succeed`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["DIRECT", "STATE", "state_is_known"]
 
 from twisted.internet.defer import Deferred, succeed
 
-#: What L{succeed} leaves in a Deferred besides its C{result}: the
+#: What `succeed` leaves in a Deferred besides its ``result``: the
 #: attributes the dispatcher writes.
 STATE: Final[dict[str, object]] = {
     "_callbacks": [],
@@ -33,10 +33,10 @@ def state_is_known(
     make: Callable[[object], Deferred[object]] = succeed, kind: type[Deferred[object]] = Deferred
 ) -> bool:
     """
-    Whether C{make} (by default L{succeed}) leaves a plain C{kind} (by
-    default L{Deferred}) in exactly the state L{STATE} describes, with the
+    Whether ``make`` (by default `succeed`) leaves a plain ``kind`` (by
+    default `Deferred`) in exactly the state `STATE` describes, with the
     result given.  Any other Twisted (a Deferred with other attributes, or
-    with C{__slots__} and so no C{vars()}) answers False, never an error.
+    with ``__slots__`` and so no ``vars()``) answers False, never an error.
     """
     marker = object()
     try:
@@ -46,5 +46,5 @@ def state_is_known(
         return False
 
 
-#: Whether writing L{STATE} directly gives what L{succeed} gives.
+#: Whether writing `STATE` directly gives what `succeed` gives.
 DIRECT: Final = state_is_known()

@@ -5,7 +5,7 @@ and plugins, a health check, and the API's own OpenAPI document.
 
 Every answer the API gives is a JSON object; every error is
 ``{"error": "<message>", ...}`` with its status, never a traceback.  The
-routes, their methods and their statuses are those of L{_openapi.ENDPOINTS}.
+routes, their methods and their statuses are those of `_openapi.ENDPOINTS`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ApiResource(Resource):
     :param clock: for the timeout.
     :param expose_errors: whether answers show a failed handler's message.
     :param allowed_hosts: more ``Host`` names to answer to (see
-        L{allowed_hosts}); the loopback names always are.
+        `allowed_hosts`); the loopback names always are.
     :param allowed_origins: the ``Origin`` values a request may come from.
     :param max_depth: how deep an event or its details may nest.
     :param max_in_flight: how many fires may wait for their handlers at once.

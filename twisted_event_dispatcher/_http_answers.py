@@ -23,7 +23,7 @@ from .plugins import PluginHost
 #: The reason phrase of every status (Twisted knows no 421 nor 422).
 _PHRASES: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
-#: How many handlers' descriptions a L{ResultWriter} keeps at most.
+#: How many handlers' descriptions a `ResultWriter` keeps at most.
 _CACHED_HANDLERS: Final = 4096
 
 _log = Logger()
@@ -153,7 +153,7 @@ class ResultWriter:
 
     def body(self, result: FireResult) -> dict[str, object]:
         """
-        A L{FireResult} as JSON: the event, its details, and each handler
+        A `FireResult` as JSON: the event, its details, and each handler
         that ran.
         """
         handlers = []

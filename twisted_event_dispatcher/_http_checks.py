@@ -4,7 +4,7 @@ The checks a request passes before the API acts on it: the ``Host`` it
 names, the ``Origin`` it comes from, its bearer token, the type of its body,
 and the shape of a fired event.
 
-Each check raises L{ApiError} with the answer a refused request gets.
+Each check raises `ApiError` with the answer a refused request gets.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 with its result, at once when the handlers answered synchronously, else when
 the fire settles.
 
-At most C{max_in_flight} fires wait for their handlers at once; past that,
-up to C{max_queued} more wait for a place, and the rest are answered 503
+At most ``max_in_flight`` fires wait for their handlers at once; past that,
+up to ``max_queued`` more wait for a place, and the rest are answered 503
 with ``Retry-After``.  A fire (or a place in the queue) that takes longer
 than the timeout is cancelled and answered 504, and the handlers it waited
 for are logged; a fire whose client goes away is cancelled; a fire
@@ -61,7 +61,7 @@ class Firing:
     The fires made through HTTP, and their answers.
 
     :param fire: fires an event with its details; raises one of
-        L{UNPROCESSABLE} for details or arguments it refuses.
+        `UNPROCESSABLE` for details or arguments it refuses.
     :param writer: turns results into JSON.
     :param timeout: seconds a fire may take (queueing included) before it
         is cancelled.
@@ -146,7 +146,7 @@ class Firing:
     def submit(self, request: Request, event: object, details: dict[str, object]) -> bytes | int:
         """
         Fire, or queue the fire: the body of the answer if the fire settled
-        at once, else C{NOT_DONE_YET}.
+        at once, else ``NOT_DONE_YET``.
 
         :raises ApiError: 422 for details the dispatcher refuses; 503 if
             the queue is full.

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.service.test_http -*-
 """
-The HTTP plumbing under the API: a C{twisted.web} site whose requests keep
-no more than C{max_body} bytes of body, whose connections it keeps track of
+The HTTP plumbing under the API: a ``twisted.web`` site whose requests keep
+no more than ``max_body`` bytes of body, whose connections it keeps track of
 (to close them gently on stop), which answers even Twisted's own refusals
 of malformed HTTP with a JSON body, and which reveals no version.
 """
@@ -148,7 +148,7 @@ class ApiChannel(HTTPChannel):
 
 class ApiSite(Site):
     """
-    The site of the API: L{ApiRequest}s over L{ApiChannel}s, the access log
+    The site of the API: `ApiRequest`s over `ApiChannel`s, the access log
     it is given, and the connections it has open.
 
     :ivar max_body: the largest request body kept, in bytes.
@@ -208,7 +208,7 @@ class ApiSite(Site):
 
     def connection_closed(self, channel: ApiChannel) -> None:
         """
-        A connection closed: fire the waiters of L{close_all} once none is left.
+        A connection closed: fire the waiters of `close_all` once none is left.
         """
         self.connections.discard(channel)
         if not self.connections and self._emptied:

@@ -51,19 +51,19 @@ def jsonable(value: object, _depth: int = 0) -> object:
 def _rest(value: object) -> object:
     """
     What the encoder cannot write by itself (attrs instances, sets, any
-    other object), made JSON by L{jsonable}.
+    other object), made JSON by `jsonable`.
     """
     return jsonable(value)
 
 
 def dumps(value: object) -> str:
     """
-    ``value`` as one line of JSON (see L{jsonable}).
+    ``value`` as one line of JSON (see `jsonable`).
 
-    The encoder writes JSON values as they are and calls L{jsonable} only for
+    The encoder writes JSON values as they are and calls `jsonable` only for
     the objects it cannot write; a value it refuses as a whole (a NaN, a key
     that is not a string, a cycle, a structure too deep for the stack) is
-    converted by L{jsonable} first.
+    converted by `jsonable` first.
     """
     try:
         return _ENCODER.encode(value)

@@ -38,7 +38,7 @@ class Endpoint:
     :ivar token: whether it needs the bearer token, when one is configured.
     :ivar summary: what it does.
     :ivar answers: each status it may answer with (besides those of
-        L{SENDER_REFUSED} and, with C{token}, L{TOKEN_REFUSED}), and what it
+        `SENDER_REFUSED` and, with ``token``, `TOKEN_REFUSED`), and what it
         means, and the schema of its body.
     """
 

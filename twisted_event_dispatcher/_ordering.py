@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.test_ordering -*-
 """
-Ordering the handlers of a phase: priorities, and C{requires}/C{required_by}
+Ordering the handlers of a phase: priorities, and ``requires``/``required_by``
 constraints between named handlers.  Pure functions, no Twisted.
 
 Handlers start by priority (higher first), then registration order, except
 that a handler never starts before the handlers it requires (and those that
-name it in C{required_by}).
+name it in ``required_by``).
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def order(
     handlers: Sequence[Orderable], rank: Callable[[Orderable], tuple[int, int]] | None = None
 ) -> tuple[list[int], list[set[int]]]:
     """
-    The positions of C{handlers} in the order they may start, and each one's
+    The positions of ``handlers`` in the order they may start, and each one's
     predecessors.  Among the handlers free to start, the one with the
-    smallest C{order_key} (minus priority, then registration) goes first.
+    smallest ``order_key`` (minus priority, then registration) goes first.
     """
     before = predecessors(handlers)
     waiting_on = [len(found) for found in before]
@@ -93,9 +93,9 @@ def _order_key(handler: Orderable) -> tuple[int, int]:
 
 def check_acyclic(handlers: Sequence[Orderable], phase: str) -> None:
     """
-    Raise L{OrderingError} if the C{requires}/C{required_by} constraints
-    among C{handlers} form a cycle.  Handlers are the nodes, not names:
-    handlers that share a name (every lambda is C{<lambda>}) are not one.
+    Raise `OrderingError` if the ``requires``/``required_by`` constraints
+    among ``handlers`` form a cycle.  Handlers are the nodes, not names:
+    handlers that share a name (every lambda is ``<lambda>``) are not one.
     """
     before = predecessors(handlers)
     done: set[int] = set()
@@ -111,7 +111,7 @@ def check_acyclic(handlers: Sequence[Orderable], phase: str) -> None:
 
 def _cycle_from(start: int, before: Sequence[set[int]], done: set[int]) -> list[int] | None:
     """
-    Depth-first search along "must start after" from C{start}: a cycle of
+    Depth-first search along "must start after" from ``start``: a cycle of
     positions (the first repeated last), or None.
     """
     if start in done:

@@ -1,16 +1,16 @@
 # -*- test-case-name: tests.test_blocking -*-
 """
-Drive an L{EventDispatcher} from threaded code, through crochet.
+Drive an `EventDispatcher` from threaded code, through crochet.
 
-An L{EventDispatcher} lives in the reactor thread and answers with Deferreds.
+An `EventDispatcher` lives in the reactor thread and answers with Deferreds.
 Ordinary threaded code (a WSGI application, a script) wants plain values and
-exceptions instead.  L{BlockingDispatcher} runs each call in the reactor
+exceptions instead.  `BlockingDispatcher` runs each call in the reactor
 thread that crochet runs, and blocks the calling thread until the call's
 Deferred has fired, or until a timeout passes.
 
-Constructing a L{BlockingDispatcher} calls C{crochet.setup()}, which starts
+Constructing a `BlockingDispatcher` calls ``crochet.setup()``, which starts
 the reactor in a thread the first time and does nothing afterwards.  An
-application that runs the reactor itself calls C{crochet.no_setup()} before
+application that runs the reactor itself calls ``crochet.no_setup()`` before
 that, and then uses the facade from its other threads only.
 """
 
@@ -41,13 +41,13 @@ _TIMEOUT_KEYWORD: Final = "timeout"
 
 _T = TypeVar("_T")
 
-#: Twisted leaves C{isInIOThread} untyped; this is its type.
+#: Twisted leaves ``isInIOThread`` untyped; this is its type.
 _in_reactor_thread: Callable[[], bool] = threadable.isInIOThread
 
 
 class _EventualResult(Protocol):
     """
-    The part of C{crochet.EventualResult} this module uses.
+    The part of ``crochet.EventualResult`` this module uses.
     """
 
     def wait(self, timeout: float) -> object: ...
@@ -69,8 +69,8 @@ class _Call(Generic[_T]):
     One blocking call: the work to run in the reactor thread, and whether the
     calling thread has stopped waiting for it.
 
-    C{crochet.wait_for} is not used because, after a timeout, it leaves the
-    cancelled Deferred's L{CancelledError} in a result nobody reads, which
+    ``crochet.wait_for`` is not used because, after a timeout, it leaves the
+    cancelled Deferred's `CancelledError` in a result nobody reads, which
     crochet then logs as "Unhandled error in EventualResult"; and because
     work queued for a reactor that is too busy to start it before the
     timeout would still run afterwards.
@@ -104,28 +104,28 @@ class _Call(Generic[_T]):
 @final
 class BlockingDispatcher:
     """
-    A blocking facade over an L{EventDispatcher} that runs in crochet's
+    A blocking facade over an `EventDispatcher` that runs in crochet's
     reactor thread.
 
     Each method runs the dispatcher's method of the same name in the reactor
     thread and waits for its Deferred: it returns the result, or raises the
-    dispatcher's exception (L{UnknownKeywordError}, L{HandlerFailed},
-    L{DispatcherNotRunning}, ...) unchanged, in the calling thread.
+    dispatcher's exception (`UnknownKeywordError`, `HandlerFailed`,
+    `DispatcherNotRunning`, ...) unchanged, in the calling thread.
 
-    Each method takes a keyword-only C{timeout}, in seconds, that overrides
+    Each method takes a keyword-only ``timeout``, in seconds, that overrides
     the facade's own for that call.  When it passes, the method cancels the
-    Deferred it waits for and raises L{BlockingTimeoutError}.  Called in the
-    reactor thread, each method raises L{ReactorThreadError} and does nothing.
+    Deferred it waits for and raises `BlockingTimeoutError`.  Called in the
+    reactor thread, each method raises `ReactorThreadError` and does nothing.
 
     Handlers run in the reactor thread, like every handler of the dispatcher.
     Handlers are held as the dispatcher holds them: a bound method by a weak
-    reference to its object, anything else strongly (see C{use_weakref}).
+    reference to its object, anything else strongly (see ``use_weakref``).
 
     :param dispatcher: the dispatcher to drive; from now on, call it only
         through this facade or in the reactor thread.
     :param timeout: the default timeout of every call, in seconds.
-    :raises ValueError: if C{dispatcher} allows the match-spec keyword
-        C{timeout}, which this facade takes as its own argument.
+    :raises ValueError: if ``dispatcher`` allows the match-spec keyword
+        ``timeout``, which this facade takes as its own argument.
     :ivar dispatcher: the dispatcher, for code running in the reactor thread.
     """
 
@@ -164,7 +164,7 @@ class BlockingDispatcher:
         **match_spec: object,
     ) -> HandlerId:
         """
-        Add a handler; see L{IEventDispatcher.add_event_handler}.
+        Add a handler; see `IEventDispatcher.add_event_handler`.
 
         :returns: the handler's id.
         """
@@ -188,7 +188,7 @@ class BlockingDispatcher:
     ) -> HandlerId:
         """
         Add a handler, the match-spec given as a mapping; see
-        L{IEventDispatcher.register}.
+        `IEventDispatcher.register`.
 
         :returns: the handler's id.
         """
@@ -200,34 +200,34 @@ class BlockingDispatcher:
 
     def remove_event_handler(self, handler_id: HandlerId, /, *, timeout: float | None = None) -> None:
         """
-        Remove a handler; see L{IEventDispatcher.remove_event_handler}.
+        Remove a handler; see `IEventDispatcher.remove_event_handler`.
 
-        :raises UnknownHandlerError: if C{handler_id} is not registered.
+        :raises UnknownHandlerError: if ``handler_id`` is not registered.
         """
         self._block("remove_event_handler", timeout, lambda: self.dispatcher.remove_event_handler(handler_id))
 
     def fire_event(self, event: object, /, *, timeout: float | None = None, **details: object) -> FireResult:
         """
         Fire an event and wait until its last phase has finished; see
-        L{IEventDispatcher.fire_event}.
+        `IEventDispatcher.fire_event`.
 
         On a timeout, the event is cancelled: the handlers it is waiting
         for are cancelled, and its later phases do not run.
 
-        :returns: the L{FireResult} of the event.
+        :returns: the `FireResult` of the event.
         """
         return self._block("fire_event", timeout, lambda: self.dispatcher.fire_event(event, **details))
 
     def start(self, *, timeout: float | None = None) -> None:
         """
-        Start the dispatcher; see L{IBackgroundUtility.start}.
+        Start the dispatcher; see `IBackgroundUtility.start`.
         """
         self._block("start", timeout, self._start)
 
     def stop(self, *, timeout: float | None = None) -> None:
         """
         Stop the dispatcher and wait for the events in flight to finish; see
-        L{IBackgroundUtility.stop}.
+        `IBackgroundUtility.stop`.
 
         On a timeout, the dispatcher is stopped all the same (it refuses new
         events), and the events in flight go on.
@@ -240,7 +240,7 @@ class BlockingDispatcher:
 
     def _block(self, operation: str, timeout: float | None, work: Callable[[], Deferred[_T]]) -> _T:
         """
-        Run C{work} in the reactor thread and wait for its Deferred.
+        Run ``work`` in the reactor thread and wait for its Deferred.
         """
         if _in_reactor_thread():
             raise ReactorThreadError(operation)

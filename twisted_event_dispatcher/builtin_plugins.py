@@ -2,8 +2,8 @@
 """
 Plugins that deployments want, ready to name in a configuration file:
 
-- L{EventLogger} logs every event through C{twisted.logger};
-- L{JsonLinesWriter} appends every event to a file as one line of JSON,
+- `EventLogger` logs every event through ``twisted.logger``;
+- `JsonLinesWriter` appends every event to a file as one line of JSON,
   flushed at once, with size-capped rotation, and never a partial line.
 
 Both see every event once, in one phase (``after`` unless configured), and
@@ -29,10 +29,10 @@ __all__ = [
     "JsonLinesWriter",
 ]
 
-#: The namespace L{EventLogger} logs in, unless configured.
+#: The namespace `EventLogger` logs in, unless configured.
 EVENTS_NAMESPACE: Final = "twisted_event_dispatcher.events"
 
-#: The most characters of an event L{EventLogger} logs, unless configured.
+#: The most characters of an event `EventLogger` logs, unless configured.
 DEFAULT_LOGGED_LENGTH: Final = 1000
 
 _log = Logger()
@@ -42,7 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _as_method(plugin: object, handler: F) -> F:
     """
-    Name a handler made in C{__init__} as the method it stands for.
+    Name a handler made in ``__init__`` as the method it stands for.
     """
     handler.__qualname__ = f"{type(plugin).__qualname__}.{handler.__name__}"
     return handler
@@ -56,7 +56,7 @@ def _positive_int(name: str, value: object, minimum: int) -> int:
 
 class EventLogger:
     """
-    Log every event through C{twisted.logger}, as JSON, cut at
+    Log every event through ``twisted.logger``, as JSON, cut at
     ``max_length`` characters.
 
     :param phase: the phase to log in.
@@ -96,12 +96,12 @@ class JsonLinesWriter:
     Append every event to a file, one JSON object per line:
     ``{"time": <seconds since the epoch>, "event": <the event>}``.
 
-    Each line reaches the operating system in one C{write} as soon as the
-    event is handled (and the disk too, with C{fsync}).  When a line would
-    take the file past C{max_bytes}, the file is rotated first: C{path}
-    becomes C{path.1}, C{path.1} becomes C{path.2} and so on, keeping
-    C{backups} old files (with none, the full file is dropped).  A line is
-    never split between files; a single line larger than C{max_bytes} gets a
+    Each line reaches the operating system in one ``write`` as soon as the
+    event is handled (and the disk too, with ``fsync``).  When a line would
+    take the file past ``max_bytes``, the file is rotated first: ``path``
+    becomes ``path.1``, ``path.1`` becomes ``path.2`` and so on, keeping
+    ``backups`` old files (with none, the full file is dropped).  A line is
+    never split between files; a single line larger than ``max_bytes`` gets a
     file of its own.
 
     No partial line is left behind: a write that fails half way is cut

@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.service.test_config -*-
 """
 The service's configuration: one TOML file, read with the standard library's
-C{tomllib}, checked key by key.
+``tomllib``, checked key by key.
 
-Every mistake is a L{ConfigError} naming the file, the key and what was
+Every mistake is a `ConfigError` naming the file, the key and what was
 expected.  With no file, the embedded default (``default.toml`` in this
 package) is used.  See ``docs/service.rst`` for every key.
 """
@@ -104,7 +104,7 @@ class DispatcherSettings:
         in flight before it cancels them.
     :ivar max_in_flight: how many events may be in flight at once.
     :ivar max_queued: how many fires may wait for a place at
-        C{max_in_flight}; more are refused.
+        ``max_in_flight``; more are refused.
     """
 
     keywords: tuple[str, ...] = ()
@@ -160,8 +160,8 @@ class PluginSettings:
 
     :ivar name: the table's name.
     :ivar path: ``package.module:Class`` or ``package.module``, or None.
-    :ivar entry_point: an entry point's name in C{group}, or None.
-    :ivar group: the entry-point group C{entry_point} is looked up in.
+    :ivar entry_point: an entry point's name in ``group``, or None.
+    :ivar group: the entry-point group ``entry_point`` is looked up in.
     :ivar enabled: whether the plugin is loaded at all.
     :ivar options: keyword arguments for the plugin's class.
     """
@@ -225,7 +225,7 @@ class Config:
     """
     A whole configuration.
 
-    :ivar source: the file it was read from, or L{EMBEDDED}.
+    :ivar source: the file it was read from, or `EMBEDDED`.
     :ivar dispatcher: the ``[dispatcher]`` table.
     :ivar events: the events declared by ``[events.NAME]`` tables.
     :ivar server: the ``[server]`` table.
@@ -255,7 +255,7 @@ def _describe(value: object) -> str:
 
 class _Table:
     """
-    One TOML table being read: each read checks one key, and L{finish}
+    One TOML table being read: each read checks one key, and `finish`
     refuses the keys nobody read.
     """
 
@@ -616,7 +616,7 @@ def default_config_text() -> str:
 
 def load_config(path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None) -> Config:
     """
-    Read the configuration file at C{path}, or the embedded default.
+    Read the configuration file at ``path``, or the embedded default.
 
     :param endpoint: where to listen, instead of ``server.endpoint``.
 

@@ -3,7 +3,7 @@
 Declared events: an application says which events it fires, with which
 arguments, and which of them handlers may match on (pluggy's hook specs).
 
-A L{DeclaredDispatcher} is built from declarations.  It checks a handler's
+A `DeclaredDispatcher` is built from declarations.  It checks a handler's
 signature when the handler is registered, not when the event is fired, and
 it refuses to fire a declared event with missing or unexpected arguments.
 
@@ -70,7 +70,7 @@ class EventDeclaration:
     :ivar arguments: the keyword arguments it is fired with, which its
         handlers receive.
     :ivar keywords: the arguments handlers may also match on (a subset of
-        C{arguments}); their values must be hashable.
+        ``arguments``); their values must be hashable.
     :ivar doc: when the event is fired, and what its arguments mean.
     """
 
@@ -126,7 +126,7 @@ def declare_event(
 
     The function's name is the event's name, its parameters the event's
     arguments and its docstring the event's documentation; its body is never
-    run.  The decorated name becomes the L{EventDeclaration}.
+    run.  The decorated name becomes the `EventDeclaration`.
 
     :param spec: the spec function, when used as ``@declare_event``.
     :param keywords: the arguments handlers may match on, when used as
@@ -139,7 +139,7 @@ def declare_event(
 
 def declarations_in(module: ModuleType) -> list[EventDeclaration]:
     """
-    The L{EventDeclaration}s defined at the top level of C{module}, in
+    The `EventDeclaration`s defined at the top level of ``module``, in
     definition order.
     """
     return [value for value in vars(module).values() if isinstance(value, EventDeclaration)]
@@ -166,11 +166,11 @@ class EventCall:
 
 def accepted_arguments(fn: Handler, declaration: EventDeclaration) -> tuple[str, ...] | None:
     """
-    Which of a declared event's arguments C{fn} takes.
+    Which of a declared event's arguments ``fn`` takes.
 
-    :returns: the argument names to pass to C{fn}, or None to pass every
-        argument (C{fn} takes C{**kwargs}, or its signature cannot be read).
-    :raises SignatureMismatchError: if C{fn} requires an argument the event
+    :returns: the argument names to pass to ``fn``, or None to pass every
+        argument (``fn`` takes ``**kwargs``, or its signature cannot be read).
+    :raises SignatureMismatchError: if ``fn`` requires an argument the event
         does not declare, or takes a required positional-only parameter.
     """
     try:
@@ -200,8 +200,8 @@ def accepted_arguments(fn: Handler, declaration: EventDeclaration) -> tuple[str,
 
 def _calling(fn: Handler, wanted: tuple[str, ...] | None) -> Handler:
     """
-    Wrap C{fn} as a dispatcher handler: it receives an L{EventCall} and calls
-    C{fn} with the arguments C{fn} takes.
+    Wrap ``fn`` as a dispatcher handler: it receives an `EventCall` and calls
+    ``fn`` with the arguments ``fn`` takes.
     """
 
     def call_declared(call: EventCall) -> object:
@@ -223,16 +223,16 @@ def _calling(fn: Handler, wanted: tuple[str, ...] | None) -> Handler:
 @final
 class DeclaredDispatcher:
     """
-    An L{EventDispatcher} for declared events.
+    An `EventDispatcher` for declared events.
 
     Its allowed match-spec keywords are ``event`` plus every declared
     keyword.  Handlers are registered for one declared event and held
-    strongly; the dispatcher underneath (L{dispatcher}) is a plain
-    L{EventDispatcher} and still takes plain handlers.
+    strongly; the dispatcher underneath (`dispatcher`) is a plain
+    `EventDispatcher` and still takes plain handlers.
 
     :param declarations: the events, with distinct names.
     :param phases: the phase names, in order.
-    :param handler_errors: ``"log"`` or ``"fail"``, as for L{EventDispatcher}.
+    :param handler_errors: ``"log"`` or ``"fail"``, as for `EventDispatcher`.
     :raises ValueError: if two declarations share a name.
     """
 
@@ -273,9 +273,9 @@ class DeclaredDispatcher:
 
     def declaration(self, event: str) -> EventDeclaration:
         """
-        The declaration of C{event}.
+        The declaration of ``event``.
 
-        :raises UnknownEventError: if C{event} is not declared.
+        :raises UnknownEventError: if ``event`` is not declared.
         """
         try:
             return self._declarations[event]
@@ -293,18 +293,18 @@ class DeclaredDispatcher:
         **options: object,
     ) -> HandlerId:
         """
-        Register C{listen_fn} for the declared C{event}, after checking that
+        Register ``listen_fn`` for the declared ``event``, after checking that
         it can accept the event's arguments.
 
         :param listen_fn: called with the event's arguments, as keywords.
         :param phase: one of the dispatcher's phases.
         :param event: a declared event's name.
         :param match: further constraints on the event's keywords.
-        :param options: passed on to L{EventDispatcher.register}.
-        :raises UnknownEventError: if C{event} is not declared.
-        :raises SignatureMismatchError: if C{listen_fn} cannot accept the
+        :param options: passed on to `EventDispatcher.register`.
+        :raises UnknownEventError: if ``event`` is not declared.
+        :raises SignatureMismatchError: if ``listen_fn`` cannot accept the
             event's arguments.
-        :raises: as L{EventDispatcher.register} for the phase and the spec.
+        :raises: as `EventDispatcher.register` for the phase and the spec.
         """
         declaration = self.declaration(event)
         if "use_weakref" in options:
@@ -338,10 +338,10 @@ class DeclaredDispatcher:
 
     def details_for(self, event: str, arguments: Mapping[str, Any]) -> dict[str, object]:
         """
-        Check C{arguments} against C{event}'s declaration, and return the
+        Check ``arguments`` against ``event``'s declaration, and return the
         details to match on.
 
-        :raises UnknownEventError: if C{event} is not declared.
+        :raises UnknownEventError: if ``event`` is not declared.
         :raises EventArgumentsError: for missing or unexpected arguments.
         """
         declaration = self.declaration(event)
@@ -355,11 +355,11 @@ class DeclaredDispatcher:
 
     def fire(self, event: str, /, **arguments: object) -> Deferred[FireResult]:
         """
-        Fire the declared C{event} with its arguments.
+        Fire the declared ``event`` with its arguments.
 
-        :returns: as L{EventDispatcher.fire_event}; the L{FireResult}'s
-            C{event} is the L{EventCall}.
-        :raises UnknownEventError: if C{event} is not declared.
+        :returns: as `EventDispatcher.fire_event`; the `FireResult`'s
+            ``event`` is the `EventCall`.
+        :raises UnknownEventError: if ``event`` is not declared.
         :raises EventArgumentsError: for missing or unexpected arguments.
         :raises UnhashableValueError: if a keyword's value cannot be hashed.
         """
@@ -381,7 +381,7 @@ class DeclaredDispatcher:
 
     def stop(self) -> Deferred[None]:
         """
-        Stop the dispatcher underneath; see L{EventDispatcher.stop}.
+        Stop the dispatcher underneath; see `EventDispatcher.stop`.
         """
         return self._dispatcher.stop()
 

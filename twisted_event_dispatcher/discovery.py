@@ -2,9 +2,9 @@
 """
 Finding plugins that the application does not import itself: by dotted
 path (``package.module:Class``) and by entry-point group
-(C{importlib.metadata}, as EvProc's C{load_from} and pubtools' hooks do).
+(``importlib.metadata``, as EvProc's ``load_from`` and pubtools' hooks do).
 
-Every failure is a L{PluginLoadError} naming the plugin and, when it came
+Every failure is a `PluginLoadError` naming the plugin and, when it came
 from a configuration file, the entry that named it.
 """
 
@@ -37,8 +37,8 @@ def load_dotted(path: str, *, entry: str | None = None) -> object:
 
     :param path: ``package.module:attribute.attribute`` for an object in a
         module, or ``package.module`` for the module itself.
-    :param entry: the configuration entry that gave C{path}, for errors.
-    :raises PluginLoadError: if C{path} is malformed, its module cannot be
+    :param entry: the configuration entry that gave ``path``, for errors.
+    :raises PluginLoadError: if ``path`` is malformed, its module cannot be
         imported (the import's own error is chained), or the attribute is
         missing.
     """
@@ -69,7 +69,7 @@ def _load(entry_point: EntryPoint, entry: str | None) -> object:
 
 def load_entry_point(group: str, name: str, *, entry: str | None = None) -> object:
     """
-    Load the entry point C{name} of C{group}.
+    Load the entry point ``name`` of ``group``.
 
     :raises PluginLoadError: if no installed distribution defines it, or it
         cannot be loaded.
@@ -83,7 +83,7 @@ def load_entry_point(group: str, name: str, *, entry: str | None = None) -> obje
 
 def load_group(group: str, *, entry: str | None = None) -> list[tuple[str, object]]:
     """
-    Load every entry point of C{group}, sorted by name.
+    Load every entry point of ``group``, sorted by name.
 
     :returns: ``(name, object)`` pairs; an empty list if none is installed.
     :raises PluginLoadError: if one of them cannot be loaded.
@@ -103,7 +103,7 @@ def instantiate(
     """
     Turn what a path or entry point named into a plugin.
 
-    A class is called with C{options} as keyword arguments, plus
+    A class is called with ``options`` as keyword arguments, plus
     ``host=host`` if its constructor takes a ``host`` parameter (so the plugin
     can add handlers and plugins later).  Anything else (a module, a
     function, an instance) is the plugin itself, and takes no options.

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_flow -*-
 """
 Monitors: the built-in one that logs every handler call through
-C{twisted.logger}, with its duration, and warns about slow handlers.
+``twisted.logger``, with its duration, and warns about slow handlers.
 Prometheus metrics and OpenTelemetry traces are monitors of their own, in
 ``twisted_event_dispatcher.metrics`` and ``twisted_event_dispatcher.tracing``.
 """
@@ -26,11 +26,11 @@ __all__ = ["LoggingMonitor"]
 class LoggingMonitor:
     """
     Emit a structured log event for every handler call, with its duration
-    (at C{level}), and a warning for every call slower than C{slow_after}
-    seconds.  Add it with C{dispatcher.add_monitor(LoggingMonitor())}.
+    (at ``level``), and a warning for every call slower than ``slow_after``
+    seconds.  Add it with ``dispatcher.add_monitor(LoggingMonitor())``.
 
-    Each handler event carries C{handler_id}, C{phase}, C{event},
-    C{fire_id}, C{seconds} and C{succeeded}; log observers can export them
+    Each handler event carries ``handler_id``, ``phase``, ``event``,
+    ``fire_id``, ``seconds`` and ``succeeded``; log observers can export them
     as metrics.
 
     :param slow_after: seconds after which a call is reported as slow;

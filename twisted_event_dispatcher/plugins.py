@@ -1,25 +1,25 @@
 # -*- test-case-name: tests.service.test_plugins -*-
 """
-Plugins: objects whose handler methods are marked with L{handles}, added to
+Plugins: objects whose handler methods are marked with `handles`, added to
 a dispatcher together and removed together, with a lifecycle.
 
 A plugin is a class instance, a module, or a single marked function (as
-EvProc's entry points name handler functions).  L{PluginHost} registers every
+EvProc's entry points name handler functions).  `PluginHost` registers every
 marked handler of a plugin with its dispatcher, and, as a Twisted service,
 runs the plugins' lifecycle around the dispatcher's own:
 
-- on start, each plugin's C{initialize()}, in the order the plugins were
-  added; then the dispatcher starts; then each plugin's C{start()} (LUNA's
+- on start, each plugin's ``initialize()``, in the order the plugins were
+  added; then the dispatcher starts; then each plugin's ``start()`` (LUNA's
   background plugins);
-- on stop, each plugin's C{stop()} in reverse order; then the dispatcher
-  stops, draining the events in flight; then each plugin's C{close()} in
+- on stop, each plugin's ``stop()`` in reverse order; then the dispatcher
+  stops, draining the events in flight; then each plugin's ``close()`` in
   reverse order.
 
-Each of these methods is optional and may return a Deferred or be C{async}.
-A plugin whose C{initialize()} or C{start()} fails is logged, its handlers
+Each of these methods is optional and may return a Deferred or be ``async``.
+A plugin whose ``initialize()`` or ``start()`` fails is logged, its handlers
 are removed, and the other plugins go on.  Both lifecycles are automat state
-machines, one per plugin and one for the host: see C{_plugin_lifecycle} and
-C{_host_lifecycle}.
+machines, one per plugin and one for the host: see ``_plugin_lifecycle`` and
+``_host_lifecycle``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ F = TypeVar("F")
 @attrs.frozen
 class HandlerMark:
     """
-    How a marked handler is to be registered: see L{handles}.
+    How a marked handler is to be registered: see `handles`.
     """
 
     phase: str
@@ -95,7 +95,7 @@ def handles(
         keywords); None for a plain handler, called with the event object.
     :param match: the match-spec, keyword to value.
     :param options: further options of the handler model, passed on to the
-        dispatcher's C{register}.
+        dispatcher's ``register``.
     :raises TypeError: for a phase that is not a string or a match that is
         not a mapping.
     """
@@ -122,7 +122,7 @@ def handles(
 
 def marks_of(obj: object) -> tuple[HandlerMark, ...]:
     """
-    The L{handles} marks of a function, method, staticmethod or classmethod.
+    The `handles` marks of a function, method, staticmethod or classmethod.
     """
     target = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
     marks = inspect.getattr_static(target, _MARKS, ())
@@ -148,7 +148,7 @@ def _attribute_names(plugin: object) -> list[str]:
 
 def marked_handlers(plugin: object) -> list[tuple[Handler, HandlerMark]]:
     """
-    The marked handlers of C{plugin}, bound, with their marks, in definition
+    The marked handlers of ``plugin``, bound, with their marks, in definition
     order.  A marked function is its own single handler.
     """
     own = marks_of(plugin)
@@ -204,10 +204,10 @@ class PluginHost(Service):
     The host starts and stops the dispatcher itself: attach the host, not the
     dispatcher, to a parent service.
 
-    :param dispatcher: a plain L{EventDispatcher}, or a L{DeclaredDispatcher}
+    :param dispatcher: a plain `EventDispatcher`, or a `DeclaredDispatcher`
         when plugins handle declared events.
     :param drain_timeout: seconds the host's stop waits for the events in
-        flight before it cancels them (C{EventDispatcher.stop(timeout=)});
+        flight before it cancels them (``EventDispatcher.stop(timeout=)``);
         None to wait for them however long they take.
     """
 
@@ -250,14 +250,14 @@ class PluginHost(Service):
 
     def add_plugin(self, plugin: object, name: str | None = None, *, source: str | None = None) -> PluginId:
         """
-        Register every marked handler of C{plugin}; if the host is running,
+        Register every marked handler of ``plugin``; if the host is running,
         initialize and start it too (its handlers take effect at once).
 
         :param plugin: an instance, a module or a marked function.
         :param name: its name in logs and listings; by default its class's,
             module's or function's name.
         :param source: where it came from, for logs and listings.
-        :returns: the plugin's id, for L{remove_plugin}.
+        :returns: the plugin's id, for `remove_plugin`.
         :raises TypeError: for a class (add an instance) or a handler whose
             registration is refused.
         :raises ValueError: for a plugin with no marked handler and no
@@ -299,12 +299,12 @@ class PluginHost(Service):
     ) -> HandlerId:
         """
         Register one more handler on behalf of an added plugin (Rigger's
-        C{register_plugin_hook}): it is removed with the plugin.
+        ``register_plugin_hook``): it is removed with the plugin.
 
         :param plugin: the plugin's id, or the plugin itself.
         :param listen_fn: the handler.
-        :param phase: as for L{handles}; so are C{event}, C{match} and
-            C{options}.
+        :param phase: as for `handles`; so are ``event``, ``match`` and
+            ``options``.
         :raises UnknownPluginError: if the plugin is not added here.
         """
         record = self._record_for(plugin)
@@ -320,7 +320,7 @@ class PluginHost(Service):
             closed (at once for a plugin still initializing or starting: it
             is closed when that is over); their failures are logged, not
             raised.
-        :raises UnknownPluginError: if C{plugin_id} is not added here.
+        :raises UnknownPluginError: if ``plugin_id`` is not added here.
         """
         record = self._records.pop(plugin_id, None) if isinstance(plugin_id, PluginId) else None
         if record is None:
@@ -388,7 +388,7 @@ class PluginHost(Service):
     def startService(self) -> None:
         """
         Initialize the plugins, start the dispatcher, then start the plugins;
-        see L{when_started}.  Started again while it stops, the host starts
+        see `when_started`.  Started again while it stops, the host starts
         once the stop is over.
         """
         if self.running:
@@ -414,8 +414,8 @@ class PluginHost(Service):
         Stop the plugins, stop the dispatcher (draining the events in
         flight), then close the plugins.
 
-        A start still in progress is interrupted: the C{initialize()} or
-        C{start()} being waited for is cancelled (and logged as failed), and
+        A start still in progress is interrupted: the ``initialize()`` or
+        ``start()`` being waited for is cancelled (and logged as failed), and
         the plugins not yet initialized are left alone.
 
         :returns: a Deferred firing with None when all of that is done.

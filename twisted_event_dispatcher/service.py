@@ -4,9 +4,9 @@ The event-dispatcher service: a dispatcher with its plugins and an HTTP JSON
 endpoint, run by ``twist event-dispatcher [--config FILE]`` or by the
 ``twisted-event-dispatcher`` console script.
 
-L{build_service} turns a L{Config} into a L{DispatcherService};
-L{Options} and L{makeService} are what the C{twist} plugin in
-``twisted/plugins/`` offers, and L{main} is the console script.
+`build_service` turns a `Config` into a `DispatcherService`;
+`Options` and `makeService` are what the ``twist`` plugin in
+``twisted/plugins/`` offers, and `main` is the console script.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class DispatcherService(Service):
     The dispatcher, its plugins and the HTTP API, as one Twisted service.
 
     On start it listens at once (so a port in use is an error at start), then
-    starts the L{PluginHost}; until the plugins are running, fired events are
+    starts the `PluginHost`; until the plugins are running, fired events are
     answered 503.  On stop it stops listening and refuses new events, stops
     the host (background plugins stop, events in flight are drained, plugins
     close), waits for every answer to be written, then closes the
@@ -436,7 +436,7 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> IService:
     """
-    The service for C{twist event-dispatcher}; with ``--check``, check the
+    The service for ``twist event-dispatcher``; with ``--check``, check the
     configuration and exit.
 
     :raises SystemExit: with a message naming the problem if a plugin cannot
@@ -460,7 +460,7 @@ def _checked(config: Config, service: DispatcherService) -> str:
 def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     """
     Once the reactor runs (and handles signals, so that the "listening"
-    line means a SIGTERM is heard), run C{service} until the reactor is
+    line means a SIGTERM is heard), run ``service`` until the reactor is
     asked to stop (SIGTERM, SIGINT), then stop it, draining the events in
     flight.
     """
@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """
     The ``twisted-event-dispatcher`` console script: the same service as
     ``twist event-dispatcher``, logging to standard error at level info
-    (each line at most L{MAX_LOG_LINE} characters).  SIGTERM and SIGINT stop
+    (each line at most `MAX_LOG_LINE` characters).  SIGTERM and SIGINT stop
     it after draining; it then exits with 0.  A usage error prints the error
     and a hint, and exits with 64.
     """
@@ -511,7 +511,7 @@ MAX_LOG_LINE = 8192
 
 def bounded_text(event: LogEvent) -> str | None:
     """
-    A log event as Twisted's classic text line, cut at L{MAX_LOG_LINE}
+    A log event as Twisted's classic text line, cut at `MAX_LOG_LINE`
     characters with a note of how much was left out.
     """
     text = formatEventAsClassicLogText(event)

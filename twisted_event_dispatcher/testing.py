@@ -2,15 +2,15 @@
 """
 Helpers for testing code that uses a dispatcher, without a running reactor.
 
-- L{result_of}, L{failure_of} and L{assert_not_fired} read a Deferred that
+- `result_of`, `failure_of` and `assert_not_fired` read a Deferred that
   should (or should not) have fired already.
-- L{RecordingDispatcher} is a real L{EventDispatcher} that also records every
+- `RecordingDispatcher` is a real `EventDispatcher` that also records every
   event fired at it, with assertions about what was fired.
-- L{ControlledHandler} is a handler whose calls each return a Deferred the
-  test fires by hand; L{DelayedHandler} fires its calls itself, after a delay
-  on a clock (such as C{twisted.internet.task.Clock}).
+- `ControlledHandler` is a handler whose calls each return a Deferred the
+  test fires by hand; `DelayedHandler` fires its calls itself, after a delay
+  on a clock (such as ``twisted.internet.task.Clock``).
 
-Every assertion raises C{AssertionError}, which pytest and trial both report
+Every assertion raises ``AssertionError``, which pytest and trial both report
 as a test failure, with a message saying what was found instead.
 """
 
@@ -49,7 +49,7 @@ _T = TypeVar("_T")
 
 class _AnyEvent:
     """
-    The default of the C{event} argument of the assertions: any event at all.
+    The default of the ``event`` argument of the assertions: any event at all.
     """
 
     def __repr__(self) -> str:
@@ -64,7 +64,7 @@ _ANY_EVENT: Final = _AnyEvent()
 
 def _has_result(deferred: Deferred[Any]) -> bool:
     """
-    Whether C{deferred} has a final result: it was called and is not waiting
+    Whether ``deferred`` has a final result: it was called and is not waiting
     on another Deferred.
     """
     return deferred.called and not deferred.paused
@@ -72,7 +72,7 @@ def _has_result(deferred: Deferred[Any]) -> bool:
 
 def _take_result(deferred: Deferred[Any]) -> object:
     """
-    The final result of C{deferred}, which must have one.
+    The final result of ``deferred``, which must have one.
 
     A success result stays in the Deferred; a Failure is consumed, so that it
     is not reported again as an "Unhandled error in Deferred".
@@ -100,7 +100,7 @@ def result_of(deferred: Deferred[_T]) -> _T:
 
     :param deferred: a Deferred that has fired with a success result.
     :returns: that result.
-    :raises AssertionError: if C{deferred} has no result yet, or failed (its
+    :raises AssertionError: if ``deferred`` has no result yet, or failed (its
         Failure is then consumed, and its traceback is in the message).
     """
     described = repr(deferred)
@@ -124,9 +124,9 @@ def failure_of(deferred: Deferred[Any], *expected: type[BaseException]) -> Failu
     :param deferred: a Deferred that has failed.
     :param expected: if given, the Failure must wrap an instance of one of
         these exception types.
-    :returns: the L{Failure}.
-    :raises AssertionError: if C{deferred} has no result yet, succeeded, or
-        failed with an exception of none of the C{expected} types.
+    :returns: the `Failure`.
+    :raises AssertionError: if ``deferred`` has no result yet, succeeded, or
+        failed with an exception of none of the ``expected`` types.
     """
     described = repr(deferred)
     if not _has_result(deferred):
@@ -149,7 +149,7 @@ def assert_not_fired(deferred: Deferred[Any]) -> None:
 
     When it has none, it is left untouched.
 
-    :raises AssertionError: if C{deferred} has a result, which the message
+    :raises AssertionError: if ``deferred`` has a result, which the message
         shows (a Failure is consumed, and its traceback is in the message).
     """
     described = repr(deferred)
@@ -180,7 +180,7 @@ def _describe(event: object, details: Mapping[str, object]) -> str:
 @attrs.frozen(unsafe_hash=False)
 class FiredEvent:
     """
-    One call of C{fire_event} that a L{RecordingDispatcher} recorded.
+    One call of ``fire_event`` that a `RecordingDispatcher` recorded.
 
     :ivar event: the event fired.
     :ivar details: the keyword details it was fired with (a copy).
@@ -191,12 +191,12 @@ class FiredEvent:
 
     def matches(self, event: object = _ANY_EVENT, /, **details: object) -> bool:
         """
-        Whether this fire was of C{event} (any event, if not given) with each
-        of the given C{details}.
+        Whether this fire was of ``event`` (any event, if not given) with each
+        of the given ``details``.
 
         Details not given are not compared, as with a handler's match-spec.
         Expected values are compared with ``==`` on the left, so
-        C{unittest.mock.ANY} matches any value.
+        ``unittest.mock.ANY`` matches any value.
 
         :param event: the event expected, compared with ``==``.
         :param details: keyword to expected value; the keyword must have
@@ -210,18 +210,18 @@ class FiredEvent:
 
 class RecordingDispatcher(EventDispatcher):
     """
-    An L{EventDispatcher} that records every event fired at it.
+    An `EventDispatcher` that records every event fired at it.
 
     It is a real dispatcher, made with the same arguments: fired events still
     go to the handlers registered with it (register none to only record), and
     fires are checked and refused exactly as usual.  Every call of
-    C{fire_event} or C{fire} that is not refused at once (with
-    C{UnknownKeywordError} or C{UnhashableValueError}) is recorded, in call order, even when the
+    ``fire_event`` or ``fire`` that is not refused at once (with
+    ``UnknownKeywordError`` or ``UnhashableValueError``) is recorded, in call order, even when the
     dispatcher is not running and the fire fails with
-    C{DispatcherNotRunning}: the record is what the code under test asked for.
+    ``DispatcherNotRunning``: the record is what the code under test asked for.
 
-    The assertions compare events like L{FiredEvent.matches}: the event is
-    given positionally, as to C{fire_event}, and details not given are not
+    The assertions compare events like `FiredEvent.matches`: the event is
+    given positionally, as to ``fire_event``, and details not given are not
     compared.  Their keywords must be ones the dispatcher allows, so that a
     misspelt keyword is a clear error rather than a test that cannot pass.
     """
@@ -245,8 +245,8 @@ class RecordingDispatcher(EventDispatcher):
         ledger: IHandlerLedger | None = None,
     ) -> Deferred[FireResult]:
         """
-        Record the event, then fire it as L{EventDispatcher.fire} does.
-        Every fire goes through here, C{fire_event}'s included.
+        Record the event, then fire it as `EventDispatcher.fire` does.
+        Every fire goes through here, ``fire_event``'s included.
         """
         record = self._recorded_fires
         # Record it before any event its handlers fire, once it was accepted.
@@ -268,7 +268,7 @@ class RecordingDispatcher(EventDispatcher):
     def fired(self) -> tuple[FiredEvent, ...]:
         """
         Every event fired since the dispatcher was made or last cleared, in
-        the order C{fire_event} was called.
+        the order ``fire_event`` was called.
         """
         return tuple(self._recorded_fires)
 
@@ -280,8 +280,8 @@ class RecordingDispatcher(EventDispatcher):
 
     def assert_fired(self, event: object = _ANY_EVENT, /, **details: object) -> tuple[FiredEvent, ...]:
         """
-        Assert that C{event} (any event, if not given) was fired with the
-        given C{details}, at least once.
+        Assert that ``event`` (any event, if not given) was fired with the
+        given ``details``, at least once.
 
         :returns: the matching fires, in order.
         :raises AssertionError: if none matches; the message lists what was fired.
@@ -294,8 +294,8 @@ class RecordingDispatcher(EventDispatcher):
 
     def assert_fired_once_with(self, event: object = _ANY_EVENT, /, **details: object) -> FiredEvent:
         """
-        Assert that exactly one fired event matches C{event} (any event, if
-        not given) and the given C{details}.  Other events may have been fired.
+        Assert that exactly one fired event matches ``event`` (any event, if
+        not given) and the given ``details``.  Other events may have been fired.
 
         :returns: the matching fire.
         :raises AssertionError: if none or several match; the message lists
@@ -312,8 +312,8 @@ class RecordingDispatcher(EventDispatcher):
 
     def assert_not_fired(self, event: object = _ANY_EVENT, /, **details: object) -> None:
         """
-        Assert that no fired event matches C{event} (any event, if not given)
-        and the given C{details}.  With no arguments: that nothing was fired.
+        Assert that no fired event matches ``event`` (any event, if not given)
+        and the given ``details``.  With no arguments: that nothing was fired.
 
         :raises AssertionError: if one matches; the message lists what was fired.
         :raises TypeError: for a keyword the dispatcher does not allow.
@@ -351,16 +351,16 @@ class RecordingDispatcher(EventDispatcher):
 @final
 class HandlerCall:
     """
-    One call of a L{ControlledHandler}: the event it was called with, and the
-    Deferred it returned, which the test finishes with L{succeed} or L{fail}.
+    One call of a `ControlledHandler`: the event it was called with, and the
+    Deferred it returned, which the test finishes with `succeed` or `fail`.
 
     Cancelling the Deferred (as the dispatcher may) makes it fail with
-    C{CancelledError}; L{succeed} and L{fail} then do nothing, like a handler
+    ``CancelledError``; `succeed` and `fail` then do nothing, like a handler
     finishing work that nobody waits for any more.
 
     :ivar event: the event the handler was called with.
     :ivar deferred: the Deferred the handler returned for it.
-    :ivar cancelled: whether C{deferred} was cancelled.
+    :ivar cancelled: whether ``deferred`` was cancelled.
     """
 
     def __init__(self, label: str, number: int, event: object) -> None:
@@ -380,7 +380,7 @@ class HandlerCall:
 
     def succeed(self, value: object = None) -> None:
         """
-        Finish the call: its Deferred fires with C{value}.
+        Finish the call: its Deferred fires with ``value``.
 
         :raises AssertionError: if the call has already succeeded or failed.
         """
@@ -390,7 +390,7 @@ class HandlerCall:
 
     def fail(self, reason: BaseException) -> None:
         """
-        Finish the call with a failure: its Deferred fails with C{reason}.
+        Finish the call with a failure: its Deferred fails with ``reason``.
 
         :raises AssertionError: if the call has already succeeded or failed.
         """
@@ -433,7 +433,7 @@ class ControlledHandler:
     holds handlers by weak reference unless told otherwise.
 
     :param name: the handler's name, shown in its calls and, through its
-        C{__name__}, in the dispatcher's handler ids and logs.
+        ``__name__``, in the dispatcher's handler ids and logs.
     """
 
     def __init__(self, name: str = "controlled") -> None:
@@ -442,7 +442,7 @@ class ControlledHandler:
 
     def __call__(self, event: object) -> Deferred[object]:
         """
-        Be called with C{event}, as a dispatcher calls its handlers.
+        Be called with ``event``, as a dispatcher calls its handlers.
 
         :returns: the new call's unfired Deferred.
         """
@@ -473,7 +473,7 @@ class ControlledHandler:
 
     def succeed(self, value: object = None) -> HandlerCall:
         """
-        Finish the oldest pending call with C{value}.
+        Finish the oldest pending call with ``value``.
 
         :returns: the call finished.
         :raises AssertionError: if no call is pending.
@@ -484,7 +484,7 @@ class ControlledHandler:
 
     def fail(self, reason: BaseException) -> HandlerCall:
         """
-        Finish the oldest pending call with a failure, C{reason}.
+        Finish the oldest pending call with a failure, ``reason``.
 
         :returns: the call finished.
         :raises AssertionError: if no call is pending.
@@ -509,17 +509,17 @@ class ControlledHandler:
 
 class DelayedHandler(ControlledHandler):
     """
-    A L{ControlledHandler} whose calls each succeed by themselves, with
-    C{value}, C{seconds} after they were made, on C{clock}.
+    A `ControlledHandler` whose calls each succeed by themselves, with
+    ``value``, ``seconds`` after they were made, on ``clock``.
 
-    Use it with a C{twisted.internet.task.Clock} and C{clock.advance()} to
+    Use it with a ``twisted.internet.task.Clock`` and ``clock.advance()`` to
     test what happens while handlers take time.  A call can still be finished
     early by hand; cancelling it cancels its timer too.
 
     :param clock: the clock whose time the calls take.
     :param seconds: how long each call takes.
     :param value: what each call succeeds with.
-    :param name: as for L{ControlledHandler}.
+    :param name: as for `ControlledHandler`.
     """
 
     def __init__(
@@ -532,7 +532,7 @@ class DelayedHandler(ControlledHandler):
 
     def __call__(self, event: object) -> Deferred[object]:
         """
-        Be called with C{event}; the call succeeds by itself once its time
+        Be called with ``event``; the call succeeds by itself once its time
         has passed on the clock.
         """
         deferred = super().__call__(event)

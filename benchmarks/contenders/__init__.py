@@ -1,7 +1,7 @@
 """
 The contenders, one module each, in the order of the table's columns.
 
-Each module defines C{CONTENDER}, an instance of a L{_kit.Contender} subclass.
+Each module defines ``CONTENDER``, an instance of a `_kit.Contender` subclass.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ NAMES = tuple(MODULES)
 
 def load(name: str) -> Contender:
     """
-    The contender called C{name}.
+    The contender called ``name``.
 
     :raises KeyError: for an unknown name.
     """

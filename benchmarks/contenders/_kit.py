@@ -1,15 +1,15 @@
 """
 What every contender adapter is built from.
 
-An adapter is a L{Contender} subclass with one method per workload.  Each
+An adapter is a `Contender` subclass with one method per workload.  Each
 method prepares its handlers first (so that making them is not measured) and
-returns a L{Rig}; C{Rig.build()} performs the registrations with the library and
-returns the L{Wired} callables the worker times.
+returns a `Rig`; ``Rig.build()`` performs the registrations with the library and
+returns the `Wired` callables the worker times.
 
-Every handler records each call it gets in C{hits[0]}; the worker checks that
-one fire causes exactly C{Rig.expected} calls before and after timing.  A
+Every handler records each call it gets in ``hits[0]``; the worker checks that
+one fire causes exactly ``Rig.expected`` calls before and after timing.  A
 handler that returns a Deferred fired later by the reactor also counts, in
-C{hits[1]}, the Deferreds that have fired.
+``hits[1]``, the Deferreds that have fired.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class NotApplicable(Exception):
 
 class Event:
     """
-    The event object handed to handlers; C{key} is what emulated filters test.
+    The event object handed to handlers; ``key`` is what emulated filters test.
     """
 
     __slots__ = ("key", "kind")
@@ -55,8 +55,8 @@ class Wired:
 
     :ivar fire: fires one event; may return a Deferred.
     :ivar probe: fires one event for a given key (keyed workloads only).
-    :ivar add: registers one spare item, returning a token for C{remove}.
-    :ivar remove: removes what C{add} registered.
+    :ivar add: registers one spare item, returning a token for ``remove``.
+    :ivar remove: removes what ``add`` registered.
     :ivar twins: other add/remove pairs on the same registry, by label.
     :ivar keep: the handlers, held here for libraries that hold them weakly.
     """
@@ -74,13 +74,13 @@ class Rig:
     """
     One prepared workload.
 
-    :ivar build: performs the registrations and returns the L{Wired} callables.
+    :ivar build: performs the registrations and returns the `Wired` callables.
     :ivar expected: the handler calls one fire must cause.
-    :ivar mode: L{NATIVE}, or L{EMULATED} when the library has no such mechanism
+    :ivar mode: `NATIVE`, or `EMULATED` when the library has no such mechanism
         and the adapter builds it from plainer calls (filtering, phases).
     :ivar waits: False when the library does not wait for handlers' Deferreds.
     :ivar note: how the workload is expressed with this library.
-    :ivar spares: C{(key, item)} pairs that C{Wired.add} accepts.
+    :ivar spares: ``(key, item)`` pairs that ``Wired.add`` accepts.
     :ivar teardown: undoes global registrations (libraries with a global registry).
     """
 
@@ -107,7 +107,7 @@ class Contender:
     #: One line on how the library is driven.
     about = ""
     #: The most handlers it registers in reasonable time, for every workload,
-    #: and why; C{caps} sets it for single workloads (by method name).
+    #: and why; ``caps`` sets it for single workloads (by method name).
     max_n: int | None = None
     max_n_reason = ""
     caps: ClassVar[dict[str, tuple[int, str]]] = {}
@@ -127,7 +127,7 @@ class Contender:
 
     def cap(self, workload: str) -> tuple[int | None, str]:
         """
-        The most handlers the C{workload} method is measured with, and why.
+        The most handlers the ``workload`` method is measured with, and why.
         """
         return self.caps.get(workload, (self.max_n, self.max_n_reason))
 
@@ -142,25 +142,25 @@ class Contender:
 
     def fanout(self, n: int, hits: Hits) -> Rig:
         """
-        S1, S2, (d): C{n} handlers of one event; one fire reaches them all.
+        S1, S2, (d): ``n`` handlers of one event; one fire reaches them all.
         """
         raise NotApplicable("no adapter")
 
     def keyed(self, keys: Sequence[str], target: str, spare_keys: Sequence[str], hits: Hits) -> Rig:
         """
-        S3, S5, (c): handler i wants events for C{keys[i]} only; fire for C{target}.
+        S3, S5, (c): handler i wants events for ``keys[i]`` only; fire for ``target``.
         """
         raise NotApplicable("no adapter")
 
     def keyed_two(self, keys: Sequence[str], target: str, hits: Hits) -> Rig:
         """
-        S3b: events carry C{kind} and C{user}; each handler constrains C{user} only.
+        S3b: events carry ``kind`` and ``user``; each handler constrains ``user`` only.
         """
         raise NotApplicable("no keyword match-spec")
 
     def deferred_fanout(self, n: int, hits: Hits) -> Rig:
         """
-        S4: C{n} handlers that return an already-fired Deferred.
+        S4: ``n`` handlers that return an already-fired Deferred.
         """
         raise NotApplicable("does not wait for Deferreds")
 
@@ -172,7 +172,7 @@ class Contender:
 
     def reactor_fanout(self, n: int, hits: Hits, reactor: Any) -> Rig:
         """
-        (b): C{n} handlers returning Deferreds that C{reactor} fires later.
+        (b): ``n`` handlers returning Deferreds that ``reactor`` fires later.
         """
         raise NotApplicable("does not wait for Deferreds")
 
@@ -180,7 +180,7 @@ class Contender:
 class KeyedLists:
     """
     A dict from key to handler list: the plain index of the floor and of the
-    naive Twisted way.  C{add} and C{remove} take C{(key, handler)} pairs.
+    naive Twisted way.  ``add`` and ``remove`` take ``(key, handler)`` pairs.
     """
 
     def __init__(self, pairs: Iterable[tuple[object, Any]] = ()) -> None:
@@ -202,7 +202,7 @@ class KeyedLists:
 
 def in_turn(calls: Iterable[Callable[[], object]]) -> Callable[[], None]:
     """
-    Emulated phases: a fire that makes each of C{calls}, in order.
+    Emulated phases: a fire that makes each of ``calls``, in order.
     """
     ordered = tuple(calls)
 
@@ -215,7 +215,7 @@ def in_turn(calls: Iterable[Callable[[], object]]) -> Callable[[], None]:
 
 def counting(n: int, hits: Hits) -> list[Callable[[object], None]]:
     """
-    C{n} distinct one-argument handlers that count their calls.
+    ``n`` distinct one-argument handlers that count their calls.
     """
     return [_counting(hits) for _ in range(n)]
 
@@ -229,7 +229,7 @@ def _counting(hits: Hits) -> Callable[[object], None]:
 
 def filtering(keys: Sequence[object], hits: Hits) -> list[Callable[[Event], None]]:
     """
-    Handlers for emulated filtering: handler i counts only events whose key is C{keys[i]}.
+    Handlers for emulated filtering: handler i counts only events whose key is ``keys[i]``.
     """
     return [_filtering(key, hits) for key in keys]
 
@@ -244,7 +244,7 @@ def _filtering(key: object, hits: Hits) -> Callable[[Event], None]:
 
 def answering(n: int, hits: Hits) -> list[Callable[[object], object]]:
     """
-    C{n} handlers that count and return an already-fired Deferred.
+    ``n`` handlers that count and return an already-fired Deferred.
     """
     from twisted.internet.defer import succeed
 
@@ -260,9 +260,9 @@ def answering(n: int, hits: Hits) -> list[Callable[[object], object]]:
 
 def deferring(n: int, hits: Hits, reactor: Any) -> list[Callable[[object], object]]:
     """
-    C{n} handlers that count and return a Deferred the reactor fires on its next turn.
+    ``n`` handlers that count and return a Deferred the reactor fires on its next turn.
 
-    Once such a Deferred has fired (its callbacks included), C{hits[1]} counts it.
+    Once such a Deferred has fired (its callbacks included), ``hits[1]`` counts it.
     """
     from twisted.internet.defer import Deferred
 
@@ -286,13 +286,13 @@ def deferring(n: int, hits: Hits, reactor: Any) -> list[Callable[[object], objec
 
 def spare_pairs(spare_keys: Sequence[str], hits: Hits) -> list[tuple[object, Callable[[object], None]]]:
     """
-    C{(key, handler)} pairs for add/remove timing: counting handlers, one per key.
+    ``(key, handler)`` pairs for add/remove timing: counting handlers, one per key.
     """
     return list(zip(spare_keys, counting(len(spare_keys), hits), strict=True))
 
 
 def spare_filters(spare_keys: Sequence[str], hits: Hits) -> list[tuple[object, Callable[[Event], None]]]:
     """
-    C{(key, handler)} pairs whose handlers filter on the key themselves.
+    ``(key, handler)`` pairs whose handlers filter on the key themselves.
     """
     return list(zip(spare_keys, filtering(spare_keys, hits), strict=True))

@@ -1,8 +1,8 @@
 """
-blinker: C{Signal.connect(receiver, sender=...)} / C{send(sender, **kwargs)}.
+blinker: ``Signal.connect(receiver, sender=...)`` / ``send(sender, **kwargs)``.
 
 The sender is its filter, so a key is a sender.  Receivers are held weakly
-(the default) and called as C{receiver(sender, event=...)}.
+(the default) and called as ``receiver(sender, event=...)``.
 """
 
 from __future__ import annotations

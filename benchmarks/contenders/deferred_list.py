@@ -1,5 +1,5 @@
 """
-The plain Twisted way: C{DeferredList([maybeDeferred(h, event) for h in handlers])}.
+The plain Twisted way: ``DeferredList([maybeDeferred(h, event) for h in handlers])``.
 
 A dict from key to handler list does the filtering; phases are three
 DeferredLists chained one after the other.

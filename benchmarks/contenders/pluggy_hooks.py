@@ -2,7 +2,7 @@
 pluggy: one plugin object per handler; a hook call runs every hook implementation.
 
 pluggy cannot filter, so keyed workloads are emulated: every implementation
-runs and checks the key itself.  C{PluginManager.register} compares the new
+runs and checks the key itself.  ``PluginManager.register`` compares the new
 plugin with every registered one, so registering n plugins costs O(n^2): the
 large sizes are capped.
 """

@@ -1,5 +1,5 @@
 """
-psygnal: C{SignalInstance((object,))}, C{connect(h)} / C{emit(event)}.
+psygnal: ``SignalInstance((object,))``, ``connect(h)`` / ``emit(event)``.
 
 A signal has no per-key channels, so keyed workloads are emulated: every
 handler is called and checks the key itself.

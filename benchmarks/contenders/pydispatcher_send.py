@@ -1,7 +1,7 @@
 """
-PyDispatcher: C{dispatcher.connect(h, signal, sender)} / C{send(signal, sender, **named)}.
+PyDispatcher: ``dispatcher.connect(h, signal, sender)`` / ``send(signal, sender, **named)``.
 
-The sender is its filter, so a key is a sender (keyed by C{id()}: the same key
+The sender is its filter, so a key is a sender (keyed by ``id()``: the same key
 objects register and fire).  Its registry is global to the process, so every
 workload empties it in its teardown.  Receivers are held weakly (the default)
 and get only the named arguments they accept.

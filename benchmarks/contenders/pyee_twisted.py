@@ -1,8 +1,8 @@
 """
-pyee's C{TwistedEventEmitter}: C{on(name, h)} / C{emit(name, event)}.
+pyee's ``TwistedEventEmitter``: ``on(name, h)`` / ``emit(name, event)``.
 
 Event names are its only filter, so a key is an event name.  It calls
-handlers that return Deferreds and adds an errback to each, but C{emit} does
+handlers that return Deferreds and adds an errback to each, but ``emit`` does
 not wait for them and returns no Deferred.
 """
 

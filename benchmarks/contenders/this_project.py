@@ -1,9 +1,9 @@
 """
-This project: C{twisted_event_dispatcher.EventDispatcher}, through its public API.
+This project: ``twisted_event_dispatcher.EventDispatcher``, through its public API.
 
-Handlers are added with C{add_event_handler} (the original Deferred API) and
-removed with C{remove_event_handler}; the synchronous twins C{register} and
-C{unregister} are timed on the side.  Handlers are held weakly (the default).
+Handlers are added with ``add_event_handler`` (the original Deferred API) and
+removed with ``remove_event_handler``; the synchronous twins ``register`` and
+``unregister`` are timed on the side.  Handlers are held weakly (the default).
 Fan-out handlers have no match-spec and the event is fired with one detail,
 as a real fire would carry.
 """
@@ -30,7 +30,7 @@ def _started(
     keywords: Sequence[str], entries: Sequence[tuple[Callable[[Any], object], str, Mapping[str, object]]]
 ) -> Any:
     """
-    A started dispatcher with C{(handler, phase, match_spec)} entries added.
+    A started dispatcher with ``(handler, phase, match_spec)`` entries added.
     """
     dispatcher = _dispatcher(keywords)
     add = dispatcher.add_event_handler

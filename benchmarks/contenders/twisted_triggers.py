@@ -1,12 +1,12 @@
 """
-Twisted's own system-event triggers: C{addSystemEventTrigger(phase, event_type, f, *args)}
-and C{fireSystemEvent(event_type)}, on a C{ReactorBase} that is never run.
+Twisted's own system-event triggers: ``addSystemEventTrigger(phase, event_type, f, *args)``
+and ``fireSystemEvent(event_type)``, on a ``ReactorBase`` that is never run.
 
-They have native phases (before, during, after; only C{before} triggers are
+They have native phases (before, during, after; only ``before`` triggers are
 waited for) and the event type is their filter.  Triggers are one-shot: a fire
 pops them, so each fire here puts them back afterwards (a list copy and a slice
 assignment, a few ns per trigger, counted in the time).  The event object is
-bound when a trigger is added: C{fireSystemEvent} passes no argument.
+bound when a trigger is added: ``fireSystemEvent`` passes no argument.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """
-zope.component-style handlers on a local C{zope.interface.registry.Components}:
-C{registerHandler(h, (IBenchEvent,))} and C{handle(event)}.
+zope.component-style handlers on a local ``zope.interface.registry.Components``:
+``registerHandler(h, (IBenchEvent,))`` and ``handle(event)``.
 
 Dispatch is by the interfaces an event provides, not by values, so keyed
-workloads are emulated.  Each C{registerHandler} copies the tuple of
+workloads are emulated.  Each ``registerHandler`` copies the tuple of
 subscribers (O(n) per registration), so the large sizes are capped.
 """
 

@@ -1,5 +1,5 @@
 """
-zope.event: the global C{zope.event.subscribers} list and C{notify(event)}.
+zope.event: the global ``zope.event.subscribers`` list and ``notify(event)``.
 
 One list for the whole process and no channels: keyed workloads are
 emulated (every subscriber checks the key), and there are no phases.  Every

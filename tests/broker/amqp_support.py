@@ -38,9 +38,9 @@ def delete_everything(url: str, exchange: str, groups: list[str]) -> None:
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "the condition") -> None:
     """
-    Wait, in the running reactor, until C{condition()} is true.
+    Wait, in the running reactor, until ``condition()`` is true.
 
-    :raises AssertionError: after C{timeout} seconds.
+    :raises AssertionError: after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     while not condition():
@@ -68,7 +68,7 @@ def _close_named(name: str, reason: str) -> int:
 
 async def cut_connections(name: str) -> int:
     """
-    Close, on the broker's side, the connections named C{name} (this test's).
+    Close, on the broker's side, the connections named ``name`` (this test's).
 
     :returns: how many were closed.
     """

@@ -27,7 +27,7 @@ def answers(address: tuple[str, int]) -> bool:
 
 def require(address: tuple[str, int], what: str, how: str) -> None:
     """
-    Skip (fail under CI=true) unless C{address} accepts connections.
+    Skip (fail under CI=true) unless ``address`` accepts connections.
     """
     if answers(address):
         return

@@ -15,7 +15,7 @@ import pytest
 @pytest.fixture
 def log_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
-    Every log event emitted during the test (the root conftest's C{logs}).
+    Every log event emitted during the test (the root conftest's ``logs``).
     """
     return logs
 

@@ -1,6 +1,6 @@
 """
 The ``twist event-dispatcher`` application plugin: a Twisted dropin, found by
-C{twisted.plugin} in any ``twisted/plugins/`` directory on C{sys.path}.
+``twisted.plugin`` in any ``twisted/plugins/`` directory on ``sys.path``.
 """
 
 from twisted.application.service import ServiceMaker

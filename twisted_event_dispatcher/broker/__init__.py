@@ -1,15 +1,15 @@
 """
 Broker mode: events through RabbitMQ, at least once, nothing lost, effects once.
 
-- L{AmqpTransport} publishes events (persistent, confirmed, ``mandatory``)
+- `AmqpTransport` publishes events (persistent, confirmed, ``mandatory``)
   to a headers exchange and runs consumer groups: durable quorum queues
   bound by the match-specs of the handlers each group runs.  A delivery is
   acknowledged after its last phase, retried after a failure, and sent to
-  the group's dead letters (L{IDeadLetters}) after its delivery limit.
-- A completion log (L{PostgresCompletionLog}, L{MemoryCompletionLog})
+  the group's dead letters (`IDeadLetters`) after its delivery limit.
+- A completion log (`PostgresCompletionLog`, `MemoryCompletionLog`)
   records which handlers completed for which event, so a redelivery skips
   them.
-- L{MemoryTransport} (also in L{twisted_event_dispatcher.testing}) has the
+- `MemoryTransport` (also in `twisted_event_dispatcher.testing`) has the
   same semantics in memory, for tests without a broker.
 
 pika and psycopg are optional (the ``broker`` extra) and imported only when

@@ -59,11 +59,11 @@ def publish_confirmed(
     headers: dict[str, object] | None = None,
 ) -> Deferred[None]:
     """
-    Publish C{message} (mandatory, persistent) on a channel in confirm mode.
+    Publish ``message`` (mandatory, persistent) on a channel in confirm mode.
 
     :returns: a Deferred firing once the broker confirms it; failing with
-        L{UnroutableEvent} if nothing was bound to receive it, with
-        L{PublishRejected} if the broker refused it, or with pika's error if
+        `UnroutableEvent` if nothing was bound to receive it, with
+        `PublishRejected` if the broker refused it, or with pika's error if
         the channel closed first.
     """
     confirming: Deferred[Any] = channel.basic_publish(

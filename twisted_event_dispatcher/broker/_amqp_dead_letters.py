@@ -57,7 +57,7 @@ class AmqpDeadLetters:
 
     def list(self, limit: int = 100) -> Deferred[list[DeadLetter]]:
         """
-        See L{IDeadLetters.list}.
+        See `IDeadLetters.list`.
         """
         return Deferred.fromCoroutine(self._list(limit))
 
@@ -76,7 +76,7 @@ class AmqpDeadLetters:
 
     def replay(self, event_id: str) -> Deferred[None]:
         """
-        See L{IDeadLetters.replay}.
+        See `IDeadLetters.replay`.
         """
         return Deferred.fromCoroutine(self._replay(event_id))
 

@@ -3,8 +3,8 @@
 The service configuration's ``[broker]`` table: where the broker is, the
 completion log, and the consumer group this service instance belongs to.
 
-Read from the parsed TOML by L{parse_broker}; ``config.py`` turns its
-L{BrokerConfigProblem} into a C{ConfigError} naming the file.  Absent, the
+Read from the parsed TOML by `parse_broker`; ``config.py`` turns its
+`BrokerConfigProblem` into a ``ConfigError`` naming the file.  Absent, the
 service runs in one process, as before.
 """
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.broker.test_amqp -*-
 """
 The connection to the broker: a child service that connects, and
-reconnects with backoff, through Twisted's C{ClientService}, and tells
+reconnects with backoff, through Twisted's ``ClientService``, and tells
 its users about every new connection so that they set up their channels.
 
 pika's Twisted adapter imports the global reactor, so it is imported only
@@ -40,7 +40,7 @@ ConnectionListener = Callable[["TwistedProtocolConnection"], Awaitable[None] | N
 
 def redact(url: str) -> str:
     """
-    C{url} without its password, for messages and logs.
+    ``url`` without its password, for messages and logs.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
@@ -52,7 +52,7 @@ def redact(url: str) -> str:
 
 def check_url(url: object) -> str:
     """
-    :raises ValueError: unless C{url} is an ``amqp://`` URL with a host.
+    :raises ValueError: unless ``url`` is an ``amqp://`` URL with a host.
     """
     if not isinstance(url, str):
         raise ValueError(f"the broker URL must be a string, got {url!r}")
@@ -121,7 +121,7 @@ class BrokerConnection(MultiService):
 
     def add_listener(self, listener: ConnectionListener) -> None:
         """
-        Call C{listener} with every connection from now on, as soon as it is
+        Call ``listener`` with every connection from now on, as soon as it is
         ready (with the current one at once, if there is one).
         """
         self._listeners.append(listener)
@@ -130,7 +130,7 @@ class BrokerConnection(MultiService):
 
     def remove_listener(self, listener: ConnectionListener) -> None:
         """
-        Call C{listener} no more.
+        Call ``listener`` no more.
         """
         if listener in self._listeners:
             self._listeners.remove(listener)
@@ -207,11 +207,11 @@ class BrokerConnection(MultiService):
 
     def when_connected(self, timeout: float) -> Deferred[TwistedProtocolConnection]:
         """
-        The current connection, or the next one, waiting at most C{timeout}
+        The current connection, or the next one, waiting at most ``timeout``
         seconds.
 
         :returns: a Deferred firing with the connection, or failing with
-            L{BrokerUnavailable}.
+            `BrokerUnavailable`.
         """
         if self._service is None:
             return Deferred.fromCoroutine(self._refuse(timeout, "the connection service is not running"))

@@ -6,7 +6,7 @@ durable quorum queue with manual acknowledgements and a prefetch.
 On every connection it declares what it needs (the events exchange, the
 dead-letter exchange and queue, the group's queue and its bindings), then
 consumes.  Its bindings follow the dispatcher's handlers: checked every
-few seconds and at once by L{AmqpConsumerGroup.refresh_bindings}.
+few seconds and at once by `AmqpConsumerGroup.refresh_bindings`.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ async def declare_group(channel: TwistedChannel, settings: GroupSettings) -> Non
 class AmqpConsumerGroup(Service):
     """
     One instance of a consumer group on RabbitMQ
-    (L{AmqpTransport.consumer_group} makes it).
+    (`AmqpTransport.consumer_group` makes it).
 
     :param connection: the broker connection (started by its owner).
     :param dispatcher: a running dispatcher with the group's handlers.

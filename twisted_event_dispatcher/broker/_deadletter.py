@@ -37,7 +37,7 @@ def dead_letter_headers(
     now_ms: int,
 ) -> dict[str, object]:
     """
-    The headers of the dead letter of C{message}: its own (less what the
+    The headers of the dead letter of ``message``: its own (less what the
     broker added for the delivery) and the reason.
 
     :param failures: (handler name, error) pairs.

@@ -82,7 +82,7 @@ def event_id_time_ms(event_id: str) -> int:
     """
     The Unix time, in milliseconds, at which a UUIDv7 event id was made.
 
-    :raises EnvelopeError: if C{event_id} is not a UUID version 7.
+    :raises EnvelopeError: if ``event_id`` is not a UUID version 7.
     """
     digits = event_id.replace("-", "")
     if len(digits) != 32 or digits[12] != "7":
@@ -198,7 +198,7 @@ def seal(
     """
     A new envelope for an event about to be published, its details, key
     and trace context checked so that they can travel (the payload is
-    checked when L{to_message} encodes it).
+    checked when `to_message` encodes it).
 
     :raises EnvelopeError: for a detail, key or trace context that cannot
         travel.
@@ -230,7 +230,7 @@ def encode_body(payload: object) -> bytes:
 
 def to_message(envelope: Envelope) -> Message:
     """
-    The message that carries C{envelope}.
+    The message that carries ``envelope``.
 
     :raises EnvelopeError: if the payload is not made of JSON values.
     """

@@ -22,7 +22,7 @@ _log = Logger()
 
 def group_bindings(dispatcher: EventDispatcher) -> frozenset[Binding]:
     """
-    The bindings that route to a group every event one of C{dispatcher}'s
+    The bindings that route to a group every event one of ``dispatcher``'s
     handlers may match (none at all if it has no handler).
     """
     return bindings_for(spec for handler_id in dispatcher.handler_ids() for spec in handler_id.match_specs)

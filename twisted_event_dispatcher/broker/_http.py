@@ -35,8 +35,8 @@ _log = Logger()
 
 def _answer_when_done(request: Request, pending: Deferred[tuple[int, object]]) -> int:
     """
-    Answer C{request} with the ``(status, body)`` C{pending} fires with, or
-    with the L{ApiError} it fails with.
+    Answer ``request`` with the ``(status, body)`` ``pending`` fires with, or
+    with the `ApiError` it fails with.
     """
     gone: list[bool] = []
     request.notifyFinish().addErrback(lambda _: gone.append(True))

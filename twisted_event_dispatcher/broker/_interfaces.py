@@ -34,12 +34,12 @@ class IEventPublisher(Interface):
         trace_context: Mapping[str, str] | None = None,
     ) -> Deferred[str]:
         """
-        Publish one event: C{payload} (a JSON value) with its match details.
+        Publish one event: ``payload`` (a JSON value) with its match details.
 
         :returns: a Deferred firing with the event's id once the event is
-            stored by the broker; failing with L{UnroutableEvent} if no
-            group's bindings match the details, L{BrokerUnavailable} if the
-            broker could not be reached in time, or L{PublishRejected} if
+            stored by the broker; failing with `UnroutableEvent` if no
+            group's bindings match the details, `BrokerUnavailable` if the
+            broker could not be reached in time, or `PublishRejected` if
             the broker did not confirm it.
         :raises EnvelopeError: synchronously, for details or a payload that
             cannot travel.
@@ -50,18 +50,18 @@ class ICompletionLog(Interface):
     """
     Which handlers have completed for which event: a redelivered event
     skips them.  Keys are an event's completion key (its idempotency key,
-    else its id); handlers are named by L{HandlerId.name}.
+    else its id); handlers are named by `HandlerId.name`.
     """
 
     def completed(key: str) -> Deferred[frozenset[str]]:
         """
         :returns: a Deferred firing with the names of the handlers recorded
-            as completed for C{key}.
+            as completed for ``key``.
         """
 
     def record(key: str, handler: str) -> Deferred[None]:
         """
-        Record that C{handler} completed for C{key} (recording twice is the
+        Record that ``handler`` completed for ``key`` (recording twice is the
         same as once).
 
         :returns: a Deferred firing with None once the record is durable.
@@ -78,7 +78,7 @@ class IDeadLetters(Interface):
 
     def list(limit: int = 100) -> Deferred[list[DeadLetter]]:
         """
-        :returns: a Deferred firing with up to C{limit} dead letters, oldest
+        :returns: a Deferred firing with up to ``limit`` dead letters, oldest
             first; they stay dead letters.
         """
 
@@ -89,7 +89,7 @@ class IDeadLetters(Interface):
         that completed).
 
         :returns: a Deferred firing with None once it is back in the
-            group's queue, or failing with L{UnknownDeadLetter}.
+            group's queue, or failing with `UnknownDeadLetter`.
         """
 
 
@@ -103,8 +103,8 @@ class IEventTransport(IEventPublisher):
         dispatcher: EventDispatcher, settings: GroupSettings, completion_log: ICompletionLog | None = None
     ) -> IService:
         """
-        A service that, while running, feeds C{dispatcher} the events of the
-        group C{settings} describes: each is acknowledged once its last
+        A service that, while running, feeds ``dispatcher`` the events of the
+        group ``settings`` describes: each is acknowledged once its last
         phase has finished without failure, retried after a failure, and
         dead-lettered after the group's delivery limit.
 
@@ -115,5 +115,5 @@ class IEventTransport(IEventPublisher):
 
     def dead_letters(settings: GroupSettings) -> IDeadLetters:
         """
-        The dead letters of the group C{settings} describes.
+        The dead letters of the group ``settings`` describes.
         """

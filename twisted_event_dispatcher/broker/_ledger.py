@@ -38,13 +38,13 @@ class FireLedger:
 
     def completed(self, handler_id: HandlerId) -> bool:
         """
-        Whether C{handler_id}'s handler already completed for this event.
+        Whether ``handler_id``'s handler already completed for this event.
         """
         return handler_id.name in self._done
 
     def record(self, handler_id: HandlerId) -> None:
         """
-        Start recording that C{handler_id}'s handler completed.
+        Start recording that ``handler_id``'s handler completed.
         """
         writing = self._log.record(self._key, handler_id.name)
         writing.addErrback(self._write_failed, handler_id.name)
@@ -64,7 +64,7 @@ class FireLedger:
     def written(self) -> Deferred[list[None]]:
         """
         A Deferred firing once every record started so far has been written
-        or has failed (the failures are in L{failed_writes}).
+        or has failed (the failures are in `failed_writes`).
         """
         return gatherResults(list(self._writes))
 
@@ -81,19 +81,19 @@ class MemoryCompletionLog:
 
     def completed(self, key: str) -> Deferred[frozenset[str]]:
         """
-        See L{ICompletionLog.completed}.
+        See `ICompletionLog.completed`.
         """
         return succeed(frozenset(self._done.get(key, ())))
 
     def record(self, key: str, handler: str) -> Deferred[None]:
         """
-        See L{ICompletionLog.record}.
+        See `ICompletionLog.record`.
         """
         self._done.setdefault(key, set()).add(handler)
         return succeed(None)
 
     def forget(self, key: str) -> None:
         """
-        Drop every record of C{key}.
+        Drop every record of ``key``.
         """
         self._done.pop(key, None)

@@ -102,8 +102,8 @@ class _Delivery:
 @final
 class MemoryConsumerGroup(Service):
     """
-    One consumer of a group on a L{MemoryTransport}
-    (L{MemoryTransport.consumer_group} makes it).
+    One consumer of a group on a `MemoryTransport`
+    (`MemoryTransport.consumer_group` makes it).
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class MemoryConsumerGroup(Service):
 @implementer(IDeadLetters)
 class MemoryDeadLetters:
     """
-    The dead letters of one group on a L{MemoryTransport}.
+    The dead letters of one group on a `MemoryTransport`.
     """
 
     def __init__(self, transport: MemoryTransport, queue: _Queue) -> None:
@@ -186,13 +186,13 @@ class MemoryDeadLetters:
 
     def list(self, limit: int = 100) -> Deferred[list[DeadLetter]]:
         """
-        See L{IDeadLetters.list}.
+        See `IDeadLetters.list`.
         """
         return succeed([read_dead_letter(message, self.group) for message in self._queue.dead[:limit]])
 
     def replay(self, event_id: str) -> Deferred[None]:
         """
-        See L{IDeadLetters.replay}.
+        See `IDeadLetters.replay`.
         """
         for message in self._queue.dead:
             if message.message_id == event_id:
@@ -210,7 +210,7 @@ class MemoryTransport:
     A transport in memory, with the broker's semantics, for tests.
 
     :param clock: for retry delays; the global reactor if None (tests pass
-        a C{twisted.internet.task.Clock}).
+        a ``twisted.internet.task.Clock``).
     :param exchange: the exchange its groups must name.
     """
 
@@ -232,7 +232,7 @@ class MemoryTransport:
         trace_context: Mapping[str, str] | None = None,
     ) -> Deferred[str]:
         """
-        See L{IEventPublisher.publish}.
+        See `IEventPublisher.publish`.
         """
         envelope = seal(
             payload,
@@ -264,7 +264,7 @@ class MemoryTransport:
         observer: BrokerObserver | None = None,
     ) -> MemoryConsumerGroup:
         """
-        See L{IEventTransport.consumer_group}.  The group's queue is bound
+        See `IEventTransport.consumer_group`.  The group's queue is bound
         from the moment the consumer is made (as declaring it does on a
         broker), and it keeps its events while no consumer runs.
 
@@ -276,7 +276,7 @@ class MemoryTransport:
 
     def dead_letters(self, settings: GroupSettings) -> MemoryDeadLetters:
         """
-        See L{IEventTransport.dead_letters}.
+        See `IEventTransport.dead_letters`.
         """
         return MemoryDeadLetters(self, self._queue(settings))
 

@@ -1,12 +1,12 @@
 # -*- test-case-name: tests.broker.test_postgres -*-
 """
-The shared completion log in PostgreSQL, through C{twisted.enterprise.adbapi}
+The shared completion log in PostgreSQL, through ``twisted.enterprise.adbapi``
 and psycopg (imported by the pool, never at module top).
 
 Why PostgreSQL: a record must outlive a crash, so the store must keep it on
 disk, whatever the server's configuration (Redis may keep nothing on disk);
 and a handler whose effect lives in the same database can write its effect
-and its completion record in one transaction (L{run_with_record}), which
+and its completion record in one transaction (`run_with_record`), which
 closes the window between the two that no other store can close.
 
 Lookups and records made in the same reactor turn go to the database
@@ -43,7 +43,7 @@ class PostgresCompletionLog:
     every group.
 
     :param dsn: a libpq connection string or URL.
-    :param table: the table (made by L{create_table}).
+    :param table: the table (made by `create_table`).
     :param pool_size: the most database connections (and threads) used.
     :param reactor: the reactor; the global one if None.
     """
@@ -90,7 +90,7 @@ class PostgresCompletionLog:
 
     def completed(self, key: str) -> Deferred[frozenset[str]]:
         """
-        See L{ICompletionLog.completed}.
+        See `ICompletionLog.completed`.
         """
         waiter: Deferred[frozenset[str]] = Deferred()
         self._lookups.setdefault(key, []).append(waiter)
@@ -99,7 +99,7 @@ class PostgresCompletionLog:
 
     def record(self, key: str, handler: str) -> Deferred[None]:
         """
-        See L{ICompletionLog.record}.
+        See `ICompletionLog.record`.
         """
         waiter: Deferred[None] = Deferred()
         self._records.append((key, handler, waiter))
@@ -156,8 +156,8 @@ class PostgresCompletionLog:
 
     def run_with_record(self, key: str, handler: str, work: Callable[[Any], T]) -> Deferred[T]:
         """
-        Run C{work(cursor)} in a database transaction (in a thread of the
-        pool) that also records C{handler} as completed for C{key}: the
+        Run ``work(cursor)`` in a database transaction (in a thread of the
+        pool) that also records ``handler`` as completed for ``key``: the
         effect and its record are committed together, or neither is.
 
         A handler whose effect lives in this database calls it with its
@@ -166,7 +166,7 @@ class PostgresCompletionLog:
         (``context.handler_id.name``); the dispatcher's own record of it
         afterwards finds the row already there.
 
-        :returns: a Deferred firing with what C{work} returned, once committed.
+        :returns: a Deferred firing with what ``work`` returned, once committed.
         """
 
         def interaction(cursor: Any) -> T:
@@ -181,7 +181,7 @@ class PostgresCompletionLog:
 
     def forget_before(self, seconds_ago: float) -> Deferred[int]:
         """
-        Delete the records older than C{seconds_ago}: once no redelivery of
+        Delete the records older than ``seconds_ago``: once no redelivery of
         an event can come any more, its records are no longer needed.
 
         :returns: a Deferred firing with how many were deleted.

@@ -38,8 +38,8 @@ Failures = list[tuple[str, str]]
 
 class Delivery(Protocol):
     """
-    One delivery of a message, as a transport hands it to a L{Processor}.
-    Exactly one of L{ack}, L{requeue} and L{dead_letter} is called.
+    One delivery of a message, as a transport hands it to a `Processor`.
+    Exactly one of `ack`, `requeue` and `dead_letter` is called.
     """
 
     @property
@@ -143,7 +143,7 @@ class Processor:
 
     def take(self, delivery: Delivery) -> None:
         """
-        Start processing C{delivery}.
+        Start processing ``delivery``.
         """
         job = _Job(delivery)
         self._jobs[id(job)] = job
@@ -333,7 +333,7 @@ class Processor:
 
 async def drain(processor: Processor, timeout: float | None, clock: IReactorTime, group: str) -> None:
     """
-    Wait for the deliveries in flight to settle, for at most C{timeout}
+    Wait for the deliveries in flight to settle, for at most ``timeout``
     seconds (None: for as long as they take); then send the rest back to
     the queue.
     """

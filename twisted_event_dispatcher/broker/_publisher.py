@@ -31,10 +31,10 @@ _log = Logger()
 @implementer(IEventPublisher)
 class AmqpPublisher:
     """
-    Publishes events to the headers exchange C{exchange} over C{connection}.
+    Publishes events to the headers exchange ``exchange`` over ``connection``.
 
     While the connection is down, a publish waits for it, at most
-    C{publish_timeout} seconds, then fails with L{BrokerUnavailable}.  A
+    ``publish_timeout`` seconds, then fails with `BrokerUnavailable`.  A
     publish whose channel closed before the broker confirmed it is sent
     again on the next connection (with the same event id, which the
     completion log recognises), within the same time.
@@ -85,14 +85,14 @@ class AmqpPublisher:
         trace_context: Mapping[str, str] | None = None,
     ) -> Deferred[str]:
         """
-        See L{IEventPublisher.publish}.
+        See `IEventPublisher.publish`.
         """
         envelope = seal(payload, details, idempotency_key=idempotency_key, trace_context=trace_context)
         return self.publish_envelope(envelope)
 
     def publish_envelope(self, envelope: Envelope) -> Deferred[str]:
         """
-        Publish an envelope already sealed (L{seal}).
+        Publish an envelope already sealed (`seal`).
 
         :raises EnvelopeError: synchronously, if its payload is not JSON.
         """

@@ -122,7 +122,7 @@ class BrokerMode(MultiService):
 
     def publish(self, event: object, details: Mapping[str, object]) -> Deferred[str]:
         """
-        Publish an event (see L{AmqpTransport.publish}), watched by the
+        Publish an event (see `AmqpTransport.publish`), watched by the
         observer: its envelope carries the observer's trace context.
 
         :raises EnvelopeError: synchronously, for details that cannot travel.

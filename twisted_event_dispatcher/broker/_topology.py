@@ -8,8 +8,8 @@ The events exchange is a *headers* exchange.  A binding with
 with an equal value, and ignores the others: exactly a match-spec, whose
 constrained keywords must be equal and whose others are wildcards.  What a
 binding cannot say is left out of it, making it broader, and the group's
-dispatcher still checks it: an L{AnyOf} becomes one binding per value (up
-to L{MAX_BINDINGS} per handler, beyond which the keyword is left out), a
+dispatcher still checks it: an `AnyOf` becomes one binding per value (up
+to `MAX_BINDINGS` per handler, beyond which the keyword is left out), a
 value that cannot travel as a header is left out, and predicates are never
 in bindings.
 
@@ -27,7 +27,7 @@ import attrs
 
 from .._options import AnyOf
 
-#: The most bindings one match-spec alternative may make from its L{AnyOf} values.
+#: The most bindings one match-spec alternative may make from its `AnyOf` values.
 MAX_BINDINGS: Final = 64
 
 #: The exchange events are published to, unless configured otherwise.
@@ -43,7 +43,7 @@ Binding = tuple[tuple[str, str, object], ...]
 
 def check_name(name: object, what: str) -> str:
     """
-    :raises ValueError: unless C{name} can name an exchange or a queue.
+    :raises ValueError: unless ``name`` can name an exchange or a queue.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
@@ -180,8 +180,8 @@ def _count(choices: Mapping[str, list[object]]) -> int:
 
 def bindings_for(specs: Iterable[Mapping[str, object]]) -> frozenset[Binding]:
     """
-    The bindings that route to a group every event that one of C{specs}
-    (match-spec alternatives: keyword to value, L{AnyOf} or None) may match.
+    The bindings that route to a group every event that one of ``specs``
+    (match-spec alternatives: keyword to value, `AnyOf` or None) may match.
 
     A spec without a bindable constraint makes the one empty binding, which
     routes every event; it then replaces all the others.
@@ -206,7 +206,7 @@ def binding_arguments(binding: Binding) -> dict[str, object]:
 def routes(binding: Binding, details: Mapping[str, object]) -> bool:
     """
     Whether the broker routes a message with these details through
-    C{binding} (the headers exchange's ``x-match=all`` rule, types compared).
+    ``binding`` (the headers exchange's ``x-match=all`` rule, types compared).
     """
     for keyword, kind, value in binding:
         if keyword not in details:

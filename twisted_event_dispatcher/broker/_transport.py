@@ -41,7 +41,7 @@ def default_connection_name() -> str:
 class AmqpTransport(MultiService):
     """
     Events through RabbitMQ.  Start it (or attach it to your application)
-    before publishing; consumer groups made by L{consumer_group} are
+    before publishing; consumer groups made by `consumer_group` are
     attached to it, so that they start and stop with it (they stop first,
     draining their events, then the connection closes).
 
@@ -76,7 +76,7 @@ class AmqpTransport(MultiService):
         trace_context: Mapping[str, str] | None = None,
     ) -> Deferred[str]:
         """
-        See L{IEventPublisher.publish}.
+        See `IEventPublisher.publish`.
         """
         return self.publisher.publish(
             payload, details, idempotency_key=idempotency_key, trace_context=trace_context
@@ -92,7 +92,7 @@ class AmqpTransport(MultiService):
         observer: BrokerObserver | None = None,
     ) -> AmqpConsumerGroup:
         """
-        See L{IEventTransport.consumer_group}; the group is attached to this
+        See `IEventTransport.consumer_group`; the group is attached to this
         service.
 
         :param observer: told what the group does (metrics, traces); or None.
@@ -117,7 +117,7 @@ class AmqpTransport(MultiService):
 
     def dead_letters(self, settings: GroupSettings) -> AmqpDeadLetters:
         """
-        See L{IEventTransport.dead_letters}.
+        See `IEventTransport.dead_letters`.
         """
         return AmqpDeadLetters(self.connection, settings)
 

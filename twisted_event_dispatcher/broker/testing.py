@@ -1,8 +1,8 @@
 """
-Broker mode without a broker: L{MemoryTransport} routes, delivers,
+Broker mode without a broker: `MemoryTransport` routes, delivers,
 redelivers and dead-letters events in memory with RabbitMQ's semantics, so
-that handlers can be tested on a C{Clock}, with no reactor running.
-Also exported by L{twisted_event_dispatcher.testing}.
+that handlers can be tested on a ``Clock``, with no reactor running.
+Also exported by `twisted_event_dispatcher.testing`.
 """
 
 from ._ledger import MemoryCompletionLog
