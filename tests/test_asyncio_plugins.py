@@ -11,6 +11,8 @@ own, with the asyncio reactor installed (pytest-twisted owns this one's).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from test_asyncio import run_scenario
@@ -39,3 +41,21 @@ def test_a_failing_async_initialize_is_reported_with_its_plugin_and_error() -> N
 def test_stopping_during_an_async_start_cancels_its_task() -> None:
     printed = run_scenario("stop_cancels_an_async_start", SCRIPT)
     assert printed == "['start saw asyncio.CancelledError', 'closed'] ['failed'] 1 True"
+
+
+def test_the_luna_asyncio_example_runs() -> None:
+    """docs/examples/luna_asyncio.py, shown by the LUNA how-to, prints its story."""
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "luna_asyncio.py"
+    completed = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (completed.returncode, completed.stderr) == (0, "")
+    assert completed.stdout.splitlines() == [
+        "kettle at 25: stored 25",
+        "kettle at 50: stored 50",
+        "kettle at 75: stored 75",
+        "kettle at 100: stored 100",
+        "kettle: task cancelled = True",
+        "monitoring: connection closed",
+        "[('event_monitoring_plugin', 'closed'), ('kettle_plugin', 'closed')]",
+    ]
