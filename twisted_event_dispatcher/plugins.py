@@ -15,7 +15,11 @@ runs the plugins' lifecycle around the dispatcher's own:
   stops, draining the events in flight; then each plugin's ``close()`` in
   reverse order.
 
-Each of these methods is optional and may return a Deferred or be ``async``.
+Each of these methods is optional and may return a Deferred or be ``async``;
+under Twisted's asyncio reactor an ``async`` one runs as an asyncio task, as
+coroutine handlers do, so it may await asyncio libraries.  A single marked
+function added under a name (its entry point's, or its configuration
+entry's) gives its handlers that name, for other handlers' ``requires``.
 A plugin whose ``initialize()`` or ``start()`` fails is logged, its handlers
 are removed, and the other plugins go on.  Both lifecycles are automat state
 machines, one per plugin and one for the host: see ``_plugin_lifecycle`` and
