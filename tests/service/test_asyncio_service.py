@@ -12,6 +12,7 @@ Each service runs in a subprocess on a free loopback port.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,10 +157,11 @@ def test_twist_with_another_reactor_refuses_a_configuration_that_asks_for_asynci
     path.write_text('[server]\nreactor = "asyncio"\n')
     done = run(sys.executable, "-m", "twisted", "event-dispatcher", "--config", str(path), cwd=tmp_path)
     assert done.returncode == 1
-    assert (
-        "event-dispatcher: the asyncio reactor is asked for, but the EPollReactor is installed: "
-        "run twist --reactor=asyncio event-dispatcher" in done.stderr
-    )
+    assert re.search(
+        r"event-dispatcher: the asyncio reactor is asked for, but the \w+Reactor is installed: "
+        r"run twist --reactor=asyncio event-dispatcher",
+        done.stderr,
+    ), done.stderr
 
 
 def test_the_reactor_key_is_read_and_checked():
