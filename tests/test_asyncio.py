@@ -20,9 +20,13 @@ import pytest
 SCRIPT = Path(__file__).with_name("asyncio_scenarios.py")
 
 
-def run_scenario(name: str) -> str:
+def run_scenario(name: str, script: Path = SCRIPT) -> str:
+    """
+    Run the scenario ``name`` of ``script`` in a process of its own, and
+    what it printed; it must exit with 0 and print nothing on stderr.
+    """
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), name], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(script), name], capture_output=True, text=True, timeout=60, check=False
     )
     assert (completed.returncode, completed.stderr) == (0, ""), (
         f"scenario {name!r} exited with {completed.returncode}\n"

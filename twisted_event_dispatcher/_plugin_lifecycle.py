@@ -13,26 +13,33 @@ Inputs return None, so that a plugin's lifecycle method may call its host
 (which feeds this machine) while the machine is busy: automat runs such an
 input when the transition in progress is over.  Whoever waits for a step
 passes in a Deferred, fired once the plugin is at rest again.
+
+A lifecycle method that is a coroutine runs as handlers' coroutines do
+(:func:`~twisted_event_dispatcher._answers.choose_driver`): under Twisted's
+asyncio reactor as an asyncio task, so that it may await asyncio libraries
+(and cancelling it cancels the task), else through ``Deferred.fromCoroutine``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import FunctionType
 from typing import Final, Literal, Protocol, TypeVar, cast, final
 
 import attrs
 from automat import TypeMachine, TypeMachineBuilder
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from ._answers import COROUTINE, FAILED, KINDS, WAIT, CoroutineDriver, choose_driver, kind_of
 from ._handle import HandlerId
 
 __all__ = [
     "LIFECYCLE",
     "PLUGIN_TRANSITIONS",
+    "LazyDriver",
     "PluginId",
     "PluginLifecycle",
     "PluginRecord",
@@ -156,6 +163,47 @@ def lifecycle_method(plugin: object, step: str) -> Callable[[], object] | None:
     return method if callable(method) else None
 
 
+@final
+class LazyDriver:
+    """
+    Runs the coroutines lifecycle methods return, choosing how at the first
+    one (by then the reactor is installed): see
+    :func:`~twisted_event_dispatcher._answers.choose_driver`.
+    """
+
+    __slots__ = ("_chosen",)
+
+    def __init__(self) -> None:
+        self._chosen: CoroutineDriver | None = None
+
+    def __call__(self, awaitable: Awaitable[object]) -> Deferred[object]:
+        if self._chosen is None:
+            self._chosen = choose_driver(None)
+        return self._chosen(awaitable)
+
+
+def call_lifecycle_method(method: Callable[[], object], drive: CoroutineDriver) -> Deferred[object]:
+    """
+    Call a lifecycle method, and what it answers as a Deferred: a coroutine
+    (or an asyncio future) run by ``drive``, a Deferred as it is, a value or
+    an exception as a Deferred that has fired.
+    """
+    try:
+        answer = method()
+    except BaseException:
+        return fail()
+    kind = KINDS.get(type(answer))
+    if kind is None:
+        kind = kind_of(type(answer))
+    if kind == COROUTINE:
+        return drive(cast(Awaitable[object], answer))
+    if kind == WAIT:
+        return cast(Deferred[object], answer)
+    if kind == FAILED:
+        return fail(cast(Failure, answer))
+    return succeed(answer)
+
+
 @attrs.define(eq=False)
 class PluginRecord:
     """
@@ -164,14 +212,19 @@ class PluginRecord:
 
     :ivar state: its state as the host reports it; only the machine writes it.
     :ivar lifecycle: its machine.
+    :ivar drive: runs the coroutines its lifecycle methods return.
+    :ivar handler_name: the name a single marked function's handlers take
+        (its entry point's, or its configuration entry's), or None.
     """
 
     plugin_id: PluginId
     plugin: object
     source: str | None
     drop_handlers: Callable[[PluginRecord], None]
+    drive: CoroutineDriver = attrs.field(factory=LazyDriver)
     handler_ids: list[HandlerId] = attrs.Factory(list)
     state: PluginState = "added"
+    handler_name: str | None = None
     lifecycle: PluginLifecycle = attrs.field(init=False)
     _waiting: list[Deferred[None]] = attrs.Factory(list)
     _call: Deferred[object] | None = None
@@ -215,7 +268,7 @@ class PluginRecord:
             self._call = None
             lifecycle._call_failed(failure)
 
-        self._call = call = maybeDeferred(method)
+        self._call = call = call_lifecycle_method(method, self.drive)
         call.addCallbacks(succeeded, failed)
 
     def cancel_call(self) -> None:

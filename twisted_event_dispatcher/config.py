@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_QUEUED",
     "DEFAULT_TIMEOUT",
     "EMBEDDED",
+    "REACTORS",
     "Config",
     "ConfigError",
     "DispatcherSettings",
@@ -77,6 +78,11 @@ EMBEDDED: Final = "<embedded default configuration>"
 
 #: Where the service can send its traces: an OTLP/HTTP receiver, or a file.
 TRACE_EXPORTERS: Final = ("otlp", "file")
+
+#: The reactors the service can run on: Twisted's default for the platform,
+#: or Twisted's asyncio reactor (for handlers and plugins that await asyncio
+#: libraries).
+REACTORS: Final = ("default", "asyncio")
 
 #: What the service calls itself in its traces, unless configured.
 DEFAULT_SERVICE_NAME: Final = "event-dispatcher"
@@ -138,6 +144,8 @@ class ServerSettings:
         interface without a token is wanted.
     :ivar access_log: ``"off"``, ``"log"`` or a file's path.
     :ivar access_log_sample: the share of requests the access log records.
+    :ivar reactor: ``"default"`` or ``"asyncio"``: the reactor the console
+        script installs (one of `REACTORS`).
     """
 
     endpoint: str = DEFAULT_ENDPOINT
@@ -150,6 +158,7 @@ class ServerSettings:
     public_without_token: bool = False
     access_log: str = "log"
     access_log_sample: float = 1.0
+    reactor: Literal["default", "asyncio"] = "default"
 
 
 @final
@@ -511,6 +520,7 @@ def _server(table: _Table, endpoint: str | None) -> ServerSettings:
         table.boolean("public_without_token", False),
         _access_log(table),
         table.share("access_log_sample", 1.0),
+        cast(Literal["default", "asyncio"], table.choice("reactor", REACTORS, "default")),
     )
     table.finish()
     _check_exposure(table, settings, " (given on the command line)" if endpoint else "")

@@ -15,7 +15,11 @@ runs the plugins' lifecycle around the dispatcher's own:
   stops, draining the events in flight; then each plugin's ``close()`` in
   reverse order.
 
-Each of these methods is optional and may return a Deferred or be ``async``.
+Each of these methods is optional and may return a Deferred or be ``async``;
+under Twisted's asyncio reactor an ``async`` one runs as an asyncio task, as
+coroutine handlers do, so it may await asyncio libraries.  A single marked
+function added under a name (its entry point's, or its configuration
+entry's) gives its handlers that name, for other handlers' ``requires``.
 A plugin whose ``initialize()`` or ``start()`` fails is logged, its handlers
 are removed, and the other plugins go on.  Both lifecycles are automat state
 machines, one per plugin and one for the host: see ``_plugin_lifecycle`` and
@@ -38,7 +42,14 @@ from twisted.logger import Logger
 from ._dispatcher import EventDispatcher
 from ._errors import UnknownHandlerError, UnknownPluginError
 from ._host_lifecycle import HostCore, HostState
-from ._plugin_lifecycle import LIFECYCLE, PluginId, PluginRecord, PluginState, lifecycle_method
+from ._plugin_lifecycle import (
+    LIFECYCLE,
+    LazyDriver,
+    PluginId,
+    PluginRecord,
+    PluginState,
+    lifecycle_method,
+)
 from ._registry import Handler, HandlerId, describe_callable
 from .declarations import DeclaredDispatcher
 
@@ -223,6 +234,7 @@ class PluginHost(Service):
         self._records: dict[PluginId, PluginRecord] = {}
         self._owners: dict[HandlerId, PluginId] = {}
         self._core = HostCore(self._dispatcher, drain_timeout, self._records)
+        self._drive = LazyDriver()
 
     @property
     def dispatcher(self) -> EventDispatcher:
@@ -255,7 +267,11 @@ class PluginHost(Service):
 
         :param plugin: an instance, a module or a marked function.
         :param name: its name in logs and listings; by default its class's,
-            module's or function's name.
+            module's or function's name.  A single marked function given a
+            name (by its entry point, or by a configuration entry) also
+            gives it to its handlers, as the name other handlers'
+            ``requires``/``required_by`` refer to, unless a mark names the
+            handler itself (``@handles(..., name=...)``).
         :param source: where it came from, for logs and listings.
         :returns: the plugin's id, for `remove_plugin`.
         :raises TypeError: for a class (add an instance) or a handler whose
@@ -273,7 +289,11 @@ class PluginHost(Service):
                 f"{plugin!r} has no handler marked with @handles and no {'/'.join(LIFECYCLE)} method: "
                 "it is not a plugin"
             )
-        record = PluginRecord(PluginId(name or _default_name(plugin)), plugin, source, self._unregister_all)
+        record = PluginRecord(
+            PluginId(name or _default_name(plugin)), plugin, source, self._unregister_all, self._drive
+        )
+        if name is not None and isinstance(plugin, FunctionType):
+            record.handler_name = name
         try:
             for fn, mark in handlers:
                 self._register(record, fn, mark)
@@ -359,6 +379,8 @@ class PluginHost(Service):
         raise UnknownPluginError(plugin)
 
     def _register(self, record: PluginRecord, fn: Handler, mark: HandlerMark) -> HandlerId:
+        if record.handler_name is not None and fn is record.plugin and "name" not in mark.options:
+            mark = attrs.evolve(mark, options={"name": record.handler_name, **mark.options})
         if mark.event is not None:
             if self._declared is None:
                 raise TypeError(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import ClassVar, NoReturn, cast
+from typing import ClassVar, Literal, NoReturn, cast
 
+import attrs
 from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
@@ -47,6 +48,7 @@ from ._errors import DispatcherError
 from ._http import ApiResource
 from ._http_site import ApiSite
 from ._openapi import package_version
+from ._reactors import check_reactor, install_reactor
 from ._telemetry import Telemetry, telemetry_for
 from .broker._wiring import BrokerMode, broker_api, build_broker, start_when_running
 from .config import (
@@ -55,6 +57,7 @@ from .config import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_QUEUED,
     DEFAULT_TIMEOUT,
+    REACTORS,
     Config,
     ConfigError,
     PluginSettings,
@@ -378,21 +381,30 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _reactor(text: str) -> str:
+    if text not in REACTORS:
+        raise ValueError(f"--reactor takes 'asyncio' or 'default', got {text!r}")
+    return text
+
+
 class Options(usage.Options):
     """
     The command line: ``[--config FILE] [--endpoint ENDPOINT | --port PORT]
-    [--check] [--version]``.
+    [--reactor asyncio|default] [--check] [--version]``.
     """
 
     longdesc = (
         "Run an event dispatcher with its plugins and an HTTP JSON endpoint. "
         "Without --config, the embedded default configuration runs: on 127.0.0.1:8080, "
-        "logging every event. --check validates the configuration and loads its plugins, then exits."
+        "logging every event. --check validates the configuration and loads its plugins, then exits. "
+        "--reactor asyncio runs it on Twisted's asyncio reactor (server.reactor in the file); "
+        "under twist, choose it with twist --reactor=asyncio."
     )
     optParameters: ClassVar = [  # noqa: N815 (Twisted's name)
         ["config", "c", None, "The TOML configuration file."],
         ["endpoint", "e", None, "Where to listen (a Twisted endpoint string), instead of server.endpoint."],
         ["port", "p", None, "Listen on 127.0.0.1:PORT, instead of server.endpoint.", _port],
+        ["reactor", "r", None, "The reactor: asyncio or default, instead of server.reactor.", _reactor],
     ]
     optFlags: ClassVar = [  # noqa: N815 (Twisted's name)
         ["check", None, "Validate the configuration, load its plugins, and exit."],
@@ -406,7 +418,7 @@ class Options(usage.Options):
         The usage line: after ``twist ... event-dispatcher`` when run by
         ``twist``, else the console script's own.
         """
-        own = "[--config FILE] [--endpoint ENDPOINT | --port PORT] [--check]"
+        own = "[--config FILE] [--endpoint ENDPOINT | --port PORT] [--reactor NAME] [--check]"
         if self.parent is None:
             return f"Usage: twisted-event-dispatcher {own}"
         return f"{self.parent.getSynopsis()} {self.parent.subCommand} {own}"
@@ -429,9 +441,13 @@ class Options(usage.Options):
         if self["port"] is not None:
             endpoint = f"tcp:{self['port']}:interface=127.0.0.1"
         try:
-            self["settings"] = load_config(self["config"], endpoint=endpoint)
+            settings = load_config(self["config"], endpoint=endpoint)
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
+        if self["reactor"] is not None:
+            chosen = cast(Literal["default", "asyncio"], self["reactor"])
+            settings = attrs.evolve(settings, server=attrs.evolve(settings.server, reactor=chosen))
+        self["settings"] = settings
 
 
 def makeService(options: Options) -> IService:
@@ -440,8 +456,13 @@ def makeService(options: Options) -> IService:
     configuration and exit.
 
     :raises SystemExit: with a message naming the problem if a plugin cannot
-        be loaded or the endpoint string is wrong; with 0 after ``--check``.
+        be loaded, the endpoint string is wrong, or the installed reactor is
+        not the one the configuration asks for; with 0 after ``--check``.
     """
+    try:
+        check_reactor(options["settings"].server.reactor)
+    except ValueError as error:
+        raise SystemExit(f"event-dispatcher: {error}") from None
     try:
         service = build_service(options["settings"])
     except DispatcherError as error:
@@ -488,7 +509,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     ``twist event-dispatcher``, logging to standard error at level info
     (each line at most `MAX_LOG_LINE` characters).  SIGTERM and SIGINT stop
     it after draining; it then exits with 0.  A usage error prints the error
-    and a hint, and exits with 64.
+    and a hint, and exits with 64.  It installs the reactor the command line
+    (``--reactor``) or the configuration (``server.reactor``) chooses before
+    it loads any plugin.
     """
     options = Options()
     try:
@@ -498,6 +521,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             f"twisted-event-dispatcher: error: {error}\n(twisted-event-dispatcher --help for usage)\n"
         )
         raise SystemExit(64) from None
+    try:
+        install_reactor(options["settings"].server.reactor)
+    except ValueError as error:
+        raise SystemExit(f"event-dispatcher: {error}") from None
     service = makeService(options)
     info = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
     observer = FileLogObserver(sys.stderr, bounded_text)

@@ -119,10 +119,13 @@ class Answer:
 
 class RunningService:
     """
-    The console script running a configuration, in a directory of its own.
+    The console script (or another ``command``, such as ``twist ...
+    event-dispatcher``) running a configuration, in a directory of its own.
     """
 
-    def __init__(self, directory: Path, config: str, *arguments: str) -> None:
+    def __init__(
+        self, directory: Path, config: str, *arguments: str, command: list[str] = CONSOLE_SCRIPT
+    ) -> None:
         self.directory = directory
         (directory / "test_plugins.py").write_text(SLOW_PLUGIN)
         self.config = directory / "app.toml"
@@ -132,7 +135,7 @@ class RunningService:
             "PYTHONPATH": os.pathsep.join([str(directory), os.environ.get("PYTHONPATH", "")]),
         }
         self.process = subprocess.Popen(
-            [*CONSOLE_SCRIPT, "--config", str(self.config), *arguments],
+            [*command, "--config", str(self.config), *arguments],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

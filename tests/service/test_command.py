@@ -40,7 +40,7 @@ def test_twist_help_shows_one_clean_usage_line():
     first = done.stdout.splitlines()[0]
     assert first.endswith(
         "[options] plugin [plugin_options] event-dispatcher "
-        "[--config FILE] [--endpoint ENDPOINT | --port PORT] [--check]"
+        "[--config FILE] [--endpoint ENDPOINT | --port PORT] [--reactor NAME] [--check]"
     )
     assert first.count("Usage:") == 1
     assert "--endpoint=" in done.stdout
@@ -51,7 +51,8 @@ def test_script_help_names_the_script():
     done = run(*CONSOLE_SCRIPT, "--help")
     assert done.returncode == 0
     assert done.stdout.splitlines()[0] == (
-        "Usage: twisted-event-dispatcher [--config FILE] [--endpoint ENDPOINT | --port PORT] [--check]"
+        "Usage: twisted-event-dispatcher [--config FILE] [--endpoint ENDPOINT | --port PORT] "
+        "[--reactor NAME] [--check]"
     )
 
 
