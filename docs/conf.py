@@ -9,8 +9,21 @@ of its own).
 
 from __future__ import annotations
 
+import ast
 import doctest
+import importlib
+import inspect
+import pkgutil
+from functools import cache
 from importlib.metadata import version as installed_version
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.errors import ExtensionError
+from zope.interface.interface import Method
+
+import twisted_event_dispatcher
 
 project = "twisted_event_dispatcher"
 author = "The twisted_event_dispatcher developers"
@@ -33,5 +46,86 @@ autodoc_class_signature = "mixed"
 doctest_default_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 doctest_test_doctest_blocks = "default"
 
-html_theme = "alabaster"
-html_static_path: list[str] = []
+html_theme = "furo"
+html_title = "twisted_event_dispatcher"
+html_static_path = ["_static"]
+html_css_files = ["fit.css"]
+
+
+# The reference must have an entry for every public name.
+
+
+def public_modules() -> list[str]:
+    """
+    The public modules: the package and every module under it none of whose
+    dotted parts starts with an underscore.
+    """
+    found = [twisted_event_dispatcher.__name__]
+    for info in pkgutil.walk_packages(twisted_event_dispatcher.__path__, "twisted_event_dispatcher."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.append(info.name)
+    return sorted(found)
+
+
+def public_names() -> list[str]:
+    """
+    ``module.name`` for each name in each public module's ``__all__``.
+    """
+    return [
+        f"{module}.{name}" for module in public_modules() for name in importlib.import_module(module).__all__
+    ]
+
+
+def undocumented(documented: set[str]) -> list[str]:
+    """
+    The public names that have no entry among the ``documented`` full names.
+    """
+    return [name for name in public_names() if name not in documented]
+
+
+def check_reference(app: Sphinx, env: BuildEnvironment) -> None:
+    """
+    Fail the build when a public name has no entry in the reference.
+    """
+    objects = env.get_domain("py").objects  # type: ignore[attr-defined]
+    missing = undocumented({name for name, entry in objects.items() if not entry.aliased})
+    if missing:
+        raise ExtensionError(
+            f"{len(missing)} public name(s) have no entry in docs/reference/: {', '.join(missing)}"
+        )
+
+
+# zope.interface forgets keyword-only arguments and annotations when it
+# makes a Method; the reference shows the signature as the interface wrote it.
+
+
+@cache
+def _interface_signatures(module: str) -> dict[tuple[str, str], str]:
+    tree = ast.parse(Path(inspect.getfile(importlib.import_module(module))).read_text())
+    found: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    returns = f" -> {ast.unparse(item.returns)}" if item.returns else ""
+                    found[node.name, item.name] = f"({ast.unparse(item.args)}){returns}"
+    return found
+
+
+_zope_signature = Method.getSignatureString
+
+
+def _written_signature(self: Method) -> str:
+    interface = self.interface
+    if interface is not None and interface.__module__.startswith("twisted_event_dispatcher"):
+        written = _interface_signatures(interface.__module__).get((interface.__name__, self.__name__))
+        if written is not None:
+            return written
+    return _zope_signature(self)
+
+
+Method.getSignatureString = _written_signature  # type: ignore[method-assign]
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("env-check-consistency", check_reference)

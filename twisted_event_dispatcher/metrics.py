@@ -65,8 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BUCKETS", "PREFIX", "BrokerMetrics", "MetricsMonitor", "instrument"]
 
-#: Histogram bounds, in seconds: from half a millisecond to a minute.
 _UNDER_A_SECOND = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
+#: Histogram bounds, in seconds: from half a millisecond to a minute.
 DEFAULT_BUCKETS: Final = (*_UNDER_A_SECOND, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 #: What every metric's name starts with.
