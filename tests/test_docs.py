@@ -7,14 +7,19 @@ crochet's reactor thread and pytest-twisted owns the reactor of this process.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from twisted_event_dispatcher.config import ConfigError, default_config_text, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -190,3 +195,69 @@ def test_new_users_example_prints_the_story():
         "  before audit              -> 'audited eve' ok",
         "e-mails sent about: ['susan']",
     ]
+
+
+#: A table of the configuration file, with the least it needs to be read,
+#: by the dotted name the reference gives its keys.
+CONFIG_TABLES = {
+    "": "",
+    "dispatcher": "[dispatcher]\n",
+    "events.NAME": "[events.NAME]\narguments = []\n",
+    "server": "[server]\n",
+    "plugins.NAME": "[plugins.NAME]\npath = 'module:Class'\n",
+    "discovery": "[discovery]\n",
+    "broker": "[broker]\nurl = 'amqp://guest:guest@127.0.0.1:5672/%2F'\n",
+    "broker.group": "[broker]\nurl = 'amqp://guest:guest@127.0.0.1:5672/%2F'\n[broker.group]\nname = 'g'\n",
+    "metrics": "[metrics]\n",
+    "tracing": "[tracing]\n",
+}
+
+
+def keys_the_parser_accepts(table: str) -> list[str]:
+    """
+    The keys ``parse_config`` accepts in ``table``, as it says when given
+    one it does not know.
+    """
+    with pytest.raises(ConfigError, match="unknown key; expected one of") as raised:
+        parse_config(CONFIG_TABLES[table] + "not_a_key = 1\n", "test.toml")
+    listed = ast.literal_eval(str(raised.value).partition("expected one of ")[2])
+    return [f"{table}.{key}" if table else key for key in listed]
+
+
+def test_configuration_reference_lists_every_key():
+    """
+    docs/reference/configuration.rst has an entry for every table and key
+    the configuration parser accepts, and for nothing else.
+    """
+    accepted = {key for table in CONFIG_TABLES for key in keys_the_parser_accepts(table)}
+    page = (DOCS / "reference" / "configuration.rst").read_text()
+    documented = set(re.findall(r"^\.\. confval:: (\S+)$", page, re.MULTILINE))
+    assert "server.token_env" in accepted and "broker.group.consumer_timeout" in accepted
+    assert sorted(documented - accepted) == []
+    assert sorted(accepted - documented) == []
+
+
+def test_configuration_reference_gives_type_and_default():
+    """
+    Every key of the configuration reference says its type, and every key
+    but the top-level tables its default.
+    """
+    page = (DOCS / "reference" / "configuration.rst").read_text()
+    entries = re.split(r"^\.\. confval:: ", page, flags=re.MULTILINE)[1:]
+    assert len(entries) > 50
+    for entry in entries:
+        name, _, body = entry.partition("\n")
+        assert "   :type: " in body, name
+        assert "   :default: " in body or "." not in name, name
+
+
+def test_embedded_default_uses_only_documented_keys():
+    """
+    The embedded default configuration sets only keys the reference lists.
+    """
+    page = (DOCS / "reference" / "configuration.rst").read_text()
+    documented = set(re.findall(r"^\.\. confval:: (\S+)$", page, re.MULTILINE))
+    data = tomllib.loads(default_config_text())
+    used = {f"{table}.{key}" for table, keys in data.items() if table != "plugins" for key in keys}
+    used |= {f"plugins.NAME.{key}" for plugin in data["plugins"].values() for key in plugin}
+    assert sorted(used - documented) == []
