@@ -13,10 +13,12 @@ import ast
 import doctest
 import importlib
 import inspect
+import json
 import pkgutil
 from functools import cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Any
 
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -127,5 +129,94 @@ def _written_signature(self: Method) -> str:
 Method.getSignatureString = _written_signature  # type: ignore[method-assign]
 
 
+# The HTTP API reference, made from the OpenAPI document the service serves.
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rpartition("/")[2]
+        return f":ref:`{name} <schema-{name.lower()}>`"
+    if "items" in schema:
+        return f"array of {_schema_type(schema['items'])}"
+    kinds = schema.get("type", "any JSON value")
+    if "enum" in schema:
+        return " or ".join(f"``{json.dumps(value)}``" for value in schema["enum"])
+    return " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], indent: str = "") -> list[str]:
+    lines = [f"{indent}.. list-table::", f"{indent}   :header-rows: 1", ""]
+    for row in (header, *rows):
+        lines.append(f"{indent}   * - {row[0]}")
+        lines.extend(f"{indent}     - {cell}" for cell in row[1:])
+    return [*lines, ""]
+
+
+def openapi_rest(document: dict[str, Any]) -> str:
+    """
+    reST for an OpenAPI document: one section per route, with its request
+    body, its answers and their status codes, then the schemas.
+    """
+    lines: list[str] = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            title = f"``{method.upper()} {path}``"
+            lines += [f".. _http-{operation['operationId']}:", "", title, "-" * len(title), ""]
+            lines += [f".. index:: pair: HTTP route; {method.upper()} {path}", ""]
+            lines += [operation["summary"], ""]
+            secured = "yes" if operation.get("security") else "no (answers whatever the token)"
+            lines += [f"Needs the bearer token, when one is configured: {secured}.", ""]
+            body = operation.get("requestBody")
+            if body:
+                for media, content in body["content"].items():
+                    lines += [f"Request body (``{media}``): {_schema_type(content['schema'])}.", ""]
+            rows = []
+            for status, answer in operation["responses"].items():
+                lines += [f".. index:: pair: HTTP status; {status} ({method.upper()} {path})", ""]
+                media = ", ".join(
+                    f"``{kind}`` {_schema_type(content.get('schema', {}))}"
+                    for kind, content in answer.get("content", {}).items()
+                )
+                rows.append((f"**{status}**", answer["description"], media or "(no body)"))
+            lines += _table(("Status", "Meaning", "Body"), rows)
+    lines += ["Schemas", "-------", ""]
+    for name, schema in document["components"]["schemas"].items():
+        lines += [f".. _schema-{name.lower()}:", "", f"``{name}``", "~" * (len(name) + 4), ""]
+        if "description" in schema:
+            lines += [schema["description"], ""]
+        properties = schema.get("properties")
+        if properties:
+            required = set(schema.get("required", ()))
+            rows = [
+                (
+                    f"``{field}``",
+                    _schema_type(spec),
+                    "yes" if field in required else "no",
+                    spec.get("description", "") or "",
+                )
+                for field, spec in properties.items()
+            ]
+            lines += _table(("Field", "Type", "Required", "Meaning"), rows)
+        else:
+            lines += [f"{_schema_type(schema)}.", ""]
+    return "\n".join(lines)
+
+
+#: Where the HTTP API page's routes are written, for docs/reference/http.rst to include.
+HTTP_ROUTES = Path(__file__).parent / "reference" / "http-routes.inc"
+
+
+def write_http_routes(app: Sphinx) -> None:
+    """
+    Write the routes of docs/openapi.json as reST, if they changed.
+    """
+    text = openapi_rest(json.loads(OPENAPI.read_text())) + "\n"
+    if not HTTP_ROUTES.is_file() or HTTP_ROUTES.read_text() != text:
+        HTTP_ROUTES.write_text(text)
+
+
 def setup(app: Sphinx) -> None:
     app.connect("env-check-consistency", check_reference)
+    app.connect("builder-inited", write_http_routes)

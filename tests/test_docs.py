@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from twisted_event_dispatcher.config import ConfigError, default_config_text, parse_config
+from twisted_event_dispatcher.service import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -261,3 +263,72 @@ def test_embedded_default_uses_only_documented_keys():
     used = {f"{table}.{key}" for table, keys in data.items() if table != "plugins" for key in keys}
     used |= {f"plugins.NAME.{key}" for plugin in data["plugins"].values() for key in plugin}
     assert sorted(used - documented) == []
+
+
+def test_http_reference_has_every_route_and_status():
+    """
+    The HTTP API page, made from docs/openapi.json, has a section for every
+    route and a row for every status code each route can answer, and an
+    index entry for each.
+    """
+    document = json.loads((DOCS / "openapi.json").read_text())
+    text = load_conf().openapi_rest(document)
+    routes = [(method.upper(), path) for path, methods in document["paths"].items() for method in methods]
+    assert ("POST", "/events") in routes and len(routes) >= 6
+    for method, path in routes:
+        assert f"``{method} {path}``\n" in text
+        answers = document["paths"][path][method.lower()]["responses"]
+        for status in answers:
+            assert f"pair: HTTP status; {status} ({method} {path})" in text
+            assert f"   * - **{status}**\n" in text
+    for schema in document["components"]["schemas"]:
+        assert f".. _schema-{schema.lower()}:" in text
+    assert ".. include:: http-routes.inc" in (DOCS / "reference" / "http.rst").read_text()
+
+
+def parser_options() -> set[str]:
+    """
+    Every option the command line's parser takes, long and short.
+    """
+    options = Options()
+    return {f"--{name}" for name in options.longOpt} | {
+        f"-{letter}" for letter in options.shortOpt if letter != ":"
+    }
+
+
+def test_command_line_reference_lists_every_option():
+    """
+    docs/reference/command-line.rst has an ``.. option::`` entry for each
+    option of the parser (both spellings), and none it does not take.
+    """
+    page = (DOCS / "reference" / "command-line.rst").read_text()
+    documented = {
+        spelling.split()[0]
+        for line in re.findall(r"^\.\. option:: (.+)$", page, re.MULTILINE)
+        for spelling in line.split(", ")
+    }
+    taken = {option.rstrip("=") for option in parser_options()}
+    assert "--check" in taken and "-p" in taken
+    assert sorted(documented) == sorted(taken)
+
+
+def test_command_line_exit_statuses(tmp_path):
+    """
+    The exit statuses the page gives: 64 for a usage error, 1 for a plugin
+    that cannot be loaded, 0 for --check and --version.
+    """
+    script = Path(sys.executable).with_name("twisted-event-dispatcher")
+    page = (DOCS / "reference" / "command-line.rst").read_text()
+    both = subprocess.run([script, "--port", "1", "--endpoint", "tcp:1"], capture_output=True, text=True)
+    assert (both.returncode, both.stderr.splitlines()[-1]) == (
+        64,
+        "(twisted-event-dispatcher --help for usage)",
+    )
+    assert "- **64**: a usage error" in page
+    assert subprocess.run([script, "--check"], capture_output=True, check=False).returncode == 0
+    assert subprocess.run([script, "--version"], capture_output=True, check=False).returncode == 0
+    config = tmp_path / "service.toml"
+    config.write_text("[plugins.missing]\npath = 'no_such_module:Plugin'\n")
+    missing = subprocess.run([script, "--config", config, "--check"], capture_output=True, text=True)
+    assert (missing.returncode, missing.stderr.startswith("event-dispatcher: ")) == (1, True)
+    assert "- **1**: the service could not start" in page
