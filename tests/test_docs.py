@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import json
 import re
 import shutil
@@ -332,3 +333,46 @@ def test_command_line_exit_statuses(tmp_path):
     missing = subprocess.run([script, "--config", config, "--check"], capture_output=True, text=True)
     assert (missing.returncode, missing.stderr.startswith("event-dispatcher: ")) == (1, True)
     assert "- **1**: the service could not start" in page
+
+
+def documented_objects() -> list[tuple[str, object]]:
+    """
+    Every public name of every public module, and the public methods and
+    properties of each public class, with the objects ``help()`` reads.
+    """
+    found: list[tuple[str, object]] = []
+    for module_name in load_conf().public_modules():
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            value = getattr(module, name)
+            found.append((f"{module_name}.{name}", value))
+            if isinstance(value, type):
+                found.extend(
+                    (f"{module_name}.{name}.{member}", attribute)
+                    for member, attribute in vars(value).items()
+                    if (not member.startswith("_") and callable(attribute)) or isinstance(attribute, property)
+                )
+    return found
+
+
+#: What a public docstring must not say: a pointer instead of an
+#: explanation, epytext markup, or the name of private machinery.
+UNHELPFUL = re.compile(
+    r"^See :|[LCI]\{|``?_[a-z]\w*(?=[`.(])|\b_guard\b|_engine\.|\bwatermark\b", re.MULTILINE
+)
+
+
+def test_public_docstrings_explain_themselves():
+    """
+    ``help()`` on any public name, or on a public class's methods, shows an
+    explanation: no "See ...", no epytext, no private names.
+    """
+    offending = {}
+    for name, value in documented_objects():
+        doc = inspect.getdoc(value) or ""
+        if isinstance(value, (str, int, float, tuple, frozenset, dict)):
+            continue
+        found = UNHELPFUL.search(doc)
+        if found:
+            offending[name] = found.group()
+    assert offending == {}
