@@ -93,13 +93,73 @@ def test_teaching_pages_have_examples():
     }
 
 
-def test_html_builds_without_warnings(tmp_path):
+@pytest.fixture(scope="module")
+def html_build(tmp_path_factory):
+    """
+    The HTML documentation, built once for the tests that look at it.
+    """
+    target = tmp_path_factory.mktemp("html")
+    completed = run("-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(target))
+    return completed, target
+
+
+def test_html_builds_without_warnings(html_build):
     """
     Sphinx builds the HTML documentation, and every warning is an error.
     """
-    completed = run("-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path))
+    completed, target = html_build
     assert completed.returncode == 0, f"sphinx-build failed:\n{completed.stdout}{completed.stderr}"
-    assert (tmp_path / "tutorial.html").is_file()
+    assert (target / "tutorial.html").is_file()
+    assert (target / "reference" / "index.html").is_file()
+
+
+def check_pages(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """
+    Run docs/check_pages.py with ``arguments``.
+    """
+    return run(str(DOCS / "check_pages.py"), *arguments, timeout=600)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no Chromium to look at the pages with")
+def test_pages_fit_a_laptop_screen(html_build, tmp_path):
+    """
+    In headless Chromium at 1280 pixels, the index's and the reference's
+    code blocks need no sideways scrolling and the sidebar's title breaks
+    no word; without the theme fixes (docs/_static/fit.css) the same check
+    finds both problems, so it does look.
+    """
+    _, target = html_build
+    for pages in ("index.html", "reference/*.html"):
+        completed = check_pages(str(target), "--only", pages)
+        assert (completed.returncode, completed.stdout.splitlines()[-1][-12:]) == (0, "0 problem(s)"), (
+            completed.stdout
+        )
+    unfixed = tmp_path / "unfixed"
+    shutil.copytree(target, unfixed)
+    (unfixed / "_static" / "fit.css").write_text("")
+    completed = check_pages(str(unfixed), "--only", "index.html")
+    assert completed.returncode == 1
+    assert "index.html: code block scrolls sideways" in completed.stdout
+    assert 'index.html: sidebar title breaks the word "twisted_event_dispatcher"' in completed.stdout
+
+
+def test_page_check_skips_without_a_browser(tmp_path):
+    """
+    Where no Chromium is installed, the page check says it skipped and
+    exits 0, instead of failing or passing silently.
+    """
+    completed = subprocess.run(
+        [sys.executable, str(DOCS / "check_pages.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (
+        0,
+        "check_pages: skipped: no Chromium found (install it: apt-get install chromium)\n",
+    )
 
 
 def test_sphinx_runs_the_same_examples(tmp_path):
