@@ -8,6 +8,7 @@ crochet's reactor thread and pytest-twisted owns the reactor of this process.
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib.util
 import inspect
 import json
@@ -436,3 +437,37 @@ def test_public_docstrings_explain_themselves():
         if found:
             offending[name] = found.group()
     assert offending == {}
+
+
+def test_readme_docs_commands_work_with_what_it_installs():
+    """
+    The README's commands for the documentation are tox's docs commands, run
+    with the tools its installation commands put in the virtual environment.
+    """
+    readme = (ROOT / "README.md").read_text()
+    installs = re.findall(r"\.venv/bin/pip install -e '\.\[([\w,]+)\]'", readme)
+    assert "docs" in installs[0].split(","), installs
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    commands = tox["testenv:docs"]["commands"].strip().splitlines()
+    assert commands == [
+        "sphinx-build -W -b html docs docs/_build/html",
+        "sphinx-build -W -b doctest docs docs/_build/doctest",
+    ]
+    assert " && ".join(f".venv/bin/{command}" for command in commands) in readme
+    assert Path(sys.executable).with_name("sphinx-build").is_file()
+    assert ".venv/bin/python docs/check_pages.py" in readme
+
+
+def test_new_users_example_says_how_to_run_it():
+    """
+    The README runs the example with the virtual environment's Python; run
+    by a Python without the package, it says so, and how to run it.
+    """
+    assert "`.venv/bin/python docs/examples/new_users.py`" in (ROOT / "README.md").read_text()
+    completed = run("-S", str(DOCS / "examples" / "new_users.py"), timeout=60)
+    assert completed.returncode == 1
+    assert completed.stderr.endswith(
+        "run this example with the Python that has twisted_event_dispatcher installed, "
+        "e.g. .venv/bin/python docs/examples/new_users.py\n"
+    ), completed.stderr
