@@ -25,6 +25,7 @@ from twisted_event_dispatcher import (
     IBackgroundUtility,
     IEventDispatcher,
     IObservableDispatcher,
+    _context,
     _dispatcher,
     _errors,
 )
@@ -46,8 +47,9 @@ BUILTINS = (
 
 #: Exception classes defined outside _errors, and why.
 NOT_ERRORS = {
-    # A signal a handler raises on purpose to stop the phase, not an error.
-    "twisted_event_dispatcher._context.StopPropagation",
+    # A signal a handler raises on purpose to stop the phase, not an error
+    # (defined in _context, named after the package that exports it).
+    "twisted_event_dispatcher.StopPropagation",
     # The HTTP layer's own answer to a request (status and JSON body), caught
     # before it leaves that layer.
     "twisted_event_dispatcher._http_answers.ApiError",
@@ -100,6 +102,8 @@ def test_public_names_are_the_private_definitions() -> None:
         exported = getattr(twisted_event_dispatcher, name)
         if isinstance(exported, type) and issubclass(exported, _errors.DispatcherError):
             assert getattr(_errors, name) is exported, name
+        elif exported is twisted_event_dispatcher.StopPropagation:
+            assert getattr(_context, name) is exported, name
         elif isinstance(exported, type) or callable(exported):
             home = sys.modules[exported.__module__]
             assert home.__name__.startswith("twisted_event_dispatcher."), name
@@ -156,6 +160,25 @@ def test_tracebacks_name_the_public_module() -> None:
         "<class 'twisted_event_dispatcher.UnknownKeywordError'>"
     )
     assert repr(ConfigError) == "<class 'twisted_event_dispatcher.config.ConfigError'>"
+    assert repr(twisted_event_dispatcher.StopPropagation) == (
+        "<class 'twisted_event_dispatcher.StopPropagation'>"
+    )
+
+
+def test_every_exported_exception_names_a_public_module() -> None:
+    """
+    Every exception class a public module exports (errors and the
+    StopPropagation signal alike) names a public module that exports it,
+    so that no traceback shows a private module.
+    """
+    for module in package_modules():
+        if any(part.startswith("_") for part in module.__name__.split(".")):
+            continue
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(value, BaseException):
+                assert not any(part.startswith("_") for part in value.__module__.split(".")), (module, name)
+                assert getattr(importlib.import_module(value.__module__), name) is value, (module, name)
 
 
 def test_every_error_subclasses_the_base_and_a_builtin() -> None:

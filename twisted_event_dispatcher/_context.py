@@ -46,6 +46,10 @@ class StopPropagation(Exception):
         return self.value is not _NO_VALUE
 
 
+# Shown where users import it from, in tracebacks and reprs, as the errors are.
+StopPropagation.__module__ = "twisted_event_dispatcher"
+
+
 @final
 @attrs.frozen
 class Updates:

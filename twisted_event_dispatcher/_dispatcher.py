@@ -17,6 +17,7 @@ one call more than the loop itself.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Literal, Unpack
 
@@ -24,6 +25,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from zope.interface import implementer
+from zope.interface.interface import InterfaceClass
 
 from ._admission import Admission, NestedPolicy
 from ._errors import UnknownHandlerError
@@ -410,9 +412,14 @@ class EventDispatcher(Service):
 
     def stop(self, timeout: float | None = None) -> Deferred[None]:
         """
-        See :meth:`IBackgroundUtility.stop`: the fires still running at the
-        deadline fail with ``FireCancelled``, and a warning names each with
-        the handlers it was waiting for.
+        Refuse new events at once, and finish the fires in progress.
+
+        :param timeout: seconds to wait for the fires in progress; the fires
+            still running at the deadline fail with ``FireCancelled``, and a
+            warning names each with the handlers it was waiting for.  None
+            to wait however long they take.
+        :returns: a Deferred firing with None once the fires that were in
+            progress when ``stop()`` was called have finished.
         """
         check_timeout(timeout)
         drained = self.stopService()
@@ -504,3 +511,20 @@ def _fire_options(
     if ledger is not None and not IHandlerLedger.providedBy(ledger):
         raise TypeError(f"ledger must provide IHandlerLedger, got {ledger!r}")
     return FireOptions(fire_id, attempt, ledger, arguments, bool(first_result))
+
+
+def _documented_by_interfaces(cls: type, interfaces: Sequence[InterfaceClass]) -> None:
+    """
+    Give each method and property of ``cls`` whose docstring only points to
+    the interface it implements that interface's documentation, so that
+    ``help()`` shows it where it is used.
+    """
+    for interface in interfaces:
+        for name in interface.names():
+            attribute = cls.__dict__.get(name)
+            own = inspect.getdoc(attribute) or ""
+            if attribute is not None and own.startswith("See :"):
+                attribute.__doc__ = inspect.cleandoc(interface[name].__doc__ or "")
+
+
+_documented_by_interfaces(EventDispatcher, (IEventDispatcher, IObservableDispatcher, IBackgroundUtility))

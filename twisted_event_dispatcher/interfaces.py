@@ -118,11 +118,34 @@ class IEventDispatcher(Interface):
             when any matches).
         :param where: a predicate, or predicates, each called as
             ``predicate(event, details)``: all must accept the event.
-        :param options: the fields of ``HandlerOptions``: ``times``,
-            ``priority``, ``name``, ``requires``, ``required_by``,
-            ``pass_context``, ``inject``, ``errors``, ``threaded``,
-            ``timeout``, ``max_concurrent``, ``max_queued``, ``when_full``,
-            ``idempotent``.
+        :param use_weakref: how ``listen_fn`` is held, as for
+            :meth:`add_event_handler`.
+        :param options: the fields of ``HandlerOptions``, each optional:
+
+            - ``times``: call the handler at most this many times, then
+              remove it.
+            - ``priority``: a higher one starts earlier in its phase
+              (default 0; equal ones keep registration order).
+            - ``name``: what other handlers' ``requires`` and
+              ``required_by`` call this one (by default its own name).
+            - ``requires``, ``required_by``: names of handlers that must
+              finish before this one starts, or that start only after it.
+            - ``pass_context``: call it as ``fn(event, context)``, with the
+              event's ``EventContext``.
+            - ``inject``: call it with keyword arguments taken, by its
+              signature, from the event's namespaces.
+            - ``errors``: ``"log"`` or ``"fail"``, this handler's failure
+              policy instead of the dispatcher's ``handler_errors``.
+            - ``threaded``: run it in the reactor's thread pool.
+            - ``timeout``: seconds it may take before it is cancelled and
+              reported as timed out.
+            - ``max_concurrent``, ``max_queued``, ``when_full``: how many
+              of its calls run at once, how many more may wait, and
+              whether a call beyond them waits (``"wait"``) or fails at once
+              with ``OverloadedError`` (``"error"``).
+            - ``idempotent``: it may run again for an event it already
+              handled; a completion log never skips it.
+        :returns: the handler's ``HandlerId``, to remove it with.
         :raises: as :meth:`add_event_handler`; ``ValueError`` or
             ``TypeError`` for a bad option, ``OrderingError`` for order
             constraints that would form a cycle.

@@ -65,8 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BUCKETS", "PREFIX", "BrokerMetrics", "MetricsMonitor", "instrument"]
 
-#: Histogram bounds, in seconds: from half a millisecond to a minute.
 _UNDER_A_SECOND = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
+#: Histogram bounds, in seconds: from half a millisecond to a minute.
 DEFAULT_BUCKETS: Final = (*_UNDER_A_SECOND, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 #: What every metric's name starts with.
@@ -126,20 +126,20 @@ class MetricsMonitor(Snapshotted):
     the fires of a dispatcher do, and a ``prometheus_client`` collector
     that reports it (register it in a registry, or use :func:`instrument`).
 
-    The families, each name starting with ``prefix``:
+    The families, each name starting with ``prefix`` (`PREFIX` unless given):
 
-    - ``_events_fired_total``: fires started (follow-up events included);
-    - ``_events_finished_total{outcome}``: fires over, by outcome
+    - ``<prefix>_events_fired_total``: fires started (follow-up events included);
+    - ``<prefix>_events_finished_total{outcome}``: fires over, by outcome
       (``succeeded``, ``failed``, ``cancelled``);
-    - ``_events_in_flight``: fires started and not over;
-    - ``_handler_duration_seconds{phase,handler}``: handler calls and their
-      durations (its ``_count`` is the number of calls);
-    - ``_handler_failures_total{phase,handler}``,
-      ``_handler_timeouts_total{phase,handler}``,
-      ``_handler_cancellations_total{phase,handler}``: calls that failed,
+    - ``<prefix>_events_in_flight``: fires started and not over;
+    - ``<prefix>_handler_duration_seconds{phase,handler}``: handler calls and their
+      durations (its ``<prefix>_handler_duration_seconds_count`` is the number of calls);
+    - ``<prefix>_handler_failures_total{phase,handler}``,
+      ``<prefix>_handler_timeouts_total{phase,handler}``,
+      ``<prefix>_handler_cancellations_total{phase,handler}``: calls that failed,
       ran past their timeout, or were cancelled with their fire;
-    - ``_phase_duration_seconds{phase}``: how long each phase took;
-    - ``_refusals_total{limit}``: work refused by a limit: ``handler`` (a
+    - ``<prefix>_phase_duration_seconds{phase}``: how long each phase took;
+    - ``<prefix>_refusals_total{limit}``: work refused by a limit: ``handler`` (a
       handler's ``max_concurrent``, counted here), ``dispatcher`` and
       ``service`` (counted through :meth:`refused` or :meth:`watch`).
 
@@ -385,14 +385,14 @@ class BrokerMetrics(Snapshotted):
     these methods as things happen (in the reactor thread), and a registry
     it is registered in reports them.
 
-    - ``_broker_redeliveries_total{group}``: deliveries of an event after
+    - ``<prefix>_broker_redeliveries_total{group}``: deliveries of an event after
       its first (``attempt`` above 1);
-    - ``_broker_dead_letters_total{group,reason}``: events given up to the
+    - ``<prefix>_broker_dead_letters_total{group,reason}``: events given up to the
       dead letters, by reason (the broker's: ``handlers failed``, ``not a
       valid envelope``);
-    - ``_broker_publish_confirm_seconds{exchange}``: from a publish to the
+    - ``<prefix>_broker_publish_confirm_seconds{exchange}``: from a publish to the
       broker's confirm;
-    - ``_broker_publish_failures_total{exchange}``: publishes that were
+    - ``<prefix>_broker_publish_failures_total{exchange}``: publishes that were
       never confirmed (refused, unroutable, or the broker unreachable).
 
     :param buckets: the histogram's bounds, in seconds.

@@ -2,17 +2,25 @@
 The tutorial scenario end to end, in a running reactor.
 
 A dispatcher tells interested parts of a program that users were created.
-Run it with ``python docs/examples/new_users.py``: it prints what happened.
+Run it with the virtual environment's Python, where the package is
+installed: ``.venv/bin/python docs/examples/new_users.py``.  It prints what
+happened.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
 
-from twisted.internet import defer, task
-from twisted.internet.interfaces import IReactorTime
+try:
+    from twisted.internet import defer, task
+    from twisted.internet.interfaces import IReactorTime
 
-from twisted_event_dispatcher import EventDispatcher, FireResult
+    from twisted_event_dispatcher import EventDispatcher, FireResult
+except ImportError as missing:
+    raise SystemExit(
+        f"{missing}: run this example with the Python that has twisted_event_dispatcher "
+        "installed, e.g. .venv/bin/python docs/examples/new_users.py"
+    ) from None
 
 UserEvent = namedtuple("UserEvent", ("event_type", "user", "role", "other_data"))
 
