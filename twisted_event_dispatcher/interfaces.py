@@ -122,7 +122,7 @@ class IEventDispatcher(Interface):
             ``priority``, ``name``, ``requires``, ``required_by``,
             ``pass_context``, ``inject``, ``errors``, ``threaded``,
             ``timeout``, ``max_concurrent``, ``max_queued``, ``when_full``,
-            ``idempotent``.
+            ``idempotent``, ``lifo``.
         :raises: as :meth:`add_event_handler`; ``ValueError`` or
             ``TypeError`` for a bad option, ``OrderingError`` for order
             constraints that would form a cycle.
