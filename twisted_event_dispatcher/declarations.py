@@ -12,9 +12,10 @@ keyword arguments; a handler may name only the arguments it needs, as with
 pluggy.  The dispatcher underneath matches on the keyword ``event`` (the
 declared name) and on the arguments each declaration lists as ``keywords``;
 the other arguments are never matched on, so they may hold any value,
-unhashable ones included.  They travel as the fire's ``arguments`` (and in
-the `EventCall` handlers are given), so a plain handler registered with
-``inject`` or ``pass_context`` on the dispatcher underneath sees them too.
+unhashable ones included.  They travel in the `EventCall`, the event object
+the dispatcher underneath hands its handlers, not as the fire's
+``arguments``: that would send every fire with one through the dispatcher's
+general loop, at several times the cost of a plain fire.
 
 A declaration may ask for pluggy's calling conventions: ``first_result``
 (handlers are called one at a time and the first answer other than None
@@ -409,14 +410,10 @@ class DeclaredDispatcher:
         :raises UnhashableValueError: if a keyword's value cannot be hashed.
         """
         details = self.details_for(event, arguments)
-        declaration = self._declarations[event]
-        passed = {name: value for name, value in arguments.items() if name not in details}
-        return self._dispatcher.fire(
-            EventCall(event, arguments),
-            details,
-            arguments=passed,
-            first_result=declaration.first_result,
-        )
+        call = EventCall(event, arguments)
+        if self._declarations[event].first_result:
+            return self._dispatcher.fire(call, details, first_result=True)
+        return self._dispatcher.fire_event(call, **details)
 
     @property
     def running(self) -> bool:

@@ -1,6 +1,6 @@
 """
 How a declared event calls its handlers: its arguments that are not
-keywords travel as the fire's arguments (any value, never matched on), and a
+keywords are never matched on (so they may have any value), and a
 declaration may ask for pluggy's ``firstresult`` and LIFO order; checked
 against a reference model too.
 """
@@ -16,7 +16,12 @@ from service_helpers import result_of
 from twisted.internet.defer import Deferred
 
 from twisted_event_dispatcher.config import ConfigError, parse_config
-from twisted_event_dispatcher.declarations import DeclaredDispatcher, EventDeclaration, declare_event
+from twisted_event_dispatcher.declarations import (
+    DeclaredDispatcher,
+    EventCall,
+    EventDeclaration,
+    declare_event,
+)
 
 
 @declare_event(keywords=["kind"], first_result=True, lifo=True)
@@ -39,21 +44,16 @@ def test_declare_event_takes_first_result_and_lifo():
         EventDeclaration("e", ("a",), first_result="yes")
 
 
-def test_arguments_that_are_not_keywords_travel_as_the_fires_arguments():
-    """Unhashable values pass; they are not match details, and a plain injected handler sees them."""
+def test_arguments_that_are_not_keywords_are_never_matched_on():
+    """Unhashable values pass: they travel in the EventCall, and only the keywords are details."""
     declared = started(EventDeclaration("ship", ("order", "lines"), ("order",)))
     got = []
     declared.register(lambda lines: got.append(lines), "during", "ship")
-
-    def audit(order, lines):
-        got.append(("audit", order, lines))
-
-    declared.dispatcher.register(audit, "after", match={"event": "ship"}, inject=True)
     lines = [{"sku": "a"}, ["b"]]
     result = result_of(declared.fire("ship", order=7, lines=lines))
-    assert got == [lines, ("audit", 7, lines)]
+    assert got == [lines]
     assert result.details == {"event": "ship", "order": 7}
-    assert result.arguments == {"lines": lines}
+    assert result.event == EventCall("ship", {"order": 7, "lines": lines})
 
 
 def test_first_result_stops_at_the_first_answer_in_the_phases_order():
@@ -119,7 +119,7 @@ def test_the_events_table_takes_first_result_and_lifo():
     )
     (declaration,) = settings_.events
     assert (declaration.first_result, declaration.lifo) == (True, True)
-    with pytest.raises(ConfigError, match="events.pick.lifo: expected true or false"):
+    with pytest.raises(ConfigError, match=r"events\.pick\.lifo: expected true or false"):
         parse_config("[events.pick]\narguments = ['tags']\nlifo = 'yes'", "app.toml")
 
 

@@ -117,7 +117,11 @@ async def test_declared_arguments_may_come_as_details_or_arguments():
             assert [(h["handler"], h["value"]) for h in answer["handlers"]] == [
                 ("Kettles.on", {"kettle": "k1", "schedule": schedule})
             ]
-            assert answer["arguments"] == {"schedule": schedule}
+            assert answer["event"] == {
+                "name": "kettle_on",
+                "arguments": {"kettle": "k1", "schedule": schedule},
+            }
+            assert answer["details"] == {"event": "kettle_on", "kettle": "k1"}
         response, answer = await server.fire({"event": "kettle_on", "arguments": {"kettle": "k1"}})
         assert response.code == 422 and "missing argument" in answer["error"]
     finally:
