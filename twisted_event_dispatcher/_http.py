@@ -23,7 +23,14 @@ from twisted.web.server import Request
 from . import _openapi
 from ._dispatcher import EventDispatcher
 from ._http_answers import ApiError, ResultWriter, answer, answer_error, answer_text_later
-from ._http_checks import RequestChecks, allowed_hosts, check_json_body, listening_name, parse_fire_request
+from ._http_checks import (
+    FireRequest,
+    RequestChecks,
+    allowed_hosts,
+    check_json_body,
+    listening_name,
+    parse_fire_request,
+)
 from ._http_fire import Firing
 from ._http_site import ApiRequest
 from ._result import FireResult
@@ -191,22 +198,37 @@ class ApiResource(Resource):
         check_json_body(request)
         if cast(ApiRequest, request).too_large:
             raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
-        event, details = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
+        fire = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
         if delivery == b"broker" and self._publish is not None:
-            around = None if self._telemetry is None else self._telemetry.around_fire
-            if around is None:
-                return self._publish(request, event, details)
-            with around(request):  # the request's trace context: the publish span's parent
-                return self._publish(request, event, details)
-        return self.firing.submit(request, event, details)
+            return self._publish_fire(request, fire)
+        return self.firing.submit(request, fire)
 
-    def _fire_event(self, event: object, details: dict[str, object]) -> Deferred[FireResult]:
+    def _publish_fire(self, request: Request, fire: FireRequest) -> object:
+        assert self._publish is not None
+        if fire.arguments:
+            raise ApiError(
+                400,
+                '"arguments" cannot travel through the broker (delivery=broker): '
+                "put them in the event, or deliver the event locally",
+            )
+        around = None if self._telemetry is None else self._telemetry.around_fire
+        if around is None:
+            return self._publish(request, fire.event, fire.details)
+        with around(request):  # the request's trace context: the publish span's parent
+            return self._publish(request, fire.event, fire.details)
+
+    def _fire_event(self, fire: FireRequest) -> Deferred[FireResult]:
         declared = self._host.declared
         if declared is None:
-            return self._host.dispatcher.fire_event(event, **details)
+            if fire.arguments:
+                return self._host.dispatcher.fire(fire.event, fire.details, arguments=fire.arguments)
+            return self._host.dispatcher.fire_event(fire.event, **fire.details)
+        event = fire.event
         if not isinstance(event, str):
             raise UnknownEventError(event, declared.declarations)
-        return declared.fire(event, **details)
+        # A declared event's arguments may come as details or as arguments
+        # (the same name in both has the same value: the request is checked).
+        return declared.fire(event, **{**fire.details, **fire.arguments})
 
     def _handlers(self, request: Request) -> object:
         return {

@@ -153,8 +153,8 @@ class ResultWriter:
 
     def body(self, result: FireResult) -> dict[str, object]:
         """
-        A `FireResult` as JSON: the event, its details, and each handler
-        that ran.
+        A `FireResult` as JSON: the event, its details and arguments, and
+        each handler that ran.
         """
         handlers = []
         for outcome in result:
@@ -173,6 +173,7 @@ class ResultWriter:
         return {
             "event": result.event,
             "details": result.details,
+            "arguments": result.arguments,
             "succeeded": result.succeeded,
             "handlers": handlers,
         }

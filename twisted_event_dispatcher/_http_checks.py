@@ -150,14 +150,50 @@ def _nests_deeper(value: object, limit: int) -> bool:
     return False
 
 
-def parse_fire_request(body: bytes, max_depth: int = 32) -> tuple[object, dict[str, object]]:
+@attrs.frozen
+class FireRequest:
     """
-    Read ``{"event": ..., "details": {...}}`` from a request body.
+    What ``POST /events`` asks for.
 
-    :param max_depth: how deep the event and the details' values may nest
-        arrays and objects.
-    :raises ApiError: 400 if the body is not such a JSON object, or nests
-        too deep.
+    :ivar event: the event, any JSON value.
+    :ivar details: keyword to value, matched on.
+    :ivar arguments: name to any JSON value, handed to the handlers (as
+        keyword arguments, or in the event's namespace) and never matched on.
+    """
+
+    event: object
+    details: dict[str, object] = attrs.field(factory=dict)
+    arguments: dict[str, object] = attrs.field(factory=dict)
+
+
+#: The fields a fire request may have.
+_FIELDS: Final = ("event", "details", "arguments")
+
+
+def _same_json(one: object, other: object) -> bool:
+    """
+    Whether two JSON values are the same (``1``, ``1.0`` and ``true`` are not).
+    """
+    return json.dumps(one, sort_keys=True) == json.dumps(other, sort_keys=True)
+
+
+def _object_field(payload: dict[str, object], name: str, what: str) -> dict[str, object]:
+    value = payload.get(name, {})
+    if not isinstance(value, dict):
+        raise ApiError(400, f'"{name}" must be a JSON object of {what} to value, got {value!r}'[:300])
+    return cast(dict[str, object], value)
+
+
+def parse_fire_request(body: bytes, max_depth: int = 32) -> FireRequest:
+    """
+    Read ``{"event": ..., "details": {...}, "arguments": {...}}`` from a
+    request body (``details`` and ``arguments`` are optional).
+
+    :param max_depth: how deep the event, the details' and the arguments'
+        values may nest arrays and objects.
+    :raises ApiError: 400 if the body is not such a JSON object, nests too
+        deep, or gives a name as a detail and as an argument with different
+        values.
     """
     try:
         payload = json.loads(body, parse_constant=_refuse_constant)
@@ -166,13 +202,35 @@ def parse_fire_request(body: bytes, max_depth: int = 32) -> tuple[object, dict[s
     except ValueError as error:
         raise ApiError(400, f"request body is not valid JSON: {error}") from None
     if not isinstance(payload, dict) or "event" not in payload:
-        raise ApiError(400, 'expected a JSON object {"event": ..., "details": {...}}')
-    if len(payload) > 1 and payload.keys() - {"event", "details"}:
-        unknown = sorted(payload.keys() - {"event", "details"})
-        raise ApiError(400, f'unknown field(s) {unknown!r}; expected only "event" and "details"')
-    details = payload.get("details", {})
-    if not isinstance(details, dict):
-        raise ApiError(400, f'"details" must be a JSON object of keyword to value, got {details!r}'[:300])
+        raise ApiError(400, 'expected a JSON object {"event": ..., "details": {...}, "arguments": {...}}')
+    if len(payload) > 1 and payload.keys() - set(_FIELDS):
+        unknown = sorted(payload.keys() - set(_FIELDS))
+        raise ApiError(400, f'unknown field(s) {unknown!r}; expected only "event", "details" and "arguments"')
+    details = _object_field(payload, "details", "keyword")
+    arguments = _object_field(payload, "arguments", "name")
     if body.count(b"[") + body.count(b"{") > max_depth and _nests_deeper(payload, max_depth + 1):
         raise ApiError(400, f"the event nests arrays and objects deeper than {max_depth} levels")
-    return payload["event"], details
+    _check_no_clash(details, arguments)
+    return FireRequest(payload["event"], details, arguments)
+
+
+def _check_no_clash(details: dict[str, object], arguments: dict[str, object]) -> None:
+    """
+    Refuse a name given as a detail and as an argument with different values.
+    """
+    clashes = sorted(
+        name for name in arguments.keys() & details.keys() if not _same_json(details[name], arguments[name])
+    )
+    if clashes:
+        name = clashes[0]
+        raise ApiError(
+            400,
+            f"{name[:100]!r} is given as a detail ({_shown(details[name])}) and as an argument "
+            f"({_shown(arguments[name])}) with different values: give it once, or give both the same value",
+            extra={"conflicting": clashes},
+        )
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 100 else f"{text[:100]}..."

@@ -33,6 +33,7 @@ from ._errors import (
     UnknownKeywordError,
 )
 from ._http_answers import ApiError, ResultWriter, answer, answer_error
+from ._http_checks import FireRequest
 from ._json import brief
 from ._registry import HandlerId
 from ._result import FireResult
@@ -47,8 +48,8 @@ LOGGED_EVENT: Final = 200
 #: What a client that is refused for a while is told to wait, in seconds.
 RETRY_AFTER: Final = {b"retry-after": b"1"}
 
-#: Fires an event with its details.
-Fire = Callable[[object, dict[str, object]], "Deferred[FireResult]"]
+#: Fires a requested event.
+Fire = Callable[[FireRequest], "Deferred[FireResult]"]
 
 #: What is entered around the fire of a request (its trace context, say).
 AroundFire = Callable[[Request], AbstractContextManager[object]]
@@ -60,7 +61,7 @@ class Firing:
     """
     The fires made through HTTP, and their answers.
 
-    :param fire: fires an event with its details; raises one of
+    :param fire: fires a requested event; raises one of
         `UNPROCESSABLE` for details or arguments it refuses.
     :param writer: turns results into JSON.
     :param timeout: seconds a fire may take (queueing included) before it
@@ -143,7 +144,7 @@ class Firing:
         self._idle.append(idle)
         return idle
 
-    def submit(self, request: Request, event: object, details: dict[str, object]) -> bytes | int:
+    def submit(self, request: Request, fire: FireRequest) -> bytes | int:
         """
         Fire, or queue the fire: the body of the answer if the fire settled
         at once, else ``NOT_DONE_YET``.
@@ -151,7 +152,7 @@ class Firing:
         :raises ApiError: 422 for details the dispatcher refuses; 503 if
             the queue is full.
         """
-        pending = Answer(self, request, event, details)
+        pending = Answer(self, request, fire)
         if self._running < self._max_in_flight:
             self._start(pending)
             if pending.body is not None:
@@ -176,10 +177,10 @@ class Firing:
         """
         try:
             if self._around is None:
-                fired = self._fire(pending.event, pending.details)
+                fired = self._fire(pending.fire)
             else:
                 with self._around(pending.request):
-                    fired = self._fire(pending.event, pending.details)
+                    fired = self._fire(pending.fire)
         except UNPROCESSABLE as error:
             refused = ApiError(422, str(error)[:1000])
             if not pending.waiting:
@@ -234,6 +235,7 @@ class Answer:
     The answer to one fire: given at once if the fire has settled by the
     time it is asked for, else written when it settles.
 
+    :ivar fire: what was asked for.
     :ivar fired: the fire's Deferred, or None while it is queued.
     :ivar body: the answer, if the fire settled at once.
     :ivar timed_out: whether the timeout cancelled the fire.
@@ -244,8 +246,7 @@ class Answer:
         "_firing",
         "_timer",
         "body",
-        "details",
-        "event",
+        "fire",
         "fired",
         "gone",
         "request",
@@ -253,11 +254,10 @@ class Answer:
         "waiting",
     )
 
-    def __init__(self, firing: Firing, request: Request, event: object, details: dict[str, object]) -> None:
+    def __init__(self, firing: Firing, request: Request, fire: FireRequest) -> None:
         self._firing = firing
         self.request = request
-        self.event = event
-        self.details = details
+        self.fire = fire
         self.fired: Deferred[FireResult] | None = None
         self.body: bytes | None = None
         self.waiting = False
@@ -329,7 +329,7 @@ def _cancelled(request: Request, failure: Failure, pending: Answer, timeout: flo
         never = list(result.never_started)
     else:  # cancelled while it waited for a place: no handler ran
         running, never = [], []
-    shown = brief(pending.event, LOGGED_EVENT)
+    shown = brief(pending.fire.event, LOGGED_EVENT)
     if pending.gone:
         _log.info("The client went away: fire of {event} cancelled", event=shown)
         return None

@@ -66,7 +66,11 @@ ENDPOINTS: Final = (
                 "The event was dispatched (handlers may have failed, with handler_errors = log).",
                 "Result",
             ),
-            "400": ("The body is not JSON, not a fire request, or nests too deep.", "Error"),
+            "400": (
+                "The body is not JSON, not a fire request, or nests too deep; or it gives a name "
+                "as a detail and as an argument with different values (named in conflicting).",
+                "Error",
+            ),
             "413": ("The body is larger than server.max_body.", "Error"),
             "415": ("The body is not sent as application/json.", "Error"),
             "422": (
@@ -135,11 +139,22 @@ _SCALAR: Final = {"type": ["string", "number", "boolean", "null"]}
 _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 
 
+#: A fire request's arguments: names to any JSON values, never matched on.
+_ARGUMENTS: Final = {
+    "type": "object",
+    "additionalProperties": _JSON_VALUE,
+    "description": (
+        "Handed to the handlers (as keyword arguments, or in the event's namespace) and never matched "
+        "on: any JSON values. A name also given in details must have the same value there."
+    ),
+}
+
+
 def _fire_request(details: dict[str, object]) -> dict[str, object]:
     return {
         "type": "object",
         "required": ["event"],
-        "properties": {"event": _JSON_VALUE, "details": details},
+        "properties": {"event": _JSON_VALUE, "details": details, "arguments": _ARGUMENTS},
         "additionalProperties": False,
     }
 
@@ -160,10 +175,11 @@ SCHEMAS: Final[dict[str, object]] = {
     },
     "Result": {
         "type": "object",
-        "required": ["event", "details", "succeeded", "handlers"],
+        "required": ["event", "details", "arguments", "succeeded", "handlers"],
         "properties": {
             "event": _JSON_VALUE,
             "details": {"type": "object"},
+            "arguments": {"type": "object"},
             "succeeded": {"type": "boolean"},
             "handlers": {"type": "array", "items": _ref("Outcome")},
         },
@@ -173,6 +189,7 @@ SCHEMAS: Final[dict[str, object]] = {
         "required": ["error"],
         "properties": {
             "error": {"type": "string"},
+            "conflicting": _STRINGS,
             "result": _ref("Result"),
             "cancelled": _STRINGS,
             "never_started": _STRINGS,

@@ -155,6 +155,9 @@ class HandlerOptions:
     :ivar idempotent: the handler may safely run again for an event it has
         already handled: a completion log (see ``IHandlerLedger``) never
         skips it.
+    :ivar lifo: start before the handlers of the same priority registered
+        earlier (pluggy's order), as every handler of a ``Phase(lifo=True)``
+        does; declared events with ``lifo=True`` register their handlers so.
     :raises ValueError: for an impossible value (``times`` below 1, an
         unknown error policy, ``pass_context`` with ``inject``...).
     :raises TypeError: for a value of the wrong type.
@@ -174,6 +177,7 @@ class HandlerOptions:
     max_queued: int = attrs.field(default=100, validator=_check_queue_bound)
     when_full: FullPolicy = attrs.field(default="wait", validator=_check_policy)
     idempotent: bool = attrs.field(default=False, converter=bool)
+    lifo: bool = attrs.field(default=False, converter=bool)
 
     def __attrs_post_init__(self) -> None:
         if self.pass_context and self.inject:
@@ -186,7 +190,7 @@ class HandlerOptions:
         """
         Whether this handler constrains the order of its phase.
         """
-        return bool(self.priority or self.requires or self.required_by)
+        return bool(self.priority or self.requires or self.required_by or self.lifo)
 
     @property
     def constrains_order(self) -> bool:
@@ -224,6 +228,7 @@ class HandlerOptionsDict(TypedDict, total=False):
     max_queued: int
     when_full: FullPolicy
     idempotent: bool
+    lifo: bool
 
 
 #: The options of a handler registered without any.

@@ -5,8 +5,9 @@ order they start in (:class:`Plan`), worked out once per set of matching
 handlers and kept until the phase's registrations change.
 
 Handlers start by priority (higher first), then registration order (or the
-newest first, in a ``lifo`` phase), except that a handler starts only after
-the handlers it requires.  A requirement that names no handler of the phase
+newest first, in a ``lifo`` phase; ``lifo`` handlers start newest first,
+before the others of their priority), except that a handler starts only
+after the handlers it requires.  A requirement that names no handler of the phase
 is *unmet*: the phase knows which, so that a fire can say so.
 """
 
@@ -82,6 +83,8 @@ class Plan(Generic[R]):
 
 
 def _fifo(registration: Phased) -> tuple[int, int]:
+    if registration.options.lifo:
+        return _lifo(registration)
     return registration.order_key
 
 

@@ -425,8 +425,10 @@ def _event(name: str, table: _Table) -> EventDeclaration:
             "keywords", f"keywords other than {EVENT_KEYWORD!r}, which carries the event's name"
         )
     doc = table.string("doc") or ""
+    first_result = table.boolean("first_result", False)
+    lifo = table.boolean("lifo", False)
     table.finish()
-    return EventDeclaration(name, arguments, keywords, doc)
+    return EventDeclaration(name, arguments, keywords, doc, first_result=first_result, lifo=lifo)
 
 
 #: What a token is made of: printable ASCII, no spaces (RFC 6750's b64token, loosely).

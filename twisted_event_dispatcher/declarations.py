@@ -10,7 +10,16 @@ it refuses to fire a declared event with missing or unexpected arguments.
 Handlers of a declared event are called with the event's arguments as
 keyword arguments; a handler may name only the arguments it needs, as with
 pluggy.  The dispatcher underneath matches on the keyword ``event`` (the
-declared name) and on the arguments each declaration lists as ``keywords``.
+declared name) and on the arguments each declaration lists as ``keywords``;
+the other arguments are never matched on, so they may hold any value,
+unhashable ones included.  They travel in the `EventCall`, the event object
+the dispatcher underneath hands its handlers, not as the fire's
+``arguments``: that would send every fire with one through the dispatcher's
+general loop, at several times the cost of a plain fire.
+
+A declaration may ask for pluggy's calling conventions: ``first_result``
+(handlers are called one at a time and the first answer other than None
+ends the fire) and ``lifo`` (the handlers registered last are called first).
 """
 
 from __future__ import annotations
@@ -72,12 +81,24 @@ class EventDeclaration:
     :ivar keywords: the arguments handlers may also match on (a subset of
         ``arguments``); their values must be hashable.
     :ivar doc: when the event is fired, and what its arguments mean.
+    :ivar first_result: stop at the first handler that answers something
+        other than None (pluggy's ``firstresult``): handlers are called one
+        at a time, in the order their phase runs them, and none is called
+        after that answer; ``FireResult.first_result()`` is the answer.
+    :ivar lifo: call the handlers of a phase that have the same priority
+        in the reverse order of their registration, the last registered
+        first (pluggy's order), so that plugins registered independently
+        need not agree on priorities.
     """
 
     name: str
     arguments: tuple[str, ...] = attrs.field(converter=_names)
     keywords: tuple[str, ...] = attrs.field(default=(), converter=_names)
     doc: str = ""
+    first_result: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
+    lifo: bool = attrs.field(default=False, kw_only=True, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -94,7 +115,9 @@ class EventDeclaration:
             )
 
 
-def _declaration_from(spec: Callable[..., object], keywords: Iterable[str]) -> EventDeclaration:
+def _declaration_from(
+    spec: Callable[..., object], keywords: Iterable[str], first_result: bool = False, lifo: bool = False
+) -> EventDeclaration:
     parameters = inspect.signature(spec).parameters.values()
     odd = [parameter.name for parameter in parameters if parameter.kind not in _PASSED_BY_KEYWORD]
     if odd:
@@ -107,6 +130,8 @@ def _declaration_from(spec: Callable[..., object], keywords: Iterable[str]) -> E
         tuple(parameter.name for parameter in parameters),
         tuple(keywords),
         inspect.getdoc(spec) or "",
+        first_result=first_result,
+        lifo=lifo,
     )
 
 
@@ -115,11 +140,18 @@ def declare_event(spec: Callable[..., object], /) -> EventDeclaration: ...
 
 
 @overload
-def declare_event(*, keywords: Iterable[str] = ()) -> Callable[[Callable[..., object]], EventDeclaration]: ...
+def declare_event(
+    *, keywords: Iterable[str] = (), first_result: bool = False, lifo: bool = False
+) -> Callable[[Callable[..., object]], EventDeclaration]: ...
 
 
 def declare_event(
-    spec: Callable[..., object] | None = None, /, *, keywords: Iterable[str] = ()
+    spec: Callable[..., object] | None = None,
+    /,
+    *,
+    keywords: Iterable[str] = (),
+    first_result: bool = False,
+    lifo: bool = False,
 ) -> EventDeclaration | Callable[[Callable[..., object]], EventDeclaration]:
     """
     Declare an event from a spec function, as pluggy's ``@hookspec`` does.
@@ -131,10 +163,16 @@ def declare_event(
     :param spec: the spec function, when used as ``@declare_event``.
     :param keywords: the arguments handlers may match on, when used as
         ``@declare_event(keywords=[...])``.
+    :param first_result: stop at the first answer other than None (pluggy's
+        ``firstresult=True``); see `EventDeclaration`.
+    :param lifo: call the last registered handlers first (pluggy's order);
+        see `EventDeclaration`.
     """
     if spec is not None:
-        return _declaration_from(spec, keywords)
-    return functools.partial(_declaration_from, keywords=tuple(keywords))
+        return _declaration_from(spec, keywords, first_result, lifo)
+    return functools.partial(
+        _declaration_from, keywords=tuple(keywords), first_result=first_result, lifo=lifo
+    )
 
 
 def declarations_in(module: ModuleType) -> list[EventDeclaration]:
@@ -300,7 +338,8 @@ class DeclaredDispatcher:
         :param phase: one of the dispatcher's phases.
         :param event: a declared event's name.
         :param match: further constraints on the event's keywords.
-        :param options: passed on to `EventDispatcher.register`.
+        :param options: passed on to `EventDispatcher.register`; a handler
+            of an event declared ``lifo`` is registered with ``lifo=True``.
         :raises UnknownEventError: if ``event`` is not declared.
         :raises SignatureMismatchError: if ``listen_fn`` cannot accept the
             event's arguments.
@@ -325,6 +364,8 @@ class DeclaredDispatcher:
         spec[EVENT_KEYWORD] = event
         wrapped = _calling(listen_fn, accepted_arguments(listen_fn, declaration))
         # Options belong to the handler model of the dispatcher underneath.
+        if declaration.lifo:
+            options.setdefault("lifo", True)
         register = cast(Callable[..., HandlerId], self._dispatcher.register)
         return register(wrapped, phase, match=spec, use_weakref=False, **options)
 
@@ -357,14 +398,22 @@ class DeclaredDispatcher:
         """
         Fire the declared ``event`` with its arguments.
 
-        :returns: as `EventDispatcher.fire_event`; the `FireResult`'s
-            ``event`` is the `EventCall`.
+        Only the event's name and its declared keywords are matched on; its
+        other arguments may have any value.  An event declared
+        ``first_result`` stops at the first answer other than None.
+
+        :returns: as `EventDispatcher.fire`; the `FireResult`'s ``event`` is
+            the `EventCall`, and its ``first_result()`` the first answer
+            other than None.
         :raises UnknownEventError: if ``event`` is not declared.
         :raises EventArgumentsError: for missing or unexpected arguments.
         :raises UnhashableValueError: if a keyword's value cannot be hashed.
         """
         details = self.details_for(event, arguments)
-        return self._dispatcher.fire_event(EventCall(event, arguments), **details)
+        call = EventCall(event, arguments)
+        if self._declarations[event].first_result:
+            return self._dispatcher.fire(call, details, first_result=True)
+        return self._dispatcher.fire_event(call, **details)
 
     @property
     def running(self) -> bool:

@@ -145,6 +145,9 @@ class IEventDispatcher(Interface):
               with ``OverloadedError`` (``"error"``).
             - ``idempotent``: it may run again for an event it already
               handled; a completion log never skips it.
+            - ``lifo``: start it before the handlers of its priority that
+              were registered earlier (last registered first, as pluggy
+              calls implementations).
         :returns: the handler's ``HandlerId``, to remove it with.
         :raises: as :meth:`add_event_handler`; ``ValueError`` or
             ``TypeError`` for a bad option, ``OrderingError`` for order

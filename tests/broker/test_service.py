@@ -111,6 +111,9 @@ def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400
         status, answer = call(service, "POST", "/events?delivery=broker", event)
         assert (status, answer["error"]) == (503, answer["error"])
         assert "not reachable within 0.5 seconds" in answer["error"]
+        with_arguments = {**event, "arguments": {"lines": [1, 2]}}
+        status, answer = call(service, "POST", "/events?delivery=broker", with_arguments)
+        assert status == 400 and '"arguments" cannot travel through the broker' in answer["error"]
         status, answer = call(service, "POST", "/events?delivery=pigeon", event)
         assert status == 400 and "delivery must be 'local' or 'broker'" in answer["error"]
         status, answer = call(service, "POST", "/events", event)

@@ -124,6 +124,7 @@ async def test_fire_returns_the_dispatch_result(server):
     assert body == {
         "event": {"user": "bob"},
         "details": {"event_type": "created"},
+        "arguments": {},
         "succeeded": True,
         "handlers": [
             {
@@ -176,13 +177,23 @@ async def test_a_failing_handler_is_reported_without_a_traceback(server):
         (b'{"event": ', "request body is not valid JSON: Expecting value: line 1 column 11 (char 10)"),
         (b"\xff\xfe\x00", "request body is not valid JSON: "),
         (b'{"event": NaN}', "request body is not valid JSON: NaN is not a JSON value"),
-        (b"[1, 2]", 'expected a JSON object {"event": ..., "details": {...}}'),
-        (b'{"details": {}}', 'expected a JSON object {"event": ..., "details": {...}}'),
+        (b"[1, 2]", 'expected a JSON object {"event": ..., "details": {...}, "arguments": {...}}'),
+        (b'{"details": {}}', 'expected a JSON object {"event": ..., "details": {...}, "arguments": {...}}'),
         (
             b'{"event": 1, "detials": {}}',
-            'unknown field(s) [\'detials\']; expected only "event" and "details"',
+            'unknown field(s) [\'detials\']; expected only "event", "details" and "arguments"',
         ),
         (b'{"event": 1, "details": [1]}', '"details" must be a JSON object of keyword to value, got [1]'),
+        (b'{"event": 1, "arguments": [1]}', '"arguments" must be a JSON object of name to value, got [1]'),
+        (
+            b'{"event": 1, "details": {"user": "bob"}, "arguments": {"user": "ann"}}',
+            '\'user\' is given as a detail ("bob") and as an argument ("ann") with different values',
+        ),
+        (
+            b'{"event": 1, "details": {"user": 1}, "arguments": {"user": true}}',
+            "'user' is given as a detail (1) and as an argument (true) with different values",
+        ),
+        (b'{"event": 1, "arguments": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}", TOO_DEEP),
         (b"[" * 100000, TOO_DEEP),
         (b'{"event": ' + b"[" * 40 + b"]" * 40 + b"}", TOO_DEEP),
     ],

@@ -12,7 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twisted_event_dispatcher._http_answers import ApiError
-from twisted_event_dispatcher._http_checks import _nests_deeper, allowed_hosts, parse_fire_request
+from twisted_event_dispatcher._http_checks import (
+    FireRequest,
+    _nests_deeper,
+    allowed_hosts,
+    parse_fire_request,
+)
 from twisted_event_dispatcher._json import dumps, jsonable, safe_repr
 
 json_values = st.recursive(
@@ -46,7 +51,7 @@ def test_nesting_is_measured_as_the_model_does(value, limit):
 def test_events_up_to_the_limit_are_read_and_deeper_ones_refused(event):
     body = json.dumps({"event": event}).encode()
     if depth(event) <= 4:
-        assert parse_fire_request(body, max_depth=4) == (event, {})
+        assert parse_fire_request(body, max_depth=4) == FireRequest(event, {}, {})
     else:
         with pytest.raises(ApiError) as refused:
             parse_fire_request(body, max_depth=4)
