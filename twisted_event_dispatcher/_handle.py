@@ -86,11 +86,12 @@ class HandlerId:
 
         <HandlerId #3 notify_admin during role='user'>
 
-    The spec part shows the keywords the handler constrains.  For a handler
-    registered with options or alternatives, ``|`` separates alternative
-    specs and ``*`` stands for an alternative that constrains nothing (it
-    sees every event); a handler registered without options shows no spec
-    part when it constrains nothing.
+    The spec part shows the keywords the handler constrains; a handler that
+    constrains nothing (it sees every event) shows none.  For a handler
+    registered with alternatives (``match=[...]``), ``|`` separates them and
+    ``*`` stands for an alternative that constrains nothing::
+
+        <HandlerId #4 audit during role='admin' | *>
     Pass the id to ``remove_event_handler`` or ``unregister`` to remove the
     handler.
     """

@@ -188,6 +188,8 @@ class Tuned:
 
 
 def _spec_text(alternatives: Sequence[Mapping[str, object]]) -> str:
+    if len(alternatives) == 1 and not alternatives[0]:
+        return ""  # constrains nothing: no spec part, with options or without
     return " " + " | ".join(
         " ".join(f"{keyword}={brief(value)}" for keyword, value in alternative.items()) or "*"
         for alternative in alternatives
