@@ -92,6 +92,7 @@ class HandlerId:
     ``*`` stands for an alternative that constrains nothing::
 
         <HandlerId #4 audit during role='admin' | *>
+
     Pass the id to ``remove_event_handler`` or ``unregister`` to remove the
     handler.
     """

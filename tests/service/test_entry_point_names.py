@@ -146,7 +146,7 @@ def test_the_service_names_discovered_and_configured_functions(names_distributio
     ]
     warnings = [text for text in messages(log_events) if "no_such_entry_point" in text]
     assert len(warnings) == 1, messages(log_events)
-    assert warnings[0].startswith("<HandlerId #") and " lonely during " in warnings[0]
+    assert warnings[0].startswith("<HandlerId #") and " lonely during>" in warnings[0]
     assert "in phase 'during', but no handler of that phase has such a name" in warnings[0]
 
 
