@@ -45,8 +45,8 @@ _log = Logger()
 METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 Route = tuple[bytes, bool, Callable[[Request], object]]
-#: Publishes a checked event through the broker and answers the request.
-Publish = Callable[[Request, object, dict[str, object]], object]
+#: Publishes a checked fire request through the broker and answers the request.
+Publish = Callable[[Request, FireRequest], object]
 
 
 class ApiResource(Resource):
@@ -70,7 +70,7 @@ class ApiResource(Resource):
     :param routes: more routes (broker mode's), path to (method, whether a
         token is needed, responder).
     :param publish: answers ``POST /events?delivery=broker`` with the
-        checked event and details, or None without a broker.
+        checked fire request, or None without a broker.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
@@ -205,17 +205,11 @@ class ApiResource(Resource):
 
     def _publish_fire(self, request: Request, fire: FireRequest) -> object:
         assert self._publish is not None
-        if fire.arguments:
-            raise ApiError(
-                400,
-                '"arguments" cannot travel through the broker (delivery=broker): '
-                "put them in the event, or deliver the event locally",
-            )
         around = None if self._telemetry is None else self._telemetry.around_fire
         if around is None:
-            return self._publish(request, fire.event, fire.details)
+            return self._publish(request, fire)
         with around(request):  # the request's trace context: the publish span's parent
-            return self._publish(request, fire.event, fire.details)
+            return self._publish(request, fire)
 
     def _fire_event(self, fire: FireRequest) -> Deferred[FireResult]:
         declared = self._host.declared

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._http_answers import ApiError, answer, answer_error
+from .._http_checks import FireRequest
 from ._deadletter import DeadLetter
 from ._errors import BrokerUnavailable, EnvelopeError, PublishRejected, UnknownDeadLetter, UnroutableEvent
 from ._service import BrokerMode
@@ -79,14 +80,15 @@ def _publish_failed(failure: Failure) -> Failure:
     return failure
 
 
-def publish_route(mode: BrokerMode) -> Callable[[Request, object, dict[str, object]], object]:
+def publish_route(mode: BrokerMode) -> Callable[[Request, FireRequest], object]:
     """
-    ``POST /events?delivery=broker``, once the API has checked the request.
+    ``POST /events?delivery=broker``, once the API has checked the request:
+    the event, its details and its arguments go into the envelope.
     """
 
-    def publish(request: Request, event: object, details: dict[str, object]) -> object:
+    def publish(request: Request, fire: FireRequest) -> object:
         try:
-            publishing = mode.publish(event, details)
+            publishing = mode.publish(fire.event, fire.details, fire.arguments)
         except EnvelopeError as error:
             raise ApiError(422, str(error)) from None
         return _answer_when_done(request, publishing.addCallback(_accepted).addErrback(_publish_failed))
