@@ -11,7 +11,7 @@ routes, their methods and their statuses are those of `_openapi.ENDPOINTS`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any, cast
+from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -27,12 +27,11 @@ from ._http_checks import (
     FireRequest,
     RequestChecks,
     allowed_hosts,
-    check_json_body,
     listening_name,
     parse_fire_request,
+    read_json_body,
 )
 from ._http_fire import Firing
-from ._http_site import ApiRequest
 from ._result import FireResult
 from ._telemetry import Telemetry
 from .config import DEFAULT_MAX_DEPTH, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_TIMEOUT
@@ -45,8 +44,8 @@ _log = Logger()
 METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 Route = tuple[bytes, bool, Callable[[Request], object]]
-#: Publishes a checked event through the broker and answers the request.
-Publish = Callable[[Request, object, dict[str, object]], object]
+#: Publishes a checked fire request through the broker and answers the request.
+Publish = Callable[[Request, FireRequest], object]
 
 
 class ApiResource(Resource):
@@ -70,7 +69,7 @@ class ApiResource(Resource):
     :param routes: more routes (broker mode's), path to (method, whether a
         token is needed, responder).
     :param publish: answers ``POST /events?delivery=broker`` with the
-        checked event and details, or None without a broker.
+        checked fire request, or None without a broker.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
@@ -195,27 +194,18 @@ class ApiResource(Resource):
                 "'local' or 'broker'" if self._publish is not None else "'local' (no [broker] is configured)"
             )
             raise ApiError(400, f"delivery must be {choices}, got {delivery.decode('latin-1')[:100]!r}")
-        check_json_body(request)
-        if cast(ApiRequest, request).too_large:
-            raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
-        fire = parse_fire_request(cast(IO[bytes], request.content).read(), self.checks.max_depth)
+        fire = parse_fire_request(read_json_body(request), self.checks.max_depth)
         if delivery == b"broker" and self._publish is not None:
             return self._publish_fire(request, fire)
         return self.firing.submit(request, fire)
 
     def _publish_fire(self, request: Request, fire: FireRequest) -> object:
         assert self._publish is not None
-        if fire.arguments:
-            raise ApiError(
-                400,
-                '"arguments" cannot travel through the broker (delivery=broker): '
-                "put them in the event, or deliver the event locally",
-            )
         around = None if self._telemetry is None else self._telemetry.around_fire
         if around is None:
-            return self._publish(request, fire.event, fire.details)
+            return self._publish(request, fire)
         with around(request):  # the request's trace context: the publish span's parent
-            return self._publish(request, fire.event, fire.details)
+            return self._publish(request, fire)
 
     def _fire_event(self, fire: FireRequest) -> Deferred[FireResult]:
         declared = self._host.declared
@@ -280,9 +270,10 @@ class ApiResource(Resource):
         return answer_text_later(request, text, METRICS_CONTENT_TYPE)
 
     def _openapi(self, request: Request) -> object:
+        broker = self._publish is not None
         if self._host.declared is not None:
-            return _openapi.document()
-        return _openapi.document(sorted(self._host.dispatcher.allowed_match_spec_keywords))
+            return _openapi.document(broker=broker)
+        return _openapi.document(sorted(self._host.dispatcher.allowed_match_spec_keywords), broker=broker)
 
 
 #: What the health check says of metrics and traces when the service has neither.

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Iterable
-from typing import Final, cast
+from typing import IO, Final, cast
 
 import attrs
 from twisted.web.server import Request
 
 from ._http_answers import ApiError
+from ._http_site import ApiRequest
 
 #: The names of the loopback interface a local client may use in ``Host``.
 LOOPBACK_NAMES: Final = ("localhost", "127.0.0.1", "[::1]")
@@ -128,6 +129,19 @@ def check_json_body(request: Request) -> None:
             415,
             f"the body must be JSON, sent with Content-Type: application/json; the Content-Type was {shown}",
         )
+
+
+def read_json_body(request: Request) -> bytes:
+    """
+    The body of a request that must send JSON.
+
+    :raises ApiError: 415 unless it is declared ``application/json``, 413
+        if it is larger than the site's ``max_body``.
+    """
+    check_json_body(request)
+    if getattr(request, "too_large", False):
+        raise ApiError(413, f"request body is larger than {cast(ApiRequest, request)._limit()} bytes")
+    return cast(IO[bytes], request.content).read()
 
 
 def _refuse_constant(name: str) -> object:

@@ -3,6 +3,12 @@
 The HTTP API's contract: its endpoints (which the resource routes by) and
 the OpenAPI 3.1 document made from them, served at ``/openapi.json`` and
 kept in ``docs/openapi.json``.
+
+The routes of broker mode (`BROKER_ENDPOINTS`, and ``delivery=broker`` on
+``POST /events``) are in the document a broker-mode service serves and in
+the one ``docs/`` keeps (marked as broker mode's), not in the one a service
+without ``[broker]`` serves: each service's document lists exactly what it
+answers.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class Endpoint:
     :ivar answers: each status it may answer with (besides those of
         `SENDER_REFUSED` and, with ``token``, `TOKEN_REFUSED`), and what it
         means, and the schema of its body.
+    :ivar request: the schema of its request body, if it takes one.
+    :ivar parameters: its query parameters, as OpenAPI parameter objects.
     """
 
     name: str
@@ -48,6 +56,44 @@ class Endpoint:
     token: bool
     summary: str
     answers: dict[str, tuple[str, str]]
+    request: str | None = None
+    parameters: tuple[dict[str, object], ...] = ()
+
+
+#: ``POST /events``'s choice of delivery, as a broker-mode service takes it.
+DELIVERY: Final[dict[str, object]] = {
+    "name": "delivery",
+    "in": "query",
+    "required": False,
+    "description": (
+        "local: fire the event in this process and answer with its result; broker (broker mode "
+        "only, with a [broker] table): publish it through the broker and answer 202 with its id "
+        "once the broker has confirmed it. Any other value is a 400."
+    ),
+    "schema": {"enum": ["local", "broker"], "default": "local"},
+}
+
+#: The most dead letters one ``GET /dead-letters`` lists.
+MAX_DEAD_LETTERS: Final = 1000
+
+#: What broker mode adds to ``POST /events`` (``delivery=broker``): new
+#: statuses, and more meanings of the statuses it shares with local delivery.
+BROKER_FIRE_ANSWERS: Final = {
+    "202": (
+        "delivery=broker: the broker has confirmed the event, stored for at least one consumer group.",
+        "Accepted",
+    ),
+    "422": (
+        "delivery=broker: no consumer group runs a handler for its details, or its details "
+        "or arguments cannot travel in the envelope (see docs/scaling-out.rst).",
+        "Error",
+    ),
+    "503": (
+        "delivery=broker: the broker could not be reached within publish_timeout, or did not "
+        "confirm the event.",
+        "Error",
+    ),
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -60,7 +106,8 @@ ENDPOINTS: Final = (
         "/events",
         "POST",
         True,
-        "Fire an event; answer once every phase has run.",
+        "Fire an event; answer once every phase has run. Or, with ``?delivery=broker`` (broker mode "
+        "only), publish it through the broker and answer 202 once the broker has confirmed it.",
         {
             "200": (
                 "The event was dispatched (handlers may have failed, with handler_errors = log).",
@@ -68,7 +115,8 @@ ENDPOINTS: Final = (
             ),
             "400": (
                 "The body is not JSON, not a fire request, or nests too deep; or it gives a name "
-                "as a detail and as an argument with different values (named in conflicting).",
+                "as a detail and as an argument with different values (named in conflicting); or "
+                "delivery is not one of the values this service takes.",
                 "Error",
             ),
             "413": ("The body is larger than server.max_body.", "Error"),
@@ -81,6 +129,8 @@ ENDPOINTS: Final = (
             "503": ("Not running yet, stopping, too many events in flight, or cancelled by a stop.", "Error"),
             "504": ("The handlers did not finish within default_timeout and were cancelled.", "Cancelled"),
         },
+        request="FireRequest",
+        parameters=(DELIVERY,),
     ),
     Endpoint(
         "handlers",
@@ -127,6 +177,51 @@ ENDPOINTS: Final = (
         False,
         "This document.",
         {"200": ("The OpenAPI document of the API.", "Document")},
+    ),
+)
+
+#: The routes of broker mode: a service with a ``[broker]`` table serves them.
+BROKER_ENDPOINTS: Final = (
+    Endpoint(
+        "dead_letters",
+        "/dead-letters",
+        "GET",
+        True,
+        "Broker mode only: the dead letters of this instance's consumer group, oldest first "
+        f"(``?limit=N``, 1 to {MAX_DEAD_LETTERS}, 100 by default); none without a group.",
+        {
+            "200": ("The dead letters.", "DeadLetters"),
+            "400": (f"limit is not a whole number from 1 to {MAX_DEAD_LETTERS}.", "Error"),
+            "500": ("An unexpected error.", "Error"),
+            "503": ("The broker could not be reached.", "Error"),
+        },
+        parameters=(
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "The most dead letters to list.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEAD_LETTERS, "default": 100},
+            },
+        ),
+    ),
+    Endpoint(
+        "replay",
+        "/dead-letters/replay",
+        "POST",
+        True,
+        "Broker mode only: send one dead letter of this instance's consumer group back to the "
+        "group, for a new round of deliveries.",
+        {
+            "200": ("The dead letter is back in the group's queue.", "Replayed"),
+            "400": ('The body is not JSON, or not {"event_id": "<id>"}.', "Error"),
+            "404": ("The group has no dead letter with that id, or this service runs no group.", "Error"),
+            "413": ("The body is larger than server.max_body.", "Error"),
+            "415": ("The body is not sent as application/json.", "Error"),
+            "500": ("An unexpected error.", "Error"),
+            "503": ("The broker could not be reached.", "Error"),
+        },
+        request="ReplayRequest",
     ),
 )
 
@@ -300,6 +395,68 @@ SCHEMAS: Final[dict[str, object]] = {
     "Document": {"type": "object", "required": ["openapi", "paths"]},
 }
 
+_NULLABLE_INT: Final = {"type": ["integer", "null"]}
+
+#: The schemas broker mode's answers and requests add.
+BROKER_SCHEMAS: Final[dict[str, object]] = {
+    "Accepted": {
+        "type": "object",
+        "required": ["event_id", "delivery"],
+        "properties": {
+            "event_id": {"type": "string", "description": "The event's id (a UUID version 7)."},
+            "delivery": {"enum": ["broker"]},
+        },
+    },
+    "DeadLetter": {
+        "type": "object",
+        "required": [
+            "event_id",
+            "group",
+            "reason",
+            "failures",
+            "attempts",
+            "dead_lettered_at_ms",
+            "event",
+            "details",
+            "arguments",
+        ],
+        "properties": {
+            "event_id": {"type": ["string", "null"], "description": "The message's id, if it has one."},
+            "group": {"type": "string"},
+            "reason": {"type": "string", "description": "Why it was dead-lettered."},
+            "failures": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["handler", "error"],
+                    "properties": {"handler": {"type": "string"}, "error": {"type": "string"}},
+                },
+            },
+            "attempts": _NULLABLE_INT,
+            "dead_lettered_at_ms": _NULLABLE_INT,
+            "event": {"description": "The payload; null if the message is not a valid envelope."},
+            "details": {"type": ["object", "null"]},
+            "arguments": {"type": ["object", "null"]},
+        },
+    },
+    "DeadLetters": {
+        "type": "object",
+        "required": ["dead_letters"],
+        "properties": {"dead_letters": {"type": "array", "items": _ref("DeadLetter")}},
+    },
+    "ReplayRequest": {
+        "type": "object",
+        "required": ["event_id"],
+        "properties": {"event_id": {"type": "string", "description": "The dead letter's event id."}},
+        "additionalProperties": False,
+    },
+    "Replayed": {
+        "type": "object",
+        "required": ["replayed"],
+        "properties": {"replayed": {"type": "string", "description": "The event id replayed."}},
+    },
+}
+
 
 def package_version() -> str:
     """
@@ -329,8 +486,33 @@ def _response(description: str, schema: str, status: str) -> dict[str, object]:
     return described
 
 
-def _operation(endpoint: Endpoint) -> dict[str, object]:
-    answers = {status: _response(*answer, status) for status, answer in endpoint.answers.items()}
+def _with_broker_answers(answers: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """
+    ``POST /events``'s answers in broker mode: its own, and those of
+    ``delivery=broker`` (a shared status's meanings joined).
+    """
+    joined = dict(answers)
+    for status, (description, schema) in BROKER_FIRE_ANSWERS.items():
+        own = joined.get(status)
+        joined[status] = (description, schema) if own is None else (f"{own[0]} Or, {description}", own[1])
+    return joined
+
+
+def _local_only(parameter: dict[str, object]) -> dict[str, object]:
+    """
+    The ``delivery`` parameter of a service without a broker: only ``local``.
+    """
+    return {
+        **parameter,
+        "description": "local: fire the event in this process (this service has no [broker]); any other "
+        "value is a 400.",
+        "schema": {"enum": ["local"], "default": "local"},
+    }
+
+
+def _operation(endpoint: Endpoint, broker: bool) -> dict[str, object]:
+    given = _with_broker_answers(endpoint.answers) if broker and endpoint.name == "fire" else endpoint.answers
+    answers = {status: _response(*answer, status) for status, answer in given.items()}
     refusals = {**SENDER_REFUSED, **(TOKEN_REFUSED if endpoint.token else {})}
     for status, description in refusals.items():
         answers.setdefault(status, _response(description, "Error", status))
@@ -341,10 +523,15 @@ def _operation(endpoint: Endpoint) -> dict[str, object]:
     }
     if endpoint.token:
         operation["security"] = [{}, {"bearer": []}]
-    if endpoint.method == "POST":
+    if endpoint.parameters:
+        operation["parameters"] = [
+            parameter if broker or parameter is not DELIVERY else _local_only(parameter)
+            for parameter in endpoint.parameters
+        ]
+    if endpoint.request is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref("FireRequest")}},
+            "content": {"application/json": {"schema": _ref(endpoint.request)}},
         }
     return operation
 
@@ -362,14 +549,25 @@ def _with_keywords(keywords: Sequence[str]) -> dict[str, object]:
     return {**SCHEMAS, "FireRequest": _fire_request(details)}
 
 
-def document(keywords: Sequence[str] | None = None) -> dict[str, object]:
+def endpoints(broker: bool) -> tuple[Endpoint, ...]:
+    """
+    The endpoints of a service with (``broker``) or without broker mode.
+    """
+    return ENDPOINTS + BROKER_ENDPOINTS if broker else ENDPOINTS
+
+
+def document(keywords: Sequence[str] | None = None, *, broker: bool = True) -> dict[str, object]:
     """
     The OpenAPI 3.1 document of the API.
 
     :param keywords: the keywords of the service's plain dispatcher, which
         then narrow what ``details`` may hold; None for any service (the
         document ``docs/openapi.json`` keeps).
+    :param broker: whether the service runs in broker mode (a ``[broker]``
+        table): its routes and ``delivery=broker`` are in the document
+        only then.  ``docs/openapi.json`` has them.
     """
+    schemas = SCHEMAS if keywords is None else _with_keywords(keywords)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -377,9 +575,12 @@ def document(keywords: Sequence[str] | None = None) -> dict[str, object]:
             "version": package_version(),
             "description": "Fire events at an event dispatcher and inspect it; see docs/service.rst.",
         },
-        "paths": {endpoint.path: {endpoint.method.lower(): _operation(endpoint)} for endpoint in ENDPOINTS},
+        "paths": {
+            endpoint.path: {endpoint.method.lower(): _operation(endpoint, broker)}
+            for endpoint in endpoints(broker)
+        },
         "components": {
-            "schemas": SCHEMAS if keywords is None else _with_keywords(keywords),
+            "schemas": {**schemas, **BROKER_SCHEMAS} if broker else schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

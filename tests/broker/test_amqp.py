@@ -112,7 +112,7 @@ async def test_a_group_runs_the_events_and_acks_them(amqp, names):
     assert sorted(event["n"] for event in seen) == list(range(20))
 
 
-def publish_raw(url: str, exchange: str, event_id: str) -> None:
+def publish_raw(url: str, exchange: str, event_id: str, extra_headers: dict | None = None) -> None:
     """
     What a program in another language does: the documented envelope,
     written with a plain AMQP client and nothing of this package.
@@ -129,7 +129,12 @@ def publish_raw(url: str, exchange: str, event_id: str) -> None:
                 message_id=event_id,
                 content_type="application/json",
                 delivery_mode=2,
-                headers={"kind": "order", "user": "ann", "published-at-ms": 1_700_000_000_000},
+                headers={
+                    "kind": "order",
+                    "user": "ann",
+                    "published-at-ms": 1_700_000_000_000,
+                    **(extra_headers or {}),
+                },
             ),
             mandatory=True,
         )
@@ -151,6 +156,61 @@ async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, n
     await deferToThread(publish_raw, broker_url, names["exchange"], event_id)
     await wait_for(lambda: seen, what="the handler")
     assert seen == [({"order": 42}, event_id, 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_raw_amqp_client_s_arguments_reach_the_handlers(amqp, names, broker_url):
+    """
+    The documented ``event-arguments`` header, written by hand as JSON text
+    with a plain AMQP client: an ``inject`` handler takes the arguments by
+    name, unhashable values included.
+    """
+    seen = []
+
+    def ship(event, lines, user, attempt_note=None):
+        seen.append((event, lines, user, attempt_note))
+
+    dispatcher = dispatcher_with((ship, {"match": {"kind": "order"}, "inject": True}))
+    await started_group(amqp, dispatcher, GroupSettings("g", exchange=names["exchange"]))
+    arguments = {"lines": [{"sku": "A1", "quantity": 2}, [1, [2]]], "attempt_note": {"by": "pika"}}
+    await deferToThread(
+        publish_raw,
+        broker_url,
+        names["exchange"],
+        new_event_id(),
+        {"event-arguments": json.dumps(arguments)},
+    )
+    await wait_for(lambda: seen, what="the handler")
+    assert seen == [({"order": 42}, arguments["lines"], "ann", {"by": "pika"})]
+
+
+@pytest_twisted.ensureDeferred
+async def test_arguments_published_by_the_transport_reach_the_handlers(amqp, names):
+    """
+    ``publish(..., arguments=...)`` through the real broker: an ``inject``
+    handler receives them, a ``pass_context`` one finds them in its context,
+    and arguments near the size limit travel too.
+    """
+    injected, contexts = [], []
+
+    def bill(event, lines, note):
+        injected.append((event, lines, note))
+
+    def audit(event, context):
+        contexts.append(dict(context.arguments))
+
+    dispatcher = dispatcher_with(
+        (bill, {"match": {"kind": "a"}, "inject": True}),
+        (audit, {"match": {"kind": "a"}, "pass_context": True}),
+    )
+    group = await started_group(amqp, dispatcher, GroupSettings("g", exchange=names["exchange"]))
+    lines = [{"sku": "A1"}, {"sku": "B2", "tags": ["x", None, 1.5]}]
+    await amqp.publish({"n": 1}, {"kind": "a"}, arguments={"lines": lines, "note": None})
+    big = "x" * 60_000
+    await amqp.publish({"n": 2}, {"kind": "a"}, arguments={"lines": [], "note": big})
+    await wait_for(lambda: group.processor.counts["acked"] == 2, what="2 acks")
+    assert injected == [({"n": 1}, lines, None), ({"n": 2}, [], big)]
+    assert contexts == [{"lines": lines, "note": None}, {"lines": [], "note": big}]
 
 
 @pytest_twisted.ensureDeferred

@@ -38,10 +38,56 @@ json_values = st.recursive(
     payload=json_values,
     details=st.dictionaries(keywords, detail_values, max_size=5),
     key=st.none() | st.text(min_size=1, max_size=30),
+    arguments=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
 )
-def test_an_envelope_survives_the_trip(payload, details, key):
-    envelope = seal(payload, details, idempotency_key=key, trace_context={"traceparent": "00-ab-cd-01"})
+def test_an_envelope_survives_the_trip(payload, details, key, arguments):
+    arguments = {name: value for name, value in arguments.items() if name not in details}
+    envelope = seal(
+        payload,
+        details,
+        idempotency_key=key,
+        trace_context={"traceparent": "00-ab-cd-01"},
+        arguments=arguments,
+    )
     assert from_message(to_message(envelope)) == envelope
+    assert envelope.arguments == arguments
+
+
+def test_arguments_travel_as_one_json_header_and_only_when_given():
+    """
+    Arguments (any JSON values, unhashable ones included) travel as the
+    ``event-arguments`` header, JSON text; an event without arguments has
+    no such header, as before, and reads back with none.
+    """
+    envelope = seal({"n": 1}, {"kind": "order"}, arguments={"lines": [{"sku": "A1"}], "note": None})
+    message = to_message(envelope)
+    assert message.headers["event-arguments"] == '{"lines":[{"sku":"A1"}],"note":null}'
+    assert message.body == b'{"n":1}'
+    assert from_message(message).arguments == {"lines": [{"sku": "A1"}], "note": None}
+    plain = to_message(seal({"n": 1}, {"kind": "order"}, arguments={}))
+    assert "event-arguments" not in plain.headers
+    assert from_message(plain).arguments == {}
+
+
+@pytest.mark.parametrize(("detail", "argument"), [("a", "b"), (1, True), (True, 1), (1, "1"), (1, 1.0)])
+def test_an_argument_named_like_a_detail_must_have_its_value(detail, argument):
+    assert seal({}, {"kind": detail}, arguments={"kind": detail}).arguments == {"kind": detail}
+    with pytest.raises(EnvelopeError, match=r"'kind' is given as a detail .* with different values"):
+        seal({}, {"kind": detail}, arguments={"kind": argument})
+
+
+def test_arguments_that_cannot_travel_are_refused_before_publishing():
+    with pytest.raises(EnvelopeError, match="arguments must be JSON values"):
+        seal({}, arguments={"when": object()})
+    with pytest.raises(EnvelopeError, match="arguments must be a mapping"):
+        seal({}, arguments=[("a", 1)])  # type: ignore[arg-type]
+    with pytest.raises(EnvelopeError, match="argument names must be strings"):
+        seal({}, arguments={1: "a"})  # type: ignore[dict-item]
+    with pytest.raises(EnvelopeError, match=r"more than the 65536 an envelope's headers can carry"):
+        seal({}, arguments={"blob": "x" * 65536})
+    assert seal({}, arguments={"blob": "x" * 65000}).arguments["blob"] == "x" * 65000
+    with pytest.raises(EnvelopeError, match="arguments must be JSON values"):
+        MemoryTransport().publish({}, arguments={"ratio": float("nan")})
 
 
 def test_ids_made_later_sort_later_and_carry_their_time():
@@ -114,6 +160,9 @@ def test_a_message_from_elsewhere_is_read_by_the_documented_rules():
     assert envelope.details == {"kind": "order", "amount": 2.5}
     assert (envelope.idempotency_key, envelope.published_at_ms, envelope.payload) == ("k", 7, {"n": 1})
     assert from_message(Message("id-2", {}, b"1", timestamp=5)).published_at_ms == 5000
+    with_arguments = Message("id-3", {"kind": "order", "event-arguments": b'{"tags": ["a"]}'}, b"{}")
+    assert from_message(with_arguments).arguments == {"tags": ["a"]}
+    assert from_message(with_arguments).details == {"kind": "order"}
 
 
 @pytest.mark.parametrize(
@@ -124,6 +173,11 @@ def test_a_message_from_elsewhere_is_read_by_the_documented_rules():
         (Message("i", {}, b"{}", None, "text/plain"), "content_type"),
         (Message("i", {"kind": [1]}, b"{}"), "cannot travel"),
         (Message("i", {"published-at-ms": "soon"}, b"{}"), "must be an integer"),
+        (Message("i", {"event-arguments": "{"}, b"{}"), "'event-arguments' is not JSON"),
+        (Message("i", {"event-arguments": "[1]"}, b"{}"), "must be a JSON object"),
+        (Message("i", {"event-arguments": 3}, b"{}"), "must be a JSON object as UTF-8 text"),
+        (Message("i", {"kind": "a", "event-arguments": '{"kind": "b"}'}, b"{}"), "different values"),
+        (Message("i", {}, b"[" * 100_000), "not JSON"),
     ],
 )
 def test_invalid_messages_are_refused_with_the_reason(message, error):

@@ -66,6 +66,52 @@ def test_a_published_event_runs_its_handlers_and_is_acked(transport):
     assert event_id.count("-") == 4
 
 
+def test_arguments_reach_the_handlers_by_name_and_in_the_context(transport):
+    """
+    Arguments published with an event reach an ``inject`` handler as
+    keyword arguments and a ``pass_context`` one in its context, unhashable
+    values included; they are never matched on.
+    """
+    injected, contexts = [], []
+    dispatcher = make_dispatcher()
+
+    def ship(event, lines, note, kind):
+        injected.append((event, lines, note, kind))
+
+    dispatcher.register(ship, "during", match={"kind": "order"}, inject=True, use_weakref=False)
+    dispatcher.register(
+        lambda event, context: contexts.append(dict(context.arguments)),
+        "during",
+        match={"kind": "order"},
+        pass_context=True,
+        use_weakref=False,
+    )
+    group = transport.consumer_group(dispatcher, GroupSettings("g"))
+    group.startService()
+    lines = [{"sku": "A1", "quantity": 2}, ["nested", {"set": [1, 2]}]]
+    result_of(transport.publish({"order": 7}, {"kind": "order"}, arguments={"lines": lines, "note": None}))
+    assert injected == [({"order": 7}, lines, None, "order")]
+    assert contexts == [{"lines": lines, "note": None}]
+    assert group.processor.counts == {"acked": 1, "retried": 0, "dead-lettered": 0}
+
+
+def test_arguments_stay_with_a_dead_letter_and_its_replay(transport, clock):
+    seen: list[object] = []
+    calls: list[int] = []
+    dispatcher = make_dispatcher()
+    dispatcher.register(failing_then(1, calls), "during", pass_context=True, use_weakref=False)
+    dispatcher.register(lambda tags: seen.append(tags), "during", inject=True, use_weakref=False)
+    settings = GroupSettings("g", delivery_limit=1)
+    group = transport.consumer_group(dispatcher, settings)
+    group.startService()
+    event_id = result_of(transport.publish({}, arguments={"tags": ["a", "b"]}))
+    letters = transport.dead_letters(settings)
+    (letter,) = result_of(letters.list())
+    assert letter.as_json()["arguments"] == {"tags": ["a", "b"]}
+    result_of(letters.replay(event_id))
+    assert seen == [["a", "b"], ["a", "b"]]
+
+
 def test_events_published_while_no_consumer_runs_wait_in_the_queue(transport):
     seen = []
     dispatcher = make_dispatcher()

@@ -6,6 +6,8 @@ dead letters over HTTP, and answering 503 when the broker cannot be reached.
 
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 
 import pytest
@@ -93,8 +95,11 @@ SERVICE = """
 keywords = ["event_type"]
 [server]
 endpoint = "tcp:0:interface=127.0.0.1"
+max_body = 200000
 [plugins.log]
 path = "twisted_event_dispatcher.builtin_plugins:EventLogger"
+[plugins.lines]
+path = "line_plugins:Lines"
 [broker]
 url = "{url}"
 exchange = "{exchange}"
@@ -102,8 +107,31 @@ publish_timeout = {timeout}
 """
 
 
+#: A plugin whose handler takes an event's arguments by name, and logs them.
+LINES_PLUGIN = """
+import json
+
+from twisted.logger import Logger
+
+from twisted_event_dispatcher.plugins import handles
+
+log = Logger()
+
+
+class Lines:
+    @handles("during", match={"event_type": "order"}, inject=True)
+    def count(self, event, lines=None, note=None):
+        log.info("lines: {text}", text=json.dumps({"lines": lines, "note": note}, sort_keys=True))
+"""
+
+
+def running(tmp_path, text: str) -> RunningService:
+    (tmp_path / "line_plugins.py").write_text(LINES_PLUGIN)
+    return RunningService(tmp_path, text)
+
+
 def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400(tmp_path):
-    service = RunningService(
+    service = running(
         tmp_path, SERVICE.format(url="amqp://guest:guest@127.0.0.1:1/%2F", exchange="x", timeout=0.5)
     )
     try:
@@ -113,7 +141,13 @@ def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400
         assert "not reachable within 0.5 seconds" in answer["error"]
         with_arguments = {**event, "arguments": {"lines": [1, 2]}}
         status, answer = call(service, "POST", "/events?delivery=broker", with_arguments)
-        assert status == 400 and '"arguments" cannot travel through the broker' in answer["error"]
+        assert status == 503 and "not reachable within 0.5 seconds" in answer["error"]
+        too_big = {**event, "arguments": {"blob": "x" * 40_000, "more": "y" * 30_000}}
+        status, answer = call(service, "POST", "/events?delivery=broker", too_big)
+        assert status == 422 and "more than the 65536 an envelope's headers can carry" in answer["error"]
+        clash = {**event, "arguments": {"event_type": 1}}
+        status, answer = call(service, "POST", "/events?delivery=broker", clash)
+        assert status == 400 and answer["conflicting"] == ["event_type"]
         status, answer = call(service, "POST", "/events?delivery=pigeon", event)
         assert status == 400 and "delivery must be 'local' or 'broker'" in answer["error"]
         status, answer = call(service, "POST", "/events", event)
@@ -124,7 +158,7 @@ def test_publishing_without_a_reachable_broker_is_a_503_and_a_bad_delivery_a_400
 
 def test_an_event_no_group_runs_is_refused_with_a_422(tmp_path, broker_url, unique):
     exchange = f"ted-svc-{unique}"
-    service = RunningService(tmp_path, SERVICE.format(url=broker_url, exchange=exchange, timeout=5))
+    service = running(tmp_path, SERVICE.format(url=broker_url, exchange=exchange, timeout=5))
     try:
         status, answer = call(
             service, "POST", "/events?delivery=broker", {"event": {}, "details": {"event_type": "order"}}
@@ -148,7 +182,7 @@ def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path,
         name = "g"
         """
     )
-    service = RunningService(tmp_path, text)
+    service = running(tmp_path, text)
     try:
         service.lines.wait_for(r"Group g consuming ted-svc-.*\.g \(1 binding\(s\)\)")
         status, answer = call(
@@ -159,6 +193,16 @@ def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path,
         )
         assert status == 202 and answer["delivery"] == "broker" and len(answer["event_id"]) == 36
         service.lines.wait_for(r'Event: \{"order": 7\}')
+        lines = [{"sku": "A1", "quantity": 2}, ["gift", {"wrap": True}]]
+        status, answer = call(
+            service,
+            "POST",
+            "/events?delivery=broker",
+            {"event": {"order": 8}, "details": {"event_type": "order"}, "arguments": {"lines": lines}},
+        )
+        assert status == 202
+        logged = json.dumps({"lines": lines, "note": None}, sort_keys=True)
+        service.lines.wait_for("lines: " + re.escape(logged))
         status, answer = call(service, "GET", "/dead-letters?limit=5")
         assert (status, answer) == (200, {"dead_letters": []})
         status, answer = call(service, "POST", "/dead-letters/replay", {"event_id": "0190-not-there"})

@@ -35,23 +35,92 @@ def test_the_document_in_docs_is_the_one_the_code_makes():
     )
 
 
+def routes_of(resource: ApiResource) -> dict[str, tuple[str, bool]]:
+    return {
+        path.decode(): (method.decode().lower(), token)
+        for path, (method, token, _) in resource._routes.items()
+    }
+
+
+def routes_in(served: dict) -> dict[str, tuple[str, bool]]:
+    return {
+        path: (method, "security" in operation)
+        for path, operations in served["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
 def test_the_resource_routes_exactly_the_documented_paths():
+    """
+    Without broker mode, the resource routes the document's paths for a
+    service without a broker, with their methods and token; with it, the
+    broker-mode document's, which docs/openapi.json keeps.
+    """
     from twisted.internet.task import Clock
 
-    resource = ApiResource(PluginHost(EventDispatcher(["k"])), clock=Clock())
-    routed = {path.decode(): method.decode().lower() for path, (method, _, _) in resource._routes.items()}
-    documented = {path: next(iter(operations)) for path, operations in document()["paths"].items()}
-    assert routed == documented
-    assert {endpoint.path for endpoint in ENDPOINTS} == set(routed)
+    from twisted_event_dispatcher.broker._wiring import broker_api, build_broker
+    from twisted_event_dispatcher.config import parse_config
+
+    host = PluginHost(EventDispatcher(["k"]))
+    resource = ApiResource(host, clock=Clock())
+    assert routes_of(resource) == routes_in(document(broker=False))
+    assert {endpoint.path for endpoint in ENDPOINTS} == set(routes_of(resource))
+    broker_config = parse_config("[broker]\nurl = 'amqp://guest:guest@127.0.0.1:1/%2F'\n", "app.toml")
+    mode = build_broker(broker_config, host)
+    with_broker = ApiResource(host, clock=Clock(), **broker_api(mode))
+    assert routes_of(with_broker) == routes_in(document()) == routes_in(document(broker=True))
+    assert {"/dead-letters", "/dead-letters/replay"} <= set(routes_of(with_broker))
+
+
+def test_broker_mode_is_described_and_marked_in_the_kept_document():
+    """
+    docs/openapi.json describes broker mode: the delivery parameter, the 202
+    with the event id, the dead-letter routes (marked broker mode only) with
+    their parameters, bodies and errors; a service without a broker serves
+    none of it.
+    """
+    full = document()
+    fire = full["paths"]["/events"]["post"]
+    (delivery,) = fire["parameters"]
+    assert (delivery["name"], delivery["in"]) == ("delivery", "query")
+    assert delivery["schema"] == {"enum": ["local", "broker"], "default": "local"}
+    assert fire["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Accepted"
+    }
+    assert "broker could not be reached" in fire["responses"]["503"]["description"]
+    assert "delivery is not one of the values" in fire["responses"]["400"]["description"]
+    listing = full["paths"]["/dead-letters"]["get"]
+    replay = full["paths"]["/dead-letters/replay"]["post"]
+    for operation in (listing, replay):
+        assert operation["summary"].startswith("Broker mode only")
+        assert operation["security"] == fire["security"]
+        assert {"401", "503"} <= set(operation["responses"])
+    (limit,) = listing["parameters"]
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
+    assert replay["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReplayRequest"
+    }
+    assert {"400", "404", "413", "415"} <= set(replay["responses"])
+    dead_letter = full["components"]["schemas"]["DeadLetter"]["properties"]
+    assert {"event", "details", "arguments", "failures", "reason"} <= set(dead_letter)
+
+    local = document(broker=False)
+    assert "/dead-letters" not in local["paths"] and "DeadLetter" not in local["components"]["schemas"]
+    local_fire = local["paths"]["/events"]["post"]
+    assert local_fire["parameters"][0]["schema"] == {"enum": ["local"], "default": "local"}
+    assert "202" not in local_fire["responses"]
+    assert "broker" not in local_fire["responses"]["503"]["description"]
 
 
 def test_the_service_serves_its_document_narrowed_to_its_keywords(run_service):
     service = run_service(config())
     served = service.request("GET", "/openapi.json")
     assert served.status == 200
-    assert served.json == json.loads(json.dumps(document(["event_type"])))
+    assert served.json == json.loads(json.dumps(document(["event_type"], broker=False)))
     details = served.json["components"]["schemas"]["FireRequest"]["properties"]["details"]
     assert (list(details["properties"]), details["additionalProperties"]) == (["event_type"], False)
+    assert "/dead-letters" not in served.json["paths"]  # no [broker]: neither served nor documented
+    assert service.request("GET", "/dead-letters").status == 404
     assert service.stop() == 0
 
 

@@ -117,6 +117,7 @@ class DeadLetter:
             "dead_lettered_at_ms": self.dead_lettered_at_ms,
             "event": None if envelope is None else envelope.payload,
             "details": None if envelope is None else dict(envelope.details),
+            "arguments": None if envelope is None else dict(envelope.arguments),
         }
 
 

@@ -10,7 +10,9 @@ specification).
 - the payload is the body, JSON in UTF-8 (``content_type`` ``application/json``);
 - the headers ``published-at-ms``, ``idempotency-key``, ``traceparent`` and
   ``tracestate`` carry the time of publishing, the caller's idempotency key
-  and the W3C trace context.
+  and the W3C trace context;
+- the optional header ``event-arguments`` carries the event's arguments
+  (never matched on): a JSON object, as text.
 
 This module is pure: it neither imports pika nor touches the network.
 """
@@ -33,9 +35,13 @@ CONTENT_TYPE: Final = "application/json"
 #: The headers the envelope reserves: none of them can be a match detail.
 PUBLISHED_AT: Final = "published-at-ms"
 IDEMPOTENCY_KEY: Final = "idempotency-key"
+ARGUMENTS: Final = "event-arguments"
 TRACE_HEADERS: Final = ("traceparent", "tracestate")
 #: The longest idempotency key accepted (AMQP short strings are 255 bytes).
 MAX_KEY_LENGTH: Final = 200
+#: The largest ``event-arguments`` header, in bytes of UTF-8 JSON: the
+#: headers travel in one AMQP frame, which RabbitMQ caps at 128 KiB.
+MAX_ARGUMENTS_BYTES: Final = 64 * 1024
 
 #: The Python types a detail may have to travel as a header (pika cannot
 #: encode floats; they are accepted when a message from elsewhere has them).
@@ -134,6 +140,64 @@ def _check_trace(trace: Mapping[str, str] | None) -> dict[str, str]:
     return dict(trace)
 
 
+def _same_value(detail: object, argument: object) -> bool:
+    """
+    Whether a detail (a scalar) and an argument are the same value (``1``,
+    ``1.0`` and ``true`` are not).
+    """
+    return type(detail) is type(argument) and detail == argument
+
+
+def _check_arguments(
+    arguments: Mapping[str, object] | None, details: Mapping[str, object]
+) -> dict[str, object]:
+    """
+    An event's arguments, checked: a mapping of names (str) to JSON values,
+    none of them a detail with another value.
+    """
+    if not arguments:
+        return {}
+    if not isinstance(arguments, Mapping):
+        raise EnvelopeError(f"arguments must be a mapping of names to JSON values, got {arguments!r}"[:300])
+    checked = dict(arguments)
+    for name, value in checked.items():
+        if not isinstance(name, str):
+            raise EnvelopeError(f"argument names must be strings, got {type(name).__name__} {name!r}"[:300])
+        if name in details and not _same_value(details[name], value):
+            raise EnvelopeError(
+                f"{name[:100]!r} is given as a detail ({details[name]!r}) and as an argument "
+                f"({value!r}) with different values: give it once, or give both the same value"[:500]
+            )
+    return checked
+
+
+def _encode_arguments(arguments: Mapping[str, object]) -> str:
+    try:
+        text = _ENCODER.encode(arguments)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise EnvelopeError(f"the arguments must be JSON values: {error}") from None
+    size = len(text.encode())
+    if size > MAX_ARGUMENTS_BYTES:
+        raise EnvelopeError(
+            f"the arguments take {size} bytes of JSON, more than the {MAX_ARGUMENTS_BYTES} an envelope's "
+            "headers can carry: put large values in the event itself"
+        )
+    return text
+
+
+def _decode_arguments(value: object, details: Mapping[str, object]) -> dict[str, object]:
+    text = _text(value)
+    if not isinstance(text, str):
+        raise EnvelopeError(f"header {ARGUMENTS!r} must be a JSON object as UTF-8 text, got {value!r}"[:300])
+    try:
+        arguments = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise EnvelopeError(f"header {ARGUMENTS!r} is not JSON: {error}") from None
+    if not isinstance(arguments, dict):
+        raise EnvelopeError(f"header {ARGUMENTS!r} must be a JSON object, got {text[:100]!r}")
+    return _check_arguments(arguments, details)
+
+
 @final
 @attrs.frozen
 class Message:
@@ -168,6 +232,8 @@ class Envelope:
     :ivar idempotency_key: the caller's key: two events with the same key
         are one as far as the completion log goes.
     :ivar trace_context: ``traceparent`` / ``tracestate`` to continue a trace.
+    :ivar arguments: name to JSON value, handed to the handlers beside the
+        payload (as `EventDispatcher.fire`'s ``arguments``), never matched on.
     """
 
     event_id: str
@@ -176,6 +242,7 @@ class Envelope:
     published_at_ms: int | None = None
     idempotency_key: str | None = None
     trace_context: Mapping[str, str] = attrs.field(factory=dict)
+    arguments: Mapping[str, object] = attrs.field(factory=dict)
 
     @property
     def completion_key(self) -> str:
@@ -194,16 +261,22 @@ def seal(
     trace_context: Mapping[str, str] | None = None,
     event_id: str | None = None,
     now_ms: int | None = None,
+    arguments: Mapping[str, object] | None = None,
 ) -> Envelope:
     """
-    A new envelope for an event about to be published, its details, key
-    and trace context checked so that they can travel (the payload is
-    checked when `to_message` encodes it).
+    A new envelope for an event about to be published, its details, key,
+    trace context and arguments checked so that they can travel (the
+    payload is checked when `to_message` encodes it).
 
-    :raises EnvelopeError: for a detail, key or trace context that cannot
-        travel.
+    :param arguments: name to JSON value, handed to the handlers and never
+        matched on; a name that is also a detail has the same value there.
+    :raises EnvelopeError: for a detail, key, trace context or arguments
+        that cannot travel.
     """
     checked = _check_details(details or {}, _SENT_TYPES)
+    given = _check_arguments(arguments, checked)
+    if given:
+        _encode_arguments(given)  # refused now rather than when published
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     envelope = Envelope(
         event_id if event_id is not None else new_event_id(ms),
@@ -212,6 +285,7 @@ def seal(
         ms,
         _check_key(idempotency_key),
         _check_trace(trace_context),
+        given,
     )
     return envelope
 
@@ -240,6 +314,8 @@ def to_message(envelope: Envelope) -> Message:
     if envelope.idempotency_key is not None:
         headers[IDEMPOTENCY_KEY] = envelope.idempotency_key
     headers.update(envelope.trace_context)
+    if envelope.arguments:
+        headers[ARGUMENTS] = _encode_arguments(envelope.arguments)
     timestamp = None if envelope.published_at_ms is None else envelope.published_at_ms // 1000
     return Message(envelope.event_id, headers, encode_body(envelope.payload), timestamp)
 
@@ -280,8 +356,9 @@ def from_message(message: Message) -> Envelope:
     )
     try:
         payload = json.loads(message.body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise EnvelopeError(f"the body is not JSON in UTF-8: {error}") from None
+    arguments = headers.get(ARGUMENTS)
     return Envelope(
         message.message_id,
         payload,
@@ -289,6 +366,7 @@ def from_message(message: Message) -> Envelope:
         published,
         _check_key(_text(headers.get(IDEMPOTENCY_KEY))),
         _check_trace({name: _text(value) for name, value in trace.items()}),  # type: ignore[misc]
+        {} if arguments is None else _decode_arguments(arguments, details),
     )
 
 

@@ -5,14 +5,15 @@ publishes through the broker (202 with the event id once the broker has
 confirmed it; 503 when the broker cannot be reached), ``GET /dead-letters``
 lists the group's dead letters and ``POST /dead-letters/replay`` replays one.
 
-Each answers its request itself once the broker has answered.
+Each answers its request itself once the broker has answered.  Their
+paths, methods and statuses are those of `_openapi.BROKER_ENDPOINTS`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import IO, Final, cast
+from typing import Final, cast
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -20,12 +21,14 @@ from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._http_answers import ApiError, answer, answer_error
+from .._http_checks import FireRequest, read_json_body
+from .._openapi import BROKER_ENDPOINTS, MAX_DEAD_LETTERS
 from ._deadletter import DeadLetter
 from ._errors import BrokerUnavailable, EnvelopeError, PublishRejected, UnknownDeadLetter, UnroutableEvent
 from ._service import BrokerMode
 
 #: The most dead letters one request lists.
-MAX_LIST: Final = 1000
+MAX_LIST: Final = MAX_DEAD_LETTERS
 
 #: (method, whether a token is needed, responder), as the API routes.
 Route = tuple[bytes, bool, Callable[[Request], object]]
@@ -79,14 +82,15 @@ def _publish_failed(failure: Failure) -> Failure:
     return failure
 
 
-def publish_route(mode: BrokerMode) -> Callable[[Request, object, dict[str, object]], object]:
+def publish_route(mode: BrokerMode) -> Callable[[Request, FireRequest], object]:
     """
-    ``POST /events?delivery=broker``, once the API has checked the request.
+    ``POST /events?delivery=broker``, once the API has checked the request:
+    the event, its details and its arguments go into the envelope.
     """
 
-    def publish(request: Request, event: object, details: dict[str, object]) -> object:
+    def publish(request: Request, fire: FireRequest) -> object:
         try:
-            publishing = mode.publish(event, details)
+            publishing = mode.publish(fire.event, fire.details, fire.arguments)
         except EnvelopeError as error:
             raise ApiError(422, str(error)) from None
         return _answer_when_done(request, publishing.addCallback(_accepted).addErrback(_publish_failed))
@@ -96,10 +100,8 @@ def publish_route(mode: BrokerMode) -> Callable[[Request, object, dict[str, obje
 
 def _limit(request: Request) -> int:
     given = request.args.get(b"limit", [b"100"])[0]
-    try:
-        limit = int(given)
-    except ValueError:
-        limit = 0
+    digits = given.isdigit() and len(given.lstrip(b"0")) <= 9  # digits only: not "+1" or "1_0"
+    limit = int(given) if digits else 0
     if not 1 <= limit <= MAX_LIST:
         shown = given.decode("latin-1")[:100]
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIST}, got {shown!r}")
@@ -108,7 +110,9 @@ def _limit(request: Request) -> int:
 
 def _event_id(request: Request) -> str:
     try:
-        payload = json.loads(cast(IO[bytes], request.content).read())
+        payload = json.loads(read_json_body(request))
+    except RecursionError:
+        raise ApiError(400, "request body nests arrays and objects too deep") from None
     except ValueError as error:
         raise ApiError(400, f"request body is not valid JSON: {error}") from None
     event_id = payload.get("event_id") if isinstance(payload, dict) and set(payload) == {"event_id"} else None
@@ -145,4 +149,8 @@ def dead_letter_routes(mode: BrokerMode) -> Mapping[bytes, Route]:
             request, replaying.addCallback(_replayed, event_id).addErrback(_replay_failed)
         )
 
-    return {b"/dead-letters": (b"GET", True, listed), b"/dead-letters/replay": (b"POST", True, replay)}
+    responders = {"dead_letters": listed, "replay": replay}
+    return {
+        endpoint.path.encode(): (endpoint.method.encode(), endpoint.token, responders[endpoint.name])
+        for endpoint in BROKER_ENDPOINTS
+    }

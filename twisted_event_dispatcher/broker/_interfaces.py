@@ -32,17 +32,20 @@ class IEventPublisher(Interface):
         *,
         idempotency_key: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        arguments: Mapping[str, object] | None = None,
     ) -> Deferred[str]:
         """
-        Publish one event: ``payload`` (a JSON value) with its match details.
+        Publish one event: ``payload`` (a JSON value) with its match details
+        and its ``arguments`` (name to JSON value: handed to the handlers as
+        `EventDispatcher.fire`'s ``arguments``, never matched on).
 
         :returns: a Deferred firing with the event's id once the event is
             stored by the broker; failing with `UnroutableEvent` if no
             group's bindings match the details, `BrokerUnavailable` if the
             broker could not be reached in time, or `PublishRejected` if
             the broker did not confirm it.
-        :raises EnvelopeError: synchronously, for details or a payload that
-            cannot travel.
+        :raises EnvelopeError: synchronously, for details, arguments or a
+            payload that cannot travel.
         """
 
 

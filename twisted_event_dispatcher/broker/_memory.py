@@ -230,6 +230,7 @@ class MemoryTransport:
         *,
         idempotency_key: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        arguments: Mapping[str, object] | None = None,
     ) -> Deferred[str]:
         """
         See `IEventPublisher.publish`.
@@ -240,6 +241,7 @@ class MemoryTransport:
             idempotency_key=idempotency_key,
             trace_context=trace_context,
             now_ms=int(self.clock.seconds() * 1000),
+            arguments=arguments,
         )
         message = to_message(envelope)
         targets = [queue for queue in self._queues.values() if self._routes(queue, envelope.details)]

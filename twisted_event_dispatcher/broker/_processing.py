@@ -242,7 +242,12 @@ class Processor:
         allowed = self._dispatcher.allowed_match_spec_keywords
         details = {keyword: value for keyword, value in envelope.details.items() if keyword in allowed}
         return self._fire(
-            envelope.payload, details, fire_id=envelope.event_id, attempt=job.delivery.attempt, ledger=ledger
+            envelope.payload,
+            details,
+            fire_id=envelope.event_id,
+            attempt=job.delivery.attempt,
+            ledger=ledger,
+            arguments=envelope.arguments or None,
         )
 
     def _fired(self, outcome: object, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:

@@ -83,11 +83,18 @@ class AmqpPublisher:
         *,
         idempotency_key: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        arguments: Mapping[str, object] | None = None,
     ) -> Deferred[str]:
         """
         See `IEventPublisher.publish`.
         """
-        envelope = seal(payload, details, idempotency_key=idempotency_key, trace_context=trace_context)
+        envelope = seal(
+            payload,
+            details,
+            idempotency_key=idempotency_key,
+            trace_context=trace_context,
+            arguments=arguments,
+        )
         return self.publish_envelope(envelope)
 
     def publish_envelope(self, envelope: Envelope) -> Deferred[str]:

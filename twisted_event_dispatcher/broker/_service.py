@@ -120,16 +120,20 @@ class BrokerMode(MultiService):
             self._postgres.close()
         return outcome
 
-    def publish(self, event: object, details: Mapping[str, object]) -> Deferred[str]:
+    def publish(
+        self, event: object, details: Mapping[str, object], arguments: Mapping[str, object] | None = None
+    ) -> Deferred[str]:
         """
-        Publish an event (see `AmqpTransport.publish`), watched by the
-        observer: its envelope carries the observer's trace context.
+        Publish an event with its arguments (see `AmqpTransport.publish`),
+        watched by the observer: its envelope carries the observer's trace
+        context.
 
-        :raises EnvelopeError: synchronously, for details that cannot travel.
+        :raises EnvelopeError: synchronously, for details or arguments that
+            cannot travel.
         """
         if self.observer is None:
-            return self.transport.publish(event, details)
-        envelope = seal(event, details)
+            return self.transport.publish(event, details, arguments=arguments)
+        envelope = seal(event, details, arguments=arguments)
         watching = self.observer.publishing(self.settings.exchange, envelope.event_id)
         envelope = attrs.evolve(envelope, trace_context=dict(watching.trace_context))
         return _watched(self.transport.publisher.publish_envelope(envelope), watching)

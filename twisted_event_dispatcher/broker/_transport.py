@@ -74,12 +74,17 @@ class AmqpTransport(MultiService):
         *,
         idempotency_key: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        arguments: Mapping[str, object] | None = None,
     ) -> Deferred[str]:
         """
         See `IEventPublisher.publish`.
         """
         return self.publisher.publish(
-            payload, details, idempotency_key=idempotency_key, trace_context=trace_context
+            payload,
+            details,
+            idempotency_key=idempotency_key,
+            trace_context=trace_context,
+            arguments=arguments,
         )
 
     def consumer_group(
