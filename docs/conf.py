@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -154,6 +155,24 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], indent: str = "
     return [*lines, ""]
 
 
+def _parameters(parameters: Sequence[dict[str, Any]]) -> list[str]:
+    if not parameters:
+        return []
+    rows = []
+    for parameter in parameters:
+        schema = parameter.get("schema", {})
+        default = f"``{json.dumps(schema['default'])}``" if "default" in schema else "none"
+        rows.append(
+            (
+                f"``{parameter['name']}`` ({parameter['in']})",
+                _schema_type(schema),
+                default,
+                parameter.get("description", ""),
+            )
+        )
+    return _table(("Parameter", "Type", "Default", "Meaning"), rows)
+
+
 def openapi_rest(document: dict[str, Any]) -> str:
     """
     reST for an OpenAPI document: one section per route, with its request
@@ -168,6 +187,7 @@ def openapi_rest(document: dict[str, Any]) -> str:
             lines += [operation["summary"], ""]
             secured = "yes" if operation.get("security") else "no (answers whatever the token)"
             lines += [f"Needs the bearer token, when one is configured: {secured}.", ""]
+            lines += _parameters(operation.get("parameters", ()))
             body = operation.get("requestBody")
             if body:
                 for media, content in body["content"].items():

@@ -345,8 +345,8 @@ def test_embedded_default_uses_only_documented_keys():
 def test_http_reference_has_every_route_and_status():
     """
     The HTTP API page, made from docs/openapi.json, has a section for every
-    route and a row for every status code each route can answer, and an
-    index entry for each.
+    route, a row for every query parameter and every status code each route
+    can answer, and an index entry for each status.
     """
     document = json.loads((DOCS / "openapi.json").read_text())
     text = load_conf().openapi_rest(document)
@@ -358,6 +358,8 @@ def test_http_reference_has_every_route_and_status():
         for status in answers:
             assert f"pair: HTTP status; {status} ({method} {path})" in text
             assert f"   * - **{status}**\n" in text
+        for parameter in document["paths"][path][method.lower()].get("parameters", ()):
+            assert f"   * - ``{parameter['name']}`` ({parameter['in']})\n" in text
     for schema in document["components"]["schemas"]:
         assert f".. _schema-{schema.lower()}:" in text
     assert ".. include:: http-routes.inc" in (DOCS / "reference" / "http.rst").read_text()
