@@ -163,6 +163,19 @@ def ten_handlers(**options: Any) -> Operation:
     return lambda: made.fire_event("e", user="bob")
 
 
+def ten_with_arguments() -> Operation:
+    """
+    Ten plain handlers, fired through ``fire`` with per-fire arguments that
+    none of them reads.
+    """
+    made = dispatcher(("user",))
+    for _ in range(10):
+        made.register(Counter(), "during", use_weakref=False)
+    details = {"user": "bob"}
+    arguments = {"payload": [1, 2, 3]}
+    return lambda: made.fire("e", details, arguments=arguments)
+
+
 def ten_with_any_of() -> Operation:
     from twisted_event_dispatcher import any_of
 
@@ -344,6 +357,12 @@ CELLS: dict[str, Cell] = {
     "any_of10": Cell("ten matching handlers with any_of() / ten plain", ten_with_any_of, ten_handlers, 1.5),
     "times10": Cell(
         "ten matching handlers with times= / ten plain", lambda: ten_handlers(times=1), ten_handlers, 1.5
+    ),
+    "arguments": Cell(
+        "fire with arguments= to ten plain handlers / fire_event to ten plain",
+        ten_with_arguments,
+        ten_handlers,
+        1.2,
     ),
     "where10": Cell("ten matching handlers with where= / ten plain", ten_with_where, ten_handlers, 2.0),
     "monitor": Cell(

@@ -24,8 +24,10 @@ from twisted_event_dispatcher import (
     AnyOf,
     EventDispatcher,
     FireResult,
+    EventContext,
     HandlerFailed,
     HandlerId,
+    IHandlerLedger,
     MatchSpec,
     OrderingError,
     Phase,
@@ -418,7 +420,17 @@ def test_n_times_handler_never_runs_more_than_n_times(
 
 # The fast loop and the engine -----------------------------------------------
 
-BEHAVIOURS = ("value", "raise", "later", "fail-later", "coroutine", "stop", "stop-with-value")
+BEHAVIOURS = (
+    "value",
+    "none",
+    "raise",
+    "later",
+    "fail-later",
+    "coroutine",
+    "stop",
+    "stop-with-value",
+    "arguments",
+)
 PLAIN_HANDLER = st.tuples(
     st.sampled_from(["before", "during", "after"]),
     st.dictionaries(st.sampled_from(("kind", "user")), st.sampled_from(["a", "b"]), max_size=2),
@@ -451,9 +463,16 @@ def plain_handler(number: int, behaviour: str, delay: int, clock: Clock) -> Call
             raise StopPropagation()
         if behaviour == "stop-with-value":
             raise StopPropagation(f"stopped by {number}")
+        if behaviour == "none":
+            return None
         return number
 
-    chosen = {"later": later, "fail-later": later, "coroutine": coroutine}.get(behaviour, handler)
+    def arguments(event: object, context: EventContext) -> object:
+        return (number, dict(context.arguments))
+
+    chosen = {"later": later, "fail-later": later, "coroutine": coroutine, "arguments": arguments}.get(
+        behaviour, handler
+    )
     return unique_label(chosen, f"plain{number}")
 
 
@@ -489,17 +508,35 @@ class FailuresLogged:
             self.count += 1
 
 
+@implementer(IHandlerLedger)
+class Forgetful:
+    """
+    A ledger that remembers nothing: a fire given it runs in the general
+    loop from its start, and no handler is skipped.
+    """
+
+    def completed(self, handler_id: HandlerId) -> bool:
+        return False
+
+    def record(self, handler_id: HandlerId) -> None:
+        pass
+
+
 def dispatch_all(
     handlers: list[tuple[str, dict[str, str], str, int]],
     events: list[dict[str, str]],
     handler_errors: str,
     general: bool,
+    arguments: dict[str, int] | None = None,
+    first_result: bool = False,
 ) -> tuple[list[object], int]:
     """
     Register ``handlers`` on a new dispatcher, fire ``events`` one after
     another without waiting, run the clock, and describe every outcome;
     also count the handler failures logged.  With ``general``, each fire is
-    given a fire id, which makes the general loop run it from its start.
+    given a ledger, which makes the general loop run it from its start;
+    each is given ``arguments`` and ``first_result`` either way (a handler
+    behaving as "arguments" is called with a context, and answers them).
     """
     clock = Clock()
     dispatcher = EventDispatcher(
@@ -512,13 +549,19 @@ def dispatch_all(
     numbers: dict[HandlerId, int] = {}
     for number, (phase, spec, behaviour, delay) in enumerate(handlers):
         fn = plain_handler(number, behaviour, delay, clock)
-        numbers[dispatcher.register(fn, phase, match=spec, use_weakref=False)] = number
+        with_context = behaviour == "arguments"
+        numbers[dispatcher.register(fn, phase, match=spec, use_weakref=False, pass_context=with_context)] = (
+            number
+        )
     logged = FailuresLogged()
     globalLogPublisher.addObserver(logged)
+    options: dict[str, Any] = {"arguments": arguments, "first_result": first_result}
     try:
         fired = [
-            dispatcher.fire(number, details, fire_id=f"fire-{number}")
+            dispatcher.fire(number, details, ledger=Forgetful(), **options)
             if general
+            else dispatcher.fire(number, details, **options)
+            if arguments or first_result
             else dispatcher.fire_event(number, **details)
             for number, details in enumerate(events)
         ]
@@ -541,39 +584,56 @@ def dispatch_all(
         max_size=3,
     ),
     handler_errors=st.sampled_from(["log", "fail"]),
+    arguments=st.one_of(
+        st.none(), st.dictionaries(st.sampled_from(("a", "b")), st.integers(0, 2), min_size=1)
+    ),
+    first_result=st.booleans(),
 )
 def test_the_fast_loop_and_the_engine_agree(
-    handlers: list[tuple[str, dict[str, str], str, int]], events: list[dict[str, str]], handler_errors: str
+    handlers: list[tuple[str, dict[str, str], str, int]],
+    events: list[dict[str, str]],
+    handler_errors: str,
+    arguments: dict[str, int] | None,
+    first_result: bool,
 ) -> None:
     """
-    Plain handlers give the same outcomes, in the same order, whether the
-    tight loop runs the fire (handing it to the general loop when it must)
-    or the general loop runs it all.  (A handler with options, in a phase no
-    event reaches, does not change which loop runs a fire.)
+    Handlers give the same outcomes, in the same order, whether the tight
+    loop runs the fire (handing it to the general loop when it must) or the
+    general loop runs it all, with or without per-fire arguments and
+    ``first_result``.  (A handler with options, in a phase no event
+    reaches, does not change which loop runs a fire.)
     """
-    assert dispatch_all(handlers, events, handler_errors, general=False) == dispatch_all(
-        handlers, events, handler_errors, general=True
+    assert dispatch_all(
+        handlers, events, handler_errors, general=False, arguments=arguments, first_result=first_result
+    ) == dispatch_all(
+        handlers, events, handler_errors, general=True, arguments=arguments, first_result=first_result
     )
 
 
-def test_a_fire_given_options_runs_in_the_general_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_which_fires_enter_the_tight_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """
-    The premise of the test above: a fire given a fire id never enters the
-    tight loop, while a plain fire does.
+    The premise of the test above: a fire given a ledger never enters the
+    tight loop; a plain fire does, and so does one given a fire id,
+    arguments or ``first_result``.
     """
     from twisted_event_dispatcher._runner import Runner
 
     entered: list[object] = []
     tight = Runner.fire_event
 
-    def spy(runner: Runner, event: object, /, **details: object) -> Any:
+    def spy(runner: Runner, event: object, *options: Any, **details: object) -> Any:
         entered.append(event)
-        return tight(runner, event, **details)
+        return tight(runner, event, *options, **details)
 
     monkeypatch.setattr(Runner, "fire_event", spy)
     dispatcher = EventDispatcher(("kind",))
     dispatcher.start()
     dispatcher.register(lambda event: None, "during", use_weakref=False)
-    assert result_of(dispatcher.fire("general", {"kind": "x"}, fire_id="an-id")).values == (None,)
-    assert result_of(dispatcher.fire_event("tight", kind="x")).values == (None,)
-    assert entered == ["tight"]
+    assert result_of(dispatcher.fire("ledger", {"kind": "x"}, ledger=Forgetful())).values == (None,)
+    assert result_of(dispatcher.fire_event("plain", kind="x")).values == (None,)
+    assert result_of(dispatcher.fire("id", {"kind": "x"}, fire_id="an-id")).fire_id == "an-id"
+    assert result_of(dispatcher.fire("arguments", {"kind": "x"}, arguments={"a": [1]})).arguments == {
+        "a": [1]
+    }
+    assert result_of(dispatcher.fire("first", {"kind": "x"}, first_result=True)).values == (None,)
+    assert entered == ["plain", "id", "arguments", "first"]

@@ -32,7 +32,7 @@ from ._errors import UnknownHandlerError
 from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
-from ._matching import check_details
+from ._matching import check_fired_details
 from ._monitors import Monitors, as_fire_monitor
 from ._options import (
     FullPolicy,
@@ -192,6 +192,7 @@ class EventDispatcher(Service):
             limiter = Limiter(max_in_flight, max_queued_events, when_full, self)
         self._admission = Admission(self._runner, nested, limiter)
         self._monitors: tuple[IFireMonitor, ...] = ()
+        self._direct = False
         self._bind_fire_event()
 
     @property
@@ -323,13 +324,17 @@ class EventDispatcher(Service):
         """
         See :meth:`IEventDispatcher.fire`.
         """
-        if nested not in (None, "immediate", "queue"):
+        if nested is not None and nested not in ("immediate", "queue"):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
-        checked = dict(details) if details else {}
-        if checked:
-            check_details(checked, self._registry.allowed, "fired event details")
-        options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, checked), first_result)
-        return self._admission.admit(event, checked, options, nested)
+        if type(details) is not dict:
+            details = dict(details) if details else {}
+        options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
+        if self._direct and nested is None and options.ledger is None:
+            # As fire_event when it is the tight loop itself, which checks the details.
+            return self._runner.fire_event(event, options, **details)
+        if details:
+            check_fired_details(details, self._registry.allowed)
+        return self._admission.admit(event, dict(details), options, nested)
 
     def when(self, **match_spec: object) -> Deferred[object]:
         """
@@ -366,6 +371,8 @@ class EventDispatcher(Service):
             self.fire_event = self._runner.fire_event  # type: ignore[method-assign]
         else:
             vars(self).pop("fire_event", None)
+        # Whether fire() may start a fire in the runner itself.
+        self._direct = not self._admission.gated
 
     # Monitoring and introspection
 
@@ -481,11 +488,11 @@ def _check_arguments(
     """
     if not arguments:
         return None
-    if not isinstance(arguments, Mapping):
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
         raise TypeError(f"arguments must be a mapping of names to values, got {arguments!r}")
     checked = dict(arguments)
     for name, value in checked.items():
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             raise TypeError(f"argument names must be strings, got {type(name).__name__} {name!r}")
         if name in details and details[name] is not value and details[name] != value:
             raise ValueError(
@@ -506,7 +513,8 @@ def _fire_options(
         return DEFAULT_FIRE
     if fire_id is not None and (not isinstance(fire_id, str) or not fire_id):
         raise ValueError(f"fire_id must be a non-empty string, got {fire_id!r}")
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+    whole = type(attempt) is int or (isinstance(attempt, int) and not isinstance(attempt, bool))
+    if not whole or attempt < 1:
         raise ValueError(f"attempt must be a whole number of at least 1, got {attempt!r}")
     if ledger is not None and not IHandlerLedger.providedBy(ledger):
         raise TypeError(f"ledger must provide IHandlerLedger, got {ledger!r}")

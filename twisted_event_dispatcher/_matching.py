@@ -27,12 +27,14 @@ from ._errors import UnhashableValueError, UnknownKeywordError
 from ._options import AnyOf
 
 __all__ = [
+    "HASHABLE_TYPES",
     "MISSING",
     "Filed",
     "KeywordCheck",
     "Residual",
     "SpecIndex",
     "check_details",
+    "check_fired_details",
     "check_hashable",
     "check_keywords",
     "normalize_spec",
@@ -85,6 +87,22 @@ def check_keywords(keywords: Iterable[str], allowed: frozenset[str], where: str)
     unknown = [keyword for keyword in keywords if keyword not in allowed]
     if unknown:
         raise UnknownKeywordError(unknown, allowed, where)
+
+
+#: Types whose values are always hashable: fired details of these types need
+#: no hashing to be checked.
+HASHABLE_TYPES: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def check_fired_details(details: Mapping[str, object], allowed: frozenset[str]) -> None:
+    """
+    :func:`check_details` for a fire's details, at little cost while each
+    keyword is allowed and each value of a type always hashable.
+    """
+    for keyword in details:
+        if keyword not in allowed or type(details[keyword]) not in HASHABLE_TYPES:
+            check_details(details, allowed, "fired event details")
+            return
 
 
 def check_hashable(values: Mapping[str, object], where: str) -> None:

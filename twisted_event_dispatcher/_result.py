@@ -10,6 +10,7 @@ Pure data: the run (``_run``) writes it, callers read it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Final, Literal, Protocol, final
 
 from twisted.python.failure import Failure
@@ -157,7 +158,6 @@ class FireExtras:
     """
 
     __slots__ = (
-        "arguments",
         "attempt",
         "cancelled",
         "dropped",
@@ -171,7 +171,6 @@ class FireExtras:
     )
 
     def __init__(self) -> None:
-        self.arguments: Mapping[str, object] = {}
         self.attempt = 1
         self.cancelled = False
         self.stopped_by: HandlerId | None = None
@@ -187,6 +186,7 @@ class FireExtras:
 
 
 _NO_EXTRAS: Final = FireExtras()
+_NO_ARGUMENTS: Final[Mapping[str, object]] = MappingProxyType({})
 
 
 def new_result(event: object, details: dict[str, object]) -> FireResult:
@@ -214,7 +214,7 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_extras", "_fire_id", "_outer", "_records", "details", "event")
+    __slots__ = ("_arguments", "_extras", "_fire_id", "_outer", "_records", "details", "event")
 
     event: object
     details: dict[str, object]
@@ -224,6 +224,8 @@ class FireResult:
     #: Left unset (not None) by plain fires, which then pay nothing for it.
     _extras: FireExtras
     _fire_id: str
+    #: The arguments the fire was given, if any (a fire without has none set).
+    _arguments: Mapping[str, object]
     #: While this fire's handlers are being called synchronously: the fire
     #: that was being called when this one began, if any (see ``_run.InFlight``).
     _outer: FireResult | None
@@ -262,7 +264,7 @@ class FireResult:
         The arguments the event was fired with besides its details: seen by
         handlers in the event's namespace, never matched on.
         """
-        return self._read_extras.arguments
+        return getattr(self, "_arguments", _NO_ARGUMENTS)
 
     @property
     def attempt(self) -> int:

@@ -54,11 +54,13 @@ _log = Logger()
 
 
 @final
-@attrs.frozen
+@attrs.define  # not frozen: a frozen attrs class costs twice as much to make, once a fire
 class FireOptions:
     """
     What one fire is given besides its event and details (see
-    ``EventDispatcher.fire``).  A fire with any takes the general loop.
+    ``EventDispatcher.fire``).  Only a fire with a ``ledger`` takes the
+    general loop from its start (every handler's call asks the ledger); the
+    others begin in the tight loop, which hands them over with their options.
     """
 
     fire_id: str | None = None
@@ -66,13 +68,6 @@ class FireOptions:
     ledger: IHandlerLedger | None = None
     arguments: Mapping[str, object] | None = None
     first_result: bool = False
-
-    @property
-    def given(self) -> bool:
-        """
-        Whether any option differs from the defaults.
-        """
-        return self != DEFAULT_FIRE
 
 
 DEFAULT_FIRE: Final[FireOptions] = FireOptions()

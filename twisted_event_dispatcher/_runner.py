@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from ._answers import COROUTINE, KINDS, PLAIN, WAIT, CoroutineDriver, choose_driver, kind_of, settled
 from ._errors import FollowUpDepthError
 from ._fired import DIRECT
-from ._matching import check_details
+from ._matching import HASHABLE_TYPES, check_details
 from ._monitors import Monitors, failed
 from ._registry import CALL, PhaseHandlers, Registration, Registry
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
@@ -34,10 +34,6 @@ from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 __all__ = ["Runner"]
 
 _new: Final = object.__new__
-
-#: Types whose values are always hashable: fired details of these types need
-#: no hashing to be checked.
-_HASHABLE: Final = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 @final
@@ -89,7 +85,9 @@ class Runner:
         Whether handlers are being started right now (so a fire made now is
         made from inside a handler).
         """
-        return self.calling is not None or any(run.looping for run in self.waiting.values())
+        if self.calling is not None:
+            return True
+        return bool(self.waiting) and any(run.looping for run in self.waiting.values())
 
     def fires_in_flight(self) -> list[tuple[FireResult, Run | None]]:
         """
@@ -109,21 +107,16 @@ class Runner:
         """
         Run a fire whose details are checked already.
         """
-        if options.given:
+        if options.ledger is not None:  # every handler asks the ledger: the general loop
             return self.run(event, details, options)
-        return self.fire_event(event, **details)
+        return self.fire_event(event, options, **details)
 
     def run(self, event: object, details: dict[str, object], options: FireOptions) -> Deferred[FireResult]:
         """
         Run a fire in the general loop from its start.
         """
         result = new_result(event, details)
-        if options.fire_id is not None:
-            result._fire_id = options.fire_id
-        if options.attempt != 1:
-            result.extras.attempt = options.attempt
-        if options.arguments:
-            result.extras.arguments = options.arguments
+        _given(result, options)
         run = Run(self, result, self.registry.last_seq, 0, options, self.monitors)
         return run.begin()
 
@@ -145,10 +138,17 @@ class Runner:
         if details:
             check_details(details, self.registry.allowed, "follow-up event details")
 
-    def fire_event(self, event: object, /, **details: object) -> Deferred[FireResult]:
+    def fire_event(
+        self, event: object, options: FireOptions = DEFAULT_FIRE, /, **details: object
+    ) -> Deferred[FireResult]:
         """
         The tight loop (see the module docstring): the dispatcher's
         ``fire_event`` itself while nothing needs more.
+
+        A fire given ``options`` (by :meth:`start`; never with a ledger)
+        takes it too: its arguments matter only to handlers called with a
+        context, which the general loop calls; with ``first_result``, the
+        first answer other than None ends the fire, as in the general loop.
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
@@ -158,10 +158,10 @@ class Runner:
         (``if monitors is not None:`` rather than ``is not None``: half the instructions).
         """
         registry = self.registry
-        if details:
+        if details:  # check_fired_details, without a call
             allowed = registry.allowed
             for keyword in details:
-                if keyword not in allowed or type(details[keyword]) not in _HASHABLE:
+                if keyword not in allowed or type(details[keyword]) not in HASHABLE_TYPES:
                     check_details(details, allowed, "fired event details")
                     break
         result = _new(FireResult)
@@ -172,6 +172,9 @@ class Runner:
         outer = result._outer = self.calling
         self.calling = result
         watermark = registry.last_seq
+        stopped = first_result = False
+        if options is not DEFAULT_FIRE:
+            first_result = _given(result, options)
         monitors = self.monitors
         if monitors is not None:
             began = since = monitors.now()
@@ -207,6 +210,7 @@ class Runner:
                     if plan.unmet:  # a run says so, or fails the fire
                         return self._hand_over(
                             result,
+                            options,
                             watermark,
                             phase,
                             candidates,
@@ -229,15 +233,23 @@ class Runner:
                                 if tuned is None:  # removed
                                     continue
                                 if tuned.needs_general_loop:
-                                    return self._hand_over(result, watermark, phase, candidates, registration)
+                                    return self._hand_over(
+                                        result, options, watermark, phase, candidates, registration
+                                    )
                                 listen_fn = tuned.fn
                                 if listen_fn is None:
                                     listen_fn = tuned.handler()
                                     if listen_fn is None:
                                         registry.purge()
                                         continue
-                                if tuned.gated and registry.admit_call(registration, event, details) != CALL:
-                                    continue
+                                if tuned.gated:
+                                    if tuned.predicates:
+                                        if registry.admit_call(registration, event, details) != CALL:
+                                            continue
+                                    else:  # times= only: count the call here, as admit_call would
+                                        tuned.remaining -= 1  # type: ignore[operator]
+                                        if not tuned.remaining:
+                                            registry.remove(registration)
                         if monitors is not None:
                             for hook in monitors.handler_starts:
                                 try:
@@ -248,6 +260,7 @@ class Runner:
                     except Exception:
                         return self._hand_over(
                             result,
+                            options,
                             watermark,
                             phase,
                             candidates,
@@ -267,6 +280,7 @@ class Runner:
                             if waiting is not None:
                                 return self._hand_over(
                                     result,
+                                    options,
                                     watermark,
                                     phase,
                                     candidates,
@@ -277,6 +291,7 @@ class Runner:
                             if answer is not None and isinstance(answer, Failure):
                                 return self._hand_over(
                                     result,
+                                    options,
                                     watermark,
                                     phase,
                                     candidates,
@@ -287,6 +302,7 @@ class Runner:
                         elif kind != PLAIN:
                             return self._hand_over(
                                 result,
+                                options,
                                 watermark,
                                 phase,
                                 candidates,
@@ -304,12 +320,17 @@ class Runner:
                             except Exception:
                                 failed(hook)
                         since = now
+                    if answer is not None and first_result:  # pluggy's firstresult: no other handler starts
+                        stopped = True
+                        break
                 if monitors is not None:
                     for hook in monitors.phase_ends:
                         try:
                             hook(result, phase.name, since - phase_began)
                         except Exception:
                             failed(hook)
+                if stopped:
+                    break
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
             self.calling = outer
             raise
@@ -336,6 +357,7 @@ class Runner:
     def _hand_over(
         self,
         result: FireResult,
+        options: FireOptions,
         watermark: int,
         phase: PhaseHandlers[Registration],
         handlers: Sequence[Registration],
@@ -350,10 +372,10 @@ class Runner:
         matching ``handlers`` it was calling in their start order: that handler either
         still has to be called (``answer`` is ``TO_CALL``), or it answered
         ``answer``.  For monitors, ``times`` says when the fire, the phase
-        and that handler's call began.
+        and that handler's call began.  The run goes on with the fire's ``options``.
         """
         self.calling = result._outer  # the run has it in flight from now on
-        run = Run(self, result, watermark, 0, DEFAULT_FIRE, self.monitors)
+        run = Run(self, result, watermark, 0, options, self.monitors)
         run.take_over(phase, phase.start_order(handlers), registration, answer, times)
         return run.proceed()
 
@@ -361,3 +383,25 @@ class Runner:
         self, listen_fn: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
     ) -> Deferred[object]:
         return self.settings.in_thread(listen_fn, args, kwargs)
+
+
+def _given(result: FireResult, options: FireOptions) -> bool:
+    """
+    Write what a fire was given into its report; return whether the fire
+    ends at its first answer other than None.
+
+    :raises TypeError: if ``options`` are not a :class:`FireOptions` (a
+        second positional argument given to ``fire_event``).
+    """
+    if type(options) is not FireOptions:
+        raise TypeError(
+            f"fire_event() takes the event as its only positional argument (details are keywords), "
+            f"got also {options!r}"
+        )
+    if options.fire_id is not None:
+        result._fire_id = options.fire_id
+    if options.attempt != 1:
+        result.extras.attempt = options.attempt
+    if options.arguments:
+        result._arguments = options.arguments
+    return options.first_result
