@@ -14,12 +14,16 @@ import pytest_twisted
 from support import failure_of, result_of
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock, deferLater
+from zope.interface import implementer
 
 from twisted_event_dispatcher import (
     EventContext,
     EventDispatcher,
+    FireResult,
     FollowUpDepthError,
     HandlerFailed,
+    IFireMonitor,
+    IHandlerLedger,
     InjectionError,
     MatchSpec,
     OrderingError,
@@ -49,6 +53,26 @@ def test_times_limits_calls_and_removes_the_handler(dispatcher: EventDispatcher)
         dispatcher.fire_event(event)
     assert calls == ["a", "b"]
     assert handler_id not in dispatcher.handler_ids()
+
+
+def test_times_with_a_predicate_counts_only_the_calls_it_accepts(dispatcher: EventDispatcher) -> None:
+    """
+    A handler with ``times`` and ``where`` is counted when called, not when
+    its predicate refuses the event; one with ``times`` only is counted by
+    the tight loop itself.
+    """
+    picky: list[Any] = []
+    counted: list[Any] = []
+    picky_id = dispatcher.register(
+        picky.append, "during", times=2, where=lambda event, details: event != "skip", use_weakref=False
+    )
+    counted_id = dispatcher.register(counted.append, "during", times=3, use_weakref=False)
+    for event in ("a", "skip", "b", "c"):
+        dispatcher.fire_event(event)
+    assert picky == ["a", "b"]
+    assert counted == ["a", "skip", "b"]
+    assert picky_id not in dispatcher.handler_ids()
+    assert counted_id not in dispatcher.handler_ids()
 
 
 def test_times_holds_with_events_in_flight(dispatcher: EventDispatcher) -> None:
@@ -667,3 +691,102 @@ def test_weakly_held_handler_with_options_disappears(dispatcher: EventDispatcher
     dispatcher.fire_event("e", role="a")
     assert calls == []
     assert dispatcher.handler_ids() == []
+
+
+# Per-fire options in the tight loop
+
+
+@implementer(IFireMonitor)
+class HookLog:
+    """
+    A monitor that notes each hook it hears, with the phase or value.
+    """
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, object]] = []
+
+    def fire_started(self, fire: FireResult) -> None:
+        self.heard.append(("fire_started", fire.event))
+
+    def phase_started(self, fire: FireResult, phase: str) -> None:
+        self.heard.append(("phase_started", phase))
+
+    def handler_started(self, fire: FireResult, handler_id: Any) -> None:
+        self.heard.append(("handler_started", handler_id.phase))
+
+    def handler_finished(self, fire: FireResult, handler_id: Any, outcome: Any, seconds: float) -> None:
+        self.heard.append(("handler_finished", outcome.value))
+
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
+        self.heard.append(("phase_finished", phase))
+
+    def fire_finished(self, fire: FireResult, failure: Any, seconds: float) -> None:
+        self.heard.append(("fire_finished", failure))
+
+
+@implementer(IHandlerLedger)
+class Forgetful:
+    """
+    A ledger that remembers nothing (a fire given it runs in the general loop).
+    """
+
+    def completed(self, handler_id: Any) -> bool:
+        return False
+
+    def record(self, handler_id: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ledger", [None, Forgetful()])
+def test_first_result_ends_the_fire_at_the_first_answer(ledger: Forgetful | None) -> None:
+    """
+    A ``first_result`` fire of plain handlers stops at the first answer other
+    than None, with the rest of the phase and later phases not called, and
+    monitors told the same, whichever loop runs it.
+    """
+    dispatcher = EventDispatcher(("kind",), clock=Clock())
+    dispatcher.start()
+    log = HookLog()
+    dispatcher.add_monitor(log)
+    called: list[object] = []
+    for phase, value in (("during", None), ("during", 7), ("during", 9), ("after", 11)):
+        dispatcher.register(tagger(called, value), phase, use_weakref=False)
+    result = result_of(dispatcher.fire("e", {"kind": "k"}, first_result=True, ledger=ledger))
+    assert result.values == (None, 7)
+    assert result.first_result() == 7
+    assert called == [None, 7]
+    assert log.heard == [
+        ("fire_started", "e"),
+        ("phase_started", "during"),
+        ("handler_started", "during"),
+        ("handler_finished", None),
+        ("handler_started", "during"),
+        ("handler_finished", 7),
+        ("phase_finished", "during"),
+        ("fire_finished", None),
+    ]
+
+
+def test_arguments_reach_a_context_handler_after_plain_ones(dispatcher: EventDispatcher) -> None:
+    """
+    A fire given arguments begins in the tight loop; the handler that needs a
+    context, after plain ones, still sees the fire's arguments, and so does
+    the report.
+    """
+    seen: list[object] = []
+    dispatcher.register(lambda event: None, "before", use_weakref=False)
+    dispatcher.register(
+        lambda event, context: seen.append(dict(context.arguments)),
+        "during",
+        pass_context=True,
+        use_weakref=False,
+    )
+    result = result_of(dispatcher.fire("e", {}, arguments={"payload": [1, 2]}, fire_id="f-1", attempt=2))
+    assert seen == [{"payload": [1, 2]}]
+    assert result.arguments == {"payload": [1, 2]}
+    assert (result.fire_id, result.attempt) == ("f-1", 2)
+
+
+def test_fire_event_refuses_a_second_positional_argument(dispatcher: EventDispatcher) -> None:
+    with pytest.raises(TypeError, match="only positional argument"):
+        dispatcher.fire_event("e", "stray")  # type: ignore[call-arg]
