@@ -22,9 +22,9 @@ from zope.interface import implementer
 
 from twisted_event_dispatcher import (
     AnyOf,
+    EventContext,
     EventDispatcher,
     FireResult,
-    EventContext,
     HandlerFailed,
     HandlerId,
     IHandlerLedger,
