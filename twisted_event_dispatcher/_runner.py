@@ -148,7 +148,8 @@ class Runner:
         A fire given ``options`` (by :meth:`start`; never with a ledger)
         takes it too: its arguments matter only to handlers called with a
         context, which the general loop calls; with ``first_result``, the
-        first answer other than None ends the fire, as in the general loop.
+        first answer other than None goes to the general loop, which
+        adopts it and ends the fire (answers of None cost nothing more).
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
@@ -172,7 +173,7 @@ class Runner:
         outer = result._outer = self.calling
         self.calling = result
         watermark = registry.last_seq
-        stopped = first_result = False
+        first_result = False
         if options is not DEFAULT_FIRE:
             first_result = _given(result, options)
         monitors = self.monitors
@@ -288,7 +289,7 @@ class Runner:
                                     waiting,
                                     (began, phase_began, since) if monitors is not None else None,
                                 )
-                            if answer is not None and isinstance(answer, Failure):
+                            if answer is not None and (first_result or isinstance(answer, Failure)):
                                 return self._hand_over(
                                     result,
                                     options,
@@ -299,7 +300,7 @@ class Runner:
                                     answer,
                                     (began, phase_began, since) if monitors is not None else None,
                                 )
-                        elif kind != PLAIN:
+                        elif kind != PLAIN or first_result:
                             return self._hand_over(
                                 result,
                                 options,
@@ -320,17 +321,12 @@ class Runner:
                             except Exception:
                                 failed(hook)
                         since = now
-                    if answer is not None and first_result:  # pluggy's firstresult: no other handler starts
-                        stopped = True
-                        break
                 if monitors is not None:
                     for hook in monitors.phase_ends:
                         try:
                             hook(result, phase.name, since - phase_began)
                         except Exception:
                             failed(hook)
-                if stopped:
-                    break
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
             self.calling = outer
             raise
