@@ -320,7 +320,8 @@ class TracingMonitor:
         if not span.is_recording():
             span.end()
             return
-        span.set_attributes({"messaging.message.id": fire.fire_id, "event_dispatcher.attempt": fire.attempt})
+        span.set_attribute("messaging.message.id", fire.fire_id)  # two calls: the SDK's set_attribute
+        span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
         self._fires[fire] = _FireTrace(span, _start_of(span))
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
