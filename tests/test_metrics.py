@@ -17,10 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import failure_of, result_of
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
+from twisted.python.failure import Failure
 from zope.interface.verify import verifyObject
 
 from twisted_event_dispatcher import (
     EventDispatcher,
+    FireCancelled,
+    HandlerOutcome,
     IFireMonitor,
     OverloadedError,
     StopPropagation,
@@ -305,3 +308,64 @@ def test_neither_the_package_nor_the_service_imports_the_observability_modules()
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["one", "two"]), st.floats(min_value=0, max_value=2, allow_nan=False)),
+        max_size=30,
+    )
+)
+def test_the_hooks_count_durations_as_the_histogram_does(calls: list[tuple[str, float]]) -> None:
+    """
+    The hooks count a duration in place (the common case, under the first
+    bound, without a bisection): each series ends as a `Histogram` that
+    observed the same values, whatever the values (at, under and over each
+    bound) and however the handlers' ids and phases interleave.
+    """
+    bounds = (0.1, 0.5, 1.0)
+    monitor = MetricsMonitor(bounds)
+    dispatcher = EventDispatcher(("kind",), ("before", "during"))
+    ids = {
+        "one": dispatcher.register(quick, "during", name="one", use_weakref=False),
+        "two": dispatcher.register(quick, "before", name="two", use_weakref=False),
+    }
+    dispatcher.start()
+    fire = result_of(dispatcher.fire_event("e"))
+    expected = {name: Histogram(bounds) for name in ids}
+    for name, seconds in [*calls, ("one", 0.1), ("two", 0.5), ("one", 1.0)]:
+        handler_id = ids[name]
+        outcome = HandlerOutcome(handler_id, handler_id.phase, "done", None)
+        monitor.handler_finished(fire, handler_id, outcome, seconds)
+        monitor.phase_finished(fire, handler_id.phase, seconds)
+        expected[name].observe(seconds)
+    snapshot = monitor.snapshot()
+    handlers = {key: series.durations for key, series in snapshot.handlers}
+    phases = dict(snapshot.phases)
+    for name, handler_id in ids.items():
+        for counted in (handlers[(handler_id.phase, name)], phases[handler_id.phase]):
+            assert counted.counts == expected[name].counts
+            assert counted.sum == pytest.approx(expected[name].sum)
+
+
+def test_fires_finished_by_outcome_and_in_flight_agree() -> None:
+    """
+    ``finished`` and ``in_flight`` read the same counts the hooks keep,
+    and reading ``finished`` gives a copy.
+    """
+    monitor = MetricsMonitor()
+    dispatcher = EventDispatcher(("kind",))
+    dispatcher.start()
+    fire = result_of(dispatcher.fire_event("e"))
+    for _ in range(6):
+        monitor.fire_started(fire)
+    monitor.fire_finished(fire, None, 0.0)
+    monitor.fire_finished(fire, Failure(ValueError("no")), 0.0)
+    monitor.fire_finished(fire, Failure(FireCancelled(fire)), 0.0)
+    monitor.fire_finished(fire, None, 0.0)
+    finished = monitor.finished
+    assert finished == {"succeeded": 2, "failed": 1, "cancelled": 1}
+    finished["succeeded"] = 100
+    assert monitor.finished["succeeded"] == 2
+    assert monitor.in_flight == 2

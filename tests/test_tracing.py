@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 from support import failure_of, result_of
 from twisted.internet.defer import CancelledError, Deferred
@@ -247,14 +247,122 @@ def test_a_fire_not_recorded_makes_no_child_span(clock: Clock) -> None:
     assert sampled_out.exporter.get_finished_spans() == ()
 
 
-def test_without_an_sdk_the_monitor_costs_a_fire_nothing_but_a_no_op_span(clock: Clock) -> None:
+def test_an_unsampled_fire_starts_no_child_span(clock: Clock) -> None:
+    """
+    The fire's span is the only one asked of the SDK: its sampler decides
+    once per fire, and no phase or handler span is started.
+    """
+    decisions: list[str] = []
+
+    class Counting(Sampler):
+        def should_sample(
+            self, parent_context: Any, trace_id: int, name: str, *rest: Any, **more: Any
+        ) -> Any:
+            decisions.append(name)
+            return SamplingResult(Decision.DROP)
+
+        def get_description(self) -> str:
+            return "counting"
+
+    dispatcher = traced_dispatcher(clock, Traced(sampler=Counting()))
+    dispatcher.register(quick, "before", use_weakref=False)
+    dispatcher.register(quick, "during", use_weakref=False)
+    for _ in range(3):
+        assert result_of(dispatcher.fire_event("e")).values == ("done", "done")
+    assert decisions == ["process events"] * 3
+
+
+def test_without_an_sdk_the_monitor_makes_no_span(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    With the API's no-op tracer, the monitor does not even ask it for a span.
+    """
+    asked: list[str] = []
+
+    def start_span(self: trace.NoOpTracer, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        asked.append(name)
+        return trace.INVALID_SPAN
+
+    monkeypatch.setattr(trace.NoOpTracer, "start_span", start_span)
     dispatcher = EventDispatcher(("kind",), clock=clock)
     monitor = TracingMonitor(trace.NoOpTracerProvider())
     dispatcher.add_monitor(monitor)
     dispatcher.start()
     dispatcher.register(quick, "during", use_weakref=False)
     assert result_of(dispatcher.fire_event("e")).values == ("done",)
-    assert monitor._fires == {}
+    assert (asked, monitor._fires) == ([], {})
+
+
+def test_the_global_provider_is_followed_once_an_sdk_is_set() -> None:
+    """
+    A monitor made before the program sets its tracer provider makes no
+    span until then, and traces every fire after (in a process of its own:
+    the global provider is set once per process).
+    """
+    import subprocess
+    import sys
+
+    program = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from twisted.internet.task import Clock
+from twisted_event_dispatcher import EventDispatcher
+from twisted_event_dispatcher.tracing import TracingMonitor
+
+dispatcher = EventDispatcher(("kind",), clock=Clock())
+dispatcher.add_monitor(TracingMonitor())
+dispatcher.start()
+dispatcher.register(print, "during", name="shout", use_weakref=False)
+dispatcher.fire_event("before the sdk")
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+dispatcher.fire_event("after it")
+print(sorted(span.name for span in exporter.get_finished_spans()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (
+        0,
+        "before the sdk\nafter it\n['handler shout', 'phase during', 'process events']\n",
+    ), done.stderr
+
+
+def test_spans_of_one_handler_share_no_attributes_between_calls(clock: Clock, traced: Traced) -> None:
+    """
+    The names and attributes kept per phase and handler are the same for
+    each span; what one call adds (its status, its error) stays on its span.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+    calls: list[object] = []
+
+    def flaky(event: object) -> str:
+        calls.append(event)
+        if len(calls) == 1:
+            raise ValueError("first time")
+        return "done"
+
+    dispatcher.register(flaky, "during", use_weakref=False)
+    dispatcher.fire_event("first")
+    dispatcher.fire_event("second")
+    first, second = (span for span in traced.exporter.get_finished_spans() if span.name == "handler flaky")
+    assert dict(first.attributes or {}) == {
+        "event_dispatcher.phase": "during",
+        "event_dispatcher.handler": "flaky",
+        "event_dispatcher.handler.status": "failed",
+        "error.type": "ValueError",
+    }
+    assert dict(second.attributes or {}) == {
+        "event_dispatcher.phase": "during",
+        "event_dispatcher.handler": "flaky",
+        "event_dispatcher.handler.status": "succeeded",
+    }
+    assert second.status.status_code == StatusCode.UNSET
+    phases = [span for span in traced.exporter.get_finished_spans() if span.name == "phase during"]
+    assert [dict(span.attributes or {}) for span in phases] == [{"event_dispatcher.phase": "during"}] * 2
 
 
 # The trace context

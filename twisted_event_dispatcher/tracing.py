@@ -37,7 +37,16 @@ try:
     from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.context import Context
-    from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+    from opentelemetry.trace import (
+        NoOpTracer,
+        ProxyTracer,
+        Span,
+        SpanKind,
+        Status,
+        StatusCode,
+        Tracer,
+        TracerProvider,
+    )
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
     from opentelemetry.util.types import AttributeValue
 except ImportError as missing:  # pragma: no cover - the test extra installs it
@@ -167,6 +176,15 @@ def _record(span: Span, failure: Failure) -> None:
     span.record_exception(error, attributes={"exception.stacktrace": failure.getTraceback()})
 
 
+def _start_of(span: Span) -> int:
+    """
+    When ``span`` started, in nanoseconds since the epoch: as the SDK's
+    spans say (the clock is read once), else now.
+    """
+    start = getattr(span, "start_time", None)
+    return time_ns() if start is None else cast("int", start)
+
+
 def _end(span: Span, start: int, seconds: float) -> None:
     """
     End ``span``, ``seconds`` (on the dispatcher's clock) after ``start``.
@@ -176,6 +194,29 @@ def _end(span: Span, start: int, seconds: float) -> None:
 
 def _tracer(tracer_provider: TracerProvider | None) -> Tracer:
     return trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider, schema_url=SCHEMA_URL)
+
+
+def _making_spans(tracer: Tracer) -> Tracer | None:
+    """
+    The tracer that makes ``tracer``'s spans, or None while that is the
+    API's no-op tracer (no SDK configured), whose spans are never recorded.
+
+    The global provider's tracer is a proxy that finds the SDK's tracer
+    once one is set; it is looked through (where the API lets it be: else
+    the proxy itself is the answer).
+    """
+    if type(tracer) is ProxyTracer:
+        tracer = cast("Tracer", getattr(tracer, "_tracer", tracer))
+    return None if type(tracer) is NoOpTracer else tracer
+
+
+#: How many handler ids a monitor remembers the span names of (a cache:
+#: beyond it, it starts afresh).
+_REMEMBERED_IDS: Final = 4096
+
+#: A span's name and its attributes (shared by the spans of a phase or a
+#: handler: the SDK copies them).
+_Named = tuple[str, dict[str, AttributeValue]]
 
 
 # Fires
@@ -223,7 +264,8 @@ class TracingMonitor:
     ask of errors handled.
 
     A span lasts what the dispatcher measured on its clock.  A fire whose
-    span is not recorded (no SDK, or sampled out) costs no child span.
+    span is not recorded (sampled out) costs no child span; without an
+    SDK, a fire costs no span at all.
 
     :param tracer_provider: where spans go; the global one if None.
     :param system: ``messaging.system``: ``"twisted_event_dispatcher"``
@@ -253,62 +295,76 @@ class TracingMonitor:
             **(attributes or {}),
         }
         self._fires: dict[FireResult, _FireTrace] = {}
+        self._phases: dict[str, _Named] = {}
+        self._handlers: dict[HandlerId, _Named] = {}
 
     def fire_started(self, fire: FireResult) -> None:
         """
-        Open the fire's span, as a child of the current context.  The fire's
-        id is asked for only if the span is recorded: making one costs.
+        Open the fire's span, as a child of the current context.  Without
+        an SDK, no span is made; the fire's id is asked for only if the
+        span is recorded (making one costs).
         """
-        start = time_ns()
+        tracer = self._tracer
+        if type(tracer) is ProxyTracer or type(tracer) is NoOpTracer:
+            making = _making_spans(tracer)
+            if making is None:
+                return
+            self._tracer = tracer = making
+        context = otel_context.get_current()
         name, attributes = self._name, self._attributes
-        given = otel_context.get_value(_MESSAGE_ATTRIBUTES)
+        given = context.get(_MESSAGE_ATTRIBUTES)
         if given is not None:
             attributes = {**attributes, **cast("dict[str, AttributeValue]", given)}
             name = f"process {attributes['messaging.destination.name']!s}"
-        span = self._tracer.start_span(name, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start)
-        if span.is_recording():
-            span.set_attribute("messaging.message.id", fire.fire_id)
-            span.set_attribute("event_dispatcher.attempt", fire.attempt)
-            self._fires[fire] = _FireTrace(span, start)
-        else:
+        span = tracer.start_span(name, context=context, kind=SpanKind.CONSUMER, attributes=attributes)
+        if not span.is_recording():
             span.end()
+            return
+        span.set_attribute("messaging.message.id", fire.fire_id)  # two calls: the SDK's set_attribute
+        span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
+        self._fires[fire] = _FireTrace(span, _start_of(span))
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
         """
         Open the phase's span, under the fire's.
         """
-        traced = self._fires.get(fire)
+        fires = self._fires
+        traced = fires.get(fire) if fires else None
         if traced is None:
             return
-        start = time_ns()
-        span = self._tracer.start_span(
-            f"phase {phase}",
-            context=traced.context,
-            attributes={"event_dispatcher.phase": phase},
-            start_time=start,
-        )
+        named = self._phases.get(phase)
+        if named is None:
+            named = self._phases[phase] = (f"phase {phase}", {"event_dispatcher.phase": phase})
+        span = self._tracer.start_span(named[0], context=traced.context, attributes=named[1])
         traced.phase = span
-        traced.phase_start = start
+        traced.phase_start = _start_of(span)
         traced.phase_context = trace.set_span_in_context(span)
 
     def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
         """
         Open the handler call's span, under its phase's.
         """
-        traced = self._fires.get(fire)
+        fires = self._fires
+        traced = fires.get(fire) if fires else None
         if traced is not None:
             traced.handlers[handler_id] = self._handler_span(traced, handler_id)
 
     def _handler_span(self, traced: _FireTrace, handler_id: HandlerId) -> tuple[Span, int]:
-        start = time_ns()
+        named = self._handlers.get(handler_id)
+        if named is None:
+            named = self._handler_named(handler_id)
+        span = self._tracer.start_span(named[0], context=traced.phase_context, attributes=named[1])
+        return span, _start_of(span)
+
+    def _handler_named(self, handler_id: HandlerId) -> _Named:
         name = handler_id.name
-        span = self._tracer.start_span(
+        if len(self._handlers) >= _REMEMBERED_IDS:
+            self._handlers.clear()
+        named = self._handlers[handler_id] = (
             f"handler {name}",
-            context=traced.phase_context,
-            attributes={"event_dispatcher.phase": handler_id.phase, "event_dispatcher.handler": name},
-            start_time=start,
+            {"event_dispatcher.phase": handler_id.phase, "event_dispatcher.handler": name},
         )
-        return span, start
+        return named
 
     def handler_finished(
         self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
@@ -318,7 +374,8 @@ class TracingMonitor:
         refused by the handler's concurrency limit (never started) gets a
         span of its own that says so.
         """
-        traced = self._fires.get(fire)
+        fires = self._fires
+        traced = fires.get(fire) if fires else None
         if traced is None:
             return
         opened = traced.handlers.pop(handler_id, None)
@@ -337,7 +394,8 @@ class TracingMonitor:
         """
         End the phase's span.
         """
-        traced = self._fires.get(fire)
+        fires = self._fires
+        traced = fires.get(fire) if fires else None
         if traced is None or traced.phase is None:
             return
         _end(traced.phase, traced.phase_start, seconds)
@@ -348,7 +406,8 @@ class TracingMonitor:
         """
         End the fire's span; a failed or cancelled fire gets the error status.
         """
-        traced = self._fires.pop(fire, None)
+        fires = self._fires
+        traced = fires.pop(fire, None) if fires else None
         if traced is None:
             return
         if failure is not None:
