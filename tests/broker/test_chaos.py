@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.defer import gatherResults
 
 from tests.broker.amqp_support import delete_everything, wait_for
 from twisted_event_dispatcher.broker import AmqpTransport, PostgresCompletionLog
@@ -26,6 +27,7 @@ from twisted_event_dispatcher.broker import AmqpTransport, PostgresCompletionLog
 CONSUMER = Path(__file__).with_name("chaos_consumer.py")
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 1000
+BATCH = 100
 
 
 def sql(dsn: str, statement: str) -> list[tuple[object, ...]]:
@@ -79,13 +81,30 @@ async def test_a_killed_consumer_loses_nothing_and_repeats_no_effect(
         for process in consumers:
             wait_ready(process)
         publisher.startService()
-        for number in range(EVENTS):
-            await publisher.publish({"n": number}, {"kind": "order"})
+        # In batches published at once, so that a backlog builds up and each
+        # consumer holds up to its prefetch of unacked events.
+        for first in range(0, EVENTS, BATCH):
+            batch = range(first, first + BATCH)
+            await gatherResults([publisher.publish({"n": number}, {"kind": "order"}) for number in batch])
 
         def effects() -> int:
             return sql(postgres_dsn, f"SELECT count(*) FROM {tables}_effects")[0][0]
 
+        def started_not_finished(pid: int) -> int:
+            # events whose first phase ran in that process and whose last has not
+            return sql(
+                postgres_dsn,
+                f"SELECT count(DISTINCT a.event_id) FROM {tables}_attempts a WHERE a.pid = {pid}"
+                f" AND NOT EXISTS (SELECT 1 FROM {tables}_effects e"
+                f" WHERE e.event_id = a.event_id AND e.handler = 'notify')",
+            )[0][0]
+
         await wait_for(lambda: effects() > EVENTS, timeout=60, what="a third of the effects")
+        await wait_for(
+            lambda: started_not_finished(consumers[0].pid) >= 3,
+            timeout=60,
+            what="the first consumer in the middle of events",
+        )
         consumers[0].send_signal(signal.SIGKILL)
         await wait_for(lambda: effects() >= 3 * EVENTS, timeout=120, what="every effect")
         await wait_for(
