@@ -131,6 +131,27 @@ async def awaited_deferred_fails() -> None:
     print(result.values, [type(outcome.failure.value).__name__ for outcome in result.failures])
 
 
+def stuck_until_cancelled(
+    seen: list[str], entered: asyncio.Event | None = None
+) -> Callable[[object], Coroutine[object, object, None]]:
+    """
+    A handler that waits for ever (setting ``entered`` once it waits), and
+    notes in ``seen`` the asyncio.CancelledError that ends it.
+    """
+    never = asyncio.Event()
+
+    async def stuck(event: object) -> None:
+        if entered is not None:
+            entered.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            seen.append("asyncio.CancelledError")
+            raise
+
+    return stuck
+
+
 async def timeout_cancels_the_task() -> None:
     """
     A handler timeout cancels the asyncio task: the coroutine sees
@@ -138,14 +159,7 @@ async def timeout_cancels_the_task() -> None:
     """
     dispatcher = started(handler_timeout=0.05)
     seen: list[str] = []
-    never: asyncio.Event = asyncio.Event()
-
-    async def stuck(event: object) -> None:
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            seen.append("asyncio.CancelledError")
-            raise
+    stuck = stuck_until_cancelled(seen)
 
     dispatcher.register(stuck, "during")
     result = await dispatcher.fire_event("e")
@@ -158,15 +172,7 @@ async def cancelling_the_fire_cancels_the_task() -> None:
     dispatcher = started()
     seen: list[str] = []
     entered: asyncio.Event = asyncio.Event()
-    never: asyncio.Event = asyncio.Event()
-
-    async def stuck(event: object) -> None:
-        entered.set()
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            seen.append("asyncio.CancelledError")
-            raise
+    stuck = stuck_until_cancelled(seen, entered)
 
     dispatcher.register(stuck, "during")
     fired = dispatcher.fire_event("e")
@@ -182,14 +188,7 @@ async def cancelling_the_fire_cancels_the_task() -> None:
 async def stop_with_a_deadline() -> None:
     dispatcher = started()
     seen: list[str] = []
-    never: asyncio.Event = asyncio.Event()
-
-    async def stuck(event: object) -> None:
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            seen.append("asyncio.CancelledError")
-            raise
+    stuck = stuck_until_cancelled(seen)
 
     dispatcher.register(stuck, "during")
     fired = dispatcher.fire_event("e")

@@ -37,6 +37,7 @@ __all__ = [
     "FollowUps",
     "choose_driver",
     "drive_in_asyncio",
+    "is_asyncio_reactor",
     "kind_of",
     "settled",
 ]
@@ -234,7 +235,13 @@ def choose_driver(reactor: object | None) -> CoroutineDriver:
     """
     if reactor is None:
         reactor = sys.modules.get("twisted.internet.reactor")
+    return drive_in_asyncio if is_asyncio_reactor(reactor) else _drive_as_deferred
+
+
+def is_asyncio_reactor(reactor: object) -> bool:
+    """
+    Whether ``reactor`` is Twisted's asyncio reactor (without importing it
+    when nothing did).
+    """
     asyncio_reactor = sys.modules.get("twisted.internet.asyncioreactor")
-    if asyncio_reactor is not None and isinstance(reactor, asyncio_reactor.AsyncioSelectorReactor):
-        return drive_in_asyncio
-    return _drive_as_deferred
+    return asyncio_reactor is not None and isinstance(reactor, asyncio_reactor.AsyncioSelectorReactor)

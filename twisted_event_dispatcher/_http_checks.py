@@ -19,6 +19,7 @@ from twisted.web.server import Request
 
 from ._http_answers import ApiError
 from ._http_site import ApiRequest
+from ._json import same_json_value
 
 #: The names of the loopback interface a local client may use in ``Host``.
 LOOPBACK_NAMES: Final = ("localhost", "127.0.0.1", "[::1]")
@@ -184,13 +185,6 @@ class FireRequest:
 _FIELDS: Final = ("event", "details", "arguments")
 
 
-def _same_json(one: object, other: object) -> bool:
-    """
-    Whether two JSON values are the same (``1``, ``1.0`` and ``true`` are not).
-    """
-    return json.dumps(one, sort_keys=True) == json.dumps(other, sort_keys=True)
-
-
 def _object_field(payload: dict[str, object], name: str, what: str) -> dict[str, object]:
     value = payload.get(name, {})
     if not isinstance(value, dict):
@@ -233,7 +227,9 @@ def _check_no_clash(details: dict[str, object], arguments: dict[str, object]) ->
     Refuse a name given as a detail and as an argument with different values.
     """
     clashes = sorted(
-        name for name in arguments.keys() & details.keys() if not _same_json(details[name], arguments[name])
+        name
+        for name in arguments.keys() & details.keys()
+        if not same_json_value(details[name], arguments[name])
     )
     if clashes:
         name = clashes[0]

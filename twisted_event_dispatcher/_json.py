@@ -48,6 +48,19 @@ def jsonable(value: object, _depth: int = 0) -> object:
     return safe_repr(value)
 
 
+def same_json_value(one: object, other: object) -> bool:
+    """
+    Whether two JSON values are the same value (``1``, ``1.0`` and ``true``
+    are not, though Python finds them equal): how a name given both as an
+    event's detail and as its argument is checked, over HTTP and in the
+    broker's envelope alike.  A value that is not JSON is the same as none.
+    """
+    try:
+        return json.dumps(one, sort_keys=True) == json.dumps(other, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return False
+
+
 def _rest(value: object) -> object:
     """
     What the encoder cannot write by itself (attrs instances, sets, any

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from ._answers import is_asyncio_reactor
 from .config import REACTORS
 
 __all__ = ["check_reactor", "install_reactor", "installed_reactor"]
@@ -27,8 +28,7 @@ def installed_reactor() -> str | None:
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None:
         return None
-    asyncio_reactor = sys.modules.get("twisted.internet.asyncioreactor")
-    if asyncio_reactor is not None and isinstance(reactor, asyncio_reactor.AsyncioSelectorReactor):
+    if is_asyncio_reactor(reactor):
         return "asyncio"
     return type(reactor).__name__
 

@@ -262,9 +262,7 @@ class Registration:
         return [{} if self.keyword is None else {self.keyword: self.value}]
 
     def spec_text(self) -> str:
-        if self.tuned is not None:
-            return _spec_text(self.alternatives())
-        return "".join(f" {keyword}={brief(value)}" for keyword, value in self.alternatives()[0].items())
+        return _spec_text(self.alternatives())
 
     def handler(self) -> Handler | None:
         if self.tuned is not None:

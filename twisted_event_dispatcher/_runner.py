@@ -278,29 +278,14 @@ class Runner:
                             kind = WAIT
                         if kind == WAIT:
                             waiting, answer = settled(answer)
-                            if waiting is not None:
-                                return self._hand_over(
-                                    result,
-                                    options,
-                                    watermark,
-                                    phase,
-                                    candidates,
-                                    registration,
-                                    waiting,
-                                    (began, phase_began, since) if monitors is not None else None,
-                                )
-                            if answer is not None and (first_result or isinstance(answer, Failure)):
-                                return self._hand_over(
-                                    result,
-                                    options,
-                                    watermark,
-                                    phase,
-                                    candidates,
-                                    registration,
-                                    answer,
-                                    (began, phase_began, since) if monitors is not None else None,
-                                )
-                        elif kind != PLAIN or first_result:
+                            if waiting is not None:  # still waiting: the run waits for it
+                                answer = waiting
+                                handing = True
+                            else:
+                                handing = answer is not None and (first_result or isinstance(answer, Failure))
+                        else:
+                            handing = kind != PLAIN or first_result
+                        if handing:
                             return self._hand_over(
                                 result,
                                 options,

@@ -69,7 +69,9 @@ def test_arguments_travel_as_one_json_header_and_only_when_given():
     assert from_message(plain).arguments == {}
 
 
-@pytest.mark.parametrize(("detail", "argument"), [("a", "b"), (1, True), (True, 1), (1, "1"), (1, 1.0)])
+@pytest.mark.parametrize(
+    ("detail", "argument"), [("a", "b"), (1, True), (True, 1), (1, "1"), (1, 1.0), ("a", {"a"})]
+)
 def test_an_argument_named_like_a_detail_must_have_its_value(detail, argument):
     assert seal({}, {"kind": detail}, arguments={"kind": detail}).arguments == {"kind": detail}
     with pytest.raises(EnvelopeError, match=r"'kind' is given as a detail .* with different values"):

@@ -28,6 +28,7 @@ from typing import Final, final
 
 import attrs
 
+from .._json import same_json_value
 from ._errors import EnvelopeError
 
 #: The content type of every envelope's body.
@@ -140,14 +141,6 @@ def _check_trace(trace: Mapping[str, str] | None) -> dict[str, str]:
     return dict(trace)
 
 
-def _same_value(detail: object, argument: object) -> bool:
-    """
-    Whether a detail (a scalar) and an argument are the same value (``1``,
-    ``1.0`` and ``true`` are not).
-    """
-    return type(detail) is type(argument) and detail == argument
-
-
 def _check_arguments(
     arguments: Mapping[str, object] | None, details: Mapping[str, object]
 ) -> dict[str, object]:
@@ -163,7 +156,7 @@ def _check_arguments(
     for name, value in checked.items():
         if not isinstance(name, str):
             raise EnvelopeError(f"argument names must be strings, got {type(name).__name__} {name!r}"[:300])
-        if name in details and not _same_value(details[name], value):
+        if name in details and not same_json_value(details[name], value):
             raise EnvelopeError(
                 f"{name[:100]!r} is given as a detail ({details[name]!r}) and as an argument "
                 f"({value!r}) with different values: give it once, or give both the same value"[:500]
