@@ -328,6 +328,19 @@ class EventDispatcher(Service):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
         if type(details) is not dict:
             details = dict(details) if details else {}
+        if (  # the common shapes, for less: into the tight loop, which checks the details
+            self._direct
+            and nested is None
+            and ledger is None
+            and fire_id is None
+            and not first_result
+            and attempt == 1
+            and type(attempt) is int
+        ):
+            if not arguments:
+                return self._runner.fire_event(event, DEFAULT_FIRE, **details)
+            options = FireOptions(None, 1, None, _check_arguments(arguments, details), False)
+            return self._runner.fire_event(event, options, **details)
         options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
         if self._direct and nested is None and options.ledger is None:
             # As fire_event when it is the tight loop itself, which checks the details.

@@ -11,7 +11,8 @@ Monitors written for the older :class:`~.interfaces.IDispatchMonitor`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import final
+from functools import partial
+from typing import Final, final
 
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
@@ -103,40 +104,47 @@ class Monitors:
     The monitors of one dispatcher, as one, with the clock they are told
     durations by.
 
-    Each hook is also kept as a tuple of bound methods (``fire_starts``,
-    ``phase_starts``, ``handler_starts``, ``handler_ends``, ``phase_ends``,
-    ``fire_ends``), which the tight loop calls itself: a no-op monitor then
-    costs its own calls and nothing more.
+    The tight loop calls each hook itself, as one callable or None when no
+    monitor has it (``fire_start``, ``phase_start``, ``handler_start``,
+    ``handler_end``, ``phase_end``, ``fire_end``): the bound method of the
+    only monitor that has it (its failure is the caller's to log, with
+    :func:`failed`), or one that tells each in turn (and logs their
+    failures itself).  A no-op monitor then costs its own calls and little more.
+
+    :ivar outcomes: the outcome of each handler that answered None, made
+        once (see :meth:`returned_none`).
     """
 
     __slots__ = (
-        "fire_ends",
-        "fire_starts",
-        "handler_ends",
-        "handler_starts",
+        "fire_end",
+        "fire_start",
+        "handler_end",
+        "handler_start",
         "now",
-        "phase_ends",
-        "phase_starts",
+        "outcomes",
+        "phase_end",
+        "phase_start",
     )
 
     def __init__(self, monitors: Iterable[IFireMonitor], now: Callable[[], float]) -> None:
         monitors = tuple(monitors)
         self.now = now
-        self.fire_starts = _hooks(monitors, "fire_started")
-        self.phase_starts = _hooks(monitors, "phase_started")
-        self.handler_starts = _hooks(monitors, "handler_started")
-        self.handler_ends = _hooks(monitors, "handler_finished")
-        self.phase_ends = _hooks(monitors, "phase_finished")
-        self.fire_ends = _hooks(monitors, "fire_finished")
+        self.fire_start = _as_one(_hooks(monitors, "fire_started"))
+        self.phase_start = _as_one(_hooks(monitors, "phase_started"))
+        self.handler_start = _as_one(_hooks(monitors, "handler_started"))
+        self.handler_end = _as_one(_hooks(monitors, "handler_finished"))
+        self.phase_end = _as_one(_hooks(monitors, "phase_finished"))
+        self.fire_end = _as_one(_hooks(monitors, "fire_finished"))
+        self.outcomes: dict[Recorded, HandlerOutcome] = {}
 
     def fire_started(self, fire: FireResult) -> None:
-        _tell(self.fire_starts, fire)
+        _call(self.fire_start, fire)
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
-        _tell(self.phase_starts, fire, phase)
+        _call(self.phase_start, fire, phase)
 
     def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
-        _tell(self.handler_starts, fire, handler_id)
+        _call(self.handler_start, fire, handler_id)
 
     def handler_finished(
         self,
@@ -151,14 +159,35 @@ class Monitors:
         if it failed, with its ``status``); return the time now.
         """
         now = self.now()
-        _tell(self.handler_ends, fire, registration.id, outcome_of(registration, value, status), now - since)
+        if self.handler_end is not None:
+            if value is None:
+                outcome = self.outcomes.get(registration) or self.returned_none(registration)
+            else:
+                outcome = outcome_of(registration, value, status)
+            _call(self.handler_end, fire, registration.id, outcome, now - since)
         return now
 
+    def returned_none(self, registration: Recorded) -> HandlerOutcome:
+        """
+        The outcome of a handler that answered None, kept in
+        :attr:`outcomes`: an outcome is read-only, and answering None is
+        the common case.  (Kept for at most 1,024 handlers at a time, so
+        that removed handlers do not pile up.)
+        """
+        outcomes = self.outcomes
+        if len(outcomes) >= _KEPT_OUTCOMES:
+            outcomes.clear()
+        outcome = outcomes[registration] = outcome_of(registration, None)
+        return outcome
+
     def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
-        _tell(self.phase_ends, fire, phase, seconds)
+        _call(self.phase_end, fire, phase, seconds)
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
-        _tell(self.fire_ends, fire, failure, seconds)
+        _call(self.fire_end, fire, failure, seconds)
+
+
+_KEPT_OUTCOMES: Final = 1024
 
 
 def outcome_of(registration: Recorded, value: object, status: Status | None = None) -> HandlerOutcome:
@@ -168,6 +197,29 @@ def outcome_of(registration: Recorded, value: object, status: Status | None = No
     if isinstance(value, Failure):
         return HandlerOutcome(registration.id, registration.phase, None, value, status)
     return HandlerOutcome(registration.id, registration.phase, value, None, "succeeded")
+
+
+def _as_one(hooks: tuple[Callable[..., object], ...]) -> Callable[..., object] | None:
+    """
+    ``hooks`` as one callable: None for none, the hook itself for one, or
+    one that calls each in turn.
+    """
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
+    return partial(_tell, hooks)
+
+
+def _call(hook: Callable[..., object] | None, *args: object) -> None:
+    """
+    Call a hook made by :func:`_as_one`, if any, logging its failure.
+    """
+    if hook is not None:
+        try:
+            hook(*args)
+        except Exception:
+            failed(hook)
 
 
 def _tell(hooks: tuple[Callable[..., object], ...], *args: object) -> None:

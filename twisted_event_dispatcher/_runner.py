@@ -27,7 +27,7 @@ from ._errors import FollowUpDepthError
 from ._fired import DIRECT
 from ._matching import HASHABLE_TYPES, check_details
 from ._monitors import Monitors, failed
-from ._registry import CALL, PhaseHandlers, Registration, Registry
+from ._registry import PhaseHandlers, Registration, Registry
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
 from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 
@@ -177,9 +177,14 @@ class Runner:
         if options is not DEFAULT_FIRE:
             first_result = _given(result, options)
         monitors = self.monitors
+        handler_start = handler_end = None
         if monitors is not None:
             began = since = monitors.now()
-            for hook in monitors.fire_starts:
+            handler_start = monitors.handler_start
+            handler_end = monitors.handler_end
+            outcomes = monitors.outcomes
+            hook = monitors.fire_start
+            if hook is not None:
                 try:
                     hook(result)
                 except Exception:
@@ -200,7 +205,8 @@ class Runner:
                     ]
                 if monitors is not None:
                     phase_began = since
-                    for hook in monitors.phase_starts:
+                    hook = monitors.phase_start
+                    if hook is not None:
                         try:
                             hook(result, phase.name)
                         except Exception:
@@ -243,20 +249,18 @@ class Runner:
                                     if listen_fn is None:
                                         registry.purge()
                                         continue
-                                if tuned.gated:
-                                    if tuned.predicates:
-                                        if registry.admit_call(registration, event, details) != CALL:
-                                            continue
-                                    else:  # times= only: count the call here, as admit_call would
-                                        tuned.remaining -= 1  # type: ignore[operator]
+                                if tuned.gated:  # what Registry.admit_call does (no ledger here)
+                                    if tuned.predicates and not tuned.accepts(event, details):
+                                        continue
+                                    if tuned.remaining is not None:  # count the call
+                                        tuned.remaining -= 1
                                         if not tuned.remaining:
                                             registry.remove(registration)
-                        if monitors is not None:
-                            for hook in monitors.handler_starts:
-                                try:
-                                    hook(result, registration.id)
-                                except Exception:
-                                    failed(hook)
+                        if handler_start is not None:
+                            try:
+                                handler_start(result, registration.id)
+                            except Exception:
+                                failed(handler_start)
                         answer = listen_fn(event)
                     except Exception:
                         return self._hand_over(
@@ -299,15 +303,21 @@ class Runner:
                     records.append((registration, answer))
                     if monitors is not None:
                         now = monitors.now()
-                        outcome = HandlerOutcome(registration.id, phase.name, answer, None, "succeeded")
-                        for hook in monitors.handler_ends:
+                        if handler_end is not None:
+                            if answer is None:  # the outcome made once (see Monitors.returned_none)
+                                outcome = outcomes.get(registration) or monitors.returned_none(registration)
+                            else:
+                                outcome = HandlerOutcome(
+                                    registration.id, phase.name, answer, None, "succeeded"
+                                )
                             try:
-                                hook(result, registration.id, outcome, now - since)
+                                handler_end(result, registration.id, outcome, now - since)
                             except Exception:
-                                failed(hook)
+                                failed(handler_end)
                         since = now
                 if monitors is not None:
-                    for hook in monitors.phase_ends:
+                    hook = monitors.phase_end
+                    if hook is not None:
                         try:
                             hook(result, phase.name, since - phase_began)
                         except Exception:
@@ -317,7 +327,8 @@ class Runner:
             raise
         self.calling = outer
         if monitors is not None:
-            for hook in monitors.fire_ends:
+            hook = monitors.fire_end
+            if hook is not None:
                 try:
                     hook(result, None, since - began)
                 except Exception:
