@@ -27,6 +27,8 @@ from twisted_event_dispatcher import (
     FireResult,
     HandlerFailed,
     HandlerId,
+    HandlerOutcome,
+    IFireMonitor,
     IHandlerLedger,
     MatchSpec,
     OrderingError,
@@ -431,11 +433,16 @@ BEHAVIOURS = (
     "stop-with-value",
     "arguments",
 )
+#: What a handler is registered with besides its spec: nothing, a ``where=``
+#: predicate (that accepts, refuses, reads the details, or raises), ``times=``,
+#: or both.
+GATES = (None, "where-yes", "where-no", "where-user-a", "where-raise", "times-1", "times-2", "where-times")
 PLAIN_HANDLER = st.tuples(
     st.sampled_from(["before", "during", "after"]),
     st.dictionaries(st.sampled_from(("kind", "user")), st.sampled_from(["a", "b"]), max_size=2),
     st.sampled_from(BEHAVIOURS),
     st.integers(min_value=0, max_value=3),
+    st.sampled_from(GATES),
 )
 
 
@@ -474,6 +481,68 @@ def plain_handler(number: int, behaviour: str, delay: int, clock: Clock) -> Call
         behaviour, handler
     )
     return unique_label(chosen, f"plain{number}")
+
+
+def gate_options(gate: str | None) -> dict[str, Any]:
+    """
+    The registration options a handler's gate (see ``GATES``) stands for.
+    """
+
+    def refuses(event: object, details: Mapping[str, object]) -> bool:
+        return False
+
+    def user_a(event: object, details: Mapping[str, object]) -> bool:
+        return details.get("user") == "a"
+
+    def broken(event: object, details: Mapping[str, object]) -> bool:
+        raise ValueError("the predicate broke")
+
+    options: dict[str, dict[str, Any]] = {
+        "where-yes": {"where": lambda event, details: True},
+        "where-no": {"where": refuses},
+        "where-user-a": {"where": user_a},
+        "where-raise": {"where": broken},
+        "times-1": {"times": 1},
+        "times-2": {"times": 2},
+        "where-times": {"where": user_a, "times": 1},
+    }
+    return {} if gate is None else options[gate]
+
+
+@implementer(IFireMonitor)
+class HookRecorder:
+    """
+    A monitor that writes down every hook it is told, in terms that two
+    dispatchers can share (handler numbers, values, failure messages).
+    """
+
+    def __init__(self, numbers: Mapping[HandlerId, int]) -> None:
+        self.numbers = numbers
+        self.heard: list[tuple[object, ...]] = []
+
+    def fire_started(self, fire: FireResult) -> None:
+        self.heard.append(("fire_started", fire.event))
+
+    def phase_started(self, fire: FireResult, phase: str) -> None:
+        self.heard.append(("phase_started", fire.event, phase))
+
+    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
+        self.heard.append(("handler_started", fire.event, self.numbers[handler_id]))
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        assert outcome.handler_id is handler_id
+        failure = None if outcome.failure is None else outcome.failure.getErrorMessage()
+        told = (self.numbers[handler_id], outcome.phase, outcome.value, failure, outcome.status, seconds)
+        self.heard.append(("handler_finished", fire.event, *told))
+
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
+        self.heard.append(("phase_finished", fire.event, phase, seconds))
+
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        told = None if failure is None else described(failure, self.numbers)
+        self.heard.append(("fire_finished", fire.event, told, seconds))
 
 
 def described(outcome: object, numbers: Mapping[HandlerId, int]) -> object:
@@ -523,36 +592,44 @@ class Forgetful:
 
 
 def dispatch_all(
-    handlers: list[tuple[str, dict[str, str], str, int]],
+    handlers: list[tuple[str, dict[str, str], str, int, str | None]],
     events: list[dict[str, str]],
     handler_errors: str,
     general: bool,
     arguments: dict[str, int] | None = None,
     first_result: bool = False,
-) -> tuple[list[object], int]:
+    monitored: bool = False,
+) -> tuple[list[object], int, list[tuple[object, ...]]]:
     """
     Register ``handlers`` on a new dispatcher, fire ``events`` one after
     another without waiting, run the clock, and describe every outcome;
-    also count the handler failures logged.  With ``general``, each fire is
-    given a ledger, which makes the general loop run it from its start;
-    each is given ``arguments`` and ``first_result`` either way (a handler
-    behaving as "arguments" is called with a context, and answers them).
+    also count the handler failures logged, and (``monitored``) what a
+    monitor was told.  With ``general``, each fire is given a ledger, which
+    makes the general loop run it from its start; each is given
+    ``arguments`` and ``first_result`` either way (a handler behaving as
+    "arguments" is called with a context, and answers them).
     """
     clock = Clock()
     dispatcher = EventDispatcher(
         ("kind", "user"),
         ("before", "during", "after", "spare"),
         handler_errors=handler_errors,  # type: ignore[arg-type]
+        clock=clock,
     )
     dispatcher.start()
     dispatcher.register(lambda event: None, "spare", match={"kind": "never"}, times=2, use_weakref=False)
     numbers: dict[HandlerId, int] = {}
-    for number, (phase, spec, behaviour, delay) in enumerate(handlers):
+    for number, (phase, spec, behaviour, delay, gate) in enumerate(handlers):
         fn = plain_handler(number, behaviour, delay, clock)
         with_context = behaviour == "arguments"
-        numbers[dispatcher.register(fn, phase, match=spec, use_weakref=False, pass_context=with_context)] = (
-            number
+        options = gate_options(gate)
+        registered = dispatcher.register(
+            fn, phase, match=spec, use_weakref=False, pass_context=with_context, **options
         )
+        numbers[registered] = number
+    recorder = HookRecorder(numbers)
+    if monitored:
+        dispatcher.add_monitor(recorder)
     logged = FailuresLogged()
     globalLogPublisher.addObserver(logged)
     options: dict[str, Any] = {"arguments": arguments, "first_result": first_result}
@@ -572,7 +649,7 @@ def dispatch_all(
     for deferred in fired:
         deferred.addBoth(outcomes.append)
     assert len(outcomes) == len(fired)
-    return [described(outcome, numbers) for outcome in outcomes], logged.count
+    return [described(outcome, numbers) for outcome in outcomes], logged.count, recorder.heard
 
 
 @settings(deadline=None, max_examples=300)
@@ -588,26 +665,30 @@ def dispatch_all(
         st.none(), st.dictionaries(st.sampled_from(("a", "b")), st.integers(0, 2), min_size=1)
     ),
     first_result=st.booleans(),
+    monitored=st.booleans(),
 )
 def test_the_fast_loop_and_the_engine_agree(
-    handlers: list[tuple[str, dict[str, str], str, int]],
+    handlers: list[tuple[str, dict[str, str], str, int, str | None]],
     events: list[dict[str, str]],
     handler_errors: str,
     arguments: dict[str, int] | None,
     first_result: bool,
+    monitored: bool,
 ) -> None:
     """
-    Handlers give the same outcomes, in the same order, whether the tight
-    loop runs the fire (handing it to the general loop when it must) or the
-    general loop runs it all, with or without per-fire arguments and
-    ``first_result``.  (A handler with options, in a phase no event
-    reaches, does not change which loop runs a fire.)
+    Handlers give the same outcomes, in the same order, and a monitor is
+    told the same hooks with the same arguments (durations included),
+    whether the tight loop runs the fire (handing it to the general loop
+    when it must) or the general loop runs it all: with or without per-fire
+    arguments and ``first_result``, for handlers with ``where=`` predicates
+    (refusing, accepting or raising) and ``times=``.  (A handler with
+    options, in a phase no event reaches, does not change which loop runs a fire.)
     """
-    assert dispatch_all(
-        handlers, events, handler_errors, general=False, arguments=arguments, first_result=first_result
-    ) == dispatch_all(
-        handlers, events, handler_errors, general=True, arguments=arguments, first_result=first_result
-    )
+    given: dict[str, Any] = {"arguments": arguments, "first_result": first_result, "monitored": monitored}
+    tight = dispatch_all(handlers, events, handler_errors, general=False, **given)
+    general = dispatch_all(handlers, events, handler_errors, general=True, **given)
+    assert tight == general
+    assert bool(tight[2]) is monitored
 
 
 def test_which_fires_enter_the_tight_loop(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,198 @@
+"""
+How a dispatcher calls its monitors' hooks: hooks that provably do nothing
+are left out (with the clock reads only they needed), the others are called
+as before, and a handler that answered None is told with one outcome made once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support import result_of
+from twisted.internet.task import Clock
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_event_dispatcher import EventDispatcher, FireResult, HandlerId, HandlerOutcome, IFireMonitor
+from twisted_event_dispatcher._monitors import Monitors, monitors_to_tell
+
+
+class CountingClock(Clock):
+    """
+    A test clock that counts how often it is read.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def seconds(self) -> float:
+        self.reads += 1
+        return super().seconds()
+
+
+@implementer(IFireMonitor)
+class Silent:
+    """
+    A monitor each of whose hooks does nothing, written in each way that
+    compiles to nothing.
+    """
+
+    def fire_started(self, fire: FireResult) -> None:
+        pass
+
+    def phase_started(self, fire: FireResult, phase: str) -> None:
+        """Nothing."""
+
+    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None: ...
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        return None
+
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
+        pass
+
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        pass
+
+
+@implementer(IFireMonitor)
+class HandlersOnly(Silent):
+    """
+    A monitor that only hears of handlers finishing.
+    """
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[HandlerId, HandlerOutcome, float]] = []
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        self.finished.append((handler_id, outcome, seconds))
+
+
+def started(clock: Clock) -> EventDispatcher:
+    dispatcher = EventDispatcher(("user",), clock=clock)
+    dispatcher.start()
+    return dispatcher
+
+
+def test_a_monitor_whose_hooks_do_nothing_costs_no_call_and_no_clock_read() -> None:
+    clock = CountingClock()
+    dispatcher = started(clock)
+    calls: list[object] = []
+    dispatcher.register(calls.append, "during", use_weakref=False)
+    dispatcher.add_monitor(Silent())
+    assert dispatcher._runner.monitors is None
+    assert result_of(dispatcher.fire_event("e", user="bob")).values == (None,)
+    assert calls == ["e"]
+    assert clock.reads == 0
+
+
+def test_the_hooks_that_do_something_are_still_called_and_timed() -> None:
+    clock = CountingClock()
+    dispatcher = started(clock)
+
+    def slow(event: object) -> None:
+        clock.advance(2)
+
+    handler_id = dispatcher.register(slow, "during", use_weakref=False)
+    monitor = HandlersOnly()
+    dispatcher.add_monitor(monitor)
+    result_of(dispatcher.fire_event("e", user="bob"))
+    assert monitor.finished == [(handler_id, HandlerOutcome(handler_id, "during", None, None), 2.0)]
+    assert clock.reads > 0
+
+
+def test_a_hook_that_cannot_take_its_arguments_is_called_and_its_failure_logged() -> None:
+    @implementer(IFireMonitor)
+    class Mistaken(Silent):
+        def fire_started(self) -> None:  # type: ignore[override]
+            pass
+
+    logged: list[LogEvent] = []
+
+    @implementer(ILogObserver)
+    def observe(event: LogEvent) -> None:
+        if "log_failure" in event:
+            logged.append(event)
+
+    dispatcher = started(Clock())
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    dispatcher.add_monitor(Mistaken())
+    globalLogPublisher.addObserver(observe)
+    try:
+        assert result_of(dispatcher.fire_event("e", user="bob")).values == (None,)
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert [event["hook"] for event in logged] == ["fire_started"]
+    assert logged[0]["log_failure"].check(TypeError)
+
+
+def test_callable_objects_and_generator_functions_are_never_left_out() -> None:
+    class Hook:
+        def __call__(self, fire: FireResult, phase: str) -> None:
+            pass  # does nothing, but it is not a function: it is called
+
+    @implementer(IFireMonitor)
+    class Unusual(Silent):
+        phase_started = Hook()
+
+        def handler_started(self, fire: FireResult, handler_id: HandlerId) -> Any:
+            yield  # calling it runs nothing, but it is not a plain function: it is called
+
+    monitors = Monitors([Unusual()], Clock().seconds)
+    assert monitors.phase_start is not None
+    assert monitors.handler_start is not None
+    assert monitors.fire_start is None
+    assert monitors.handler_end is None
+
+
+def test_many_monitors_are_told_in_turn_and_a_failing_one_does_not_stop_the_others() -> None:
+    heard: list[str] = []
+
+    @implementer(IFireMonitor)
+    class Broken(Silent):
+        def phase_started(self, fire: FireResult, phase: str) -> None:
+            raise RuntimeError("broken monitor")
+
+    @implementer(IFireMonitor)
+    class Listening(Silent):
+        def phase_started(self, fire: FireResult, phase: str) -> None:
+            heard.append(phase)
+
+    dispatcher = started(Clock())
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    dispatcher.add_monitor(Broken())
+    dispatcher.add_monitor(Listening())
+    result_of(dispatcher.fire_event("e", user="bob"))
+    assert heard == ["during"]
+    assert monitors_to_tell([Silent(), Silent()], Clock().seconds) is None
+
+
+def test_a_handler_that_answered_none_is_told_with_one_outcome_made_once() -> None:
+    dispatcher = started(Clock())
+    handler_id = dispatcher.register(lambda event: None, "during", use_weakref=False)
+    monitor = HandlersOnly()
+    dispatcher.add_monitor(monitor)
+    result_of(dispatcher.fire_event("e", user="bob"))
+    result_of(dispatcher.fire_event("f", user="amy"))
+    (_, first, _), (_, second, _) = monitor.finished
+    assert first is second
+    assert first == HandlerOutcome(handler_id, "during", None, None, "succeeded")
+
+
+def test_the_outcomes_kept_are_bounded() -> None:
+    dispatcher = started(Clock())
+    monitor = HandlersOnly()
+    dispatcher.add_monitor(monitor)
+    for _ in range(1100):
+        dispatcher.register(lambda event: None, "during", use_weakref=False)
+    result_of(dispatcher.fire_event("e", user="bob"))
+    monitors = dispatcher._runner.monitors
+    assert monitors is not None
+    assert len(monitor.finished) == 1100
+    assert 0 < len(monitors.outcomes) <= 1024
