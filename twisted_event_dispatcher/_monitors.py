@@ -146,7 +146,8 @@ class Monitors:
     ``handler_end``, ``phase_end``, ``fire_end``): the bound method of the
     only monitor that has it (its failure is the caller's to log, with
     :func:`failed`), or one that tells each in turn (and logs their
-    failures itself).  A no-op monitor then costs its own calls and little more.
+    failures itself).  Hooks that do nothing are left out (see
+    :func:`monitors_to_tell`): a monitor costs the hooks it writes.
 
     :ivar outcomes: the outcome of each handler that answered None, made
         once (see :meth:`returned_none`).
