@@ -378,9 +378,9 @@ class SpecIndex(Generic[T]):
         loads: list[int] = []
         for keyword, value in constraints:
             by_value = by_keyword.get(keyword)
-            loads.append(0 if by_value is None else _entry_size(by_value.get(value)))
-        order = sorted(range(len(loads)), key=loads.__getitem__)
-        return tuple([constraints[at] for at in order])
+            entry = None if by_value is None else by_value.get(value)
+            loads.append(0 if entry is None else entry.size if type(entry) is _Bucket else 1)
+        return tuple(map(constraints.__getitem__, sorted(range(len(loads)), key=loads.__getitem__)))
 
     def add(self, item: T, filings: Sequence[Filing]) -> None:
         """
