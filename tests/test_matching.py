@@ -105,6 +105,101 @@ def test_index_agrees_with_brute_force(
         assert list(index.lookup(details)) == expected
 
 
+WIDE_KEYWORDS = frozenset("abcde")
+WIDE_DETAILS = st.dictionaries(st.sampled_from(sorted(WIDE_KEYWORDS)), VALUES, max_size=5)
+WIDE_ALTERNATIVE = st.dictionaries(st.sampled_from(sorted(WIDE_KEYWORDS)), VALUES | CHOICES, max_size=5)
+WIDE_ITEMS = st.tuples(st.lists(WIDE_ALTERNATIVE, min_size=1, max_size=2), st.integers(0, 5))
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), WIDE_ITEMS),
+        st.tuples(st.just("remove"), st.integers(min_value=0, max_value=40)),
+        st.tuples(st.just("fire"), WIDE_DETAILS),
+    ),
+    max_size=80,
+)
+
+
+@settings(deadline=None, max_examples=400)
+@given(operations=OPERATIONS)
+def test_index_agrees_with_brute_force_through_interleaved_changes(operations: list[tuple[str, Any]]) -> None:
+    """
+    Additions, removals and lookups in any order, over specs of up to five
+    keywords (so that several items share a pair and are grouped there by
+    their probes), with alternatives, any_of values and unconstrained items:
+    every lookup returns exactly the items the reference matches, once each,
+    in registration order.
+    """
+    index: SpecIndex[Item] = SpecIndex()
+    live: list[Item] = []
+    added = 0
+    for operation, argument in operations:
+        if operation == "add":
+            alternatives, pick = argument
+            item = Item(added, alternatives, pick)
+            added += 1
+            index.add(item, item.filings)
+            live.append(item)
+        elif operation == "remove":
+            if argument < len(live):
+                item = live.pop(argument)
+                assert index.remove(item, item.filings)
+                assert not index.remove(item, item.filings)
+        else:
+            expected = [item for item in live if item.matches(argument)]
+            assert list(index.lookup(argument)) == expected
+        assert len(index) == len(live)
+    assert index.items() == live
+
+
+class Counted:
+    """
+    A value that counts how often it is compared for equality (equal to
+    any other of its kind).
+    """
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        Counted.compared += 1
+        return isinstance(other, Counted)
+
+    def __hash__(self) -> int:
+        return 7
+
+
+def test_a_lookup_checks_only_the_group_whose_probe_is_fired() -> None:
+    """
+    A hundred items share the pair they are filed under, each with its own
+    second constraint (its probe): a fire that meets one probe has the
+    remaining constraints of that one item checked, and of no other.
+    """
+    index: SpecIndex[Item] = SpecIndex()
+    items = [Item(seq, [{"a": 1, "b": seq, "c": Counted()}], 0) for seq in range(100)]
+    for item in items:
+        index.add(item, item.filings)
+    assert index.bucket_size("a", 1) == 100
+    Counted.compared = 0
+    assert list(index.lookup({"a": 1, "b": 42, "c": Counted()})) == [items[42]]
+    assert Counted.compared == 1
+    assert list(index.lookup({"a": 1, "b": 42, "c": "other"})) == []
+    assert list(index.lookup({"a": 1, "b": 100, "c": Counted()})) == []
+
+
+def test_most_selective_first_orders_constraints_by_how_many_are_filed_under_each() -> None:
+    """
+    What registration files a spec under (the first) and groups it by (the
+    second): the pairs with the fewest items filed, ties in the order given.
+    """
+    index: SpecIndex[Item] = SpecIndex()
+    for seq in range(3):
+        item = Item(seq, [{"a": 1}], 0)
+        index.add(item, item.filings)
+    item = Item(3, [{"b": 2}], 0)
+    index.add(item, item.filings)
+    assert index.most_selective_first((("a", 1), ("b", 2), ("c", 3))) == (("c", 3), ("b", 2), ("a", 1))
+    assert index.most_selective_first((("c", 3), ("d", 4))) == (("c", 3), ("d", 4))
+
+
 @settings(deadline=None, max_examples=200)
 @given(spec=SPECS, details=DETAILS)
 def test_residual_check_is_the_reference_match(spec: dict[str, object], details: dict[str, object]) -> None:
@@ -164,6 +259,12 @@ def test_removing_an_absent_item_reports_false() -> None:
     assert not index.remove(item, item.filings)
     wild = Item(2, [{}], 0)
     assert not index.remove(wild, wild.filings)
+    grouped = [Item(seq, [{"a": 1, "b": seq}], 0) for seq in range(3, 6)]
+    for item in grouped[:2]:
+        index.add(item, item.filings)
+    assert not index.remove(grouped[2], grouped[2].filings)
+    assert index.remove(grouped[0], grouped[0].filings)
+    assert list(index.lookup({"a": 1, "b": 4})) == [grouped[1]]
 
 
 def test_unknown_keyword_names_it_and_the_allowed_ones() -> None:

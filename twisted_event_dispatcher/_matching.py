@@ -21,7 +21,7 @@ Pure and Twisted-free.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar, final
 
 from ._errors import UnhashableValueError, UnknownKeywordError
 from ._options import AnyOf
@@ -30,7 +30,9 @@ __all__ = [
     "HASHABLE_TYPES",
     "MISSING",
     "Filed",
+    "Filing",
     "KeywordCheck",
+    "Pair",
     "Residual",
     "SpecIndex",
     "check_details",
@@ -38,6 +40,7 @@ __all__ = [
     "check_hashable",
     "check_keywords",
     "normalize_spec",
+    "probe_of",
     "residual_fits",
     "spec_matches",
 ]
@@ -195,53 +198,130 @@ def residual_fits(rest: Residual, details: Mapping[str, object]) -> bool:
     return True
 
 
-def _add_to_bucket(bucket: object, item: object) -> object:
+#: A ``(keyword, value)`` constraint.
+Pair = tuple[str, object]
+
+#: Where an item is filed: a ``(keyword, value)`` pair, or None among the wildcards.
+Filing = Pair | None
+
+
+def probe_of(rest: Residual, filed: Pair) -> Pair:
     """
-    A bucket holds one item alone, or an insertion-ordered set of items (a
+    The constraint that sorts an item within the bucket of ``filed``: the
+    first plain constraint of ``rest`` (among its first two) on another
+    keyword, or ``filed`` itself, which every lookup reaching the bucket
+    meets.  It depends only on what the item constrains, so adding and
+    removing find the same one.
+    """
+    if type(rest) is tuple:
+        for keyword, expected in rest[:2]:
+            if keyword != filed[0] and type(expected) is not AnyOf:
+                return (keyword, expected)
+    return filed
+
+
+def _add_member(members: object, item: object) -> object:
+    """
+    Members are one item alone, or an insertion-ordered set of items (a
     dict whose values are all None).
     """
-    if bucket is None:
+    if members is None:
         return item
-    if type(bucket) is dict:
-        bucket[item] = None
-        return bucket
-    return {bucket: None, item: None}
+    if type(members) is dict:
+        members[item] = None
+        return members
+    return {members: None, item: None}
 
 
-def _remove_from_bucket(bucket: object, item: object) -> tuple[bool, object]:
+def _remove_member(members: object, item: object) -> tuple[bool, object]:
     """
-    Remove ``item``; return whether it was there and what the bucket becomes.
+    Remove ``item``; return whether it was there and what the members become.
     """
-    if type(bucket) is dict:
-        if item not in bucket:
-            return False, bucket
-        del bucket[item]
-        if len(bucket) == 1:
-            return True, next(iter(bucket))
-        return True, bucket
-    if bucket is item:
+    if type(members) is dict:
+        if item not in members:
+            return False, members
+        del members[item]
+        if len(members) == 1:
+            return True, next(iter(members))
+        return True, members
+    if members is item:
         return True, None
-    return False, bucket
+    return False, members
 
 
-def _bucket_items(bucket: object) -> list[object]:
-    if type(bucket) is dict:
-        return list(bucket)
-    return [bucket]
+def _members(members: object) -> list[object]:
+    if type(members) is dict:
+        return list(members)
+    return [members]
 
 
-def _bucket_size(bucket: object) -> int:
-    if bucket is None:
+@final
+class _Bucket:
+    """
+    The items filed under one pair, when there are several: grouped by
+    their probe (see :func:`probe_of`), so that a lookup picks out the
+    groups whose probe the details meet (a set intersection, in C) and
+    looks no further at the others.
+    """
+
+    __slots__ = ("by_probe", "size")
+
+    def __init__(self) -> None:
+        self.by_probe: dict[Pair, object] = {}
+        self.size = 0
+
+    def add(self, item: Filed, filed: Pair) -> None:
+        probe = probe_of(item.rest, filed)
+        self.by_probe[probe] = _add_member(self.by_probe.get(probe), item)
+        self.size += 1
+
+    def remove(self, item: Filed, filed: Pair) -> bool:
+        probe = probe_of(item.rest, filed)
+        found, members = _remove_member(self.by_probe.get(probe), item)
+        if not found:
+            return False
+        if members is None:
+            del self.by_probe[probe]
+        else:
+            self.by_probe[probe] = members
+        self.size -= 1
+        return True
+
+    def items(self) -> list[object]:
+        every: list[object] = []
+        for members in self.by_probe.values():
+            every.extend(_members(members))
+        return every
+
+    def only(self) -> object:
+        """
+        The one item left.
+        """
+        (members,) = self.by_probe.values()
+        return members
+
+
+def _check_of(rest: Residual) -> frozenset[Pair] | Residual:
+    """
+    How to check a residual: as a set of pairs when each value is plain,
+    else as it is (see :func:`residual_fits`).
+    """
+    if type(rest) is tuple:
+        for _, expected in rest:
+            if type(expected) is AnyOf:
+                return rest
+        return frozenset(rest)
+    return rest
+
+
+def _entry_size(entry: object) -> int:
+    if entry is None:
         return 0
-    return len(bucket) if type(bucket) is dict else 1
+    return entry.size if type(entry) is _Bucket else 1
 
 
 def _seq_of(item: Filed) -> int:
     return item.seq
-
-
-#: Where an item is filed: a ``(keyword, value)`` pair, or None among the wildcards.
-Filing = tuple[str, object] | None
 
 
 class SpecIndex(Generic[T]):
@@ -249,11 +329,11 @@ class SpecIndex(Generic[T]):
     Items filed by match-spec, looked up by event details.
 
     Items are hashable objects compared by identity, with a ``seq`` (their
-    registration order) and a ``rest`` (see :data:`Residual`).  Lookups
-    answer in ``seq`` order.
+    registration order) and a ``rest`` (see :data:`Residual`, which must not
+    change while the item is filed).  Lookups answer in ``seq`` order.
     """
 
-    __slots__ = ("_by_keyword", "_multiple", "_wild", "constrained", "keywords", "size", "wild")
+    __slots__ = ("_by_keyword", "_checks", "_multiple", "_wild", "constrained", "keywords", "size", "wild")
 
     #: How many items are filed: a plain attribute, cheap to test on every fire.
     size: int
@@ -270,19 +350,37 @@ class SpecIndex(Generic[T]):
         self.size = 0
         self.keywords = frozenset()
         self.constrained = False
+        # keyword -> value -> one item filed under that pair, or a _Bucket.
         self._by_keyword: dict[str, dict[object, object]] = {}
         self._wild: object = None
         self.wild = ()
         # How many items are filed more than once (several alternatives):
         # while there are any, a lookup may find one twice.
         self._multiple = 0
+        # item -> how to check its residual (see _check_of), made the first
+        # time it is a candidate.
+        self._checks: dict[T, frozenset[Pair] | Residual] = {}
 
     def bucket_size(self, keyword: str, value: object) -> int:
         """
         How many items are filed under ``(keyword, value)``.
         """
         by_value = self._by_keyword.get(keyword)
-        return 0 if by_value is None else _bucket_size(by_value.get(value))
+        return 0 if by_value is None else _entry_size(by_value.get(value))
+
+    def most_selective_first(self, constraints: Sequence[Pair]) -> tuple[Pair, ...]:
+        """
+        ``constraints`` ordered by how many items are filed under each, the
+        fewest first (the order of ``constraints`` among equals): the first
+        is where to file an item, the second its probe.
+        """
+        by_keyword = self._by_keyword
+        loads: list[int] = []
+        for keyword, value in constraints:
+            by_value = by_keyword.get(keyword)
+            entry = None if by_value is None else by_value.get(value)
+            loads.append(0 if entry is None else entry.size if type(entry) is _Bucket else 1)
+        return tuple(map(constraints.__getitem__, sorted(range(len(loads)), key=loads.__getitem__)))
 
     def add(self, item: T, filings: Sequence[Filing]) -> None:
         """
@@ -293,7 +391,7 @@ class SpecIndex(Generic[T]):
             self._multiple += 1
         for filing in filings:
             if filing is None:
-                self._wild = _add_to_bucket(self._wild, item)
+                self._wild = _add_member(self._wild, item)
                 self.wild = None
                 continue
             keyword, value = filing
@@ -302,7 +400,15 @@ class SpecIndex(Generic[T]):
                 by_value = self._by_keyword[keyword] = {}
                 self.keywords = frozenset(self._by_keyword)
                 self.constrained = True
-            by_value[value] = _add_to_bucket(by_value.get(value), item)
+            entry = by_value.get(value)
+            if entry is None:
+                by_value[value] = item
+                continue
+            if type(entry) is not _Bucket:
+                bucket = _Bucket()
+                bucket.add(entry, filing)  # type: ignore[arg-type]
+                entry = by_value[value] = bucket
+            entry.add(item, filing)
 
     def remove(self, item: T, filings: Sequence[Filing]) -> bool:
         """
@@ -311,6 +417,8 @@ class SpecIndex(Generic[T]):
         found = False
         for filing in filings:
             found = self._remove(item, filing) or found
+        if self._checks:
+            self._checks.pop(item, None)
         if found:
             self.size -= 1
             if len(filings) > 1:
@@ -319,26 +427,28 @@ class SpecIndex(Generic[T]):
 
     def _remove(self, item: T, filing: Filing) -> bool:
         if filing is None:
-            found, self._wild = _remove_from_bucket(self._wild, item)
+            found, self._wild = _remove_member(self._wild, item)
             self.wild = None
             return found
         keyword, value = filing
         by_value = self._by_keyword.get(keyword)
         if by_value is None:
             return False
-        bucket = by_value.get(value)
-        if bucket is None:
+        entry = by_value.get(value)
+        if type(entry) is _Bucket:
+            if not entry.remove(item, filing):
+                return False
+            if entry.size == 1:
+                by_value[value] = entry.only()
+            return True
+        if entry is not item:
             return False
-        found, rest = _remove_from_bucket(bucket, item)
-        if rest is not None:
-            by_value[value] = rest
-            return found
         del by_value[value]
         if not by_value:
             del self._by_keyword[keyword]
             self.keywords = frozenset(self._by_keyword)
             self.constrained = bool(self.keywords)
-        return found
+        return True
 
     def wild_items(self) -> tuple[T, ...]:
         """
@@ -346,16 +456,18 @@ class SpecIndex(Generic[T]):
         """
         wild = self.wild
         if wild is None:
-            wild = self.wild = () if self._wild is None else tuple(_bucket_items(self._wild))  # type: ignore[arg-type]
+            wild = self.wild = () if self._wild is None else tuple(_members(self._wild))  # type: ignore[arg-type]
         return wild
 
     def lookup(self, details: Mapping[str, object]) -> Sequence[T]:
         """
         The items whose specs ``details`` match, in ``seq`` order.
 
-        The values of ``details`` must be hashable (the caller checks).  The
-        sequence returned is the caller's: later changes to the index do not
-        alter it.
+        Each detail fired leads to the items filed under it; of those, only
+        the groups whose probe the details meet too are candidates, and only
+        the candidates' remaining constraints are checked.  The values of
+        ``details`` must be hashable (the caller checks).  The sequence
+        returned is the caller's: later changes to the index do not alter it.
         """
         wild = self.wild
         if wild is None:
@@ -363,42 +475,63 @@ class SpecIndex(Generic[T]):
         by_keyword = self._by_keyword
         if not by_keyword:
             return wild
-        first: object = None
-        found: list[T] | None = None
-        for keyword, value in details.items():
+        fired = details.items()
+        candidates: list[T] = []
+        sources = 0  # how many runs in seq order the candidates come in
+        for keyword, value in fired:
             by_value = by_keyword.get(keyword)
             if by_value is None:
                 continue
-            bucket = by_value.get(value)
-            if bucket is None:
+            entry = by_value.get(value)
+            if entry is None:
                 continue
-            if first is None:
-                first = bucket
+            if type(entry) is not _Bucket:
+                candidates.append(entry)  # type: ignore[arg-type]
+                sources += 1
                 continue
-            if found is None:
-                found = [*wild, *_bucket_items(first)]  # type: ignore[list-item]
-            found.extend(_bucket_items(bucket))  # type: ignore[arg-type]
-        if first is None:
+            by_probe = entry.by_probe
+            for probe in by_probe.keys() & fired:
+                members = by_probe[probe]
+                if type(members) is dict:
+                    candidates.extend(members)
+                else:
+                    candidates.append(members)  # type: ignore[arg-type]
+                sources += 1
+        if not candidates:
             return wild
-        if found is None:
-            if type(first) is not dict:  # one item found: the common case
-                if first.rest is not None and not residual_fits(first.rest, details):  # type: ignore[attr-defined]
-                    return wild
-                if not wild:
-                    return (first,)  # type: ignore[return-value]
-                found = [*wild, first]  # type: ignore[list-item]
-            else:
-                found = [item for item in first if item.rest is None or residual_fits(item.rest, details)]
-                if not wild:
-                    return found
-                found[:0] = wild
-                if self._multiple:
-                    found = list(dict.fromkeys(found))
-        else:
+        found = self._checked(candidates, details)
+        if wild:
+            found[:0] = wild
+            sources += 1
+        if sources > 1:
             if self._multiple:
                 found = list(dict.fromkeys(found))
-            found = [item for item in found if item.rest is None or residual_fits(item.rest, details)]
-        found.sort(key=_seq_of)
+            found.sort(key=_seq_of)
+        return found
+
+    def _checked(self, candidates: list[T], details: Mapping[str, object]) -> list[T]:
+        """
+        The candidates whose remaining constraints ``details`` meet.  A
+        remaining spec of plain values is checked as a set, in C: its pairs
+        are a subset of the details' items.  The set is made the first time
+        an item is a candidate, and kept while it is filed.
+        """
+        checks = self._checks
+        fired = details.items()
+        found: list[T] = []
+        for item in candidates:
+            rest = item.rest
+            if rest is None:
+                found.append(item)
+                continue
+            check = checks.get(item)
+            if check is None:
+                check = checks[item] = _check_of(rest)
+            if type(check) is frozenset:
+                if check <= fired:
+                    found.append(item)
+            elif residual_fits(check, details):  # type: ignore[arg-type]
+                found.append(item)
         return found
 
     def __len__(self) -> int:
@@ -408,10 +541,13 @@ class SpecIndex(Generic[T]):
         """
         Every item in the index, in ``seq`` order.
         """
-        every: list[T] = [] if self._wild is None else _bucket_items(self._wild)  # type: ignore[assignment]
+        every: list[T] = [] if self._wild is None else _members(self._wild)  # type: ignore[assignment]
         for by_value in self._by_keyword.values():
-            for bucket in by_value.values():
-                every.extend(_bucket_items(bucket))  # type: ignore[arg-type]
+            for entry in by_value.values():
+                if type(entry) is _Bucket:
+                    every.extend(entry.items())  # type: ignore[arg-type]
+                else:
+                    every.append(entry)  # type: ignore[arg-type]
         if self._multiple:
             every = list(dict.fromkeys(every))
         every.sort(key=_seq_of)

@@ -204,7 +204,8 @@ class Registration:
     A plain registration (no options, one spec of plain values) holds its
     handler in ``fn`` (strongly) or ``ref`` (weakly), and is filed under
     ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
-    holds its whole spec when it constrains more than that one keyword.
+    holds its whole spec, most selective constraint first (the one it is
+    filed under), when it constrains more than that one keyword.
 
     A registration with options has a :class:`Tuned`, which holds its
     handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
@@ -257,8 +258,8 @@ class Registration:
     def alternatives(self) -> list[dict[str, object]]:
         if self.tuned is not None:
             return [alternative.describe() for alternative in self.tuned.alternatives]
-        if type(self.rest) is tuple:
-            return [dict(self.rest)]
+        if type(self.rest) is tuple:  # the whole spec, most selective first
+            return [dict(sorted(self.rest))]
         return [{} if self.keyword is None else {self.keyword: self.value}]
 
     def spec_text(self) -> str:
@@ -486,11 +487,9 @@ class Registry:
             registration.keyword = keywords[0]
             registration.value = values[0]
         elif keywords:
-            index = phase.index
-            chosen = min(range(len(keywords)), key=lambda at: index.bucket_size(keywords[at], values[at]))
-            registration.keyword = keywords[chosen]
-            registration.value = values[chosen]
-            registration.rest = tuple(zip(keywords, values, strict=True))
+            rest = phase.index.most_selective_first(tuple(zip(keywords, values, strict=True)))
+            registration.keyword, registration.value = rest[0]
+            registration.rest = rest
         if registration.label in phase.referenced:
             self._check_order(phase, registration)
         return registration
