@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import count_succeed
 from twisted.internet.defer import Deferred, setDebugging, succeed
 
 from twisted_event_dispatcher import EventDispatcher, HandlerId, UnknownHandlerError, _fired, any_of
@@ -151,15 +152,7 @@ def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> l
     under another Twisted; the list holds the results succeed() was called
     with meanwhile.
     """
-    through_succeed: list[object] = []
-
-    def counting_succeed(result: object) -> Deferred[object]:
-        through_succeed.append(result)
-        return succeed(result)
-
-    monkeypatch.setattr(_fired, "DIRECT", request.param)
-    monkeypatch.setattr(_fired, "succeed", counting_succeed)
-    return through_succeed
+    return count_succeed(monkeypatch, _fired, request.param)
 
 
 def test_added_and_removed_give_what_succeed_would(direct: list[object]) -> None:
