@@ -5,14 +5,17 @@ Deferreds, a filter for log noise, and a monitor that does nothing.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
+import pytest
+from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from twisted_event_dispatcher import HandlerOutcome, IDispatchMonitor
 from twisted_event_dispatcher.testing import failure_of, result_of
 
-__all__ = ["SilentMonitor", "failure_of", "result_of", "unhandled_errors"]
+__all__ = ["SilentMonitor", "count_succeed", "failure_of", "result_of", "unhandled_errors"]
 
 
 @implementer(IDispatchMonitor)
@@ -41,3 +44,20 @@ def unhandled_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     The log events that report an "Unhandled error in Deferred".
     """
     return [event for event in events if "Unhandled error" in str(event.get("log_format", ""))]
+
+
+def count_succeed(monkeypatch: pytest.MonkeyPatch, module: ModuleType, direct: bool) -> list[object]:
+    """
+    Turn the direct path of ``module`` (``_runner`` or ``_fired``: its
+    ``DIRECT``) on or off, and count its calls of ``succeed()``: the list
+    returned holds the results it is called with.
+    """
+    through_succeed: list[object] = []
+
+    def counting_succeed(result: object) -> Deferred[object]:
+        through_succeed.append(result)
+        return succeed(result)
+
+    monkeypatch.setattr(module, "DIRECT", direct)
+    monkeypatch.setattr(module, "succeed", counting_succeed)
+    return through_succeed

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import count_succeed
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, setDebugging, succeed
 
@@ -122,15 +123,7 @@ def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> l
     under another Twisted; the list holds the results succeed() was called
     with by the dispatcher meanwhile.
     """
-    through_succeed: list[object] = []
-
-    def counting_succeed(result: object) -> Deferred[object]:
-        through_succeed.append(result)
-        return succeed(result)
-
-    monkeypatch.setattr(_runner, "DIRECT", request.param)
-    monkeypatch.setattr(_runner, "succeed", counting_succeed)
-    return through_succeed
+    return count_succeed(monkeypatch, _runner, request.param)
 
 
 def test_with_the_direct_path_off_a_plain_fire_calls_succeed(direct: list[object]) -> None:

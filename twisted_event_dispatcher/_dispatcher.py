@@ -22,13 +22,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Literal, Unpack
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from zope.interface import implementer
 from zope.interface.interface import InterfaceClass
 
 from ._admission import Admission, NestedPolicy
 from ._errors import UnknownHandlerError
+from ._fired import fired
 from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
@@ -45,7 +46,7 @@ from ._options import (
     check_queue_bound,
     check_timeout,
 )
-from ._registry import Registry
+from ._registry import Registry, check_handler
 from ._result import FireResult
 from ._run import DEFAULT_FIRE, FireOptions, RunSettings, describe_calling
 from ._runner import Runner
@@ -247,8 +248,7 @@ class EventDispatcher(Service):
         """
         See :meth:`IEventDispatcher.register`.
         """
-        if not callable(listen_fn):
-            raise TypeError(f"handler must be callable, got {listen_fn!r}")
+        check_handler(listen_fn)
         checked = HandlerOptions(**options) if options else None
         return self._registry.register(listen_fn, phase, match, where, use_weakref, checked)
 
@@ -258,7 +258,7 @@ class EventDispatcher(Service):
         """
         See :meth:`IEventDispatcher.add_event_handler`.
         """
-        return succeed(self.register(listen_fn, phase, match=match_spec, use_weakref=use_weakref))
+        return fired(self._registry.add(listen_fn, phase, match_spec, use_weakref))
 
     def unregister(self, handler_id: HandlerId) -> None:
         """
@@ -271,10 +271,10 @@ class EventDispatcher(Service):
         See :meth:`IEventDispatcher.remove_event_handler`.
         """
         try:
-            self.unregister(handler_id)
+            self._registry.unregister(handler_id)
         except UnknownHandlerError:
             return fail()
-        return succeed(None)
+        return fired(None)
 
     def handler_ids(self, phase: str | None = None) -> list[HandlerId]:
         """

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_fired -*-
 """
-What an already-fired `Deferred` holds, so that a plain fire can make one
-for the price of its attributes.
+What an already-fired `Deferred` holds, so that a plain fire, an added
+handler or a removed one can make one for the price of its attributes.
 
 `succeed` builds one by calling ``Deferred()`` (a Python ``__init__`` with a
 debugging check) and then setting three attributes.  The dispatcher's plain
@@ -13,11 +13,14 @@ another Twisted it calls `succeed`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 
-__all__ = ["DIRECT", "STATE", "state_is_known"]
+__all__ = ["DIRECT", "STATE", "fired", "state_is_known"]
 
 from twisted.internet.defer import Deferred, succeed
+
+_new: Final = object.__new__
+_T = TypeVar("_T")
 
 #: What `succeed` leaves in a Deferred besides its ``result``: the
 #: attributes the dispatcher writes.
@@ -48,3 +51,20 @@ def state_is_known(
 
 #: Whether writing `STATE` directly gives what `succeed` gives.
 DIRECT: Final = state_is_known()
+
+
+def fired(result: _T) -> Deferred[_T]:
+    """
+    What ``succeed(result)`` returns: made directly when `DIRECT` (and
+    Deferred debugging, which records who made each, is off), else by
+    `succeed` itself.
+    """
+    if Deferred.debug or not DIRECT:
+        return succeed(result)
+    made: Deferred[_T] = _new(Deferred)
+    made._callbacks = []
+    made._canceller = None
+    made.result = result
+    made.called = True
+    made._chainedTo = None
+    return made

@@ -192,7 +192,7 @@ class PhaseHandlers(Generic[R]):
             if options.constrains_order:
                 self.constrained += 1
                 self.referenced = self.referenced | options.requires | options.required_by
-        self._changed()
+        self.changed()
 
     def removed(self, registration: R) -> None:
         """
@@ -206,16 +206,18 @@ class PhaseHandlers(Generic[R]):
                 self.referenced = frozenset(
                     name for other in self.ordering for name in other.requires | other.required_by
                 )
-        self._changed()
+        self.changed()
 
-    def _changed(self) -> None:
+    def changed(self) -> None:
         """
         The phase's registrations changed: forget the start orders, and see
-        again which requirements are unmet.
+        again which requirements are unmet.  All :meth:`added` and
+        :meth:`removed` do for a registration with the default options.
         """
         if self._plans:
             self._plans.clear()
-        self.warned.clear()
+        if self.warned:
+            self.warned.clear()
         if self.constrained or self._unmet:
             names = {registration.name for registration in self.index.items()}
             self._unmet = {}

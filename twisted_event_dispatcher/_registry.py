@@ -46,11 +46,13 @@ __all__ = [
     "Registration",
     "Registry",
     "Tuned",
+    "check_handler",
     "describe_callable",
     "injected_names",
 ]
 
 _log = Logger()
+_new: Final = object.__new__
 
 #: One counter for the whole process, so that ids are never reused, not even
 #: across dispatchers.
@@ -214,15 +216,17 @@ class Registration:
 
     __slots__ = ("fn", "id", "keyword", "label", "phase", "ref", "rest", "seq", "tuned", "value")
 
-    def __init__(self, phase: str, label: str) -> None:
+    def __init__(self, phase: str, label: str, keyword: str | None = None, value: object = None) -> None:
         self.seq = next(_sequence)
         self.phase = phase
         self.label = label
-        self.id = HandlerId(self)
+        # HandlerId(self), without a call of its __init__ (one per registration).
+        handle = self.id = _new(HandlerId)
+        handle._registration = self
         self.fn: Handler | None = None
         self.ref: Callable[[], Handler | None] | None = None
-        self.keyword: str | None = None
-        self.value: object = None
+        self.keyword = keyword
+        self.value = value
         self.rest: Residual = None
         self.tuned: Tuned | None = None
 
@@ -385,6 +389,14 @@ def _hold(
     holder.ref = ref
 
 
+def check_handler(fn: object) -> None:
+    """
+    :raises TypeError: if ``fn`` cannot be a handler (it is not callable).
+    """
+    if not callable(fn):
+        raise TypeError(f"handler must be callable, got {fn!r}")
+
+
 def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
     if isinstance(phases, str | bytes):
         raise TypeError(f"phases must be a sequence of names, not the single string {phases!r}")
@@ -465,7 +477,8 @@ class Registry:
         options: HandlerOptions | None,
     ) -> HandlerId:
         """
-        Register ``fn``; see ``EventDispatcher.register`` for the arguments.
+        Register ``fn``, once :func:`check_handler` has passed it; see
+        ``EventDispatcher.register`` for the arguments.
         """
         phase = self.phase(phase_name)
         if self.dead:
@@ -475,8 +488,50 @@ class Registry:
         else:
             registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
-        self._file(phase, registration)
+        self._file(phase, registration, registration.filings())
         return registration.id
+
+    def add(
+        self, fn: Handler, phase_name: str, spec: dict[str, object], use_weakref: bool | None
+    ) -> HandlerId:
+        """
+        :meth:`register` ``fn`` with a match-spec and no options, as
+        ``add_event_handler`` does: the usual shape (one keyword with a
+        plain value, held strongly) by a shorter road, anything else (and
+        any error) by :func:`check_handler` and :meth:`register`.
+        """
+        phase = self._plain_one(fn, phase_name, spec, use_weakref)
+        if phase is not None:
+            ((keyword, value),) = spec.items()
+            registration = Registration(phase_name, describe_callable(fn), keyword, value)
+            if registration.label in phase.referenced:
+                self._check_order(phase, registration)
+            registration.fn = fn
+            self._file(phase, registration, [(keyword, value)])
+            return registration.id
+        check_handler(fn)
+        return self.register(fn, phase_name, spec, None, use_weakref, None)
+
+    def _plain_one(
+        self, fn: Handler, phase_name: str, spec: dict[str, object], use_weakref: bool | None
+    ) -> PhaseHandlers[Registration] | None:
+        """
+        The phase to file ``fn`` in if :meth:`add` may take the shorter road:
+        the phase exists, ``fn`` is callable and held strongly (no bound
+        method, held weakly by default), and ``spec`` constrains one allowed
+        keyword to a hashable value, neither None (a wildcard) nor :class:`AnyOf`.
+        """
+        if len(spec) != 1 or use_weakref is not None or self.dead or type(fn) is MethodType:
+            return None
+        phase = self._by_name.get(phase_name) if type(phase_name) is str else None
+        ((keyword, value),) = spec.items()
+        if phase is None or keyword not in self.allowed or value is None or type(value) is AnyOf:
+            return None
+        try:
+            hash(value)
+        except TypeError:
+            return None
+        return phase if callable(fn) else None
 
     def _plain(
         self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
@@ -533,9 +588,14 @@ class Registry:
         """
         check_acyclic([*phase.index.items(), new], phase.name)
 
-    def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
-        phase.index.add(registration, registration.filings())
-        phase.added(registration)
+    def _file(
+        self, phase: PhaseHandlers[Registration], registration: Registration, filings: list[Filing]
+    ) -> None:
+        phase.index.add(registration, filings)
+        if registration.tuned is None:  # default options: order nothing
+            phase.changed()
+        else:
+            phase.added(registration)
         self.last_seq = registration.seq
         if phase.index.size == 1:
             self._refresh_live()
@@ -561,8 +621,12 @@ class Registry:
         phase = self._by_name.get(registration.phase)
         if phase is None or not phase.index.remove(registration, registration.filings()):
             return False
-        phase.removed(registration)
-        registration.release()
+        if registration.tuned is None:  # default options: ordered nothing
+            phase.changed()
+            registration.fn = registration.ref = None
+        else:
+            phase.removed(registration)
+            registration.release()
         if not phase.index.size:
             self._refresh_live()
         return True
