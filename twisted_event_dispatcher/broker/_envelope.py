@@ -103,6 +103,14 @@ def event_id_time_ms(event_id: str) -> int:
 
 
 def _check_details(details: Mapping[str, object], allowed: tuple[type, ...]) -> dict[str, object]:
+    if type(details) is dict:  # the usual details, at once: plain keywords and values
+        for keyword, value in details.items():
+            if type(value) not in allowed or type(keyword) is not str or not keyword.isidentifier():
+                break
+            if keyword in TRACE_HEADERS:
+                break
+        else:
+            return dict(details)
     if not isinstance(details, Mapping):
         raise EnvelopeError(f"details must be a mapping of keyword to value, got {details!r}")
     checked: dict[str, object] = {}
