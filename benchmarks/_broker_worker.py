@@ -9,7 +9,10 @@ message; ``ours`` runs a consumer group whose one handler reads the event
 (with an in-memory completion log if ``BENCH_LOG=memory``).
 Each prints ``ready`` once consuming, then, once no message came for half a
 second after the last, one JSON line: how many it handled, the time of its
-last acknowledgement, and each event's publish-to-handler latency.
+last acknowledgement, the CPU seconds it spent from ``ready`` to its last
+event, and each event's publish-to-handler latency.  ``ours`` acknowledges
+in batches, at most ``ACK_DELAY`` after an event's phase: that delay is
+counted in its time of last acknowledgement as if it were spent in full.
 """
 
 from __future__ import annotations
@@ -27,13 +30,19 @@ class Tally:
     def __init__(self) -> None:
         self.count = 0
         self.last = 0.0
+        self.cpu_at_start = self.cpu_at_last = 0.0
         self.latencies: list[float] = []
+
+    def start(self) -> None:
+        self.cpu_at_start = self.cpu_at_last = time.process_time()
+        print("ready", flush=True)
 
     def saw(self, published: float) -> None:
         now = time.time()
         self.latencies.append(now - published)
         self.count += 1
         self.last = now
+        self.cpu_at_last = time.process_time()
 
 
 async def wait_quiet(reactor, tally: Tally, acked) -> None:
@@ -64,7 +73,7 @@ async def raw(reactor, url: str, queue: str) -> None:
         messages.get().addCallbacks(take, lambda failure: failure.trap(Exception) and None)
 
     next_message()
-    print("ready", flush=True)
+    tally.start()
     await wait_quiet(reactor, tally, lambda: tally.count)
     report(tally)
     await connection.close()
@@ -73,6 +82,7 @@ async def raw(reactor, url: str, queue: str) -> None:
 async def ours(reactor, url: str, exchange: str) -> None:
     from twisted_event_dispatcher import EventDispatcher
     from twisted_event_dispatcher.broker import AmqpTransport, GroupSettings, MemoryCompletionLog
+    from twisted_event_dispatcher.broker._acks import ACK_DELAY
 
     tally = Tally()
     dispatcher = EventDispatcher(("kind",))
@@ -86,14 +96,19 @@ async def ours(reactor, url: str, exchange: str) -> None:
     transport.startService()
     while not group.consuming:
         await deferLater(reactor, 0.02, lambda: None)
-    print("ready", flush=True)
+    tally.start()
     await wait_quiet(reactor, tally, lambda: group.processor.counts["acked"])
+    tally.last += ACK_DELAY
     report(tally)
     await transport.stopService()
 
 
 def report(tally: Tally) -> None:
-    print(json.dumps({"count": tally.count, "last": tally.last, "latencies": tally.latencies}), flush=True)
+    cpu = tally.cpu_at_last - tally.cpu_at_start
+    print(
+        json.dumps({"count": tally.count, "last": tally.last, "cpu": cpu, "latencies": tally.latencies}),
+        flush=True,
+    )
 
 
 def main(reactor, mode: str, url: str, name: str) -> Deferred[None]:

@@ -8,18 +8,21 @@ For one and for two consumer processes, N events are published with
 publisher confirms (up to 500 unconfirmed at once) and consumed:
 
 - raw pika: the same messages (body, properties and headers), published
-  with pika's Twisted adapter to a headers exchange bound to a quorum queue,
-  consumed and acknowledged with the same adapter;
+  with pika's Twisted adapter to a headers exchange bound to a quorum queue
+  declared as a group's is (delivery limit, dead-letter exchange), consumed
+  with the same prefetch and acknowledged one by one with the same adapter;
 - this project: the same payload in its envelope, published by
   ``AmqpTransport.publish`` to the headers exchange, consumed by a consumer
   group (quorum queue, prefetch 50; no completion log, or an in-memory one
   with ``--log memory``), one handler in one phase, acknowledged after the
-  phase.
+  phase (in batches).
 
 It prints events per second from the first publish to the last
-acknowledgement, the ratio to raw pika's, and the publish-to-handler latency
-at p50 and p99 (in these bursts, mostly time spent queued), then the same
-latencies with events published at a steady 300 per second.
+acknowledgement, the ratio to raw pika's, the publish-to-handler latency
+at p50 and p99 (in these bursts, mostly time spent queued), and the CPU
+time per event of the publishing process and of the consumer processes
+(together), which moves less than the rates on a shared machine; then the
+same latencies with events published at a steady 300 per second.
 It needs RabbitMQ at 127.0.0.1:5672 and the broker extra.
 """
 
@@ -63,7 +66,9 @@ def start_workers(mode: str, url: str, name: str, count: int) -> list[subprocess
     return workers
 
 
-def collect(workers: list[subprocess.Popen[str]], started: float, events: int) -> dict[str, float]:
+def collect(
+    workers: list[subprocess.Popen[str]], started: float, events: int, publisher_cpu: float
+) -> dict[str, float]:
     reports = [json.loads(worker.stdout.readline()) for worker in workers]
     for worker in workers:
         worker.wait(timeout=60)
@@ -75,6 +80,8 @@ def collect(workers: list[subprocess.Popen[str]], started: float, events: int) -
         "rate": events / (last - started),
         "p50": statistics.quantiles(latencies, n=100)[49] * 1000,
         "p99": statistics.quantiles(latencies, n=100)[98] * 1000,
+        "publisher_us": publisher_cpu / events * 1e6,
+        "consumers_us": sum(report["cpu"] for report in reports) / events * 1e6,
     }
 
 
@@ -90,17 +97,18 @@ async def raw_channel(reactor, url: str):
     return connection, channel
 
 
-async def publish_all(publish, events: int, rate: float | None = None) -> float:
+async def publish_all(publish, events: int, rate: float | None = None) -> tuple[float, float]:
     """
     Call ``publish(number)`` for each event, keeping up to WINDOW
     unconfirmed, as fast as possible or at ``rate`` events per second;
-    return the time the first was published.
+    return the time the first was published and the CPU seconds this
+    process spent until the last was confirmed.
     """
     from twisted.internet import reactor
     from twisted.internet.defer import gatherResults
     from twisted.internet.task import deferLater
 
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     pending = []
     for number in range(events):
         pending.append(publish(number))
@@ -112,7 +120,7 @@ async def publish_all(publish, events: int, rate: float | None = None) -> float:
             if ahead > 0:
                 await deferLater(reactor, ahead, lambda: None)
     await gatherResults(pending)
-    return started
+    return started, time.process_time() - cpu
 
 
 async def run_raw(
@@ -125,10 +133,15 @@ async def run_raw(
     """
     from twisted.internet.threads import deferToThread
 
+    from twisted_event_dispatcher.broker import GroupSettings
+
     name = f"bench-raw-{secrets.token_hex(4)}"
     connection, channel = await raw_channel(reactor, url)
     await channel.exchange_declare(exchange=name, exchange_type="headers", durable=True)
-    await channel.queue_declare(queue=name, durable=True, arguments={"x-queue-type": "quorum"})
+    # The queue a consumer group declares, with its delivery limit and
+    # dead-letter exchange (which nothing here sends to).
+    arguments = GroupSettings("g", exchange=name).queue_arguments()
+    await channel.queue_declare(queue=name, durable=True, arguments=arguments)
     await channel.queue_bind(queue=name, exchange=name, arguments={"x-match": "all", "kind": "bench"})
     try:
         workers = await deferToThread(start_workers, "raw", url, name, consumers)
@@ -146,8 +159,8 @@ async def run_raw(
             body = json.dumps({"n": number, "t": now}, separators=(",", ":")).encode()
             return channel.basic_publish(name, "", body, properties, mandatory=True)
 
-        started = await publish_all(publish, events, rate)
-        return await deferToThread(collect, workers, started, events)
+        started, cpu = await publish_all(publish, events, rate)
+        return await deferToThread(collect, workers, started, events, cpu)
     finally:
         await channel.queue_delete(queue=name)
         await channel.exchange_delete(exchange=name)
@@ -166,10 +179,10 @@ async def run_ours(
     transport = AmqpTransport(url, exchange=exchange, connection_name=f"{exchange}-publisher")
     transport.startService()
     try:
-        started = await publish_all(
+        started, cpu = await publish_all(
             lambda number: transport.publish({"n": number, "t": time.time()}, {"kind": "bench"}), events, rate
         )
-        return await deferToThread(collect, workers, started, events)
+        return await deferToThread(collect, workers, started, events, cpu)
     finally:
         connection, channel = await raw_channel(reactor, url)
         for queue in (f"{exchange}.g", f"{exchange}.g.dead-letters"):
@@ -185,8 +198,8 @@ async def run_all(reactor, url: str, events: int, rounds: int) -> None:
         f"{events} events, publish with confirms -> consume -> handler -> ack; "
         f"completion log: {os.environ['BENCH_LOG']}; median of {rounds} alternating rounds"
     )
-    header = ("consumers", "raw pika ev/s", "ours ev/s", "ratio", "p50 ms", "p99 ms")
-    widths = (9, 13, 10, 6, 7, 7)
+    header = ("consumers", "raw pika ev/s", "ours ev/s", "ratio", "p50 ms", "p99 ms", "CPU us/ev pub+cons")
+    widths = (9, 13, 10, 6, 7, 7, 18)
     print("  ".join(f"{name:>{width}}" for name, width in zip(header, widths, strict=True)))
     for consumers in (1, 2):
         raws, ourses = [], []
@@ -199,7 +212,9 @@ async def run_all(reactor, url: str, events: int, rounds: int) -> None:
         print(
             f"{consumers:>9}  {raw['rate']:>13.0f}  {ours['rate']:>10.0f}  {ours['rate'] / raw['rate']:>6.2f}"
             f"  {ours['p50']:>7.1f}  {ours['p99']:>7.1f}"
-            f"   (raw pika: p50 {raw['p50']:.1f} ms, p99 {raw['p99']:.1f} ms;"
+            f"  {ours['publisher_us']:>8.0f}+{ours['consumers_us']:<9.0f}"
+            f"   (raw pika: p50 {raw['p50']:.1f} ms, p99 {raw['p99']:.1f} ms,"
+            f" CPU {raw['publisher_us']:.0f}+{raw['consumers_us']:.0f} us/ev;"
             f" round ratios {', '.join(f'{ratio:.2f}' for ratio in ratios)})",
             flush=True,
         )

@@ -13,6 +13,7 @@ import json
 import pika
 import pytest
 import pytest_twisted
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
 from tests.broker.amqp_support import cut_connections, delete_everything, wait_for
@@ -284,3 +285,37 @@ async def test_a_group_whose_queue_is_deleted_declares_it_again_and_consumes(amq
     )
     await group.stopService()
     assert len(await amqp.publish({"n": 1}, {"kind": "a"})) == 36  # bound again
+
+
+def ready_messages(url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stopping_group_acknowledges_what_finished_and_returns_the_rest(amqp, names, broker_url):
+    """
+    Acknowledgements go in batches: on stop, those of the events that
+    finished are sent before the channel closes (none comes back), and the
+    events still in their phases after the drain time go back to the queue,
+    unacknowledged.
+    """
+    stuck = {1, 4, 5, 8}
+    seen = []
+
+    def handler(event):
+        seen.append(event["n"])
+        return Deferred() if event["n"] in stuck else None
+
+    dispatcher = dispatcher_with((handler, {"match": {"kind": "a"}}))
+    settings = GroupSettings("g", exchange=names["exchange"], prefetch=50, drain_timeout=0.2)
+    group = await started_group(amqp, dispatcher, settings)
+    for number in range(10):
+        await amqp.publish({"n": number}, {"kind": "a"})
+    await wait_for(lambda: len(seen) == 10, what="10 events in their phases")
+    await group.stopService()
+    assert group.processor.counts["acked"] == 10 - len(stuck)
+    assert await deferToThread(ready_messages, broker_url, settings.queue) == len(stuck)

@@ -5,6 +5,8 @@ travel is refused with a message naming it.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +187,21 @@ def test_a_message_from_elsewhere_is_read_by_the_documented_rules():
 def test_invalid_messages_are_refused_with_the_reason(message, error):
     with pytest.raises(EnvelopeError, match=error):
         from_message(message)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"n":"é"}'.encode(),
+        '\ufeff{"n":"é"}'.encode(),  # a byte-order mark, as json.loads reads it
+        '{"n":"é"}'.encode("utf-16"),  # another encoding json.loads recognises
+    ],
+)
+def test_a_body_reads_as_json_loads_reads_it(body):
+    envelope = from_message(Message("i", {}, body))
+    assert envelope.payload == json.loads(body) == {"n": "é"}
+
+
+def test_a_body_that_is_not_utf_8_is_refused():
+    with pytest.raises(EnvelopeError, match="not JSON in UTF-8"):
+        from_message(Message("i", {}, b'{"n":"\xff"}'))

@@ -6,6 +6,7 @@ part shares.  pika is imported inside the functions, never at module top.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from twisted.internet.defer import Deferred
@@ -21,9 +22,12 @@ if TYPE_CHECKING:
 PERSISTENT: Final = 2
 
 
-def properties_of(message: Message, headers: dict[str, object] | None = None) -> Any:
+def properties_of(message: Message, headers: Mapping[str, object] | None = None) -> Any:
     """
     The pika ``BasicProperties`` of a message: persistent, JSON, with its id.
+
+    :param headers: the headers to send (as they are: pika only reads
+        them), or None for a copy of the message's.
     """
     from pika.spec import BasicProperties
 
@@ -55,7 +59,7 @@ def publish_confirmed(
     exchange: str,
     routing_key: str,
     message: Message,
-    details: dict[str, object],
+    details: Mapping[str, object],
     headers: dict[str, object] | None = None,
 ) -> Deferred[None]:
     """
@@ -70,7 +74,7 @@ def publish_confirmed(
         exchange, routing_key, message.body, properties_of(message, headers), mandatory=True
     )
     return confirming.addCallbacks(
-        _confirmed, _not_confirmed, errbackArgs=(message.message_id or "?", details)
+        _confirmed, not_confirmed, errbackArgs=(message.message_id or "?", details)
     )
 
 
@@ -78,11 +82,16 @@ def _confirmed(frame: object) -> None:
     return None
 
 
-def _not_confirmed(failure: Failure, event_id: str, details: dict[str, object]) -> Failure:
+def not_confirmed(failure: Failure, event_id: str, details: Mapping[str, object]) -> Failure:
+    """
+    Why a publish was not confirmed: `UnroutableEvent` if nothing was bound
+    to receive it, `PublishRejected` if the broker refused it, else pika's
+    error (the channel closed first, say).
+    """
     from pika.exceptions import NackError, UnroutableError
 
     if failure.check(UnroutableError):
-        return Failure(UnroutableEvent(event_id, details))
+        return Failure(UnroutableEvent(event_id, dict(details)))
     if failure.check(NackError):
         return Failure(PublishRejected(event_id, "the broker answered with a negative confirm"))
     return failure

@@ -20,6 +20,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._acks import AckBatcher
 from ._amqp import declare_exchange, message_of, publish_confirmed
 from ._connection import BrokerConnection
 from ._groups import group_bindings, warn_long_timeouts
@@ -50,29 +51,38 @@ def _attempt(headers: Mapping[str, object], redelivered: bool) -> int:
 @final
 class _AmqpDelivery:
     """
-    One delivery from the group's queue.
+    One delivery from the group's queue, acknowledged through its channel's
+    `AckBatcher`.
     """
 
-    __slots__ = ("_channel", "_settings", "_tag", "attempt", "message")
+    __slots__ = ("_acks", "_channel", "_settings", "_tag", "attempt", "message")
 
     def __init__(
-        self, channel: TwistedChannel, settings: GroupSettings, method: Any, properties: Any, body: bytes
+        self,
+        channel: TwistedChannel,
+        acks: AckBatcher,
+        settings: GroupSettings,
+        method: Any,
+        properties: Any,
+        body: bytes,
     ) -> None:
         self._channel = channel
+        self._acks = acks
         self._settings = settings
-        self._tag = method.delivery_tag
+        self._tag = tag = method.delivery_tag
+        acks.delivered(tag)
         self.message = message_of(properties, body)
-        self.attempt = _attempt(self.message.headers, bool(method.redelivered))
+        self.attempt = _attempt(self.message.headers, method.redelivered)
 
     def ack(self) -> None:
         if self._channel.is_open:
-            self._channel.basic_ack(self._tag)
+            self._acks.finished(self._tag)
         else:
             self._gone("finished")
 
     def requeue(self) -> None:
         if self._channel.is_open:
-            self._channel.basic_nack(self._tag, requeue=True)
+            self._acks.requeue(self._tag)
         else:
             self._gone("was to be retried")
 
@@ -145,6 +155,7 @@ class AmqpConsumerGroup(Service):
         self._handler_timeout = handler_timeout
         self.processor = Processor(dispatcher, settings, completion_log, connection.clock, observer)
         self._channel: TwistedChannel | None = None
+        self._acks: AckBatcher | None = None
         self._consumer_tag: str | None = None
         self._bound: frozenset[Binding] = frozenset()
         self._refresher = LoopingCall(self.refresh_bindings)
@@ -186,6 +197,8 @@ class AmqpConsumerGroup(Service):
                     "Group {group}: cancelling the consumer: {error!r}", group=self.settings.name, error=error
                 )
         await drain(self.processor, self.settings.drain_timeout, self._connection.clock, self.settings.name)
+        if self._acks is not None:
+            self._acks.flush()  # before the close, on the same channel: the broker reads them first
         if channel is not None and channel.is_open:
             channel.close()
         self._channel = None
@@ -197,33 +210,38 @@ class AmqpConsumerGroup(Service):
         await declare_group(channel, self.settings)
         self._bound = frozenset()
         await self._bind(channel)
+        acks = AckBatcher(channel, self._connection.clock, self.settings.prefetch // 2)
         queue, tag = await channel.basic_consume(queue=self.settings.queue)
-        self._channel, self._consumer_tag = channel, tag
+        self._channel, self._consumer_tag, self._acks = channel, tag, acks
         _log.info(
             "Group {group} consuming {queue} ({count} binding(s))",
             group=self.settings.name,
             queue=self.settings.queue,
             count=len(self._bound),
         )
-        channel.on_closed.addBoth(self._channel_closed, channel, connection)
-        self._next(queue, channel)
+        channel.on_closed.addBoth(self._channel_closed, channel, connection, acks)
+        self._next(queue, channel, acks)
 
-    def _next(self, queue: ClosableDeferredQueue, channel: TwistedChannel) -> None:
+    def _next(self, queue: ClosableDeferredQueue, channel: TwistedChannel, acks: AckBatcher) -> None:
         getting = queue.get()
         getting.addCallbacks(
             self._delivered,
             self._stopped_consuming,
-            callbackArgs=(queue, channel),
+            callbackArgs=(queue, channel, acks),
             errbackArgs=(queue, channel),
         )
 
-    def _delivered(self, received: Any, queue: ClosableDeferredQueue, channel: TwistedChannel) -> None:
-        delivery = _AmqpDelivery(channel, self.settings, received.method, received.properties, received.body)
+    def _delivered(
+        self, received: Any, queue: ClosableDeferredQueue, channel: TwistedChannel, acks: AckBatcher
+    ) -> None:
+        delivery = _AmqpDelivery(
+            channel, acks, self.settings, received.method, received.properties, received.body
+        )
         if self.running:
             self.processor.take(delivery)
         else:
             delivery.requeue()
-        self._next(queue, channel)
+        self._next(queue, channel, acks)
 
     def _stopped_consuming(
         self, failure: Failure, queue: ClosableDeferredQueue, channel: TwistedChannel
@@ -239,10 +257,15 @@ class AmqpConsumerGroup(Service):
             channel.close()
 
     def _channel_closed(
-        self, reason: object, channel: TwistedChannel, connection: TwistedProtocolConnection
+        self,
+        reason: object,
+        channel: TwistedChannel,
+        connection: TwistedProtocolConnection,
+        acks: AckBatcher,
     ) -> None:
+        acks.discard()
         if self._channel is channel:
-            self._channel = None
+            self._channel, self._acks = None, None
         if self.running and connection.is_open:
             _log.warn(
                 "Group {group}'s channel closed ({reason}); reconnecting",

@@ -50,6 +50,8 @@ _SENT_TYPES: Final = (str, int, bool)
 _RECEIVED_TYPES: Final = (str, int, bool, float)
 #: One encoder for every body (json.dumps with options makes one per call).
 _ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+#: One decoder for every body.
+_DECODER: Final = json.JSONDecoder()
 
 
 class _UuidSeven:
@@ -101,6 +103,14 @@ def event_id_time_ms(event_id: str) -> int:
 
 
 def _check_details(details: Mapping[str, object], allowed: tuple[type, ...]) -> dict[str, object]:
+    if type(details) is dict:  # the usual details, at once: plain keywords and values
+        for keyword, value in details.items():
+            if type(value) not in allowed or type(keyword) is not str or not keyword.isidentifier():
+                break
+            if keyword in TRACE_HEADERS:
+                break
+        else:
+            return dict(details)
     if not isinstance(details, Mapping):
         raise EnvelopeError(f"details must be a mapping of keyword to value, got {details!r}")
     checked: dict[str, object] = {}
@@ -266,21 +276,17 @@ def seal(
     :raises EnvelopeError: for a detail, key, trace context or arguments
         that cannot travel.
     """
-    checked = _check_details(details or {}, _SENT_TYPES)
+    checked = _check_details(details, _SENT_TYPES) if details else {}
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    new_id = event_id if event_id is not None else new_event_id(ms)
+    if arguments is None and idempotency_key is None and not trace_context:
+        return Envelope(new_id, payload, checked, ms)  # the usual event, checked already
     given = _check_arguments(arguments, checked)
     if given:
         _encode_arguments(given)  # refused now rather than when published
-    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    envelope = Envelope(
-        event_id if event_id is not None else new_event_id(ms),
-        payload,
-        checked,
-        ms,
-        _check_key(idempotency_key),
-        _check_trace(trace_context),
-        given,
+    return Envelope(
+        new_id, payload, checked, ms, _check_key(idempotency_key), _check_trace(trace_context), given
     )
-    return envelope
 
 
 def encode_body(payload: object) -> bytes:
@@ -306,7 +312,8 @@ def to_message(envelope: Envelope) -> Message:
         headers[PUBLISHED_AT] = envelope.published_at_ms
     if envelope.idempotency_key is not None:
         headers[IDEMPOTENCY_KEY] = envelope.idempotency_key
-    headers.update(envelope.trace_context)
+    if envelope.trace_context:
+        headers.update(envelope.trace_context)
     if envelope.arguments:
         headers[ARGUMENTS] = _encode_arguments(envelope.arguments)
     timestamp = None if envelope.published_at_ms is None else envelope.published_at_ms // 1000
@@ -342,15 +349,12 @@ def from_message(message: Message) -> Envelope:
     published = _optional_int(headers, PUBLISHED_AT)
     if published is None and message.timestamp is not None:
         published = message.timestamp * 1000
-    trace = (
-        {name: headers[name] for name in TRACE_HEADERS if name in headers}
-        if len(headers) > len(details)
-        else {}
-    )
-    try:
-        payload = json.loads(message.body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise EnvelopeError(f"the body is not JSON in UTF-8: {error}") from None
+    payload = _decode_body(message.body)
+    reserved = len(headers) - len(details)
+    if reserved == 0 or (reserved == 1 and published is not None and PUBLISHED_AT in headers):
+        # The usual envelope: no key, trace context or arguments to read.
+        return Envelope(message.message_id, payload, details, published)
+    trace = {name: _text(headers[name]) for name in TRACE_HEADERS if name in headers}
     arguments = headers.get(ARGUMENTS)
     return Envelope(
         message.message_id,
@@ -358,9 +362,26 @@ def from_message(message: Message) -> Envelope:
         details,
         published,
         _check_key(_text(headers.get(IDEMPOTENCY_KEY))),
-        _check_trace({name: _text(value) for name, value in trace.items()}),  # type: ignore[misc]
+        _check_trace(trace),  # type: ignore[arg-type]
         {} if arguments is None else _decode_arguments(arguments, details),
     )
+
+
+def _decode_body(body: bytes) -> object:
+    """
+    The payload in a body of JSON in UTF-8.
+
+    :raises EnvelopeError: if it is not.
+    """
+    if type(body) is bytes:
+        try:  # the usual body, without json.loads's detection of encodings
+            return _DECODER.decode(body.decode())
+        except (ValueError, RecursionError):
+            pass  # json.loads says what is wrong, or reads what only it can (a BOM)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise EnvelopeError(f"the body is not JSON in UTF-8: {error}") from None
 
 
 def _text(value: object) -> object:

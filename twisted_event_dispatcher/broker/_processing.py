@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, cast, final
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.defer import TimeoutError as WaitedTooLong
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -231,16 +231,18 @@ class Processor:
                 with self._observer.consuming(self._settings, envelope.trace_context):
                     firing = self._fire_envelope(job, envelope, ledger)
         except Exception:
-            self._fired(Failure(), job, envelope, ledger)
-            return
-        firing.addBoth(self._fired, job, envelope, ledger)
-        firing.addErrback(self._crashed, job)
+            firing = fail()
+        # One callback: the fire's outcome, then settling it (the usual
+        # fire has ended already, and a callback costs as much as a phase).
+        firing.addBoth(self._fired_safely, job, envelope, ledger)
 
     def _fire_envelope(
         self, job: _Job, envelope: Envelope, ledger: FireLedger | None
     ) -> Deferred[FireResult]:
         allowed = self._dispatcher.allowed_match_spec_keywords
-        details = {keyword: value for keyword, value in envelope.details.items() if keyword in allowed}
+        details = envelope.details
+        if not allowed.issuperset(details):
+            details = {keyword: value for keyword, value in details.items() if keyword in allowed}
         return self._fire(
             envelope.payload,
             details,
@@ -249,6 +251,14 @@ class Processor:
             ledger=ledger,
             arguments=envelope.arguments or None,
         )
+
+    def _fired_safely(
+        self, outcome: object, job: _Job, envelope: Envelope, ledger: FireLedger | None
+    ) -> None:
+        try:
+            self._fired(outcome, job, envelope, ledger)
+        except Exception:
+            self._crashed(Failure(), job)
 
     def _fired(self, outcome: object, job: _Job, envelope: Envelope, ledger: FireLedger | None) -> None:
         if isinstance(outcome, Failure):

@@ -8,14 +8,14 @@ the event for at least one group.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._amqp import declare_exchange, publish_confirmed
+from ._amqp import declare_exchange, not_confirmed, properties_of, publish_confirmed
 from ._connection import BrokerConnection, redact
 from ._envelope import Envelope, Message, seal, to_message
 from ._errors import BrokerUnavailable
@@ -107,23 +107,31 @@ class AmqpPublisher:
         channel = self._channel
         if channel is None or not channel.is_open:
             return Deferred.fromCoroutine(self._publish(envelope, message, self._deadline()))
-        # The usual case, without a coroutine: the channel is open.
-        sending = self._send(channel, envelope, message)
-        sending.addErrback(self._again, channel, envelope, message, self._deadline())
-        return sending
+        # The usual case, without a coroutine: the channel is open; one
+        # callback for the broker's answer, whichever it is.
+        confirming: Deferred[Any] = channel.basic_publish(
+            self._exchange, "", message.body, properties_of(message, message.headers), mandatory=True
+        )
+        return confirming.addCallbacks(
+            _event_id,
+            self._again,
+            callbackArgs=(envelope.event_id,),
+            errbackArgs=(channel, envelope, message, self._deadline()),
+        )
 
     def _deadline(self) -> float:
         return self._connection.clock.seconds() + self._timeout
 
     def _send(self, channel: TwistedChannel, envelope: Envelope, message: Message) -> Deferred[str]:
-        confirming = publish_confirmed(channel, self._exchange, "", message, dict(envelope.details))
-        return confirming.addCallback(lambda _: envelope.event_id)
+        confirming = publish_confirmed(channel, self._exchange, "", message, envelope.details)
+        return confirming.addCallback(_event_id, envelope.event_id)
 
     def _again(
         self, failure: Failure, channel: TwistedChannel, envelope: Envelope, message: Message, deadline: float
     ) -> Deferred[str] | Failure:
         from pika.exceptions import AMQPError
 
+        failure = not_confirmed(failure, envelope.event_id, envelope.details)
         if not failure.check(AMQPError):
             return failure
         _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
@@ -162,3 +170,7 @@ class AmqpPublisher:
         Stop listening to the connection.
         """
         self._connection.remove_listener(self._connected)
+
+
+def _event_id(frame: object, event_id: str) -> str:
+    return event_id
