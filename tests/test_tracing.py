@@ -292,6 +292,35 @@ def test_without_an_sdk_the_monitor_makes_no_span(clock: Clock, monkeypatch: pyt
     assert (asked, monitor._fires) == ([], {})
 
 
+def test_the_global_proxy_asks_for_no_span_before_or_after_a_no_op_provider(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A monitor on the global provider asks its proxy for no span while no
+    provider is set; once the program sets the API's no-op provider, it
+    keeps that provider's tracer and still asks for none.
+    """
+    asked: list[str] = []
+
+    def start_span(self: trace.Tracer, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        asked.append(name)
+        return trace.INVALID_SPAN
+
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(trace.ProxyTracer, "start_span", start_span)
+    monkeypatch.setattr(trace.NoOpTracer, "start_span", start_span)
+    dispatcher = EventDispatcher(("kind",), clock=clock)
+    monitor = TracingMonitor()
+    dispatcher.add_monitor(monitor)
+    dispatcher.start()
+    dispatcher.register(quick, "during", use_weakref=False)
+    assert result_of(dispatcher.fire_event("before")).values == ("done",)
+    assert type(monitor._tracer) is trace.ProxyTracer
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", trace.NoOpTracerProvider())
+    assert result_of(dispatcher.fire_event("after")).values == ("done",)
+    assert (asked, type(monitor._tracer), monitor._fires) == ([], trace.NoOpTracer, {})
+
+
 def test_the_global_provider_is_followed_once_an_sdk_is_set() -> None:
     """
     A monitor made before the program sets its tracer provider makes no

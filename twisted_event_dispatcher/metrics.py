@@ -226,7 +226,7 @@ class MetricsMonitor(Snapshotted):
             series = self._by_id[handler_id]
         except KeyError:
             series = self._series(handler_id, outcome.phase)
-        failure = outcome.failure
+        failure = outcome._failure  # its property's value, without the call (most calls succeed)
         if failure is not None and not failure.check(StopPropagation):
             if _refused_here(outcome, handler_id):
                 self._refusals["handler"] += 1

@@ -176,15 +176,6 @@ def _record(span: Span, failure: Failure) -> None:
     span.record_exception(error, attributes={"exception.stacktrace": failure.getTraceback()})
 
 
-def _start_of(span: Span) -> int:
-    """
-    When ``span`` started, in nanoseconds since the epoch: as the SDK's
-    spans say (the clock is read once), else now.
-    """
-    start = getattr(span, "start_time", None)
-    return time_ns() if start is None else cast("int", start)
-
-
 def _end(span: Span, start: int, seconds: float) -> None:
     """
     End ``span``, ``seconds`` (on the dispatcher's clock) after ``start``.
@@ -196,18 +187,13 @@ def _tracer(tracer_provider: TracerProvider | None) -> Tracer:
     return trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider, schema_url=SCHEMA_URL)
 
 
-def _making_spans(tracer: Tracer) -> Tracer | None:
+def _behind(proxy: ProxyTracer) -> Tracer:
     """
-    The tracer that makes ``tracer``'s spans, or None while that is the
-    API's no-op tracer (no SDK configured), whose spans are never recorded.
-
-    The global provider's tracer is a proxy that finds the SDK's tracer
-    once one is set; it is looked through (where the API lets it be: else
-    the proxy itself is the answer).
+    The tracer a proxy hands its spans to, once the global provider is set
+    (for good: it is set once): the SDK's, or the API's no-op tracer.
+    Where the API does not let it be looked through, the proxy itself.
     """
-    if type(tracer) is ProxyTracer:
-        tracer = cast("Tracer", getattr(tracer, "_tracer", tracer))
-    return None if type(tracer) is NoOpTracer else tracer
+    return cast("Tracer", getattr(proxy, "_tracer", proxy))
 
 
 #: How many handler ids a monitor remembers the span names of (a cache:
@@ -305,39 +291,49 @@ class TracingMonitor:
         span is recorded (making one costs).
         """
         tracer = self._tracer
-        if type(tracer) is ProxyTracer or type(tracer) is NoOpTracer:
-            making = _making_spans(tracer)
-            if making is None:
+        if type(tracer) is ProxyTracer:
+            # No global provider set yet (read where the API keeps it, without a
+            # call: this is asked on every fire until then; an API that keeps it
+            # elsewhere is taken as having one, and its proxy is looked through).
+            if not getattr(trace, "_TRACER_PROVIDER", True):
                 return
-            self._tracer = tracer = making
+            self._tracer = tracer = _behind(tracer)
+        if type(tracer) is NoOpTracer:
+            return
         context = otel_context.get_current()
         name, attributes = self._name, self._attributes
         given = context.get(_MESSAGE_ATTRIBUTES)
         if given is not None:
             attributes = {**attributes, **cast("dict[str, AttributeValue]", given)}
             name = f"process {attributes['messaging.destination.name']!s}"
-        span = tracer.start_span(name, context=context, kind=SpanKind.CONSUMER, attributes=attributes)
-        if not span.is_recording():
-            span.end()
+        start = time_ns()
+        span = tracer.start_span(
+            name, context=context, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start
+        )
+        if not span.is_recording():  # sampled out: a NonRecordingSpan, whose end does nothing
             return
         span.set_attribute("messaging.message.id", fire.fire_id)  # two calls: the SDK's set_attribute
         span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
-        self._fires[fire] = _FireTrace(span, _start_of(span))
+        self._fires[fire] = _FireTrace(span, start)
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
         """
         Open the phase's span, under the fire's.
         """
         fires = self._fires
-        traced = fires.get(fire) if fires else None
+        if not fires:  # no fire traced: the hooks' most frequent answer, first
+            return
+        traced = fires.get(fire)
         if traced is None:
             return
         named = self._phases.get(phase)
         if named is None:
             named = self._phases[phase] = (f"phase {phase}", {"event_dispatcher.phase": phase})
-        span = self._tracer.start_span(named[0], context=traced.context, attributes=named[1])
+        traced.phase_start = start = time_ns()
+        span = self._tracer.start_span(
+            named[0], context=traced.context, attributes=named[1], start_time=start
+        )
         traced.phase = span
-        traced.phase_start = _start_of(span)
         traced.phase_context = trace.set_span_in_context(span)
 
     def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
@@ -345,7 +341,9 @@ class TracingMonitor:
         Open the handler call's span, under its phase's.
         """
         fires = self._fires
-        traced = fires.get(fire) if fires else None
+        if not fires:
+            return
+        traced = fires.get(fire)
         if traced is not None:
             traced.handlers[handler_id] = self._handler_span(traced, handler_id)
 
@@ -353,8 +351,11 @@ class TracingMonitor:
         named = self._handlers.get(handler_id)
         if named is None:
             named = self._handler_named(handler_id)
-        span = self._tracer.start_span(named[0], context=traced.phase_context, attributes=named[1])
-        return span, _start_of(span)
+        start = time_ns()
+        span = self._tracer.start_span(
+            named[0], context=traced.phase_context, attributes=named[1], start_time=start
+        )
+        return span, start
 
     def _handler_named(self, handler_id: HandlerId) -> _Named:
         name = handler_id.name
@@ -375,7 +376,9 @@ class TracingMonitor:
         span of its own that says so.
         """
         fires = self._fires
-        traced = fires.get(fire) if fires else None
+        if not fires:
+            return
+        traced = fires.get(fire)
         if traced is None:
             return
         opened = traced.handlers.pop(handler_id, None)
@@ -395,7 +398,9 @@ class TracingMonitor:
         End the phase's span.
         """
         fires = self._fires
-        traced = fires.get(fire) if fires else None
+        if not fires:
+            return
+        traced = fires.get(fire)
         if traced is None or traced.phase is None:
             return
         _end(traced.phase, traced.phase_start, seconds)
@@ -407,7 +412,9 @@ class TracingMonitor:
         End the fire's span; a failed or cancelled fire gets the error status.
         """
         fires = self._fires
-        traced = fires.pop(fire, None) if fires else None
+        if not fires:
+            return
+        traced = fires.pop(fire, None)
         if traced is None:
             return
         if failure is not None:
