@@ -10,10 +10,14 @@ constrained keyword with an equal value (equality as a dictionary key sees it).
 looking at items that cannot match.  Each item is filed under ONE of its
 constraints, a ``(keyword, value)`` pair (the most selective one when it is
 filed: the pair with the fewest items so far), or among the wildcards if it
-constrains nothing.  A lookup reads one bucket per fired detail, and checks
-the remaining constraints of the few items found there.  So a fire costs what
-the details and the candidates cost, whatever the number of items registered
-and however many different sets of keywords they constrain.
+constrains nothing.  Where several items share a pair, they are grouped by a
+second constraint each, their probe (:func:`probe_of`).  A lookup reads one
+bucket per fired detail; in a bucket of several, one set intersection (in C)
+keeps the groups whose probe the details meet too, and only the items of
+those have their remaining constraints checked, as a set of pairs that must
+be a subset of the details' items.  So a fire costs what the details and the
+matches cost, whatever the number of items registered and however many
+different sets of keywords they constrain.
 
 Pure and Twisted-free.
 """
