@@ -10,10 +10,14 @@ constrained keyword with an equal value (equality as a dictionary key sees it).
 looking at items that cannot match.  Each item is filed under ONE of its
 constraints, a ``(keyword, value)`` pair (the most selective one when it is
 filed: the pair with the fewest items so far), or among the wildcards if it
-constrains nothing.  A lookup reads one bucket per fired detail, and checks
-the remaining constraints of the few items found there.  So a fire costs what
-the details and the candidates cost, whatever the number of items registered
-and however many different sets of keywords they constrain.
+constrains nothing.  Where several items share a pair, they are grouped by a
+second constraint each, their probe (:func:`probe_of`).  A lookup reads one
+bucket per fired detail; in a bucket of several, one set intersection (in C)
+keeps the groups whose probe the details meet too, and only the items of
+those have their remaining constraints checked, as a set of pairs that must
+be a subset of the details' items.  So a fire costs what the details and the
+matches cost, whatever the number of items registered and however many
+different sets of keywords they constrain.
 
 Pure and Twisted-free.
 """
@@ -258,37 +262,44 @@ def _members(members: object) -> list[object]:
 @final
 class _Bucket:
     """
-    The items filed under one pair, when there are several: grouped by
-    their probe (see :func:`probe_of`), so that a lookup picks out the
-    groups whose probe the details meet (a set intersection, in C) and
-    looks no further at the others.
+    The items filed under one pair, when there are several.  Those whose
+    probe (see :func:`probe_of`) is that pair itself are ``sure``: any
+    lookup reaching the bucket meets it.  The others are grouped by their
+    probe, so that a lookup picks out the groups whose probe the details
+    meet (a set intersection, in C) and looks no further at the others.
     """
 
-    __slots__ = ("by_probe", "size")
+    __slots__ = ("by_probe", "size", "sure")
 
     def __init__(self) -> None:
+        self.sure: object = None
         self.by_probe: dict[Pair, object] = {}
         self.size = 0
 
     def add(self, item: Filed, filed: Pair) -> None:
         probe = probe_of(item.rest, filed)
-        self.by_probe[probe] = _add_member(self.by_probe.get(probe), item)
+        if probe is filed:
+            self.sure = _add_member(self.sure, item)
+        else:
+            self.by_probe[probe] = _add_member(self.by_probe.get(probe), item)
         self.size += 1
 
     def remove(self, item: Filed, filed: Pair) -> bool:
         probe = probe_of(item.rest, filed)
-        found, members = _remove_member(self.by_probe.get(probe), item)
-        if not found:
-            return False
-        if members is None:
-            del self.by_probe[probe]
+        if probe is filed:
+            found, self.sure = _remove_member(self.sure, item)
         else:
-            self.by_probe[probe] = members
-        self.size -= 1
-        return True
+            found, members = _remove_member(self.by_probe.get(probe), item)
+            if members is None:
+                self.by_probe.pop(probe, None)
+            else:
+                self.by_probe[probe] = members
+        if found:
+            self.size -= 1
+        return found
 
     def items(self) -> list[object]:
-        every: list[object] = []
+        every: list[object] = [] if self.sure is None else _members(self.sure)
         for members in self.by_probe.values():
             every.extend(_members(members))
         return every
@@ -297,6 +308,8 @@ class _Bucket:
         """
         The one item left.
         """
+        if self.sure is not None:
+            return self.sure
         (members,) = self.by_probe.values()
         return members
 
@@ -489,7 +502,16 @@ class SpecIndex(Generic[T]):
                 candidates.append(entry)  # type: ignore[arg-type]
                 sources += 1
                 continue
+            sure = entry.sure
+            if sure is not None:
+                if type(sure) is dict:
+                    candidates.extend(sure)
+                else:
+                    candidates.append(sure)  # type: ignore[arg-type]
+                sources += 1
             by_probe = entry.by_probe
+            if not by_probe:
+                continue
             for probe in by_probe.keys() & fired:
                 members = by_probe[probe]
                 if type(members) is dict:
@@ -499,7 +521,9 @@ class SpecIndex(Generic[T]):
                 sources += 1
         if not candidates:
             return wild
-        found = self._checked(candidates, details)
+        found = [item for item in candidates if item.rest is None]  # the common case: nothing more to check
+        if len(found) != len(candidates):
+            found = self._checked(candidates, details)
         if wild:
             found[:0] = wild
             sources += 1
