@@ -34,7 +34,7 @@ from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
 from ._matching import check_fired_details
-from ._monitors import as_fire_monitor, monitors_to_tell
+from ._monitors import Monitors, as_fire_monitor
 from ._options import (
     FullPolicy,
     HandlerOptions,
@@ -409,8 +409,8 @@ class EventDispatcher(Service):
         self._monitors_changed()
 
     def _monitors_changed(self) -> None:
-        told = monitors_to_tell(self._monitors, self._get_clock().seconds) if self._monitors else None
-        self._runner.monitors = told
+        monitors = Monitors(self._monitors, self._get_clock().seconds) if self._monitors else None
+        self._runner.monitors = monitors
 
     def in_flight(self) -> list[InFlightEvent]:
         """

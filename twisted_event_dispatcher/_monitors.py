@@ -10,11 +10,8 @@ Monitors written for the older :class:`~.interfaces.IDispatchMonitor`
 
 from __future__ import annotations
 
-import dis
-import inspect
 from collections.abc import Callable, Iterable
 from functools import partial
-from types import FunctionType, MethodType
 from typing import Final, final
 
 from twisted.logger import Logger, LogLevel
@@ -25,7 +22,7 @@ from ._handle import HandlerId
 from ._result import FireResult, HandlerOutcome, Recorded, Status
 from .interfaces import IDispatchMonitor, IFireMonitor
 
-__all__ = ["Monitors", "as_fire_monitor", "failed", "monitors_to_tell", "outcome_of"]
+__all__ = ["Monitors", "as_fire_monitor", "failed", "outcome_of"]
 
 _log = Logger()
 
@@ -80,50 +77,16 @@ def as_fire_monitor(monitor: object) -> IFireMonitor:
     raise TypeError(f"monitor must provide IDispatchMonitor or IFireMonitor, got {monitor!r}")
 
 
-#: How many arguments each hook is called with.
-_ARITY: Final = {
-    "fire_started": 1,
-    "phase_started": 2,
-    "handler_started": 2,
-    "handler_finished": 4,
-    "phase_finished": 3,
-    "fire_finished": 3,
-}
-
-
 def _hooks(monitors: Iterable[IFireMonitor], name: str) -> tuple[Callable[..., object], ...]:
     """
-    Each monitor's hook ``name``, bound, leaving out those that do nothing
-    (such as the fire-level hooks of an adapted :class:`IDispatchMonitor`).
+    Each monitor's hook ``name``, bound, skipping the fire-level hooks an
+    adapted :class:`IDispatchMonitor` does not have.
     """
-    hooks = (getattr(monitor, name) for monitor in monitors)
-    return tuple(hook for hook in hooks if not _does_nothing(hook, _ARITY[name]))
-
-
-#: What the body of a function that does nothing compiles to (``pass``,
-#: ``...``, a docstring, ``return None``): a constant returned.
-_NOTHING: Final = frozenset({"RESUME", "NOP", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
-_NOT_PLAIN: Final = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
-
-
-def _does_nothing(hook: Callable[..., object], arity: int) -> bool:
-    """
-    Whether calling ``hook`` with ``arity`` positional arguments provably
-    does nothing: it is a Python function (or a method), not a generator or
-    a coroutine function, whose body only returns a constant, and which
-    takes those arguments (else calling it would raise, and be logged).
-    Calling it may then be left out.
-    """
-    function = hook.__func__ if type(hook) is MethodType else hook
-    if type(function) is not FunctionType or function.__code__.co_flags & _NOT_PLAIN:
-        return False
-    if any(instruction.opname not in _NOTHING for instruction in dis.get_instructions(function)):
-        return False
-    try:
-        inspect.signature(hook).bind(*range(arity))
-    except TypeError:
-        return False
-    return True
+    return tuple(
+        getattr(monitor, name)
+        for monitor in monitors
+        if not (isinstance(monitor, _EventMonitor) and name.startswith("fire_"))
+    )
 
 
 def failed(hook: Callable[..., object]) -> None:
@@ -146,8 +109,7 @@ class Monitors:
     ``handler_end``, ``phase_end``, ``fire_end``): the bound method of the
     only monitor that has it (its failure is the caller's to log, with
     :func:`failed`), or one that tells each in turn (and logs their
-    failures itself).  Hooks that do nothing are left out (see
-    :func:`monitors_to_tell`): a monitor costs the hooks it writes.
+    failures itself).
 
     :ivar outcomes: the outcome of each handler that answered None, made
         once (see :meth:`returned_none`).
@@ -226,23 +188,6 @@ class Monitors:
 
 
 _KEPT_OUTCOMES: Final = 1024
-
-
-def monitors_to_tell(monitors: Iterable[IFireMonitor], now: Callable[[], float]) -> Monitors | None:
-    """
-    ``monitors`` as one, or None when none of their hooks does anything (so
-    that fires neither call them nor read the clock for them).
-    """
-    told = Monitors(monitors, now)
-    hooks = [
-        told.fire_start,
-        told.phase_start,
-        told.handler_start,
-        told.handler_end,
-        told.phase_end,
-        told.fire_end,
-    ]
-    return None if all(hook is None for hook in hooks) else told
 
 
 def outcome_of(registration: Recorded, value: object, status: Status | None = None) -> HandlerOutcome:
