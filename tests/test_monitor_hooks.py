@@ -7,8 +7,6 @@ outcome made once.
 
 from __future__ import annotations
 
-from typing import Any
-
 from support import result_of
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
