@@ -101,9 +101,7 @@ class AckBatcher:
         Acknowledge every finished delivery now: the run of them from the
         oldest delivery in one acknowledgement, any others one by one.
         """
-        timer, self._timer = self._timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
+        self._stop_timer()
         finished = self._finished
         if not finished:
             return
@@ -122,14 +120,17 @@ class AckBatcher:
             self._channel.basic_ack(tag)
         finished.clear()
 
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
     def discard(self) -> None:
         """
         Forget everything (the channel closed: the broker delivers its
         unacknowledged messages again).
         """
-        timer, self._timer = self._timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
+        self._stop_timer()
         if self._finished:
             _log.info(
                 "{count} finished event(s) not acknowledged before their channel closed: "
