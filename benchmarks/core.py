@@ -193,6 +193,10 @@ def ten_with_where() -> Operation:
 
 
 def with_a_monitor(handlers: int) -> Operation:
+    """
+    A no-op :class:`IFireMonitor` (told as each handler starts and ends),
+    on a test clock (each reading a Python call).
+    """
     from zope.interface import implementer
 
     from twisted_event_dispatcher import IFireMonitor
@@ -217,11 +221,33 @@ def with_a_monitor(handlers: int) -> Operation:
         def fire_finished(self, fire: Any, failure: Any, seconds: float) -> None:
             pass
 
-    from twisted.internet.task import Clock
+    made = counting_dispatcher(handlers)
+    made.add_monitor(NoOp())
+    return lambda: made.fire_event("e", user="bob")
 
-    made = dispatcher(("user",), clock=Clock())
-    for _ in range(handlers):
-        made.register(Counter(), "during", use_weakref=False)
+
+def with_a_phase_monitor(handlers: int, test_clock: bool = False) -> Operation:
+    """
+    A no-op :class:`IPhaseMonitor` (told once per phase), on the reactor's
+    clock (what a dispatcher uses unless given one: ``time.time``), or on a
+    test clock.
+    """
+    from zope.interface import implementer
+
+    from twisted_event_dispatcher import IPhaseMonitor
+
+    @implementer(IPhaseMonitor)
+    class NoOp:
+        def fire_started(self, fire: Any) -> None:
+            pass
+
+        def phase_ended(self, fire: Any, report: Any) -> None:
+            pass
+
+        def fire_finished(self, fire: Any, failure: Any, seconds: float) -> None:
+            pass
+
+    made = counting_dispatcher(handlers, test_clock)
     made.add_monitor(NoOp())
     return lambda: made.fire_event("e", user="bob")
 
@@ -257,14 +283,14 @@ def with_the_tracing_monitor(handlers: int, sdk: bool, sampled: bool = True) -> 
     return lambda: made.fire_event("e", user="bob")
 
 
-def counting_dispatcher(handlers: int) -> Any:
+def counting_dispatcher(handlers: int, test_clock: bool = True) -> Any:
     """
-    A started dispatcher on a test clock, with ``handlers`` counters that
-    match every fire.
+    A started dispatcher with ``handlers`` counters that match every fire,
+    on a test clock (:class:`~twisted.internet.task.Clock`) or the reactor's.
     """
     from twisted.internet.task import Clock
 
-    made = dispatcher(("user",), clock=Clock())
+    made = dispatcher(("user",), clock=Clock()) if test_clock else dispatcher(("user",))
     for _ in range(handlers):
         made.register(Counter(), "during", use_weakref=False)
     return made
@@ -374,6 +400,24 @@ CELLS: dict[str, Cell] = {
     "monitor10": Cell(
         "fire to ten handlers with a no-op monitor / without",
         lambda: with_a_monitor(10),
+        lambda: without_a_monitor(10),
+        1.5,
+    ),
+    "phase_monitor": Cell(
+        "fire to one handler with a no-op IPhaseMonitor / without",
+        lambda: with_a_phase_monitor(1),
+        lambda: without_a_monitor(1),
+        1.5,
+    ),
+    "phase_monitor10": Cell(
+        "fire to ten handlers with a no-op IPhaseMonitor / without",
+        lambda: with_a_phase_monitor(10),
+        lambda: without_a_monitor(10),
+        1.5,
+    ),
+    "phase_monitor10_clock": Cell(
+        "fire to ten handlers with a no-op IPhaseMonitor on a test clock / without",
+        lambda: with_a_phase_monitor(10, test_clock=True),
         lambda: without_a_monitor(10),
         1.5,
     ),

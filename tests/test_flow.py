@@ -522,7 +522,7 @@ def test_failing_monitor_is_logged_and_changes_nothing(clock: Clock, logs: list[
 
 def test_monitors_must_provide_the_interface(clock: Clock) -> None:
     dispatcher = started(clock)
-    with pytest.raises(TypeError, match="must provide IDispatchMonitor"):
+    with pytest.raises(TypeError, match="must provide IPhaseMonitor, IFireMonitor or IDispatchMonitor"):
         dispatcher.add_monitor(object())  # type: ignore[arg-type]
     with pytest.raises(LookupError):
         dispatcher.remove_monitor(RecordingMonitor())

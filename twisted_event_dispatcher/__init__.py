@@ -30,6 +30,7 @@ from ._errors import (
 from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._options import AnyOf, HandlerOptions, MatchSpec, Phase, any_of
+from ._reports import HandlerCall, PhaseReport
 from ._result import FireResult, HandlerOutcome
 from ._scope import HandlerScope
 from .interfaces import (
@@ -39,6 +40,7 @@ from .interfaces import (
     IFireMonitor,
     IHandlerLedger,
     IObservableDispatcher,
+    IPhaseMonitor,
 )
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "FireResult",
     "FollowUpDepthError",
     "FollowUps",
+    "HandlerCall",
     "HandlerFailed",
     "HandlerId",
     "HandlerOptions",
@@ -65,6 +68,7 @@ __all__ = [
     "IFireMonitor",
     "IHandlerLedger",
     "IObservableDispatcher",
+    "IPhaseMonitor",
     "InFlightEvent",
     "InjectionError",
     "MatchSpec",
@@ -73,6 +77,7 @@ __all__ = [
     "OverloadedError",
     "PendingHandler",
     "Phase",
+    "PhaseReport",
     "StopPropagation",
     "UnhashableValueError",
     "UnknownHandlerError",

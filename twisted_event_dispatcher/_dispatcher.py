@@ -34,7 +34,7 @@ from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
 from ._matching import check_fired_details
-from ._monitors import Monitors, as_fire_monitor
+from ._monitors import Monitor, Monitors, as_monitor
 from ._options import (
     FullPolicy,
     HandlerOptions,
@@ -55,7 +55,6 @@ from ._specs import Match
 from .interfaces import (
     IBackgroundUtility,
     IEventDispatcher,
-    IFireMonitor,
     IHandlerLedger,
     IObservableDispatcher,
 )
@@ -192,7 +191,7 @@ class EventDispatcher(Service):
         if max_in_flight is not None:
             limiter = Limiter(max_in_flight, max_queued_events, when_full, self)
         self._admission = Admission(self._runner, nested, limiter)
-        self._monitors: tuple[IFireMonitor, ...] = ()
+        self._monitors: tuple[Monitor, ...] = ()
         self._direct = False
         self._bind_fire_event()
 
@@ -393,7 +392,7 @@ class EventDispatcher(Service):
         """
         See :meth:`IObservableDispatcher.add_monitor`.
         """
-        self._monitors = (*self._monitors, as_fire_monitor(monitor))
+        self._monitors = (*self._monitors, as_monitor(monitor))
         self._monitors_changed()
 
     def remove_monitor(self, monitor: object) -> None:

@@ -6,6 +6,11 @@ Telling monitors what a fire does.
 every monitor in turn and logging (never raising) a monitor's failure.
 Monitors written for the older :class:`~.interfaces.IDispatchMonitor`
 (hooks given the event, not the fire) are adapted on the way in.
+
+An :class:`~.interfaces.IPhaseMonitor` hears of a phase's calls once the
+phase is over: the calls a run made are kept, per fire, in
+:attr:`Monitors.unreported` until then (the tight loop keeps its own, and
+hands them over with the fire).
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._handle import HandlerId
+from ._reports import HandlerCall, PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, Status
-from .interfaces import IDispatchMonitor, IFireMonitor
+from .interfaces import IDispatchMonitor, IFireMonitor, IPhaseMonitor
 
-__all__ = ["Monitors", "as_fire_monitor", "failed", "outcome_of"]
+__all__ = ["Monitor", "Monitors", "as_monitor", "failed", "outcome_of"]
+
+#: A monitor as the dispatcher keeps it.
+Monitor = IFireMonitor | IPhaseMonitor
+
+_new_call: Final = tuple.__new__
 
 _log = Logger()
 
@@ -64,20 +75,20 @@ class _EventMonitor:
         return repr(self.monitor)
 
 
-def as_fire_monitor(monitor: object) -> IFireMonitor:
+def as_monitor(monitor: object) -> Monitor:
     """
-    ``monitor`` as an :class:`IFireMonitor`.
+    ``monitor`` as an :class:`IPhaseMonitor` or an :class:`IFireMonitor`.
 
-    :raises TypeError: if it provides neither monitor interface.
+    :raises TypeError: if it provides none of the monitor interfaces.
     """
-    if IFireMonitor.providedBy(monitor):
+    if IPhaseMonitor.providedBy(monitor) or IFireMonitor.providedBy(monitor):
         return monitor
     if IDispatchMonitor.providedBy(monitor):
         return _EventMonitor(monitor)
-    raise TypeError(f"monitor must provide IDispatchMonitor or IFireMonitor, got {monitor!r}")
+    raise TypeError(f"monitor must provide IPhaseMonitor, IFireMonitor or IDispatchMonitor, got {monitor!r}")
 
 
-def _hooks(monitors: Iterable[IFireMonitor], name: str) -> tuple[Callable[..., object], ...]:
+def _hooks(monitors: Iterable[Monitor], name: str) -> tuple[Callable[..., object], ...]:
     """
     Each monitor's hook ``name``, bound, skipping the fire-level hooks an
     adapted :class:`IDispatchMonitor` does not have.
@@ -106,13 +117,18 @@ class Monitors:
 
     The tight loop calls each hook itself, as one callable or None when no
     monitor has it (``fire_start``, ``phase_start``, ``handler_start``,
-    ``handler_end``, ``phase_end``, ``fire_end``): the bound method of the
+    ``handler_end``, ``phase_end``, ``fire_end``, and ``phase_report``, the
+    :class:`IPhaseMonitor` s' ``phase_ended``): the bound method of the
     only monitor that has it (its failure is the caller's to log, with
     :func:`failed`), or one that tells each in turn (and logs their
-    failures itself).
+    failures itself).  The per-handler hooks are those of the
+    :class:`IFireMonitor` s alone.
 
     :ivar outcomes: the outcome of each handler that answered None, made
         once (see :meth:`returned_none`).
+    :ivar unreported: for :class:`IPhaseMonitor` s, the calls each fire a
+        run carries made in its current phase, with their start times on
+        the clock (not yet offsets from the fire's start).
     """
 
     __slots__ = (
@@ -120,22 +136,32 @@ class Monitors:
         "fire_start",
         "handler_end",
         "handler_start",
+        "make",
         "now",
         "outcomes",
         "phase_end",
+        "phase_report",
         "phase_start",
+        "unreported",
     )
 
-    def __init__(self, monitors: Iterable[IFireMonitor], now: Callable[[], float]) -> None:
+    def __init__(self, monitors: Iterable[Monitor], now: Callable[[], float]) -> None:
         monitors = tuple(monitors)
+        by_call = tuple(monitor for monitor in monitors if not IPhaseMonitor.providedBy(monitor))
+        by_phase = tuple(monitor for monitor in monitors if IPhaseMonitor.providedBy(monitor))
         self.now = now
         self.fire_start = _as_one(_hooks(monitors, "fire_started"))
-        self.phase_start = _as_one(_hooks(monitors, "phase_started"))
-        self.handler_start = _as_one(_hooks(monitors, "handler_started"))
-        self.handler_end = _as_one(_hooks(monitors, "handler_finished"))
-        self.phase_end = _as_one(_hooks(monitors, "phase_finished"))
+        self.phase_start = _as_one(_hooks(by_call, "phase_started"))
+        self.handler_start = _as_one(_hooks(by_call, "handler_started"))
+        self.handler_end = _as_one(_hooks(by_call, "handler_finished"))
+        self.phase_end = _as_one(_hooks(by_call, "phase_finished"))
+        self.phase_report = _as_one(_hooks(by_phase, "phase_ended"))
         self.fire_end = _as_one(_hooks(monitors, "fire_finished"))
         self.outcomes: dict[Recorded, HandlerOutcome] = {}
+        self.unreported: dict[FireResult, list[HandlerCall]] = {}
+        #: :meth:`make_calls`, bound once (the tight loop hands it to each
+        #: PhaseReport it makes).
+        self.make = self.make_calls
 
     def fire_started(self, fire: FireResult) -> None:
         _call(self.fire_start, fire)
@@ -159,12 +185,16 @@ class Monitors:
         if it failed, with its ``status``); return the time now.
         """
         now = self.now()
-        if self.handler_end is not None:
-            if value is None:
-                outcome = self.outcomes.get(registration) or self.returned_none(registration)
-            else:
-                outcome = outcome_of(registration, value, status)
-            _call(self.handler_end, fire, registration.id, outcome, now - since)
+        if self.handler_end is None and self.phase_report is None:
+            return now
+        if value is None:
+            outcome = self.outcomes.get(registration) or self.returned_none(registration)
+        else:
+            outcome = outcome_of(registration, value, status)
+        _call(self.handler_end, fire, registration.id, outcome, now - since)
+        if self.phase_report is not None:
+            call = _new_call(HandlerCall, (registration.id, outcome, since, now - since))
+            self.unreported.setdefault(fire, []).append(call)
         return now
 
     def returned_none(self, registration: Recorded) -> HandlerOutcome:
@@ -180,10 +210,66 @@ class Monitors:
         outcome = outcomes[registration] = outcome_of(registration, None)
         return outcome
 
-    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
-        _call(self.phase_end, fire, phase, seconds)
+    def phase_finished(self, fire: FireResult, phase: str, began: float, phase_began: float) -> None:
+        """
+        Tell that ``phase`` of ``fire`` (which began at ``began``) is over:
+        it began at ``phase_began`` and ends now.
+        """
+        now = self.now()
+        _call(self.phase_end, fire, phase, now - phase_began)
+        if self.phase_report is not None:
+            made = self.unreported.pop(fire, ())
+            calls = [_new_call(HandlerCall, (call[0], call[1], call[2] - began, call[3])) for call in made]
+            _call(self.phase_report, fire, PhaseReport(phase, phase_began - began, now - phase_began, calls))
+
+    def carry(
+        self,
+        fire: FireResult,
+        records: list[tuple[Recorded, object]],
+        first: int,
+        stamps: list[float],
+        phase_began: float,
+    ) -> None:
+        """
+        Keep, for :class:`IPhaseMonitor` s, the calls the tight loop made in
+        the current phase of a fire it hands to a run: the ``records`` from
+        ``first`` on (each handler with its answer) ended at ``stamps``, the
+        first began at ``phase_began``.
+        """
+        self.unreported[fire] = self.make_calls(records, first, stamps, phase_began, 0.0)
+
+    def make_calls(
+        self,
+        records: list[tuple[Recorded, object]],
+        first: int,
+        stamps: list[float],
+        since: float,
+        began: float,
+    ) -> list[HandlerCall]:
+        """
+        The calls of ``records`` from ``first`` on, ending at ``stamps``, one
+        after the other from ``since``, their starts as offsets from ``began``
+        (what the tight loop's :class:`PhaseReport` s make when asked for
+        their calls).
+        """
+        outcomes = self.outcomes
+        calls = []
+        for (registration, answer), stamp in zip(records[first : first + len(stamps)], stamps, strict=True):
+            if answer is None:
+                outcome = outcomes.get(registration) or self.returned_none(registration)
+            else:
+                outcome = outcome_of(registration, answer)
+            calls.append(_new_call(HandlerCall, (registration.id, outcome, since - began, stamp - since)))
+            since = stamp
+        return calls
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        if self.unreported and fire in self.unreported:  # a run ends every phase it enters first
+            _log.error(
+                "The calls of a phase of {fire!r} were never reported: {calls!r}",
+                fire=fire,
+                calls=self.unreported.pop(fire),
+            )
         _call(self.fire_end, fire, failure, seconds)
 
 

@@ -432,7 +432,7 @@ class Run:
         self.phase = None
         self.before = None
         if self.monitors is not None:
-            self.monitors.phase_finished(self.result, phase.name, self.now() - self.phase_began)
+            self.monitors.phase_finished(self.result, phase.name, self.began, self.phase_began)
         if self.fatal:
             self.failure = Failure(HandlerFailed(self.fatal, self.result))
 

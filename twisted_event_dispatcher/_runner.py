@@ -28,12 +28,18 @@ from ._fired import DIRECT
 from ._matching import HASHABLE_TYPES, check_details
 from ._monitors import Monitors, failed
 from ._registry import PhaseHandlers, Registration, Registry
+from ._reports import PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
 from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 
 __all__ = ["Runner"]
 
 _new: Final = object.__new__
+
+#: When a fire the tight loop hands over began, its phase began, and the
+#: call it was at began; where the phase's calls begin in the fire's
+#: records, and when each ended (for IPhaseMonitors; else None).
+_Times = tuple[float, float, float, int, list[float] | None]
 
 
 @final
@@ -178,10 +184,12 @@ class Runner:
             first_result = _given(result, options)
         monitors = self.monitors
         handler_start = handler_end = None
+        stamps: list[float] | None = None
         if monitors is not None:
             began = since = monitors.now()
             handler_start = monitors.handler_start
             handler_end = monitors.handler_end
+            reported = monitors.phase_report
             outcomes = monitors.outcomes
             hook = monitors.fire_start
             if hook is not None:
@@ -205,6 +213,9 @@ class Runner:
                     ]
                 if monitors is not None:
                     phase_began = since
+                    first = len(records)
+                    if reported is not None:  # each call's end, for IPhaseMonitors
+                        stamps = []
                     hook = monitors.phase_start
                     if hook is not None:
                         try:
@@ -223,7 +234,7 @@ class Runner:
                             candidates,
                             candidates[0],
                             TO_CALL,
-                            (began, phase_began, since) if monitors is not None else None,
+                            (began, phase_began, since, first, stamps) if monitors is not None else None,
                         )
                 for registration in candidates:
                     listen_fn = registration.fn
@@ -241,7 +252,16 @@ class Runner:
                                     continue
                                 if tuned.needs_general_loop:
                                     return self._hand_over(
-                                        result, options, watermark, phase, candidates, registration
+                                        result,
+                                        options,
+                                        watermark,
+                                        phase,
+                                        candidates,
+                                        registration,
+                                        TO_CALL,
+                                        (began, phase_began, since, first, stamps)
+                                        if monitors is not None
+                                        else None,
                                     )
                                 listen_fn = tuned.fn
                                 if listen_fn is None:
@@ -271,7 +291,7 @@ class Runner:
                             candidates,
                             registration,
                             Failure(),
-                            (began, phase_began, since) if monitors is not None else None,
+                            (began, phase_began, since, first, stamps) if monitors is not None else None,
                         )
                     if answer is not None:
                         kind = KINDS.get(type(answer))
@@ -298,7 +318,7 @@ class Runner:
                                 candidates,
                                 registration,
                                 answer,
-                                (began, phase_began, since) if monitors is not None else None,
+                                (began, phase_began, since, first, stamps) if monitors is not None else None,
                             )
                     records.append((registration, answer))
                     if monitors is not None:
@@ -314,6 +334,8 @@ class Runner:
                                 handler_end(result, registration.id, outcome, now - since)
                             except Exception:
                                 failed(handler_end)
+                        if stamps is not None:
+                            stamps.append(now)
                         since = now
                 if monitors is not None:
                     hook = monitors.phase_end
@@ -322,6 +344,22 @@ class Runner:
                             hook(result, phase.name, since - phase_began)
                         except Exception:
                             failed(hook)
+                    if (
+                        stamps is not None and reported is not None
+                    ):  # a PhaseReport, made as cheaply as can be
+                        report = _new(PhaseReport)
+                        report.phase = phase.name
+                        report._began = began
+                        report._start = phase_began
+                        report._end = since
+                        report._make = monitors.make
+                        report._records = records
+                        report._first = first
+                        report._stamps = stamps
+                        try:
+                            reported(result, report)
+                        except Exception:
+                            failed(reported)
         except BaseException:  # KeyboardInterrupt and the like: not in flight any more
             self.calling = outer
             raise
@@ -355,7 +393,7 @@ class Runner:
         handlers: Sequence[Registration],
         registration: Registration,
         answer: object = TO_CALL,
-        times: tuple[float, float, float] | None = None,
+        times: _Times | None = None,
     ) -> Deferred[FireResult]:
         """
         Give a fire the tight loop began to a :class:`Run`, and return what
@@ -364,11 +402,20 @@ class Runner:
         matching ``handlers`` it was calling in their start order: that handler either
         still has to be called (``answer`` is ``TO_CALL``), or it answered
         ``answer``.  For monitors, ``times`` says when the fire, the phase
-        and that handler's call began.  The run goes on with the fire's ``options``.
+        and that handler's call began, where the phase's calls begin in the
+        fire's records, and (for IPhaseMonitors) when each ended.  The run
+        goes on with the fire's ``options``.
         """
         self.calling = result._outer  # the run has it in flight from now on
-        run = Run(self, result, watermark, 0, options, self.monitors)
-        run.take_over(phase, phase.start_order(handlers), registration, answer, times)
+        monitors = self.monitors
+        run = Run(self, result, watermark, 0, options, monitors)
+        began_at = None
+        if times is not None:
+            began, phase_began, since, first, stamps = times
+            began_at = (began, phase_began, since)
+            if monitors is not None and stamps is not None:
+                monitors.carry(result, result._records, first, stamps, phase_began)
+        run.take_over(phase, phase.start_order(handlers), registration, answer, began_at)
         return run.proceed()
 
     def in_thread(

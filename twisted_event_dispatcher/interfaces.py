@@ -19,6 +19,7 @@ from zope.interface import Attribute, Interface
 from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._options import HandlerOptionsDict, MatchSpec, Predicate
+from ._reports import PhaseReport
 from ._result import FireResult, HandlerOutcome
 from ._scope import HandlerScope
 
@@ -33,6 +34,7 @@ __all__ = [
     "IFireMonitor",
     "IHandlerLedger",
     "IObservableDispatcher",
+    "IPhaseMonitor",
 ]
 
 
@@ -281,10 +283,12 @@ class IObservableDispatcher(Interface):
 
     def add_monitor(monitor: object) -> None:
         """
-        Tell ``monitor`` (an :class:`IFireMonitor`, or an older
-        :class:`IDispatchMonitor`) about every fire from now on.
+        Tell ``monitor`` (an :class:`IPhaseMonitor`, an :class:`IFireMonitor`,
+        or an older :class:`IDispatchMonitor`) about every fire from now on.
+        A monitor that provides :class:`IPhaseMonitor` is told through it
+        alone.
 
-        :raises TypeError: if ``monitor`` provides neither interface.
+        :raises TypeError: if ``monitor`` provides none of these interfaces.
         """
 
     def remove_monitor(monitor: object) -> None:
@@ -386,6 +390,39 @@ class IFireMonitor(Interface):
         The fire is over: ``failure`` is None when it succeeded, else what it
         failed with (``HandlerFailed``, ``FireCancelled``...).  Follow-up
         events are fires of their own.
+        """
+
+
+class IPhaseMonitor(Interface):
+    """
+    Told about every fire of a dispatcher it was added to, as
+    :class:`IFireMonitor` is, but once per phase rather than twice per
+    handler call: when a phase ends, it hears of every call the phase made,
+    with each call's outcome, start and duration.
+
+    This is the cheaper interface for monitors that count or record calls
+    once they are over (metrics, traces): a fire tells it three times
+    whatever its number of handlers, and reads the clock once per call.
+    A monitor that must know a handler is starting while it runs uses
+    :class:`IFireMonitor`.  A monitor that raises is logged and otherwise
+    ignored: it never changes a dispatch.
+    """
+
+    def fire_started(fire: FireResult) -> None:
+        """
+        A fire begins (before its first phase).
+        """
+
+    def phase_ended(fire: FireResult, report: PhaseReport) -> None:
+        """
+        Every handler of a phase of ``fire`` has finished: ``report`` says
+        which phase, when it began (as seconds after the fire began), how
+        long it took, and each call it made, in the order they finished.
+        """
+
+    def fire_finished(fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        """
+        The fire is over, as :meth:`IFireMonitor.fire_finished` says.
         """
 
 
