@@ -46,8 +46,9 @@ from . import (
     FireResult,
     HandlerId,
     HandlerOutcome,
-    IFireMonitor,
+    IPhaseMonitor,
     OverloadedError,
+    PhaseReport,
     StopPropagation,
 )
 from ._counting import (
@@ -132,10 +133,10 @@ def _refused_here(outcome: HandlerOutcome, handler_id: HandlerId) -> bool:
 
 
 @final
-@implementer(IFireMonitor)
+@implementer(IPhaseMonitor)
 class MetricsMonitor(Snapshotted):
     """
-    An :class:`~twisted_event_dispatcher.IFireMonitor` that counts what
+    An :class:`~twisted_event_dispatcher.IPhaseMonitor` that counts what
     the fires of a dispatcher do, and a ``prometheus_client`` collector
     that reports it (register it in a registry, or use :func:`instrument`).
 
@@ -196,9 +197,9 @@ class MetricsMonitor(Snapshotted):
         """
         return self.fired - self._succeeded - self._failed - self._cancelled
 
-    # The monitor's hooks: each is called for every fire, phase or handler
-    # call, so each does the least it can (no label or string is built; a
-    # handler's series is found by its id, a phase's by its name).
+    # The monitor's hooks: each is called for every fire or phase, so each
+    # does the least it can (no label or string is built; a handler's
+    # series is found by its id, a phase's by its name).
 
     def fire_started(self, fire: FireResult) -> None:
         """
@@ -206,46 +207,35 @@ class MetricsMonitor(Snapshotted):
         """
         self.fired += 1
 
-    def phase_started(self, fire: FireResult, phase: str) -> None:
+    def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
         """
-        Nothing to count yet: a phase is counted when it finishes.
+        Count a phase's duration, and each of its handlers' calls, their
+        durations, and how they ended.
         """
-
-    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
-        """
-        Nothing to count yet: a call is counted when it finishes.
-        """
-
-    def handler_finished(
-        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
-    ) -> None:
-        """
-        Count a handler's call, its duration, and how it ended.
-        """
+        bounds, first_bound = self._bounds, self._first_bound
+        seconds = report.seconds
         try:
-            series = self._by_id[handler_id]
+            durations = self._phases[report.phase]
         except KeyError:
-            series = self._series(handler_id, outcome.phase)
-        failure = outcome._failure  # its property's value, without the call (most calls succeed)
-        if failure is not None and not failure.check(StopPropagation):
-            if _refused_here(outcome, handler_id):
-                self._refusals["handler"] += 1
-                return
-            series.failed(outcome)
-        durations = series.durations  # Histogram.observe, inlined: most calls take under the first bound
-        durations.counts[0 if seconds <= self._first_bound else bisect_left(self._bounds, seconds)] += 1
+            durations = self._phases[report.phase] = Histogram(bounds)
+        # Histogram.observe, inlined here and below: most take under the first bound.
+        durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
         durations.sum += seconds
-
-    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
-        """
-        Count a phase's duration.
-        """
-        try:
-            durations = self._phases[phase]
-        except KeyError:
-            durations = self._phases[phase] = Histogram(self._bounds)
-        durations.counts[0 if seconds <= self._first_bound else bisect_left(self._bounds, seconds)] += 1
-        durations.sum += seconds
+        by_id = self._by_id
+        for handler_id, outcome, _, seconds in report.calls:
+            try:
+                series = by_id[handler_id]
+            except KeyError:
+                series = self._series(handler_id, outcome.phase)
+            failure = outcome._failure  # its property's value, without the call (most calls succeed)
+            if failure is not None and not failure.check(StopPropagation):
+                if _refused_here(outcome, handler_id):
+                    self._refusals["handler"] += 1
+                    continue
+                series.failed(outcome)
+            durations = series.durations
+            durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
+            durations.sum += seconds
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
         """
