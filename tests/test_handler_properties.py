@@ -30,9 +30,11 @@ from twisted_event_dispatcher import (
     HandlerOutcome,
     IFireMonitor,
     IHandlerLedger,
+    IPhaseMonitor,
     MatchSpec,
     OrderingError,
     Phase,
+    PhaseReport,
     StopPropagation,
     any_of,
 )
@@ -545,6 +547,41 @@ class HookRecorder:
         self.heard.append(("fire_finished", fire.event, told, seconds))
 
 
+@implementer(IPhaseMonitor)
+class ReportRecorder:
+    """
+    A phase monitor that writes down every report it is told, in the same
+    shareable terms as :class:`HookRecorder`, into the same list.
+    """
+
+    def __init__(self, numbers: Mapping[HandlerId, int], heard: list[tuple[object, ...]]) -> None:
+        self.numbers = numbers
+        self.heard = heard
+
+    def fire_started(self, fire: FireResult) -> None:
+        self.heard.append(("report: fire_started", fire.event))
+
+    def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
+        calls = [
+            (
+                self.numbers[call.handler_id],
+                call.outcome.value,
+                None if call.outcome.failure is None else call.outcome.failure.getErrorMessage(),
+                call.outcome.status,
+                call.offset,
+                call.seconds,
+            )
+            for call in report.calls
+        ]
+        self.heard.append(
+            ("report: phase_ended", fire.event, report.phase, report.offset, report.seconds, calls)
+        )
+
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        told = None if failure is None else described(failure, self.numbers)
+        self.heard.append(("report: fire_finished", fire.event, told, seconds))
+
+
 def described(outcome: object, numbers: Mapping[HandlerId, int]) -> object:
     """
     A fire's outcome in terms that two dispatchers can share: handler
@@ -630,6 +667,7 @@ def dispatch_all(
     recorder = HookRecorder(numbers)
     if monitored:
         dispatcher.add_monitor(recorder)
+        dispatcher.add_monitor(ReportRecorder(numbers, recorder.heard))
     logged = FailuresLogged()
     globalLogPublisher.addObserver(logged)
     options: dict[str, Any] = {"arguments": arguments, "first_result": first_result}
@@ -677,7 +715,8 @@ def test_the_fast_loop_and_the_engine_agree(
 ) -> None:
     """
     Handlers give the same outcomes, in the same order, and a monitor is
-    told the same hooks with the same arguments (durations included),
+    told the same hooks with the same arguments (durations included; a
+    phase monitor, the same reports with the same calls),
     whether the tight loop runs the fire (handing it to the general loop
     when it must) or the general loop runs it all: with or without per-fire
     arguments and ``first_result``, for handlers with ``where=`` predicates
