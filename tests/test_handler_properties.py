@@ -564,14 +564,14 @@ class ReportRecorder:
     def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
         calls = [
             (
-                self.numbers[call.handler_id],
-                call.outcome.value,
-                None if call.outcome.failure is None else call.outcome.failure.getErrorMessage(),
-                call.outcome.status,
-                call.offset,
-                call.seconds,
+                self.numbers[handler_id],
+                outcome.value,
+                None if outcome.failure is None else outcome.failure.getErrorMessage(),
+                outcome.status,
+                offset,
+                seconds,
             )
-            for call in report.calls
+            for handler_id, outcome, offset, seconds in report.calls
         ]
         self.heard.append(
             ("report: phase_ended", fire.event, report.phase, report.offset, report.seconds, calls)

@@ -23,7 +23,6 @@ from zope.interface.verify import verifyObject
 from twisted_event_dispatcher import (
     EventDispatcher,
     FireCancelled,
-    HandlerCall,
     HandlerOutcome,
     IPhaseMonitor,
     OverloadedError,
@@ -339,7 +338,7 @@ def test_the_hooks_count_durations_as_the_histogram_does(calls: list[tuple[str, 
     for name, seconds in [*calls, ("one", 0.1), ("two", 0.5), ("one", 1.0)]:
         handler_id = ids[name]
         outcome = HandlerOutcome(handler_id, handler_id.phase, "done", None)
-        call = HandlerCall(handler_id, outcome, 0.0, seconds)
+        call = (handler_id, outcome, 0.0, seconds)
         monitor.phase_ended(fire, PhaseReport(handler_id.phase, 0.0, seconds, [call]))
         expected[name].observe(seconds)
     snapshot = monitor.snapshot()

@@ -21,11 +21,11 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     FireCancelled,
     FireResult,
-    HandlerCall,
     HandlerId,
     HandlerOutcome,
     IFireMonitor,
     IPhaseMonitor,
+    PhaseCall,
     PhaseReport,
     StopPropagation,
 )
@@ -59,7 +59,10 @@ class PhaseRecorder:
 
 
 def calls_of(report: PhaseReport) -> list[tuple[str, str, float, float]]:
-    return [(call.handler_id.name, call.outcome.status, call.offset, call.seconds) for call in report.calls]
+    return [
+        (handler_id.name, outcome.status, offset, seconds)
+        for handler_id, outcome, offset, seconds in report.calls
+    ]
 
 
 def started(clock: Clock, **options: Any) -> EventDispatcher:
@@ -114,7 +117,7 @@ def test_calls_read_after_the_fire_are_those_of_their_phase(clock: Clock) -> Non
     dispatcher.register(taking(clock, 1), "during", name="c", use_weakref=False)
     result_of(dispatcher.fire_event("e"))
     before, during = monitor.reports()
-    assert [call.outcome.value for call in before.calls] == ["a"]
+    assert [outcome.value for _, outcome, _, _ in before.calls] == ["a"]
     assert calls_of(during) == [("b", "succeeded", 0.0, 1.0), ("c", "succeeded", 1.0, 1.0)]
     assert before.calls is before.calls  # made once
 
@@ -207,10 +210,10 @@ def test_failures_stops_and_timeouts_are_in_the_outcomes(clock: Clock) -> None:
     result_of(fired)
     before, during = monitor.reports()
     assert calls_of(before) == [("fails", "failed", 0.0, 0.0), ("hangs", "timed_out", 0.0, 3.0)]
-    failure = before.calls[0].outcome.failure
+    failure = before.calls[0][1].failure
     assert failure is not None and failure.check(ValueError)
-    (stopped,) = during.calls
-    assert stopped.outcome.failure is not None and stopped.outcome.failure.check(StopPropagation)
+    ((_, stopped, _, _),) = during.calls
+    assert stopped.failure is not None and stopped.failure.check(StopPropagation)
 
 
 def test_a_cancelled_fire_reports_its_phase_before_it_finishes(clock: Clock) -> None:
@@ -285,7 +288,7 @@ def test_per_call_and_per_phase_monitors_are_told_side_by_side(clock: Clock) -> 
         "fire_finished",
     ]
     (report,) = per_phase.reports()
-    assert [call.handler_id.name for call in report.calls] == ["h"]
+    assert [handler_id.name for handler_id, _, _, _ in report.calls] == ["h"]
     dispatcher.remove_monitor(per_phase)
     result_of(dispatcher.fire_event("e"))
     assert len(per_phase.reports()) == 1
@@ -320,7 +323,7 @@ def test_a_monitor_of_both_interfaces_is_told_per_phase(logs: list[dict[str, Any
 
 def test_a_report_made_by_hand_gives_its_calls() -> None:
     handler_id = EventDispatcher(("role",)).register(lambda event: None, "during", use_weakref=False)
-    call = HandlerCall(handler_id, HandlerOutcome(handler_id, "during", None, None), 0.5, 0.25)
+    call: PhaseCall = (handler_id, HandlerOutcome(handler_id, "during", None, None), 0.5, 0.25)
     report = PhaseReport("during", 0.5, 0.25, [call])
     assert (report.phase, report.offset, report.seconds, list(report.calls)) == ("during", 0.5, 0.25, [call])
     assert repr(report) == "<PhaseReport 'during' at +0.5s for 0.25s, 1 call(s)>"
@@ -362,12 +365,12 @@ def test_reports_agree_with_the_fire_result(phases: list[list[tuple[str, int]]])
     assert [report.phase for report in reports] == list(result.phases)
     for report in reports:
         outcomes = result.phases[report.phase]
-        assert sorted((c.handler_id.name, c.outcome.status) for c in report.calls) == sorted(
+        assert sorted((c[0].name, c[1].status) for c in report.calls) == sorted(
             (o.handler_id.name, o.status) for o in outcomes
         )
-        for call in report.calls:
-            assert report.offset <= call.offset
-            assert call.offset + call.seconds <= report.offset + report.seconds
+        for _, _, offset, took in report.calls:
+            assert report.offset <= offset
+            assert offset + took <= report.offset + report.seconds
     assert [what for what, _ in monitor.heard][-1] == "fire_finished"
 
 
@@ -383,3 +386,37 @@ def _handler(kind: str, seconds: int, clock: Clock, waiting: list[tuple[int, Def
         return None
 
     return handler
+
+
+def test_timings_agree_with_the_calls(clock: Clock) -> None:
+    """
+    ``timings()`` gives each call's handler and duration, for a phase the
+    tight loop ran (read before its calls are made), and None for a phase
+    with a failure.
+    """
+    dispatcher = started(clock)
+    monitor = PhaseRecorder(lazy=True)
+    dispatcher.add_monitor(monitor)
+
+    def fails(event: object) -> None:
+        clock.advance(2)
+        raise ValueError("no")
+
+    waiting: Deferred[None] = Deferred()
+    dispatcher.register(taking(clock, 1), "before", name="one", use_weakref=False)
+    dispatcher.register(taking(clock, 3), "before", name="two", use_weakref=False)
+    dispatcher.register(lambda event: waiting, "during", name="waits", use_weakref=False)
+    dispatcher.register(taking(clock, 1), "after", name="three", use_weakref=False)
+    dispatcher.register(fails, "after", name="fails", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    clock.advance(4)
+    waiting.callback(None)
+    result_of(fired)
+    before, during, after = monitor.reports()
+    timed = before.timings()
+    assert timed is not None
+    assert ([handler_id.name for handler_id in timed[0]], timed[1]) == (["one", "two"], [1.0, 3.0])
+    assert timed == ([call[0] for call in before.calls], [call[3] for call in before.calls])
+    assert during.timings() == ([call[0] for call in during.calls], [4.0])
+    assert after.timings() is None
+    assert [call[0].name for call in after.calls] == ["three", "fails"]

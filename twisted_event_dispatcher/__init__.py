@@ -30,7 +30,7 @@ from ._errors import (
 from ._handle import HandlerId
 from ._introspection import InFlightEvent, PendingHandler
 from ._options import AnyOf, HandlerOptions, MatchSpec, Phase, any_of
-from ._reports import HandlerCall, PhaseReport
+from ._reports import PhaseCall, PhaseReport
 from ._result import FireResult, HandlerOutcome
 from ._scope import HandlerScope
 from .interfaces import (
@@ -55,7 +55,6 @@ __all__ = [
     "FireResult",
     "FollowUpDepthError",
     "FollowUps",
-    "HandlerCall",
     "HandlerFailed",
     "HandlerId",
     "HandlerOptions",
@@ -77,6 +76,7 @@ __all__ = [
     "OverloadedError",
     "PendingHandler",
     "Phase",
+    "PhaseCall",
     "PhaseReport",
     "StopPropagation",
     "UnhashableValueError",

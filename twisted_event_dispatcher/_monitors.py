@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._handle import HandlerId
-from ._reports import HandlerCall, PhaseReport
+from ._reports import PhaseCall, PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, Status
 from .interfaces import IDispatchMonitor, IFireMonitor, IPhaseMonitor
 
@@ -33,7 +33,6 @@ __all__ = ["Monitor", "Monitors", "as_monitor", "failed", "outcome_of"]
 #: A monitor as the dispatcher keeps it.
 Monitor = IFireMonitor | IPhaseMonitor
 
-_new_call: Final = tuple.__new__
 
 _log = Logger()
 
@@ -158,7 +157,7 @@ class Monitors:
         self.phase_report = _as_one(_hooks(by_phase, "phase_ended"))
         self.fire_end = _as_one(_hooks(monitors, "fire_finished"))
         self.outcomes: dict[Recorded, HandlerOutcome] = {}
-        self.unreported: dict[FireResult, list[HandlerCall]] = {}
+        self.unreported: dict[FireResult, list[PhaseCall]] = {}
         #: :meth:`make_calls`, bound once (the tight loop hands it to each
         #: PhaseReport it makes).
         self.make = self.make_calls
@@ -193,8 +192,7 @@ class Monitors:
             outcome = outcome_of(registration, value, status)
         _call(self.handler_end, fire, registration.id, outcome, now - since)
         if self.phase_report is not None:
-            call = _new_call(HandlerCall, (registration.id, outcome, since, now - since))
-            self.unreported.setdefault(fire, []).append(call)
+            self.unreported.setdefault(fire, []).append((registration.id, outcome, since, now - since))
         return now
 
     def returned_none(self, registration: Recorded) -> HandlerOutcome:
@@ -219,7 +217,9 @@ class Monitors:
         _call(self.phase_end, fire, phase, now - phase_began)
         if self.phase_report is not None:
             made = self.unreported.pop(fire, ())
-            calls = [_new_call(HandlerCall, (call[0], call[1], call[2] - began, call[3])) for call in made]
+            calls = [
+                (handler_id, outcome, since - began, seconds) for handler_id, outcome, since, seconds in made
+            ]
             _call(self.phase_report, fire, PhaseReport(phase, phase_began - began, now - phase_began, calls))
 
     def carry(
@@ -245,7 +245,7 @@ class Monitors:
         stamps: list[float],
         since: float,
         began: float,
-    ) -> list[HandlerCall]:
+    ) -> list[PhaseCall]:
         """
         The calls of ``records`` from ``first`` on, ending at ``stamps``, one
         after the other from ``since``, their starts as offsets from ``began``
@@ -253,13 +253,15 @@ class Monitors:
         their calls).
         """
         outcomes = self.outcomes
-        calls = []
+        calls: list[PhaseCall] = []
+        append = calls.append
         for (registration, answer), stamp in zip(records[first : first + len(stamps)], stamps, strict=True):
-            if answer is None:
-                outcome = outcomes.get(registration) or self.returned_none(registration)
-            else:
-                outcome = outcome_of(registration, answer)
-            calls.append(_new_call(HandlerCall, (registration.id, outcome, since - began, stamp - since)))
+            outcome = outcomes.get(registration) if answer is None else None
+            if outcome is None:
+                outcome = (
+                    self.returned_none(registration) if answer is None else outcome_of(registration, answer)
+                )
+            append((registration.id, outcome, since - began, stamp - since))
             since = stamp
         return calls
 

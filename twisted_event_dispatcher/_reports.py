@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_phase_monitor -*-
 """
 What an :class:`~.interfaces.IPhaseMonitor` is told when a phase of a fire
-ends: the phase's :class:`PhaseReport`, holding a :class:`HandlerCall` for
+ends: the phase's :class:`PhaseReport`, holding a :data:`PhaseCall` for
 each handler called in it.
 
 Times are given as offsets from the fire's start, in seconds on the
@@ -12,30 +12,21 @@ dispatcher's clock, so that a monitor can place them on a clock of its own
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, final
+from typing import final
 
 from ._handle import HandlerId
-from ._result import HandlerOutcome
+from ._result import HandlerOutcome, Recorded
 
-__all__ = ["HandlerCall", "PhaseReport"]
+__all__ = ["PhaseCall", "PhaseReport"]
 
 
-class HandlerCall(NamedTuple):
-    """
-    One handler's call in a phase.
-
-    :ivar handler_id: the handler's id.
-    :ivar outcome: how the call ended (for a call refused by the handler's
-        concurrency limit, which never started, an ``OverloadedError``
-        failure).
-    :ivar offset: when the call began, in seconds after the fire began.
-    :ivar seconds: how long it took.
-    """
-
-    handler_id: HandlerId
-    outcome: HandlerOutcome
-    offset: float
-    seconds: float
+#: One handler's call in a phase, as a plain tuple (a fire makes one per
+#: call, and a tuple costs a third of what a named tuple does to make):
+#: ``(handler_id, outcome, offset, seconds)``: the handler's id; how the
+#: call ended (for a call refused by the handler's concurrency limit, which
+#: never started, an ``OverloadedError`` failure); when it began, in
+#: seconds after the fire began; and how long it took.
+PhaseCall = tuple[HandlerId, HandlerOutcome, float, float]
 
 
 @final
@@ -46,27 +37,26 @@ class PhaseReport:
     :ivar phase: the phase's name.
     """
 
-    # The tight loop makes one per phase without calling __init__: it
-    # stores the times as it read them (``_began``: the fire's start,
-    # ``_start`` and ``_end``: the phase's, on the dispatcher's clock), and
-    # leaves the calls to be made by ``_make`` from ``_records`` (each
-    # handler with its answer, this phase's from ``_first`` on) and
-    # ``_stamps`` (when each call ended) when first asked for (until then,
-    # ``_calls`` is not set): most reports
-    # are read for their phase and duration alone, or not at all.
+    # The tight loop makes one per phase without calling __init__, storing
+    # the times as it read them on the dispatcher's clock: ``_began`` (the
+    # fire's start), ``_start`` and ``_end`` (the phase's).  It leaves the
+    # calls to be made by ``_make`` from ``_records`` (each handler with
+    # its answer, this phase's from ``_first`` on) and ``_stamps`` (when
+    # each call ended) when first asked for (until then ``_calls`` is
+    # None): most reports are read for their phase alone, or not at all.
     __slots__ = ("_began", "_calls", "_end", "_first", "_make", "_records", "_stamps", "_start", "phase")
 
-    _make: Callable[..., Sequence[HandlerCall]]
-    _records: object
+    _make: Callable[..., Sequence[PhaseCall]]
+    _records: list[tuple[Recorded, object]]
     _first: int
     _stamps: list[float]
 
-    def __init__(self, phase: str, offset: float, seconds: float, calls: Sequence[HandlerCall]) -> None:
+    def __init__(self, phase: str, offset: float, seconds: float, calls: Sequence[PhaseCall]) -> None:
         self.phase = phase
         self._began = 0.0
         self._start = offset
         self._end = offset + seconds
-        self._calls: Sequence[HandlerCall] = calls
+        self._calls: Sequence[PhaseCall] | None = calls
 
     @property
     def offset(self) -> float:
@@ -83,18 +73,46 @@ class PhaseReport:
         return self._end - self._start
 
     @property
-    def calls(self) -> Sequence[HandlerCall]:
+    def calls(self) -> Sequence[PhaseCall]:
         """
-        The handlers called, in the order they finished.
+        The handlers called, in the order they finished: for each, a
+        :data:`PhaseCall` ``(handler_id, outcome, offset, seconds)``.
         """
-        try:
-            return self._calls
-        except AttributeError:  # not made yet
+        calls = self._calls
+        if calls is None:  # not made yet
             calls = self._calls = self._make(
                 self._records, self._first, self._stamps, self._start, self._began
             )
             del self._records, self._stamps
-            return calls
+        return calls
+
+    def timings(self) -> tuple[list[HandlerId], list[float]] | None:
+        """
+        When every call succeeded (none failed, timed out, was cancelled or
+        refused), the handler of each call and how long each took, as two
+        lists in the order of :attr:`calls`; None when some did not (read
+        :attr:`calls` then).
+
+        The cheaper read for a monitor that counts every call (metrics):
+        it makes no tuple per call.  A phase the tight loop ran has only
+        calls that succeeded (the loop hands a fire over at its first
+        failure).
+        """
+        calls = self._calls
+        if calls is None:
+            ids: list[HandlerId] = []
+            durations: list[float] = []
+            records, at, start = self._records, self._first, self._start
+            for end in self._stamps:
+                ids.append(records[at][0].id)
+                durations.append(end - start)
+                start = end
+                at += 1
+            return ids, durations
+        for call in calls:
+            if call[1]._failure is not None:
+                return None
+        return [call[0] for call in calls], [call[3] for call in calls]
 
     def __repr__(self) -> str:
         return (

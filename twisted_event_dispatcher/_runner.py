@@ -352,6 +352,7 @@ class Runner:
                         report._began = began
                         report._start = phase_began
                         report._end = since
+                        report._calls = None
                         report._make = monitors.make
                         report._records = records
                         report._first = first

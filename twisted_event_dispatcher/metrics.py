@@ -48,6 +48,7 @@ from . import (
     HandlerOutcome,
     IPhaseMonitor,
     OverloadedError,
+    PhaseCall,
     PhaseReport,
     StopPropagation,
 )
@@ -221,21 +222,33 @@ class MetricsMonitor(Snapshotted):
         # Histogram.observe, inlined here and below: most take under the first bound.
         durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
         durations.sum += seconds
+        timings = report.timings()
+        if timings is None:  # some calls did not succeed
+            self._count_calls(report.calls)
+            return
         by_id = self._by_id
-        for handler_id, outcome, _, seconds in report.calls:
+        for handler_id, seconds in zip(*timings, strict=True):
             try:
-                series = by_id[handler_id]
+                durations = by_id[handler_id].durations
             except KeyError:
-                series = self._series(handler_id, outcome.phase)
-            failure = outcome._failure  # its property's value, without the call (most calls succeed)
+                durations = self._series(handler_id, handler_id.phase).durations
+            durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
+            durations.sum += seconds
+
+    def _count_calls(self, calls: Iterable[PhaseCall]) -> None:
+        """
+        Count calls of which some did not succeed: how each ended, and
+        the durations of those that started.
+        """
+        for handler_id, outcome, _, seconds in calls:
+            series = self._by_id.get(handler_id) or self._series(handler_id, outcome.phase)
+            failure = outcome._failure  # its property's value, without the call
             if failure is not None and not failure.check(StopPropagation):
                 if _refused_here(outcome, handler_id):
                     self._refusals["handler"] += 1
                     continue
                 series.failed(outcome)
-            durations = series.durations
-            durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
-            durations.sum += seconds
+            series.durations.observe(seconds)
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
         """
