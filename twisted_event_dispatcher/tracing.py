@@ -203,8 +203,8 @@ def _behind(proxy: ProxyTracer) -> Tracer:
 #: beyond it, it starts afresh).
 _REMEMBERED_IDS: Final = 4096
 
-#: A span's name and its attributes (shared by the spans of a phase or a
-#: handler: the SDK copies them).
+#: A span's name and its attributes (shared by the spans of a phase, or by
+#: the calls of a handler that succeeded: the SDK copies them).
 _Named = tuple[str, dict[str, AttributeValue]]
 
 
@@ -347,16 +347,19 @@ class TracingMonitor:
             if named is None:
                 named = self._handler_named(handler_id)
             called = began + round(offset * 1e9)
-            call = tracer.start_span(named[0], context=context, attributes=named[1], start_time=called)
-            status: str = outcome.status
             failure = outcome.failure
-            if failure is not None:
-                if failure.check(StopPropagation):
-                    status = "stopped"
-                else:
+            if failure is None:  # succeeded: the attributes kept for it say so
+                call = tracer.start_span(named[0], context=context, attributes=named[1], start_time=called)
+            else:
+                stopped = failure.check(StopPropagation) is not None
+                attributes = {
+                    **named[1],
+                    "event_dispatcher.handler.status": "stopped" if stopped else outcome.status,
+                }
+                call = tracer.start_span(named[0], context=context, attributes=attributes, start_time=called)
+                if not stopped:
                     _record(call, failure)
-            call.set_attribute("event_dispatcher.handler.status", status)
-            _end(call, called, seconds)
+            call.end(end_time=called + round(seconds * 1e9))
         _end(span, start, report.seconds)
 
     def _handler_named(self, handler_id: HandlerId) -> _Named:
@@ -365,7 +368,11 @@ class TracingMonitor:
             self._handlers.clear()
         named = self._handlers[handler_id] = (
             f"handler {name}",
-            {"event_dispatcher.phase": handler_id.phase, "event_dispatcher.handler": name},
+            {
+                "event_dispatcher.phase": handler_id.phase,
+                "event_dispatcher.handler": name,
+                "event_dispatcher.handler.status": "succeeded",
+            },
         )
         return named
 
