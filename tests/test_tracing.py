@@ -8,7 +8,7 @@ headers; the publish span whose context a consumer continues.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from opentelemetry import trace
@@ -28,6 +28,8 @@ from twisted_event_dispatcher import (
     FireCancelled,
     HandlerFailed,
     IFireMonitor,
+    IPhaseMonitor,
+    PhaseReport,
     StopPropagation,
 )
 from twisted_event_dispatcher.tracing import (
@@ -98,8 +100,14 @@ def seconds(span: ReadableSpan) -> float:
     return (span.end_time - span.start_time) / 1e9
 
 
-def test_the_monitor_provides_the_interface(traced: Traced) -> None:
-    assert verifyObject(IFireMonitor, TracingMonitor(traced.provider))
+def test_the_monitor_is_told_once_per_phase(traced: Traced) -> None:
+    """
+    It is an IPhaseMonitor, and not an IFireMonitor: the dispatcher tells
+    it of a phase's calls when the phase ends, not of each as it starts.
+    """
+    monitor = TracingMonitor(traced.provider)
+    assert verifyObject(IPhaseMonitor, monitor)
+    assert not IFireMonitor.providedBy(monitor)
 
 
 def test_one_fire_is_a_tree_of_process_phase_and_handler_spans(clock: Clock, traced: Traced) -> None:
@@ -237,6 +245,138 @@ def test_a_call_refused_by_its_limit_has_a_span_that_says_so(clock: Clock, trace
     [refused] = [span for span in traced.exporter.get_finished_spans() if span.name == "handler one"]
     assert (refused.attributes or {})["error.type"] == "twisted_event_dispatcher.OverloadedError"
     assert seconds(refused) == 0
+
+
+def since_fire(span: ReadableSpan, fire: ReadableSpan) -> tuple[float, float]:
+    """
+    When ``span`` started and ended, in seconds after ``fire`` started.
+    """
+    assert span.start_time is not None and span.end_time is not None and fire.start_time is not None
+    return ((span.start_time - fire.start_time) / 1e9, (span.end_time - fire.start_time) / 1e9)
+
+
+def test_spans_of_handlers_that_wait_start_and_end_when_the_clock_says(clock: Clock, traced: Traced) -> None:
+    """
+    Phase and handler spans are made when their phase ends, placed after
+    the fire's span start by what the dispatcher's clock measured: a
+    handler that starts when the one it requires has finished starts its
+    span then, and each span lasts what its call took.
+    """
+    clock.advance(100)  # the fire begins far from the clock's zero
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(
+        lambda e: deferLater(clock, 0.25, lambda: None), "before", name="fetch", use_weakref=False
+    )
+    dispatcher.register(
+        lambda e: deferLater(clock, 1, lambda: None), "during", name="slow", use_weakref=False
+    )
+    dispatcher.register(
+        lambda e: deferLater(clock, 0.5, lambda: None),
+        "during",
+        name="then",
+        requires=["slow"],
+        use_weakref=False,
+    )
+    dispatcher.register(quick, "during", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    clock.advance(0.25)
+    assert {span.name for span in traced.exporter.get_finished_spans()} == {"handler fetch", "phase before"}
+    clock.advance(1)
+    clock.advance(0.5)
+    result_of(fired)
+    spans = traced.spans()
+    fire = spans["process events"]
+    assert {name: since_fire(span, fire) for name, span in spans.items()} == {
+        "process events": (0, 1.75),
+        "phase before": (0, 0.25),
+        "handler fetch": (0, 0.25),
+        "phase during": (0.25, 1.75),
+        "handler slow": (0.25, 1.25),
+        "handler then": (1.25, 1.75),
+        "handler quick": (0.25, 0.25),
+    }
+    during = spans["phase during"].context.span_id
+    assert [parent_of(spans[name]) for name in ("handler slow", "handler then", "handler quick")] == [
+        during
+    ] * 3
+
+
+def test_a_refused_call_has_its_span_when_its_phase_ends(clock: Clock, traced: Traced) -> None:
+    """
+    A call refused by its handler's concurrency limit never started: its
+    span, under its fire's phase, starts when the phase does, lasts
+    nothing, and fails with the OverloadedError; the call it was refused
+    for gets its span once that one's phase ends.
+    """
+    waiting: Deferred[None] = Deferred()
+    dispatcher = traced_dispatcher(clock, traced)
+    dispatcher.register(
+        lambda e: waiting, "during", max_concurrent=1, when_full="error", name="one", use_weakref=False
+    )
+    first = dispatcher.fire_event("first")
+    clock.advance(0.5)
+    result_of(dispatcher.fire_event("second"))
+    [refused] = [span for span in traced.exporter.get_finished_spans() if span.name == "handler one"]
+    by_trace = {span.name: span for span in traced.exporter.get_finished_spans()}
+    second = by_trace["process events"]
+    assert since_fire(refused, second) == (0, 0)
+    assert parent_of(refused) == by_trace["phase during"].context.span_id
+    assert refused.context.trace_id == second.context.trace_id
+    assert (refused.status.status_code, dict(refused.attributes or {})) == (
+        StatusCode.ERROR,
+        {
+            "event_dispatcher.phase": "during",
+            "event_dispatcher.handler": "one",
+            "event_dispatcher.handler.status": "failed",
+            "error.type": "twisted_event_dispatcher.OverloadedError",
+        },
+    )
+    [recorded] = refused.events
+    assert (recorded.name, (recorded.attributes or {})["exception.type"]) == (
+        "exception",
+        "twisted_event_dispatcher.OverloadedError",
+    )
+    traced.exporter.clear()
+    clock.advance(0.5)
+    waiting.callback(None)
+    result_of(first)
+    spans = traced.spans()
+    assert since_fire(spans["handler one"], spans["process events"]) == (0, 1)
+    assert spans["handler one"].status.status_code == StatusCode.UNSET
+
+
+class CallsWatched:
+    """
+    A phase's report that notes whether its calls were asked for.
+    """
+
+    def __init__(self) -> None:
+        self.phase, self.offset, self.seconds = "during", 0.0, 0.0
+        self.asked = False
+
+    @property
+    def calls(self) -> tuple[object, ...]:
+        self.asked = True
+        return ()
+
+
+def test_a_fire_not_sampled_does_not_ask_for_its_calls(clock: Clock) -> None:
+    """
+    Making a report's calls costs: for a fire whose span is not recorded
+    the monitor never asks for them.  (One that is recorded does.)
+    """
+    dispatcher = EventDispatcher(("kind",), clock=clock)
+    dispatcher.start()
+    fire = result_of(dispatcher.fire_event("e"))
+    for sampler, asked in ((ALWAYS_OFF, False), (None, True)):
+        made = Traced() if sampler is None else Traced(sampler=sampler)
+        monitor = TracingMonitor(made.provider)
+        report = CallsWatched()
+        monitor.fire_started(fire)
+        monitor.phase_ended(fire, cast(PhaseReport, report))
+        monitor.fire_finished(fire, None, 0)
+        assert report.asked is asked
+        made.provider.shutdown()
 
 
 def test_a_fire_not_recorded_makes_no_child_span(clock: Clock) -> None:

@@ -7,7 +7,10 @@ carries one trace from process to process.
 and, under it, one per handler call, named and attributed after
 OpenTelemetry's semantic conventions for messaging (version
 :data:`SEMCONV_VERSION`): the fire is a ``process`` span of kind
-``CONSUMER``, whose ``messaging.message.id`` is the fire's id.
+``CONSUMER``, whose ``messaging.message.id`` is the fire's id.  It is an
+:class:`~twisted_event_dispatcher.IPhaseMonitor`: the fire's span opens as
+the fire starts, and a phase's spans (its own and its calls') are made when
+the phase ends, placed and timed by what the dispatcher's clock measured.
 :class:`PublishTracing` makes the ``publish`` span (kind ``PRODUCER``) of an
 event sent through a broker, and gives the trace context to put in its
 envelope.  :func:`inject_context`, :func:`extract_context` and
@@ -57,7 +60,7 @@ except ImportError as missing:  # pragma: no cover - the test extra installs it
 
 import twisted_event_dispatcher
 
-from . import FireResult, HandlerId, HandlerOutcome, IFireMonitor, StopPropagation
+from . import FireResult, HandlerId, IPhaseMonitor, PhaseReport, StopPropagation
 
 __all__ = [
     "SCHEMA_URL",
@@ -200,8 +203,8 @@ def _behind(proxy: ProxyTracer) -> Tracer:
 #: beyond it, it starts afresh).
 _REMEMBERED_IDS: Final = 4096
 
-#: A span's name and its attributes (shared by the spans of a phase or a
-#: handler: the SDK copies them).
+#: A span's name and its attributes (shared by the spans of a phase, or by
+#: the calls of a handler that succeeded: the SDK copies them).
 _Named = tuple[str, dict[str, AttributeValue]]
 
 
@@ -211,27 +214,24 @@ _Named = tuple[str, dict[str, AttributeValue]]
 @final
 class _FireTrace:
     """
-    The spans of one fire still open: the fire's, its phase's, and its
-    handlers', each with its start time.
+    A fire being traced: its span, when the span started (nanoseconds,
+    the clock the phase and handler spans are placed on), and the context
+    their phase spans are children in.
     """
 
-    __slots__ = ("context", "handlers", "phase", "phase_context", "phase_start", "span", "start")
+    __slots__ = ("context", "span", "start")
 
     def __init__(self, span: Span, start: int) -> None:
         self.span = span
         self.start = start
         self.context = trace.set_span_in_context(span)
-        self.phase: Span | None = None
-        self.phase_start = start
-        self.phase_context = self.context
-        self.handlers: dict[HandlerId, tuple[Span, int]] = {}
 
 
 @final
-@implementer(IFireMonitor)
+@implementer(IPhaseMonitor)
 class TracingMonitor:
     """
-    An :class:`~twisted_event_dispatcher.IFireMonitor` that traces every
+    An :class:`~twisted_event_dispatcher.IPhaseMonitor` that traces every
     fire: a ``process {destination}`` span (kind ``CONSUMER``), a child
     ``phase {phase}`` span per phase, and under it a ``handler {name}``
     span per handler call (both ``INTERNAL``).
@@ -247,11 +247,16 @@ class TracingMonitor:
     or a fire that failed or was cancelled, has the error status, an
     ``error.type`` and the exception recorded; a handler failure that is
     only logged leaves its phase and fire without error, as the conventions
-    ask of errors handled.
+    ask of errors handled.  A call refused by its handler's concurrency
+    limit has a span of its own, failed with the ``OverloadedError``.
 
-    A span lasts what the dispatcher measured on its clock.  A fire whose
-    span is not recorded (sampled out) costs no child span; without an
-    SDK, a fire costs no span at all.
+    The fire's span opens when the fire starts; a phase's span and its
+    handlers' are made, already over, when the phase ends, from the
+    :class:`~twisted_event_dispatcher.PhaseReport`: each starts as many
+    nanoseconds after the fire's span as the dispatcher measured on its
+    clock, and lasts what it measured.  A fire whose span is not recorded
+    (sampled out) costs no child span, nor the making of its calls' list;
+    without an SDK, a fire costs no span at all.
 
     :param tracer_provider: where spans go; the global one if None.
     :param system: ``messaging.system``: ``"twisted_event_dispatcher"``
@@ -316,46 +321,46 @@ class TracingMonitor:
         span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
         self._fires[fire] = _FireTrace(span, start)
 
-    def phase_started(self, fire: FireResult, phase: str) -> None:
+    def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
         """
-        Open the phase's span, under the fire's.
+        Make the phase's span, under the fire's, and under it one span per
+        call the phase made, each placed and timed as the report says.
         """
         fires = self._fires
-        if not fires:  # no fire traced: the hooks' most frequent answer, first
+        if not fires:  # no fire traced: the hook's most frequent answer, first
             return
         traced = fires.get(fire)
-        if traced is None:
+        if traced is None:  # not sampled: its calls are not even made
             return
+        tracer = self._tracer
+        phase = report.phase
         named = self._phases.get(phase)
         if named is None:
             named = self._phases[phase] = (f"phase {phase}", {"event_dispatcher.phase": phase})
-        traced.phase_start = start = time_ns()
-        span = self._tracer.start_span(
-            named[0], context=traced.context, attributes=named[1], start_time=start
-        )
-        traced.phase = span
-        traced.phase_context = trace.set_span_in_context(span)
-
-    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
-        """
-        Open the handler call's span, under its phase's.
-        """
-        fires = self._fires
-        if not fires:
-            return
-        traced = fires.get(fire)
-        if traced is not None:
-            traced.handlers[handler_id] = self._handler_span(traced, handler_id)
-
-    def _handler_span(self, traced: _FireTrace, handler_id: HandlerId) -> tuple[Span, int]:
-        named = self._handlers.get(handler_id)
-        if named is None:
-            named = self._handler_named(handler_id)
-        start = time_ns()
-        span = self._tracer.start_span(
-            named[0], context=traced.phase_context, attributes=named[1], start_time=start
-        )
-        return span, start
+        began = traced.start
+        start = began + round(report.offset * 1e9)
+        span = tracer.start_span(named[0], context=traced.context, attributes=named[1], start_time=start)
+        context = trace.set_span_in_context(span)
+        handlers = self._handlers
+        for handler_id, outcome, offset, seconds in report.calls:
+            named = handlers.get(handler_id)
+            if named is None:
+                named = self._handler_named(handler_id)
+            called = began + round(offset * 1e9)
+            failure = outcome.failure
+            if failure is None:  # succeeded: the attributes kept for it say so
+                call = tracer.start_span(named[0], context=context, attributes=named[1], start_time=called)
+            else:
+                stopped = failure.check(StopPropagation) is not None
+                attributes = {
+                    **named[1],
+                    "event_dispatcher.handler.status": "stopped" if stopped else outcome.status,
+                }
+                call = tracer.start_span(named[0], context=context, attributes=attributes, start_time=called)
+                if not stopped:
+                    _record(call, failure)
+            call.end(end_time=called + round(seconds * 1e9))
+        _end(span, start, report.seconds)
 
     def _handler_named(self, handler_id: HandlerId) -> _Named:
         name = handler_id.name
@@ -363,49 +368,13 @@ class TracingMonitor:
             self._handlers.clear()
         named = self._handlers[handler_id] = (
             f"handler {name}",
-            {"event_dispatcher.phase": handler_id.phase, "event_dispatcher.handler": name},
+            {
+                "event_dispatcher.phase": handler_id.phase,
+                "event_dispatcher.handler": name,
+                "event_dispatcher.handler.status": "succeeded",
+            },
         )
         return named
-
-    def handler_finished(
-        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
-    ) -> None:
-        """
-        End the handler call's span, with how the call ended.  A call
-        refused by the handler's concurrency limit (never started) gets a
-        span of its own that says so.
-        """
-        fires = self._fires
-        if not fires:
-            return
-        traced = fires.get(fire)
-        if traced is None:
-            return
-        opened = traced.handlers.pop(handler_id, None)
-        span, start = self._handler_span(traced, handler_id) if opened is None else opened
-        status: str = outcome.status
-        failure = outcome.failure
-        if failure is not None:
-            if failure.check(StopPropagation):
-                status = "stopped"
-            else:
-                _record(span, failure)
-        span.set_attribute("event_dispatcher.handler.status", status)
-        _end(span, start, seconds)
-
-    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
-        """
-        End the phase's span.
-        """
-        fires = self._fires
-        if not fires:
-            return
-        traced = fires.get(fire)
-        if traced is None or traced.phase is None:
-            return
-        _end(traced.phase, traced.phase_start, seconds)
-        traced.phase = None
-        traced.phase_context = traced.context
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
         """
