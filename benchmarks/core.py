@@ -354,7 +354,7 @@ class Cell:
     target: Callable[[], Operation]
     reference: Callable[[], Operation]
     bound: float
-    runs: tuple[int, int] = (200, 1_200)
+    runs: tuple[int, int] = (1_000, 11_000)
 
 
 CELLS: dict[str, Cell] = {
