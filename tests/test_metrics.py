@@ -24,9 +24,8 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     FireCancelled,
     HandlerOutcome,
-    IPhaseMonitor,
+    IFireMonitor,
     OverloadedError,
-    PhaseReport,
     StopPropagation,
 )
 from twisted_event_dispatcher._counting import Histogram, check_buckets
@@ -72,7 +71,7 @@ def stopper(event: object) -> None:
 
 
 def test_the_monitor_provides_the_interface() -> None:
-    assert verifyObject(IPhaseMonitor, MetricsMonitor())
+    assert verifyObject(IFireMonitor, MetricsMonitor())
 
 
 def test_a_known_set_of_fires_gives_exact_counts(clock: Clock) -> None:
@@ -338,8 +337,8 @@ def test_the_hooks_count_durations_as_the_histogram_does(calls: list[tuple[str, 
     for name, seconds in [*calls, ("one", 0.1), ("two", 0.5), ("one", 1.0)]:
         handler_id = ids[name]
         outcome = HandlerOutcome(handler_id, handler_id.phase, "done", None)
-        call = (handler_id, outcome, 0.0, seconds)
-        monitor.phase_ended(fire, PhaseReport(handler_id.phase, 0.0, seconds, [call]))
+        monitor.handler_finished(fire, handler_id, outcome, seconds)
+        monitor.phase_finished(fire, handler_id.phase, seconds)
         expected[name].observe(seconds)
     snapshot = monitor.snapshot()
     handlers = {key: series.durations for key, series in snapshot.handlers}

@@ -386,37 +386,3 @@ def _handler(kind: str, seconds: int, clock: Clock, waiting: list[tuple[int, Def
         return None
 
     return handler
-
-
-def test_timings_agree_with_the_calls(clock: Clock) -> None:
-    """
-    ``timings()`` gives each call's handler and duration, for a phase the
-    tight loop ran (read before its calls are made), and None for a phase
-    with a failure.
-    """
-    dispatcher = started(clock)
-    monitor = PhaseRecorder(lazy=True)
-    dispatcher.add_monitor(monitor)
-
-    def fails(event: object) -> None:
-        clock.advance(2)
-        raise ValueError("no")
-
-    waiting: Deferred[None] = Deferred()
-    dispatcher.register(taking(clock, 1), "before", name="one", use_weakref=False)
-    dispatcher.register(taking(clock, 3), "before", name="two", use_weakref=False)
-    dispatcher.register(lambda event: waiting, "during", name="waits", use_weakref=False)
-    dispatcher.register(taking(clock, 1), "after", name="three", use_weakref=False)
-    dispatcher.register(fails, "after", name="fails", use_weakref=False)
-    fired = dispatcher.fire_event("e")
-    clock.advance(4)
-    waiting.callback(None)
-    result_of(fired)
-    before, during, after = monitor.reports()
-    timed = before.timings()
-    assert timed is not None
-    assert ([handler_id.name for handler_id in timed[0]], timed[1]) == (["one", "two"], [1.0, 3.0])
-    assert timed == ([call[0] for call in before.calls], [call[3] for call in before.calls])
-    assert during.timings() == ([call[0] for call in during.calls], [4.0])
-    assert after.timings() is None
-    assert [call[0].name for call in after.calls] == ["three", "fails"]

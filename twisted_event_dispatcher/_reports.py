@@ -86,34 +86,6 @@ class PhaseReport:
             del self._records, self._stamps
         return calls
 
-    def timings(self) -> tuple[list[HandlerId], list[float]] | None:
-        """
-        When every call succeeded (none failed, timed out, was cancelled or
-        refused), the handler of each call and how long each took, as two
-        lists in the order of :attr:`calls`; None when some did not (read
-        :attr:`calls` then).
-
-        The cheaper read for a monitor that counts every call (metrics):
-        it makes no tuple per call.  A phase the tight loop ran has only
-        calls that succeeded (the loop hands a fire over at its first
-        failure).
-        """
-        calls = self._calls
-        if calls is None:
-            ids: list[HandlerId] = []
-            durations: list[float] = []
-            records, at, start = self._records, self._first, self._start
-            for end in self._stamps:
-                ids.append(records[at][0].id)
-                durations.append(end - start)
-                start = end
-                at += 1
-            return ids, durations
-        for call in calls:
-            if call[1]._failure is not None:
-                return None
-        return [call[0] for call in calls], [call[3] for call in calls]
-
     def __repr__(self) -> str:
         return (
             f"<PhaseReport {self.phase!r} at +{self.offset:g}s for {self.seconds:g}s, "

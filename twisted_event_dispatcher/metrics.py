@@ -46,10 +46,8 @@ from . import (
     FireResult,
     HandlerId,
     HandlerOutcome,
-    IPhaseMonitor,
+    IFireMonitor,
     OverloadedError,
-    PhaseCall,
-    PhaseReport,
     StopPropagation,
 )
 from ._counting import (
@@ -134,10 +132,10 @@ def _refused_here(outcome: HandlerOutcome, handler_id: HandlerId) -> bool:
 
 
 @final
-@implementer(IPhaseMonitor)
+@implementer(IFireMonitor)
 class MetricsMonitor(Snapshotted):
     """
-    An :class:`~twisted_event_dispatcher.IPhaseMonitor` that counts what
+    An :class:`~twisted_event_dispatcher.IFireMonitor` that counts what
     the fires of a dispatcher do, and a ``prometheus_client`` collector
     that reports it (register it in a registry, or use :func:`instrument`).
 
@@ -198,9 +196,9 @@ class MetricsMonitor(Snapshotted):
         """
         return self.fired - self._succeeded - self._failed - self._cancelled
 
-    # The monitor's hooks: each is called for every fire or phase, so each
-    # does the least it can (no label or string is built; a handler's
-    # series is found by its id, a phase's by its name).
+    # The monitor's hooks: each is called for every fire, phase or handler
+    # call, so each does the least it can (no label or string is built; a
+    # handler's series is found by its id, a phase's by its name).
 
     def fire_started(self, fire: FireResult) -> None:
         """
@@ -208,47 +206,46 @@ class MetricsMonitor(Snapshotted):
         """
         self.fired += 1
 
-    def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
+    def phase_started(self, fire: FireResult, phase: str) -> None:
         """
-        Count a phase's duration, and each of its handlers' calls, their
-        durations, and how they ended.
+        Nothing to count yet: a phase is counted when it finishes.
         """
-        bounds, first_bound = self._bounds, self._first_bound
-        seconds = report.seconds
-        try:
-            durations = self._phases[report.phase]
-        except KeyError:
-            durations = self._phases[report.phase] = Histogram(bounds)
-        # Histogram.observe, inlined here and below: most take under the first bound.
-        durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
-        durations.sum += seconds
-        timings = report.timings()
-        if timings is None:  # some calls did not succeed
-            self._count_calls(report.calls)
-            return
-        by_id = self._by_id
-        for handler_id, seconds in zip(*timings, strict=True):
-            try:
-                durations = by_id[handler_id].durations
-            except KeyError:
-                durations = self._series(handler_id, handler_id.phase).durations
-            durations.counts[0 if seconds <= first_bound else bisect_left(bounds, seconds)] += 1
-            durations.sum += seconds
 
-    def _count_calls(self, calls: Iterable[PhaseCall]) -> None:
+    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
         """
-        Count calls of which some did not succeed: how each ended, and
-        the durations of those that started.
+        Nothing to count yet: a call is counted when it finishes.
         """
-        for handler_id, outcome, _, seconds in calls:
-            series = self._by_id.get(handler_id) or self._series(handler_id, outcome.phase)
-            failure = outcome._failure  # its property's value, without the call
-            if failure is not None and not failure.check(StopPropagation):
-                if _refused_here(outcome, handler_id):
-                    self._refusals["handler"] += 1
-                    continue
-                series.failed(outcome)
-            series.durations.observe(seconds)
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        """
+        Count a handler's call, its duration, and how it ended.
+        """
+        try:
+            series = self._by_id[handler_id]
+        except KeyError:
+            series = self._series(handler_id, outcome.phase)
+        failure = outcome._failure  # its property's value, without the call (most calls succeed)
+        if failure is not None and not failure.check(StopPropagation):
+            if _refused_here(outcome, handler_id):
+                self._refusals["handler"] += 1
+                return
+            series.failed(outcome)
+        durations = series.durations  # Histogram.observe, inlined: most calls take under the first bound
+        durations.counts[0 if seconds <= self._first_bound else bisect_left(self._bounds, seconds)] += 1
+        durations.sum += seconds
+
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
+        """
+        Count a phase's duration.
+        """
+        try:
+            durations = self._phases[phase]
+        except KeyError:
+            durations = self._phases[phase] = Histogram(self._bounds)
+        durations.counts[0 if seconds <= self._first_bound else bisect_left(self._bounds, seconds)] += 1
+        durations.sum += seconds
 
     def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
         """
