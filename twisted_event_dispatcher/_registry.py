@@ -536,35 +536,34 @@ class Registry:
     def _plain(
         self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
     ) -> Registration:
-        registration = Registration(phase.name, describe_callable(fn))
         if match is not None and len(match) > 1:
-            match = plain_constraints(match, self.allowed)
+            match = plain_constraints(match, self.allowed)  # first: a refused spec takes no id
             if len(match) > 1:
-                self._place(registration, phase, match)
-                match = None
-        if match:
-            keywords, values = normalize_spec(match, self.allowed)
-            if keywords:
-                registration.keyword = keywords[0]
-                registration.value = values[0]
+                return self._placed(fn, phase, match)
+        keywords, values = normalize_spec(match or {}, self.allowed)
+        registration = Registration(phase.name, describe_callable(fn))
+        if keywords:
+            registration.keyword = keywords[0]
+            registration.value = values[0]
         if registration.label in phase.referenced:
             self._check_order(phase, registration)
         return registration
 
-    @staticmethod
-    def _place(
-        registration: Registration, phase: PhaseHandlers[Registration], constraints: Mapping[str, object]
-    ) -> None:
+    def _placed(
+        self, fn: Handler, phase: PhaseHandlers[Registration], constraints: Mapping[str, object]
+    ) -> Registration:
         """
-        File a registration that constrains several keywords under its most
+        A registration that constrains several keywords, filed under its most
         selective pair, with its constraints as its residual: a dict (no
         tuple per pair, nothing for the garbage collector to track), that
         pair first and its probe second (see ``SpecIndex.placement``).
         """
         (keyword, value), (probe, expected) = phase.index.placement(constraints)
-        registration.keyword = keyword
-        registration.value = value
+        registration = Registration(phase.name, describe_callable(fn), keyword, value)
         registration.rest = {keyword: value, probe: expected, **constraints}
+        if registration.label in phase.referenced:
+            self._check_order(phase, registration)
+        return registration
 
     def _tuned(
         self,
