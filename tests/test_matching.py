@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twisted_event_dispatcher import AnyOf, UnhashableValueError, UnknownKeywordError, any_of
-from twisted_event_dispatcher._matching import SpecIndex, normalize_spec, residual_fits, spec_matches
+from twisted_event_dispatcher._matching import (
+    SpecIndex,
+    normalize_spec,
+    plain_constraints,
+    residual_fits,
+    spec_matches,
+)
 from twisted_event_dispatcher._specs import Alternative, Alternatives
 
 KEYWORDS = frozenset({"a", "b", "c"})
@@ -185,7 +191,7 @@ def test_a_lookup_checks_only_the_group_whose_probe_is_fired() -> None:
     assert list(index.lookup({"a": 1, "b": 100, "c": Counted()})) == []
 
 
-def test_most_selective_first_orders_constraints_by_how_many_are_filed_under_each() -> None:
+def test_placement_picks_the_pairs_with_fewest_items_filed() -> None:
     """
     What registration files a spec under (the first) and groups it by (the
     second): the pairs with the fewest items filed, ties in the order given.
@@ -196,8 +202,24 @@ def test_most_selective_first_orders_constraints_by_how_many_are_filed_under_eac
         index.add(item, item.filings)
     item = Item(3, [{"b": 2}], 0)
     index.add(item, item.filings)
-    assert index.most_selective_first((("a", 1), ("b", 2), ("c", 3))) == (("c", 3), ("b", 2), ("a", 1))
-    assert index.most_selective_first((("c", 3), ("d", 4))) == (("c", 3), ("d", 4))
+    assert index.placement({"a": 1, "b": 2, "c": 3}) == (("c", 3), ("b", 2))
+    assert index.placement({"a": 1, "b": 2}) == (("b", 2), ("a", 1))
+    assert index.placement({"d": 4, "c": 3}) == (("d", 4), ("c", 3))
+
+
+def test_plain_constraints_leave_wildcards_out_and_validate() -> None:
+    """
+    A spec of several keywords is given back as it is when it has no
+    wildcard, without its wildcards otherwise, and refused as
+    :func:`normalize_spec` refuses it.
+    """
+    spec = {"a": 1, "b": 2}
+    assert plain_constraints(spec, KEYWORDS) is spec
+    assert plain_constraints({"a": None, "b": 2, "c": 3}, KEYWORDS) == {"b": 2, "c": 3}
+    with pytest.raises(UnknownKeywordError):
+        plain_constraints({"a": 1, "rolle": 2}, KEYWORDS)
+    with pytest.raises(UnhashableValueError):
+        plain_constraints({"a": 1, "b": [2]}, KEYWORDS)
 
 
 @settings(deadline=None, max_examples=200)

@@ -25,6 +25,8 @@ Pure and Twisted-free.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
+from sys import maxsize
 from typing import Final, Generic, Protocol, TypeVar, final
 
 from ._errors import UnhashableValueError, UnknownKeywordError
@@ -44,6 +46,8 @@ __all__ = [
     "check_hashable",
     "check_keywords",
     "normalize_spec",
+    "plain_constraints",
+    "plain_fits",
     "probe_of",
     "residual_fits",
     "spec_matches",
@@ -68,8 +72,10 @@ class KeywordCheck(Protocol):
 
 #: The constraints an item must still meet once found in a bucket: None
 #: (none: the bucket's pair was its only one), ``(keyword, value)`` pairs
-#: to check (a value may be an :class:`AnyOf`), or a :class:`KeywordCheck`.
-Residual = tuple[tuple[str, object], ...] | KeywordCheck | None
+#: to check (a value may be an :class:`AnyOf`), a dict of plain values (a
+#: plain spec's own constraints, see :meth:`SpecIndex.placement`), or a
+#: :class:`KeywordCheck`.
+Residual = tuple[tuple[str, object], ...] | dict[str, object] | KeywordCheck | None
 
 
 class Filed(Protocol):
@@ -95,6 +101,8 @@ def check_keywords(keywords: Iterable[str], allowed: frozenset[str], where: str)
     if unknown:
         raise UnknownKeywordError(unknown, allowed, where)
 
+
+_NONE_TYPE: Final = type(None)
 
 #: Types whose values are always hashable: fired details of these types need
 #: no hashing to be checked.
@@ -167,6 +175,29 @@ def normalize_spec(
     return keywords, tuple([constrained[keyword] for keyword in keywords])
 
 
+def plain_constraints(spec: Mapping[str, object], allowed: frozenset[str]) -> Mapping[str, object]:
+    """
+    Validate a match-spec of plain values as :func:`normalize_spec` does, and
+    give its constraints as a mapping: ``spec`` itself when no value is None
+    (the usual case, checked in C, with nothing copied), else a dict of the
+    others.  Registering a spec of many keywords needs no sorting of them.
+
+    :raises UnknownKeywordError: for a keyword not in ``allowed``.
+    :raises UnhashableValueError: for a value that cannot be hashed.
+    """
+    if not allowed.issuperset(spec):
+        check_keywords(spec, allowed, "match-spec")
+    values = tuple(spec.values())
+    try:
+        hash(values)
+    except TypeError:
+        check_hashable(spec, "match-spec")
+        raise
+    if _NONE_TYPE in map(type, values):
+        return {keyword: value for keyword, value in spec.items() if value is not None}
+    return spec
+
+
 def spec_matches(
     keywords: tuple[str, ...], values: tuple[object, ...], details: Mapping[str, object]
 ) -> bool:
@@ -190,6 +221,8 @@ def residual_fits(rest: Residual, details: Mapping[str, object]) -> bool:
     """
     if rest is None:
         return True
+    if type(rest) is dict:
+        return plain_fits(rest, details)
     if type(rest) is not tuple:
         return rest.matches(details)  # type: ignore[union-attr]
     for keyword, expected in rest:
@@ -198,6 +231,17 @@ def residual_fits(rest: Residual, details: Mapping[str, object]) -> bool:
             if found not in expected.values:
                 return False
         elif found is not expected and found != expected:
+            return False
+    return True
+
+
+def plain_fits(constraints: Mapping[str, object], details: Mapping[str, object]) -> bool:
+    """
+    Whether ``details`` carry every keyword of ``constraints`` with an equal value.
+    """
+    for keyword, expected in constraints.items():
+        found = details.get(keyword, MISSING)
+        if found is not expected and found != expected:
             return False
     return True
 
@@ -221,6 +265,10 @@ def probe_of(rest: Residual, filed: Pair) -> Pair:
         for keyword, expected in rest[:2]:
             if keyword != filed[0] and type(expected) is not AnyOf:
                 return (keyword, expected)
+    elif type(rest) is dict:  # filed first, the probe second (see SpecIndex.placement)
+        for pair in islice(rest.items(), 2):
+            if pair[0] != filed[0]:
+                return pair
     return filed
 
 
@@ -381,19 +429,35 @@ class SpecIndex(Generic[T]):
         by_value = self._by_keyword.get(keyword)
         return 0 if by_value is None else _entry_size(by_value.get(value))
 
-    def most_selective_first(self, constraints: Sequence[Pair]) -> tuple[Pair, ...]:
+    def placement(self, constraints: Mapping[str, object]) -> tuple[Pair, Pair]:
         """
-        ``constraints`` ordered by how many items are filed under each, the
-        fewest first (the order of ``constraints`` among equals): the first
-        is where to file an item, the second its probe.
+        Where to file an item that constrains several keywords (each to a
+        plain value, none None): under the pair with the fewest items filed
+        so far, and grouped in its bucket by the pair with the next fewest
+        (its probe), the first in ``constraints`` among equals.
+
+        One pass over the constraints, without sorting them: registering a
+        handler that constrains many keywords costs little more than one
+        that constrains one.  The item's residual is then a dict of its
+        constraints, that pair first and the probe second (what
+        :func:`probe_of` reads).
         """
         by_keyword = self._by_keyword
-        loads: list[int] = []
-        for keyword, value in constraints:
+        best: Pair = ("", None)
+        second = best
+        best_load = second_load = maxsize
+        for keyword, value in constraints.items():
             by_value = by_keyword.get(keyword)
             entry = None if by_value is None else by_value.get(value)
-            loads.append(0 if entry is None else entry.size if type(entry) is _Bucket else 1)
-        return tuple(map(constraints.__getitem__, sorted(range(len(loads)), key=loads.__getitem__)))
+            load = 0 if entry is None else entry.size if type(entry) is _Bucket else 1
+            if load < best_load:
+                second, second_load = best, best_load
+                best, best_load = (keyword, value), load
+            elif load < second_load:
+                second, second_load = (keyword, value), load
+                if not load:  # both at the least there can be
+                    break
+        return best, second
 
     def add(self, item: T, filings: Sequence[Filing]) -> None:
         """
@@ -537,7 +601,8 @@ class SpecIndex(Generic[T]):
         """
         The candidates whose remaining constraints ``details`` meet.  A
         remaining spec of plain values is checked as a set, in C: its pairs
-        are a subset of the details' items.  The set is made the first time
+        are a subset of the details' items.  A plain spec's dict is such a
+        set already; for a tuple of pairs, the set is made the first time
         an item is a candidate, and kept while it is filed.
         """
         checks = self._checks
@@ -547,6 +612,10 @@ class SpecIndex(Generic[T]):
             rest = item.rest
             if rest is None:
                 found.append(item)
+                continue
+            if type(rest) is dict:  # a plain spec's constraints: checked as they are
+                if rest.items() <= fired:
+                    found.append(item)
                 continue
             check = checks.get(item)
             if check is None:

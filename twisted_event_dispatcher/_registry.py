@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
 from ._handle import Handler, HandlerId, describe_callable
 from ._limiter import Limiter
-from ._matching import Filing, Residual, normalize_spec
+from ._matching import Filing, Residual, normalize_spec, plain_constraints
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
 from ._ordering import check_acyclic
 from ._phases import PhaseHandlers, Plan
@@ -206,8 +206,8 @@ class Registration:
     A plain registration (no options, one spec of plain values) holds its
     handler in ``fn`` (strongly) or ``ref`` (weakly), and is filed under
     ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
-    holds its whole spec, most selective constraint first (the one it is
-    filed under), when it constrains more than that one keyword.
+    holds its whole spec as a dict, most selective constraint first (the one
+    it is filed under), when it constrains more than that one keyword.
 
     A registration with options has a :class:`Tuned`, which holds its
     handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
@@ -262,8 +262,8 @@ class Registration:
     def alternatives(self) -> list[dict[str, object]]:
         if self.tuned is not None:
             return [alternative.describe() for alternative in self.tuned.alternatives]
-        if type(self.rest) is tuple:  # the whole spec, most selective first
-            return [dict(sorted(self.rest))]
+        if type(self.rest) is dict:  # the whole spec, most selective first
+            return [dict(sorted(self.rest.items()))]
         return [{} if self.keyword is None else {self.keyword: self.value}]
 
     def spec_text(self) -> str:
@@ -536,15 +536,31 @@ class Registry:
     def _plain(
         self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
     ) -> Registration:
+        if match is not None and len(match) > 1:
+            match = plain_constraints(match, self.allowed)  # first: a refused spec takes no id
+            if len(match) > 1:
+                return self._placed(fn, phase, match)
         keywords, values = normalize_spec(match or {}, self.allowed)
         registration = Registration(phase.name, describe_callable(fn))
-        if len(keywords) == 1:
+        if keywords:
             registration.keyword = keywords[0]
             registration.value = values[0]
-        elif keywords:
-            rest = phase.index.most_selective_first(tuple(zip(keywords, values, strict=True)))
-            registration.keyword, registration.value = rest[0]
-            registration.rest = rest
+        if registration.label in phase.referenced:
+            self._check_order(phase, registration)
+        return registration
+
+    def _placed(
+        self, fn: Handler, phase: PhaseHandlers[Registration], constraints: Mapping[str, object]
+    ) -> Registration:
+        """
+        A registration that constrains several keywords, filed under its most
+        selective pair, with its constraints as its residual: a dict (no
+        tuple per pair, nothing for the garbage collector to track), that
+        pair first and its probe second (see ``SpecIndex.placement``).
+        """
+        (keyword, value), (probe, expected) = phase.index.placement(constraints)
+        registration = Registration(phase.name, describe_callable(fn), keyword, value)
+        registration.rest = {keyword: value, probe: expected, **constraints}
         if registration.label in phase.referenced:
             self._check_order(phase, registration)
         return registration
