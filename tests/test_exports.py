@@ -11,7 +11,7 @@ import importlib
 import inspect
 import pkgutil
 import sys
-from types import ModuleType
+from types import GenericAlias, ModuleType
 
 import pytest
 from twisted.application.service import IService, Service
@@ -28,6 +28,7 @@ from twisted_event_dispatcher import (
     _context,
     _dispatcher,
     _errors,
+    _reports,
 )
 
 #: The interfaces an EventDispatcher implements: together, its whole contract.
@@ -104,6 +105,8 @@ def test_public_names_are_the_private_definitions() -> None:
             assert getattr(_errors, name) is exported, name
         elif exported is twisted_event_dispatcher.StopPropagation:
             assert getattr(_context, name) is exported, name
+        elif isinstance(exported, GenericAlias):  # a type alias, such as PhaseCall
+            assert getattr(_reports, name) is exported, name
         elif isinstance(exported, type) or callable(exported):
             home = sys.modules[exported.__module__]
             assert home.__name__.startswith("twisted_event_dispatcher."), name
