@@ -327,6 +327,8 @@ def test_a_report_made_by_hand_gives_its_calls() -> None:
     report = PhaseReport("during", 0.5, 0.25, [call])
     assert (report.phase, report.offset, report.seconds, list(report.calls)) == ("during", 0.5, 0.25, [call])
     assert repr(report) == "<PhaseReport 'during' at +0.5s for 0.25s, 1 call(s)>"
+    inexact = PhaseReport("during", 0.1, 0.2, [])  # (0.1 + 0.2) - 0.1 is not 0.2
+    assert (inexact.offset, inexact.seconds) == (0.1, 0.2)
 
 
 # What each handler does in the property below: answer at once after some

@@ -186,14 +186,20 @@ class Monitors:
         now = self.now()
         if self.handler_end is None and self.phase_report is None:
             return now
-        if value is None:
-            outcome = self.outcomes.get(registration) or self.returned_none(registration)
-        else:
-            outcome = outcome_of(registration, value, status)
+        outcome = self.outcome(registration, value, status)
         _call(self.handler_end, fire, registration.id, outcome, now - since)
         if self.phase_report is not None:
             self.unreported.setdefault(fire, []).append((registration.id, outcome, since, now - since))
         return now
+
+    def outcome(self, registration: Recorded, value: object, status: Status | None = None) -> HandlerOutcome:
+        """
+        The outcome of a handler that answered ``value`` (a Failure, if it
+        failed, with its ``status``), made once for an answer of None.
+        """
+        if value is None:
+            return self.outcomes.get(registration) or self.returned_none(registration)
+        return outcome_of(registration, value, status)
 
     def returned_none(self, registration: Recorded) -> HandlerOutcome:
         """
@@ -252,16 +258,10 @@ class Monitors:
         (what the tight loop's :class:`PhaseReport` s make when asked for
         their calls).
         """
-        outcomes = self.outcomes
         calls: list[PhaseCall] = []
-        append = calls.append
+        append, outcome = calls.append, self.outcome
         for (registration, answer), stamp in zip(records[first : first + len(stamps)], stamps, strict=True):
-            outcome = outcomes.get(registration) if answer is None else None
-            if outcome is None:
-                outcome = (
-                    self.returned_none(registration) if answer is None else outcome_of(registration, answer)
-                )
-            append((registration.id, outcome, since - began, stamp - since))
+            append((registration.id, outcome(registration, answer), since - began, stamp - since))
             since = stamp
         return calls
 

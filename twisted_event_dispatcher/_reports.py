@@ -53,9 +53,11 @@ class PhaseReport:
 
     def __init__(self, phase: str, offset: float, seconds: float, calls: Sequence[PhaseCall]) -> None:
         self.phase = phase
-        self._began = 0.0
-        self._start = offset
-        self._end = offset + seconds
+        # Times the properties give back exactly: x - 0.0 and 0.0 - -x are x,
+        # where (offset + seconds) - offset need not be seconds.
+        self._began = -offset
+        self._start = 0.0
+        self._end = seconds
         self._calls: Sequence[PhaseCall] | None = calls
 
     @property

@@ -344,9 +344,9 @@ class Runner:
                             hook(result, phase.name, since - phase_began)
                         except Exception:
                             failed(hook)
-                    if (
-                        stamps is not None and reported is not None
-                    ):  # a PhaseReport, made as cheaply as can be
+                    # IPhaseMonitors are told: a PhaseReport, made without its
+                    # __init__ (see its slots), its calls left to be made if asked for.
+                    if stamps is not None and reported is not None:
                         report = _new(PhaseReport)
                         report.phase = phase.name
                         report._began = began
