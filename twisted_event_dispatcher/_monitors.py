@@ -135,6 +135,7 @@ class Monitors:
         "fire_start",
         "handler_end",
         "handler_start",
+        "hooks",
         "make",
         "now",
         "outcomes",
@@ -161,6 +162,18 @@ class Monitors:
         #: :meth:`make_calls`, bound once (the tight loop hands it to each
         #: PhaseReport it makes).
         self.make = self.make_calls
+        #: What the tight loop reads at a fire's start, in one read: the
+        #: clock, then the hooks in the order a fire meets them.
+        self.hooks = (
+            now,
+            self.fire_start,
+            self.phase_start,
+            self.handler_start,
+            self.handler_end,
+            self.phase_end,
+            self.phase_report,
+            self.fire_end,
+        )
 
     def fire_started(self, fire: FireResult) -> None:
         _call(self.fire_start, fire)

@@ -186,12 +186,11 @@ class Runner:
         handler_start = handler_end = None
         stamps: list[float] | None = None
         if monitors is not None:
-            began = since = monitors.now()
-            handler_start = monitors.handler_start
-            handler_end = monitors.handler_end
-            reported = monitors.phase_report
+            clock, hook, phase_start, handler_start, handler_end, phase_end, reported, fire_end = (
+                monitors.hooks
+            )
             outcomes = monitors.outcomes
-            hook = monitors.fire_start
+            began = since = clock()
             if hook is not None:
                 try:
                     hook(result)
@@ -216,12 +215,11 @@ class Runner:
                     first = len(records)
                     if reported is not None:  # each call's end, for IPhaseMonitors
                         stamps = []
-                    hook = monitors.phase_start
-                    if hook is not None:
+                    if phase_start is not None:
                         try:
-                            hook(result, phase.name)
+                            phase_start(result, phase.name)
                         except Exception:
-                            failed(hook)
+                            failed(phase_start)
                 if phase.ordered and (len(candidates) > 1 or phase.has_unmet):
                     plan = phase.plan(candidates)
                     candidates = plan.handlers
@@ -322,7 +320,7 @@ class Runner:
                             )
                     records.append((registration, answer))
                     if monitors is not None:
-                        now = monitors.now()
+                        now = clock()
                         if handler_end is not None:
                             if answer is None:  # the outcome made once (see Monitors.returned_none)
                                 outcome = outcomes.get(registration) or monitors.returned_none(registration)
@@ -338,12 +336,11 @@ class Runner:
                             stamps.append(now)
                         since = now
                 if monitors is not None:
-                    hook = monitors.phase_end
-                    if hook is not None:
+                    if phase_end is not None:
                         try:
-                            hook(result, phase.name, since - phase_began)
+                            phase_end(result, phase.name, since - phase_began)
                         except Exception:
-                            failed(hook)
+                            failed(phase_end)
                     # IPhaseMonitors are told: a PhaseReport, made without its
                     # __init__ (see its slots), its calls left to be made if asked for.
                     if stamps is not None and reported is not None:
@@ -365,13 +362,11 @@ class Runner:
             self.calling = outer
             raise
         self.calling = outer
-        if monitors is not None:
-            hook = monitors.fire_end
-            if hook is not None:
-                try:
-                    hook(result, None, since - began)
-                except Exception:
-                    failed(hook)
+        if monitors is not None and fire_end is not None:
+            try:
+                fire_end(result, None, since - began)
+            except Exception:
+                failed(fire_end)
         if self.after is not None:
             self.after(result)
         if Deferred.debug or not DIRECT:  # debugging records who made each Deferred
