@@ -16,7 +16,8 @@ The runner also knows which fires are in flight, and tells the layer above
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Final, final
 
 from twisted.internet.defer import Deferred, succeed
@@ -30,11 +31,14 @@ from ._monitors import Monitors, failed
 from ._registry import PhaseHandlers, Registration, Registry
 from ._reports import PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
-from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
+from ._run import ARGUMENTS_ONLY, DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 
 __all__ = ["Runner"]
 
 _new: Final = object.__new__
+
+#: ``Runner.given`` between fires.
+_NOTHING_GIVEN: Final[Mapping[str, object]] = MappingProxyType({})
 
 #: When a fire the tight loop hands over began, its phase began, and the
 #: call it was at began; where the phase's calls begin in the fire's
@@ -57,7 +61,7 @@ class Runner:
         know; None otherwise.
     """
 
-    __slots__ = ("after", "calling", "drive", "monitors", "registry", "settings", "waiting")
+    __slots__ = ("after", "calling", "drive", "given", "monitors", "registry", "settings", "waiting")
 
     def __init__(self, registry: Registry, settings: RunSettings) -> None:
         self.registry = registry
@@ -70,6 +74,8 @@ class Runner:
         #: Turns the coroutines handlers answer into Deferreds; chosen, by
         #: the reactor, at the first coroutine.
         self.drive: CoroutineDriver = self._choose_driver
+        #: The arguments of the fire about to start with ``ARGUMENTS_ONLY``.
+        self.given: Mapping[str, object] = _NOTHING_GIVEN
 
     def _choose_driver(self, awaitable: Awaitable[object]) -> Deferred[object]:
         self.drive = choose_driver(self.settings.reactor)
@@ -181,7 +187,11 @@ class Runner:
         watermark = registry.last_seq
         first_result = False
         if options is not DEFAULT_FIRE:
-            first_result = _given(result, options)
+            if options is ARGUMENTS_ONLY:  # the arguments are in self.given (no code ran since)
+                result._arguments = self.given
+                self.given = _NOTHING_GIVEN
+            else:
+                first_result = _given(result, options)
         monitors = self.monitors
         handler_start = handler_end = None
         stamps: list[float] | None = None
