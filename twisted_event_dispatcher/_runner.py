@@ -157,11 +157,13 @@ class Runner:
         The tight loop (see the module docstring): the dispatcher's
         ``fire_event`` itself while nothing needs more.
 
-        A fire given ``options`` (by :meth:`start`; never with a ledger)
-        takes it too: its arguments matter only to handlers called with a
-        context, which the general loop calls; with ``first_result``, the
-        first answer other than None goes to the general loop, which
-        adopts it and ends the fire (answers of None cost nothing more).
+        A fire given ``options`` (by :meth:`start` or the dispatcher's
+        ``fire``; never with a ledger) takes it too: its arguments matter
+        only to handlers called with a context, which the general loop
+        calls; with ``first_result``, the first answer other than None goes
+        to the general loop, which adopts it and ends the fire (answers of
+        None cost nothing more).  With ``ARGUMENTS_ONLY`` the arguments are
+        in :attr:`given`, where ``fire`` put them just before.
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
