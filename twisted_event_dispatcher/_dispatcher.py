@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, Literal, Unpack, cast
+from typing import Final, Literal, Unpack
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail
@@ -338,14 +338,14 @@ class EventDispatcher(Service):
         ):
             if not arguments:
                 return direct(event, DEFAULT_FIRE, **details)
-            # The arguments go to the runner, not into options; a dict of names, none a detail, is checked.
+            # No options made: the arguments travel on their own; a plain dict of names is checked here.
             given = arguments.copy() if type(arguments) is dict else None
             for name in given or ():
                 if type(name) is not str or name in details:
                     given = None
                     break
-            self._runner.given = given or cast("dict[str, object]", _check_arguments(arguments, details))
-            return direct(event, ARGUMENTS_ONLY, **details)
+            given = given or _check_arguments(arguments, details)
+            return direct(event, ARGUMENTS_ONLY, given, **details)
         options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
         if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
             return direct(event, options, **details)

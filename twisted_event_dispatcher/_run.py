@@ -81,10 +81,9 @@ class FireOptions:
 
 DEFAULT_FIRE: Final[FireOptions] = FireOptions()
 
-#: The options of a fire given arguments and nothing else.  Its arguments
-#: are not in it: the dispatcher hands them to the runner in
-#: ``Runner.given``, which the tight loop takes from there at once (see
-#: ``Runner.fire_event``), rather than make options for each such fire.
+#: The options of a fire given arguments and nothing else: the arguments
+#: travel beside them, as the tight loop's next argument (see
+#: ``Runner.fire_event``), rather than in options made for each such fire.
 ARGUMENTS_ONLY: Final[FireOptions] = FireOptions()
 
 

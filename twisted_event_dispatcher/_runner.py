@@ -37,8 +37,8 @@ __all__ = ["Runner"]
 
 _new: Final = object.__new__
 
-#: ``Runner.given`` between fires.
-_NOTHING_GIVEN: Final[Mapping[str, object]] = MappingProxyType({})
+#: A fire's arguments when it has none.
+_NO_ARGUMENTS: Final[Mapping[str, object]] = MappingProxyType({})
 
 #: When a fire the tight loop hands over began, its phase began, and the
 #: call it was at began; where the phase's calls begin in the fire's
@@ -61,7 +61,7 @@ class Runner:
         know; None otherwise.
     """
 
-    __slots__ = ("after", "calling", "drive", "given", "monitors", "registry", "settings", "waiting")
+    __slots__ = ("after", "calling", "drive", "monitors", "registry", "settings", "waiting")
 
     def __init__(self, registry: Registry, settings: RunSettings) -> None:
         self.registry = registry
@@ -74,8 +74,6 @@ class Runner:
         #: Turns the coroutines handlers answer into Deferreds; chosen, by
         #: the reactor, at the first coroutine.
         self.drive: CoroutineDriver = self._choose_driver
-        #: The arguments of the fire about to start with ``ARGUMENTS_ONLY``.
-        self.given: Mapping[str, object] = _NOTHING_GIVEN
 
     def _choose_driver(self, awaitable: Awaitable[object]) -> Deferred[object]:
         self.drive = choose_driver(self.settings.reactor)
@@ -151,7 +149,12 @@ class Runner:
             check_details(details, self.registry.allowed, "follow-up event details")
 
     def fire_event(
-        self, event: object, options: FireOptions = DEFAULT_FIRE, /, **details: object
+        self,
+        event: object,
+        options: FireOptions = DEFAULT_FIRE,
+        arguments: Mapping[str, object] = _NO_ARGUMENTS,
+        /,
+        **details: object,
     ) -> Deferred[FireResult]:
         """
         The tight loop (see the module docstring): the dispatcher's
@@ -162,8 +165,8 @@ class Runner:
         only to handlers called with a context, which the general loop
         calls; with ``first_result``, the first answer other than None goes
         to the general loop, which adopts it and ends the fire (answers of
-        None cost nothing more).  With ``ARGUMENTS_ONLY`` the arguments are
-        in :attr:`given`, where ``fire`` put them just before.
+        None cost nothing more).  With ``ARGUMENTS_ONLY``, ``arguments`` are
+        the fire's, checked (no options are made for them).
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
@@ -189,9 +192,8 @@ class Runner:
         watermark = registry.last_seq
         first_result = False
         if options is not DEFAULT_FIRE:
-            if options is ARGUMENTS_ONLY:  # the arguments are in self.given (no code ran since)
-                result._arguments = self.given
-                self.given = _NOTHING_GIVEN
+            if options is ARGUMENTS_ONLY:
+                result._arguments = arguments
             else:
                 first_result = _given(result, options)
         monitors = self.monitors
