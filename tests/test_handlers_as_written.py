@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -190,6 +191,89 @@ def test_a_name_given_as_detail_and_argument_must_agree() -> None:
 def test_bad_arguments_are_refused(arguments: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         started("kind").fire("e", arguments=arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"x": 1, "kind": "a", 2: "y"}, TypeError, "argument names must be strings, got int 2"),
+        ({"x": 1, "kind": "b", 2: "y"}, ValueError, "'kind' is fired as a detail"),
+        ({"x": 1, 2: "y", "kind": "b"}, TypeError, "argument names must be strings, got int 2"),
+    ],
+)
+def test_the_first_bad_argument_is_the_one_refused(arguments: Any, error: type, message: str) -> None:
+    """
+    Arguments are checked in their order, whatever the first name is, and
+    before the details (here an unknown keyword as well).
+    """
+    dispatcher = started("kind")
+    with pytest.raises(error, match=message):
+        dispatcher.fire("e", {"kind": "a"}, arguments=arguments)
+    with pytest.raises(error, match=message):
+        dispatcher.fire("e", {"kind": "a", "unknown": 1}, arguments=arguments)
+
+
+def test_arguments_of_any_mapping_are_kept_as_a_dict_of_their_own() -> None:
+    """
+    A fire keeps a copy of its arguments, a dict whatever mapping they
+    came as: changing the mapping given afterwards changes nothing.
+    """
+    dispatcher = started("kind")
+    given = {"payload": [1]}
+    result = result_of(dispatcher.fire("e", {"kind": "a"}, arguments=given))
+    given["payload"] = [2]
+    proxied = result_of(dispatcher.fire("e", arguments=MappingProxyType({"payload": 3})))
+    assert (result.arguments, proxied.arguments) == ({"payload": [1]}, {"payload": 3})
+    assert type(proxied.arguments) is dict
+
+
+def test_a_fire_from_a_handler_keeps_the_arguments_of_each_fire_apart() -> None:
+    """
+    A handler that fires an event with other arguments, before a handler of
+    the first event that reads its arguments (called with a context).
+    """
+    dispatcher = started("kind")
+    seen: list[tuple[object, dict[str, object]]] = []
+
+    def fire_inner(event: object) -> None:
+        if event == "outer":
+            result_of(dispatcher.fire("inner", {"kind": "i"}, arguments={"n": 2}))
+
+    def read(event: object, context: EventContext) -> None:
+        seen.append((event, dict(context.arguments)))
+
+    dispatcher.register(fire_inner, "before")
+    dispatcher.register(read, "during", pass_context=True)
+    result = result_of(dispatcher.fire("outer", {"kind": "o"}, arguments={"n": 1}))
+    assert seen == [("inner", {"n": 2}), ("outer", {"n": 1})]
+    assert result.arguments == {"n": 1}
+
+
+def test_a_fire_refused_for_its_details_leaves_no_arguments_behind() -> None:
+    dispatcher = started("kind")
+    with pytest.raises(UnknownKeywordError):
+        dispatcher.fire("e", {"unknown": 1}, arguments={"a": 1})
+    assert result_of(dispatcher.fire("e", {"kind": "a"})).arguments == {}
+    assert result_of(dispatcher.fire_event("e", kind="a")).arguments == {}
+
+
+@pytest.mark.parametrize("attempt", [True, 1.0, 0, "1"])
+def test_an_attempt_that_is_not_a_whole_number_from_1_is_refused(attempt: Any) -> None:
+    """
+    (Without other options, an attempt equal to 1, such as True, stands for
+    the first: there is nothing to check it for.)
+    """
+    with pytest.raises(ValueError, match="attempt must be a whole number of at least 1"):
+        started("kind").fire("e", arguments={"a": 1}, attempt=attempt)
+
+
+def test_an_attempt_of_an_int_subclass_counts() -> None:
+    class Count(int):
+        pass
+
+    dispatcher = started("kind")
+    assert result_of(dispatcher.fire("e", attempt=Count(1))).attempt == 1
+    assert result_of(dispatcher.fire("e", arguments={"a": 1}, attempt=Count(2))).attempt == 2
 
 
 # pluggy: first result and LIFO -----------------------------------------------

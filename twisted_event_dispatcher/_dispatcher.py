@@ -18,7 +18,7 @@ one call more than the loop itself.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Literal, Unpack
 
 from twisted.application.service import Service
@@ -48,7 +48,7 @@ from ._options import (
 )
 from ._registry import Registry, check_handler
 from ._result import FireResult
-from ._run import DEFAULT_FIRE, FireOptions, RunSettings, describe_calling
+from ._run import ARGUMENTS_ONLY, DEFAULT_FIRE, FireOptions, RunSettings, describe_calling
 from ._runner import Runner
 from ._scope import HandlerScope
 from ._specs import Match
@@ -192,7 +192,7 @@ class EventDispatcher(Service):
             limiter = Limiter(max_in_flight, max_queued_events, when_full, self)
         self._admission = Admission(self._runner, nested, limiter)
         self._monitors: tuple[Monitor, ...] = ()
-        self._direct = False
+        self._direct: _TightLoop | None = None  # the runner's tight loop, while fire() may start fires in it
         self._bind_fire_event()
 
     @property
@@ -327,23 +327,28 @@ class EventDispatcher(Service):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
         if type(details) is not dict:
             details = dict(details) if details else {}
+        direct = self._direct
         if (  # the common shapes, for less: into the tight loop, which checks the details
-            self._direct
-            and nested is None
-            and ledger is None
+            nested is None
             and fire_id is None
+            and ledger is None
+            and attempt is _FIRST
             and not first_result
-            and attempt == 1
-            and type(attempt) is int
+            and direct is not None
         ):
             if not arguments:
-                return self._runner.fire_event(event, DEFAULT_FIRE, **details)
-            options = FireOptions(None, 1, None, _check_arguments(arguments, details), False)
-            return self._runner.fire_event(event, options, **details)
+                return direct(event, DEFAULT_FIRE, **details)
+            # No options made: the arguments travel on their own; a plain dict of names is checked here.
+            given = arguments.copy() if type(arguments) is dict else None
+            for name in given or ():
+                if type(name) is not str or name in details:
+                    given = None
+                    break
+            given = given or _check_arguments(arguments, details)
+            return direct(event, ARGUMENTS_ONLY, given, **details)
         options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
-        if self._direct and nested is None and options.ledger is None:
-            # As fire_event when it is the tight loop itself, which checks the details.
-            return self._runner.fire_event(event, options, **details)
+        if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
+            return direct(event, options, **details)
         if details:
             check_fired_details(details, self._registry.allowed)
         return self._admission.admit(event, dict(details), options, nested)
@@ -383,8 +388,7 @@ class EventDispatcher(Service):
             self.fire_event = self._runner.fire_event  # type: ignore[method-assign]
         else:
             vars(self).pop("fire_event", None)
-        # Whether fire() may start a fire in the runner itself.
-        self._direct = not self._admission.gated
+        self._direct = None if self._admission.gated else self._runner.fire_event
 
     # Monitoring and introspection
 
@@ -485,6 +489,14 @@ class EventDispatcher(Service):
 
         reactor = self._get_reactor()
         return deferToThreadPool(reactor, reactor.getThreadPool(), listen_fn, *args, **kwargs)
+
+
+#: ``Runner.fire_event``, bound.
+_TightLoop = Callable[..., Deferred[FireResult]]
+
+#: A fire's first attempt: ``attempt is _FIRST`` holds for the int 1 only
+#: (CPython keeps one int 1; another int equal to it takes the long way).
+_FIRST: Final = 1
 
 
 def _check_arguments(

@@ -48,7 +48,16 @@ from ._result import NOT_RUN, PENDING, FireResult
 from ._text import brief
 from .interfaces import IHandlerLedger
 
-__all__ = ["DEFAULT_FIRE", "TO_CALL", "FireOptions", "Host", "Run", "RunSettings", "describe_calling"]
+__all__ = [
+    "ARGUMENTS_ONLY",
+    "DEFAULT_FIRE",
+    "TO_CALL",
+    "FireOptions",
+    "Host",
+    "Run",
+    "RunSettings",
+    "describe_calling",
+]
 
 _log = Logger()
 
@@ -71,6 +80,11 @@ class FireOptions:
 
 
 DEFAULT_FIRE: Final[FireOptions] = FireOptions()
+
+#: The options of a fire given arguments and nothing else: the arguments
+#: travel beside them, as the tight loop's next argument (see
+#: ``Runner.fire_event``), rather than in options made for each such fire.
+ARGUMENTS_ONLY: Final[FireOptions] = FireOptions()
 
 
 @attrs.define
@@ -164,7 +178,6 @@ class Run:
     """
 
     __slots__ = (
-        "arguments",
         "before",
         "began",
         "cancelled",
@@ -213,7 +226,6 @@ class Run:
         self.watermark = watermark
         self.depth = depth
         self.ledger = options.ledger
-        self.arguments = options.arguments
         self.first_result = options.first_result
         self.monitors = monitors
         self.now = settings.clock().seconds
@@ -608,7 +620,7 @@ class Run:
         if self.state is None:
             runner = self.runner
             self.state = EventState(
-                self.result, self.settings.globals, self.depth, runner.check_follow_up, self.arguments
+                self.result, self.settings.globals, self.depth, runner.check_follow_up, self.result.arguments
             )
         return self.state
 

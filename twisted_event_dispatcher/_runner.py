@@ -16,7 +16,8 @@ The runner also knows which fires are in flight, and tells the layer above
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Final, final
 
 from twisted.internet.defer import Deferred, succeed
@@ -30,11 +31,14 @@ from ._monitors import Monitors, failed
 from ._registry import PhaseHandlers, Registration, Registry
 from ._reports import PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, new_result
-from ._run import DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
+from ._run import ARGUMENTS_ONLY, DEFAULT_FIRE, TO_CALL, FireOptions, Run, RunSettings
 
 __all__ = ["Runner"]
 
 _new: Final = object.__new__
+
+#: A fire's arguments when it has none.
+_NO_ARGUMENTS: Final[Mapping[str, object]] = MappingProxyType({})
 
 #: When a fire the tight loop hands over began, its phase began, and the
 #: call it was at began; where the phase's calls begin in the fire's
@@ -145,17 +149,24 @@ class Runner:
             check_details(details, self.registry.allowed, "follow-up event details")
 
     def fire_event(
-        self, event: object, options: FireOptions = DEFAULT_FIRE, /, **details: object
+        self,
+        event: object,
+        options: FireOptions = DEFAULT_FIRE,
+        arguments: Mapping[str, object] = _NO_ARGUMENTS,
+        /,
+        **details: object,
     ) -> Deferred[FireResult]:
         """
         The tight loop (see the module docstring): the dispatcher's
         ``fire_event`` itself while nothing needs more.
 
-        A fire given ``options`` (by :meth:`start`; never with a ledger)
-        takes it too: its arguments matter only to handlers called with a
-        context, which the general loop calls; with ``first_result``, the
-        first answer other than None goes to the general loop, which
-        adopts it and ends the fire (answers of None cost nothing more).
+        A fire given ``options`` (by :meth:`start` or the dispatcher's
+        ``fire``; never with a ledger) takes it too: its arguments matter
+        only to handlers called with a context, which the general loop
+        calls; with ``first_result``, the first answer other than None goes
+        to the general loop, which adopts it and ends the fire (answers of
+        None cost nothing more).  With ``ARGUMENTS_ONLY``, ``arguments`` are
+        the fire's, checked (no options are made for them).
 
         It is one function because here a Python call costs as much as
         calling a handler.  Handlers registered after the fire began (whose
@@ -181,7 +192,10 @@ class Runner:
         watermark = registry.last_seq
         first_result = False
         if options is not DEFAULT_FIRE:
-            first_result = _given(result, options)
+            if options is ARGUMENTS_ONLY:
+                result._arguments = arguments
+            else:
+                first_result = _given(result, options)
         monitors = self.monitors
         handler_start = handler_end = None
         stamps: list[float] | None = None
