@@ -163,13 +163,18 @@ def test_collection_in_another_thread_leaves_the_index_to_the_dispatcher(
     own calls, in the thread that makes them.
     """
     changed_in: list[str] = []
-    original = SpecIndex.remove
 
-    def spy(index: SpecIndex[Any], *args: Any) -> bool:
-        changed_in.append(threading.current_thread().name)
-        return original(index, *args)
+    def spied(name: str) -> None:
+        original = getattr(SpecIndex, name)
 
-    monkeypatch.setattr(SpecIndex, "remove", spy)
+        def spy(index: SpecIndex[Any], *args: Any) -> bool:
+            changed_in.append(threading.current_thread().name)
+            return bool(original(index, *args))
+
+        monkeypatch.setattr(SpecIndex, name, spy)
+
+    spied("remove")  # a registration filed several times
+    spied("remove_one")  # a plain one
     box: list[Any] = [Subscriber([])]
     dispatcher.register(box[0].user_created, "during")
 

@@ -251,14 +251,6 @@ class Registration:
     def required_by(self) -> frozenset[str]:
         return self.options.required_by
 
-    def filings(self) -> list[Filing]:
-        """
-        Where the registration is filed in its phase's index.
-        """
-        if self.tuned is not None:
-            return self.tuned.filings
-        return [None if self.keyword is None else (self.keyword, self.value)]
-
     def alternatives(self) -> list[dict[str, object]]:
         if self.tuned is not None:
             return [alternative.describe() for alternative in self.tuned.alternatives]
@@ -421,10 +413,7 @@ def _is_plain_match(match: Match | None) -> bool:
         return True
     if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
         return False
-    for value in match.values():  # noqa: SIM110 (a plain loop: no generator made per call)
-        if type(value) is AnyOf:
-            return False
-    return True
+    return AnyOf not in map(type, match.values())  # in C: no Python loop per value
 
 
 @final
@@ -488,7 +477,7 @@ class Registry:
         else:
             registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
-        self._file(phase, registration, registration.filings())
+        self._file(phase, registration)
         return registration.id
 
     def add(
@@ -507,7 +496,7 @@ class Registry:
             if registration.label in phase.referenced:
                 self._check_order(phase, registration)
             registration.fn = fn
-            self._file(phase, registration, [(keyword, value)])
+            self._file(phase, registration)
             return registration.id
         check_handler(fn)
         return self.register(fn, phase_name, spec, None, use_weakref, None)
@@ -555,12 +544,15 @@ class Registry:
         """
         A registration that constrains several keywords, filed under its most
         selective pair, with its constraints as its residual: a dict (no
-        tuple per pair, nothing for the garbage collector to track), that
-        pair first and its probe second (see ``SpecIndex.placement``).
+        tuple per pair, nothing for the garbage collector to track), its
+        probe last (see ``SpecIndex.placement``).  A copy of a dict is a
+        copy of its table, cheaper than filling a new one pair by pair.
         """
         (keyword, value), (probe, expected) = phase.index.placement(constraints)
         registration = Registration(phase.name, describe_callable(fn), keyword, value)
-        registration.rest = {keyword: value, probe: expected, **constraints}
+        rest = registration.rest = {**constraints}
+        del rest[probe]
+        rest[probe] = expected
         if registration.label in phase.referenced:
             self._check_order(phase, registration)
         return registration
@@ -604,13 +596,14 @@ class Registry:
         """
         check_acyclic([*phase.index.items(), new], phase.name)
 
-    def _file(
-        self, phase: PhaseHandlers[Registration], registration: Registration, filings: list[Filing]
-    ) -> None:
-        phase.index.add(registration, filings)
-        if registration.tuned is None:  # default options: order nothing
-            phase.changed()
+    def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
+        tuned = registration.tuned
+        if tuned is None:  # default options: one filing, and order nothing
+            phase.index.add_one(registration, registration.keyword, registration.value)
+            if phase.keeps:
+                phase.changed()
         else:
+            phase.index.add(registration, tuned.filings)
             phase.added(registration)
         self.last_seq = registration.seq
         if phase.index.size == 1:
@@ -635,12 +628,18 @@ class Registry:
         Remove a registration if it is filed here; return whether it was.
         """
         phase = self._by_name.get(registration.phase)
-        if phase is None or not phase.index.remove(registration, registration.filings()):
+        if phase is None:
             return False
-        if registration.tuned is None:  # default options: ordered nothing
-            phase.changed()
+        tuned = registration.tuned
+        if tuned is None:  # default options: one filing, and ordered nothing
+            if not phase.index.remove_one(registration, registration.keyword, registration.value):
+                return False
+            if phase.keeps:
+                phase.changed()
             registration.fn = registration.ref = None
         else:
+            if not phase.index.remove(registration, tuned.filings):
+                return False
             phase.removed(registration)
             registration.release()
         if not phase.index.size:
