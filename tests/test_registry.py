@@ -15,7 +15,9 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     HandlerId,
     NotWeakReferenceableError,
+    UnhashableValueError,
     UnknownHandlerError,
+    UnknownKeywordError,
 )
 from twisted_event_dispatcher._matching import SpecIndex
 
@@ -85,6 +87,21 @@ def test_multi_keyword_spec_is_shown_in_the_id(dispatcher: EventDispatcher) -> N
     handler_id = dispatcher.register(print, "during", match={"user": "bob", "role": "admin"})
     assert handler_id.match_spec == {"user": "bob", "role": "admin"}
     assert repr(handler_id).endswith("during role='admin' user='bob'>")
+
+
+def test_a_refused_spec_of_several_keywords_takes_no_id(dispatcher: EventDispatcher) -> None:
+    """
+    A spec of several keywords is refused for an unknown keyword before an
+    unhashable value, names its first unhashable value, and takes no id:
+    the registrations around it are numbered one after the other.
+    """
+    before = dispatcher.register(print, "during")
+    with pytest.raises(UnknownKeywordError):
+        dispatcher.register(print, "during", match={"user": ["bob"], "rolle": "admin"})
+    with pytest.raises(UnhashableValueError, match="'role' in match-spec must be hashable"):
+        dispatcher.register(print, "during", match={"role": ["admin"], "user": ["bob"]})
+    after = dispatcher.register(print, "during")
+    assert after.order_key[1] == before.order_key[1] + 1
 
 
 def test_removed_handler_is_not_called(dispatcher: EventDispatcher) -> None:

@@ -153,7 +153,7 @@ def normalize_spec(
     """
     if not spec:
         return (), ()
-    if not spec.keys() <= allowed:  # no set made of the keys, as issuperset would
+    if not allowed.issuperset(spec):
         check_keywords(spec, allowed, "match-spec")
     if len(spec) == 1:  # the common case, without sorting
         ((keyword, value),) = spec.items()
@@ -174,25 +174,26 @@ def normalize_spec(
     return keywords, tuple([constrained[keyword] for keyword in keywords])
 
 
-def plain_constraints(spec: Mapping[str, object], allowed: frozenset[str]) -> Mapping[str, object]:
+def plain_constraints(
+    spec: Mapping[str, object], allowed: frozenset[str], wildcards: bool | None = None
+) -> Mapping[str, object]:
     """
-    Validate a match-spec of plain values as :func:`normalize_spec` does, and
-    give its constraints as a mapping: ``spec`` itself when no value is None
-    (the usual case, checked in C, with nothing copied), else a dict of the
-    others.  Registering a spec of many keywords needs no sorting of them.
+    Check the keywords of a match-spec of plain values as :func:`normalize_spec`
+    does, and give its constraints as a mapping: ``spec`` itself when no
+    value is None (the usual case, with nothing copied), else a dict of the
+    others.  Its values are hashed where it is placed (see
+    :meth:`SpecIndex.placement`), not here: registering a spec of many
+    keywords needs no sorting of them, and no extra pass over them.
 
+    :param wildcards: whether some value is None, when the caller has
+        looked already (None: look).
     :raises UnknownKeywordError: for a keyword not in ``allowed``.
-    :raises UnhashableValueError: for a value that cannot be hashed.
     """
-    if not spec.keys() <= allowed:  # no set made of the keys, as issuperset would
+    if not allowed.issuperset(spec):
         check_keywords(spec, allowed, "match-spec")
-    values = tuple(spec.values())
-    try:
-        hash(values)
-    except TypeError:
-        check_hashable(spec, "match-spec")
-        raise
-    if _NONE_TYPE in map(type, values):
+    if wildcards is None:
+        wildcards = _NONE_TYPE in map(type, spec.values())
+    if wildcards:
         return {keyword: value for keyword, value in spec.items() if value is not None}
     return spec
 
@@ -267,7 +268,7 @@ def probe_of(rest: Residual, keyword: str) -> Pair | None:
             if pair[0] != keyword and type(pair[1]) is not AnyOf:
                 return pair
     elif type(rest) is dict and rest:
-        pair = next(reversed(rest.items()))
+        pair = next(rest.items().__reversed__())  # what reversed() calls, without looking it up
         if pair[0] != keyword:
             return pair
     return None
@@ -442,7 +443,9 @@ class SpecIndex(Generic[T]):
         Where to file an item that constrains several keywords (each to a
         plain value, none None): under the pair with the fewest items filed
         so far, and grouped in its bucket by the pair with the next fewest
-        (its probe), the first in ``constraints`` among equals.
+        (its probe), the first in ``constraints`` among equals.  Every
+        value is looked up, and so hashed: an unhashable one raises
+        :class:`TypeError`.
 
         One pass over the constraints, without sorting them: registering a
         handler that constrains many keywords costs little more than one
@@ -461,8 +464,6 @@ class SpecIndex(Generic[T]):
                 best_keyword, best_value, best_load = keyword, value, load
             elif load < second_load:
                 second_keyword, second_value, second_load = keyword, value, load
-                if not load:  # both at the least there can be
-                    break
         return (best_keyword, best_value), (second_keyword, second_value)
 
     def add(self, item: T, filings: Sequence[Filing]) -> None:
@@ -530,30 +531,25 @@ class SpecIndex(Generic[T]):
         if keyword is None:
             found, self._wild = _remove_member(self._wild, item)
             self.wild = None
-        else:
-            found = self._take(item, keyword, value)
-        if found:
-            self.size -= 1
-        return found
-
-    def _take(self, item: T, keyword: str, value: object) -> bool:
-        by_value = self._by_keyword.get(keyword)
-        if by_value is None:
-            return False
+            if found:
+                self.size -= 1
+            return found
+        by_value = self._by_keyword.get(keyword, _NO_VALUES)  # the empty one only read
         entry = by_value.get(value)
         if type(entry) is _Bucket:
             if not entry.remove(item, keyword):
                 return False
             if entry.size == 1:
                 by_value[value] = entry.only()
-            return True
-        if entry is not item:
+        elif entry is not item:
             return False
-        del by_value[value]
-        if not by_value:
-            del self._by_keyword[keyword]
-            self.keywords = frozenset(self._by_keyword)
-            self.constrained = bool(self.keywords)
+        else:
+            del by_value[value]
+            if not by_value:
+                del self._by_keyword[keyword]
+                self.keywords = frozenset(self._by_keyword)
+                self.constrained = bool(self.keywords)
+        self.size -= 1
         return True
 
     def wild_items(self) -> tuple[T, ...]:

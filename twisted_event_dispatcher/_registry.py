@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
 from ._handle import Handler, HandlerId, describe_callable
 from ._limiter import Limiter
-from ._matching import Filing, Residual, normalize_spec, plain_constraints
+from ._matching import Filing, Residual, check_hashable, normalize_spec, plain_constraints
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
 from ._ordering import check_acyclic
 from ._phases import PhaseHandlers, Plan
@@ -405,15 +405,22 @@ def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
     return declared
 
 
-def _is_plain_match(match: Match | None) -> bool:
+def _wildcards(match: Match | None) -> bool | None:
     """
-    Whether ``match`` is one mapping of plain values (no :class:`AnyOf`).
+    None if ``match`` is not one mapping of plain values (it has alternatives,
+    or an :class:`AnyOf`); else whether some value is None (a wildcard).
     """
     if match is None:
-        return True
-    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
         return False
-    return AnyOf not in map(type, match.values())  # in C: no Python loop per value
+    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
+        return None
+    wildcards = False
+    for value in match.values():  # a plain loop: cheaper than any scan in C made per call
+        if value is None:
+            wildcards = True
+        elif type(value) is AnyOf:
+            return None
+    return wildcards
 
 
 @final
@@ -472,8 +479,9 @@ class Registry:
         phase = self.phase(phase_name)
         if self.dead:
             self.purge()
-        if options is None and where is None and _is_plain_match(match):
-            registration = self._plain(fn, phase, match)  # type: ignore[arg-type]
+        wildcards = None if options is not None or where is not None else _wildcards(match)
+        if wildcards is not None:
+            registration = self._plain(fn, phase, match, wildcards)  # type: ignore[arg-type]
         else:
             registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
@@ -523,10 +531,14 @@ class Registry:
         return phase if callable(fn) else None
 
     def _plain(
-        self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
+        self,
+        fn: Handler,
+        phase: PhaseHandlers[Registration],
+        match: Mapping[str, object] | None,
+        wildcards: bool,
     ) -> Registration:
         if match is not None and len(match) > 1:
-            match = plain_constraints(match, self.allowed)  # first: a refused spec takes no id
+            match = plain_constraints(match, self.allowed, wildcards)  # first: a refused spec takes no id
             if len(match) > 1:
                 return self._placed(fn, phase, match)
         keywords, values = normalize_spec(match or {}, self.allowed)
@@ -548,7 +560,11 @@ class Registry:
         probe last (see ``SpecIndex.placement``).  A copy of a dict is a
         copy of its table, cheaper than filling a new one pair by pair.
         """
-        (keyword, value), (probe, expected) = phase.index.placement(constraints)
+        try:
+            (keyword, value), (probe, expected) = phase.index.placement(constraints)
+        except TypeError:  # an unhashable value: named as normalize_spec names it
+            check_hashable(constraints, "match-spec")
+            raise
         registration = Registration(phase.name, describe_callable(fn), keyword, value)
         rest = registration.rest = {**constraints}
         del rest[probe]
