@@ -104,6 +104,31 @@ def test_a_refused_spec_of_several_keywords_takes_no_id(dispatcher: EventDispatc
     assert after.order_key[1] == before.order_key[1] + 1
 
 
+def test_a_plain_handler_meets_and_unmeets_a_requirement(dispatcher: EventDispatcher) -> None:
+    """
+    A plain registration (no options) tells the phase it changed while the
+    phase has requirements to check: one that names it is met from the
+    next fire, and unmet again once it is removed.
+    """
+    calls: list[str] = []
+
+    def later(event: object) -> None:
+        calls.append("later")
+
+    waits = dispatcher.register(lambda event: calls.append("waits"), "during", requires={"later"})
+    assert dispatcher.unmet_requirements() == {waits: frozenset({"later"})}
+    plain = result_of(dispatcher.add_event_handler(later, "during"))
+    assert dispatcher.unmet_requirements() == {}
+    dispatcher.unregister(plain)
+    assert dispatcher.unmet_requirements() == {waits: frozenset({"later"})}
+    dispatcher.fire_event("e")
+    plain = dispatcher.register(later, "during")
+    dispatcher.fire_event("e")
+    dispatcher.unregister(plain)
+    dispatcher.fire_event("e")
+    assert calls == ["waits", "later", "waits", "waits"]
+
+
 def test_removed_handler_is_not_called(dispatcher: EventDispatcher) -> None:
     calls: list[object] = []
     handler_id = dispatcher.register(calls.append, "during", use_weakref=False)
