@@ -325,6 +325,26 @@ def add_remove_here() -> Operation:
     return add_and_remove
 
 
+def register_remove_here() -> Operation:
+    """
+    ``register`` and ``unregister``, which answer at once (no Deferred):
+    what the dispatcher itself costs beside pyee.
+    """
+    made = dispatcher(("user",))
+    keep = []
+    for number in range(REGISTERED):
+        keep.append(Counter())
+        made.register(keep[-1], "during", match={"user": f"user-{number}"})
+    spare = Counter()
+    match = {"user": "spare"}
+
+    def register_and_unregister() -> None:
+        made.unregister(made.register(spare, "during", match=match))
+
+    register_and_unregister.keep = keep  # type: ignore[attr-defined]
+    return register_and_unregister
+
+
 def add_remove_pyee() -> Operation:
     from pyee.twisted import TwistedEventEmitter
 
@@ -464,6 +484,12 @@ CELLS: dict[str, Cell] = {
     "add_remove": Cell(
         "add_event_handler + remove_event_handler at 100,000 registered / pyee's on + remove_listener",
         add_remove_here,
+        add_remove_pyee,
+        1.0,
+    ),
+    "register_remove": Cell(
+        "register + unregister at 100,000 registered / pyee's on + remove_listener",
+        register_remove_here,
         add_remove_pyee,
         1.0,
     ),

@@ -210,16 +210,19 @@ def test_placement_picks_the_pairs_with_fewest_items_filed() -> None:
 def test_plain_constraints_leave_wildcards_out_and_validate() -> None:
     """
     A spec of several keywords is given back as it is when it has no
-    wildcard, without its wildcards otherwise, and refused as
-    :func:`normalize_spec` refuses it.
+    wildcard, without its wildcards otherwise, and refused for a keyword
+    :func:`normalize_spec` refuses; an unhashable value is left to
+    placement, which looks every value up.
     """
     spec = {"a": 1, "b": 2}
     assert plain_constraints(spec, KEYWORDS) is spec
+    assert plain_constraints(spec, KEYWORDS, wildcards=False) is spec
     assert plain_constraints({"a": None, "b": 2, "c": 3}, KEYWORDS) == {"b": 2, "c": 3}
+    assert plain_constraints({"a": None, "b": 2, "c": 3}, KEYWORDS, wildcards=True) == {"b": 2, "c": 3}
     with pytest.raises(UnknownKeywordError):
-        plain_constraints({"a": 1, "rolle": 2}, KEYWORDS)
-    with pytest.raises(UnhashableValueError):
-        plain_constraints({"a": 1, "b": [2]}, KEYWORDS)
+        plain_constraints({"a": 1, "rolle": [2]}, KEYWORDS)
+    with pytest.raises(TypeError):
+        SpecIndex[Any]().placement({"a": 1, "b": [2]})
 
 
 @settings(deadline=None, max_examples=200)

@@ -15,7 +15,9 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     HandlerId,
     NotWeakReferenceableError,
+    UnhashableValueError,
     UnknownHandlerError,
+    UnknownKeywordError,
 )
 from twisted_event_dispatcher._matching import SpecIndex
 
@@ -85,6 +87,46 @@ def test_multi_keyword_spec_is_shown_in_the_id(dispatcher: EventDispatcher) -> N
     handler_id = dispatcher.register(print, "during", match={"user": "bob", "role": "admin"})
     assert handler_id.match_spec == {"user": "bob", "role": "admin"}
     assert repr(handler_id).endswith("during role='admin' user='bob'>")
+
+
+def test_a_refused_spec_of_several_keywords_takes_no_id(dispatcher: EventDispatcher) -> None:
+    """
+    A spec of several keywords is refused for an unknown keyword before an
+    unhashable value, names its first unhashable value, and takes no id:
+    the registrations around it are numbered one after the other.
+    """
+    before = dispatcher.register(print, "during")
+    with pytest.raises(UnknownKeywordError):
+        dispatcher.register(print, "during", match={"user": ["bob"], "rolle": "admin"})
+    with pytest.raises(UnhashableValueError, match="'role' in match-spec must be hashable"):
+        dispatcher.register(print, "during", match={"role": ["admin"], "user": ["bob"]})
+    after = dispatcher.register(print, "during")
+    assert after.order_key[1] == before.order_key[1] + 1
+
+
+def test_a_plain_handler_meets_and_unmeets_a_requirement(dispatcher: EventDispatcher) -> None:
+    """
+    A plain registration (no options) tells the phase it changed while the
+    phase has requirements to check: one that names it is met from the
+    next fire, and unmet again once it is removed.
+    """
+    calls: list[str] = []
+
+    def later(event: object) -> None:
+        calls.append("later")
+
+    waits = dispatcher.register(lambda event: calls.append("waits"), "during", requires={"later"})
+    assert dispatcher.unmet_requirements() == {waits: frozenset({"later"})}
+    plain = result_of(dispatcher.add_event_handler(later, "during"))
+    assert dispatcher.unmet_requirements() == {}
+    dispatcher.unregister(plain)
+    assert dispatcher.unmet_requirements() == {waits: frozenset({"later"})}
+    dispatcher.fire_event("e")
+    plain = dispatcher.register(later, "during")
+    dispatcher.fire_event("e")
+    dispatcher.unregister(plain)
+    dispatcher.fire_event("e")
+    assert calls == ["waits", "later", "waits", "waits"]
 
 
 def test_removed_handler_is_not_called(dispatcher: EventDispatcher) -> None:
@@ -163,13 +205,18 @@ def test_collection_in_another_thread_leaves_the_index_to_the_dispatcher(
     own calls, in the thread that makes them.
     """
     changed_in: list[str] = []
-    original = SpecIndex.remove
 
-    def spy(index: SpecIndex[Any], *args: Any) -> bool:
-        changed_in.append(threading.current_thread().name)
-        return original(index, *args)
+    def spied(name: str) -> None:
+        original = getattr(SpecIndex, name)
 
-    monkeypatch.setattr(SpecIndex, "remove", spy)
+        def spy(index: SpecIndex[Any], *args: Any) -> bool:
+            changed_in.append(threading.current_thread().name)
+            return bool(original(index, *args))
+
+        monkeypatch.setattr(SpecIndex, name, spy)
+
+    spied("remove")  # a registration filed several times
+    spied("remove_one")  # a plain one
     box: list[Any] = [Subscriber([])]
     dispatcher.register(box[0].user_created, "during")
 

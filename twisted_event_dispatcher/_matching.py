@@ -25,7 +25,6 @@ Pure and Twisted-free.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import islice
 from sys import maxsize
 from typing import Final, Generic, Protocol, TypeVar, final
 
@@ -175,25 +174,26 @@ def normalize_spec(
     return keywords, tuple([constrained[keyword] for keyword in keywords])
 
 
-def plain_constraints(spec: Mapping[str, object], allowed: frozenset[str]) -> Mapping[str, object]:
+def plain_constraints(
+    spec: Mapping[str, object], allowed: frozenset[str], wildcards: bool | None = None
+) -> Mapping[str, object]:
     """
-    Validate a match-spec of plain values as :func:`normalize_spec` does, and
-    give its constraints as a mapping: ``spec`` itself when no value is None
-    (the usual case, checked in C, with nothing copied), else a dict of the
-    others.  Registering a spec of many keywords needs no sorting of them.
+    Check the keywords of a match-spec of plain values as :func:`normalize_spec`
+    does, and give its constraints as a mapping: ``spec`` itself when no
+    value is None (the usual case, with nothing copied), else a dict of the
+    others.  Its values are hashed where it is placed (see
+    :meth:`SpecIndex.placement`), not here: registering a spec of many
+    keywords needs no sorting of them, and no extra pass over them.
 
+    :param wildcards: whether some value is None, when the caller has
+        looked already (None: look).
     :raises UnknownKeywordError: for a keyword not in ``allowed``.
-    :raises UnhashableValueError: for a value that cannot be hashed.
     """
     if not allowed.issuperset(spec):
         check_keywords(spec, allowed, "match-spec")
-    values = tuple(spec.values())
-    try:
-        hash(values)
-    except TypeError:
-        check_hashable(spec, "match-spec")
-        raise
-    if _NONE_TYPE in map(type, values):
+    if wildcards is None:
+        wildcards = _NONE_TYPE in map(type, spec.values())
+    if wildcards:
         return {keyword: value for keyword, value in spec.items() if value is not None}
     return spec
 
@@ -253,23 +253,25 @@ Pair = tuple[str, object]
 Filing = Pair | None
 
 
-def probe_of(rest: Residual, filed: Pair) -> Pair:
+def probe_of(rest: Residual, keyword: str) -> Pair | None:
     """
-    The constraint that sorts an item within the bucket of ``filed``: the
-    first plain constraint of ``rest`` (among its first two) on another
-    keyword, or ``filed`` itself, which every lookup reaching the bucket
-    meets.  It depends only on what the item constrains, so adding and
-    removing find the same one.
+    The constraint that sorts an item within the bucket of a pair on
+    ``keyword`` (the pair it is filed under): the first plain constraint of
+    a tuple ``rest`` (among its first two) on another keyword, the last pair
+    of a dict ``rest`` (a plain spec's probe, see ``Registry._placed``), or
+    None when there is none: the item is sure, as every lookup reaching the
+    bucket meets the pair it is filed under.  It depends only on what the
+    item constrains, so adding and removing find the same one.
     """
     if type(rest) is tuple:
-        for keyword, expected in rest[:2]:
-            if keyword != filed[0] and type(expected) is not AnyOf:
-                return (keyword, expected)
-    elif type(rest) is dict:  # filed first, the probe second (see SpecIndex.placement)
-        for pair in islice(rest.items(), 2):
-            if pair[0] != filed[0]:
+        for pair in rest[:2]:
+            if pair[0] != keyword and type(pair[1]) is not AnyOf:
                 return pair
-    return filed
+    elif type(rest) is dict and rest:
+        pair = next(rest.items().__reversed__())  # what reversed() calls, without looking it up
+        if pair[0] != keyword:
+            return pair
+    return None
 
 
 def _add_member(members: object, item: object) -> object:
@@ -310,9 +312,9 @@ def _members(members: object) -> list[object]:
 @final
 class _Bucket:
     """
-    The items filed under one pair, when there are several.  Those whose
-    probe (see :func:`probe_of`) is that pair itself are ``sure``: any
-    lookup reaching the bucket meets it.  The others are grouped by their
+    The items filed under one pair, when there are several.  Those without
+    a probe (see :func:`probe_of`) are ``sure``: any lookup reaching the
+    bucket meets the pair, all they may need.  The others are grouped by their
     probe, so that a lookup picks out the groups whose probe the details
     meet (a set intersection, in C) and looks no further at the others.
     """
@@ -324,17 +326,18 @@ class _Bucket:
         self.by_probe: dict[Pair, object] = {}
         self.size = 0
 
-    def add(self, item: Filed, filed: Pair) -> None:
-        probe = probe_of(item.rest, filed)
-        if probe is filed:
+    def add(self, item: Filed, keyword: str) -> None:
+        probe = probe_of(item.rest, keyword)
+        if probe is None:
             self.sure = _add_member(self.sure, item)
         else:
-            self.by_probe[probe] = _add_member(self.by_probe.get(probe), item)
+            members = self.by_probe.get(probe)
+            self.by_probe[probe] = item if members is None else _add_member(members, item)
         self.size += 1
 
-    def remove(self, item: Filed, filed: Pair) -> bool:
-        probe = probe_of(item.rest, filed)
-        if probe is filed:
+    def remove(self, item: Filed, keyword: str) -> bool:
+        probe = probe_of(item.rest, keyword)
+        if probe is None:
             found, self.sure = _remove_member(self.sure, item)
         else:
             found, members = _remove_member(self.by_probe.get(probe), item)
@@ -373,6 +376,12 @@ def _check_of(rest: Residual) -> frozenset[Pair] | Residual:
                 return rest
         return frozenset(rest)
     return rest
+
+
+#: What :meth:`SpecIndex.placement` reads for a keyword, or a pair, that
+#: nothing is filed under (a bucket of none, never filed): never changed.
+_NO_VALUES: Final[dict[object, object]] = {}
+_NOTHING_FILED: Final = _Bucket()
 
 
 def _entry_size(entry: object) -> int:
@@ -434,97 +443,113 @@ class SpecIndex(Generic[T]):
         Where to file an item that constrains several keywords (each to a
         plain value, none None): under the pair with the fewest items filed
         so far, and grouped in its bucket by the pair with the next fewest
-        (its probe), the first in ``constraints`` among equals.
+        (its probe), the first in ``constraints`` among equals.  Every
+        value is looked up, and so hashed: an unhashable one raises
+        :class:`TypeError`.
 
         One pass over the constraints, without sorting them: registering a
         handler that constrains many keywords costs little more than one
         that constrains one.  The item's residual is then a dict of its
-        constraints, that pair first and the probe second (what
-        :func:`probe_of` reads).
+        constraints, the probe last (what :func:`probe_of` reads).
         """
         by_keyword = self._by_keyword
-        best: Pair = ("", None)
-        second = best
+        best_keyword = second_keyword = ""
+        best_value = second_value = None
         best_load = second_load = maxsize
         for keyword, value in constraints.items():
-            by_value = by_keyword.get(keyword)
-            entry = None if by_value is None else by_value.get(value)
-            load = 0 if entry is None else entry.size if type(entry) is _Bucket else 1
+            entry = by_keyword.get(keyword, _NO_VALUES).get(value, _NOTHING_FILED)
+            load = entry.size if type(entry) is _Bucket else 1  # an item filed alone
             if load < best_load:
-                second, second_load = best, best_load
-                best, best_load = (keyword, value), load
+                second_keyword, second_value, second_load = best_keyword, best_value, best_load
+                best_keyword, best_value, best_load = keyword, value, load
             elif load < second_load:
-                second, second_load = (keyword, value), load
-                if not load:  # both at the least there can be
-                    break
-        return best, second
+                second_keyword, second_value, second_load = keyword, value, load
+        return (best_keyword, best_value), (second_keyword, second_value)
 
     def add(self, item: T, filings: Sequence[Filing]) -> None:
         """
         File ``item`` under each of ``filings``.
         """
-        self.size += 1
         if len(filings) > 1:
             self._multiple += 1
         for filing in filings:
             if filing is None:
-                self._wild = _add_member(self._wild, item)
-                self.wild = None
-                continue
-            keyword, value = filing
-            by_value = self._by_keyword.get(keyword)
-            if by_value is None:
-                by_value = self._by_keyword[keyword] = {}
-                self.keywords = frozenset(self._by_keyword)
-                self.constrained = True
-            entry = by_value.get(value)
-            if entry is None:
-                by_value[value] = item
-                continue
-            if type(entry) is not _Bucket:
-                bucket = _Bucket()
-                bucket.add(entry, filing)  # type: ignore[arg-type]
-                entry = by_value[value] = bucket
-            entry.add(item, filing)
+                self.add_one(item, None, None)
+            else:
+                self.add_one(item, *filing)
+        self.size -= len(filings) - 1  # add_one counted it once per filing
+
+    def add_one(self, item: T, keyword: str | None, value: object) -> None:
+        """
+        File ``item`` under the one pair ``(keyword, value)``, or among the
+        wildcards when ``keyword`` is None.
+        """
+        self.size += 1
+        if keyword is None:
+            self._wild = _add_member(self._wild, item)
+            self.wild = None
+            return
+        by_value = self._by_keyword.get(keyword)
+        if by_value is None:
+            by_value = self._by_keyword[keyword] = {}
+            self.keywords = frozenset(self._by_keyword)
+            self.constrained = True
+        entry = by_value.get(value)
+        if entry is None:
+            by_value[value] = item
+            return
+        if type(entry) is not _Bucket:
+            bucket = _Bucket()
+            bucket.add(entry, keyword)  # type: ignore[arg-type]
+            entry = by_value[value] = bucket
+        entry.add(item, keyword)
 
     def remove(self, item: T, filings: Sequence[Filing]) -> bool:
         """
         Remove ``item`` filed under ``filings``; return whether it was there.
         """
-        found = False
+        taken = 0
         for filing in filings:
-            found = self._remove(item, filing) or found
+            if filing is None:
+                taken += self.remove_one(item, None, None)
+            else:
+                taken += self.remove_one(item, *filing)
+        if not taken:
+            return False
+        self.size += taken - 1  # remove_one counted it once per filing found
+        if len(filings) > 1:
+            self._multiple -= 1
+        return True
+
+    def remove_one(self, item: T, keyword: str | None, value: object) -> bool:
+        """
+        Remove ``item`` filed under the one pair ``(keyword, value)`` (or
+        among the wildcards when ``keyword`` is None); return whether it was there.
+        """
         if self._checks:
             self._checks.pop(item, None)
-        if found:
-            self.size -= 1
-            if len(filings) > 1:
-                self._multiple -= 1
-        return found
-
-    def _remove(self, item: T, filing: Filing) -> bool:
-        if filing is None:
+        if keyword is None:
             found, self._wild = _remove_member(self._wild, item)
             self.wild = None
+            if found:
+                self.size -= 1
             return found
-        keyword, value = filing
-        by_value = self._by_keyword.get(keyword)
-        if by_value is None:
-            return False
+        by_value = self._by_keyword.get(keyword, _NO_VALUES)  # the empty one only read
         entry = by_value.get(value)
         if type(entry) is _Bucket:
-            if not entry.remove(item, filing):
+            if not entry.remove(item, keyword):
                 return False
             if entry.size == 1:
                 by_value[value] = entry.only()
-            return True
-        if entry is not item:
+        elif entry is not item:
             return False
-        del by_value[value]
-        if not by_value:
-            del self._by_keyword[keyword]
-            self.keywords = frozenset(self._by_keyword)
-            self.constrained = bool(self.keywords)
+        else:
+            del by_value[value]
+            if not by_value:
+                del self._by_keyword[keyword]
+                self.keywords = frozenset(self._by_keyword)
+                self.constrained = bool(self.keywords)
+        self.size -= 1
         return True
 
     def wild_items(self) -> tuple[T, ...]:

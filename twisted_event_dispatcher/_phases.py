@@ -105,6 +105,10 @@ class PhaseHandlers(Generic[R]):
     :ivar rank: sorts handlers in start order, constraints aside.
     :ivar has_unmet: whether some handler's requirement is unmet (see
         :meth:`unmet`).
+    :ivar keeps: whether the phase keeps anything a change of its
+        registrations makes stale (start orders, warnings, requirements to
+        check): while it does not, :meth:`changed` has nothing to do, and
+        the registry does not call it.
     """
 
     __slots__ = (
@@ -113,6 +117,7 @@ class PhaseHandlers(Generic[R]):
         "constrained",
         "has_unmet",
         "index",
+        "keeps",
         "lifo",
         "name",
         "ordered",
@@ -140,6 +145,7 @@ class PhaseHandlers(Generic[R]):
         self._plans: dict[tuple[R, ...], Plan[R]] = {}
         self._unmet: dict[R, frozenset[str]] = {}
         self.has_unmet = False
+        self.keeps = False
         #: The unmet requirements a fire has warned about since the last change.
         self.warned: set[tuple[R, frozenset[str]]] = set()
 
@@ -160,6 +166,7 @@ class PhaseHandlers(Generic[R]):
             if len(self._plans) >= _PLANS_KEPT:
                 self._plans.clear()
             plan = self._plans[key] = self._make_plan(key)
+            self.keeps = True
         return plan
 
     def start_order(self, handlers: Sequence[R]) -> Plan[R]:
@@ -212,7 +219,8 @@ class PhaseHandlers(Generic[R]):
         """
         The phase's registrations changed: forget the start orders, and see
         again which requirements are unmet.  All :meth:`added` and
-        :meth:`removed` do for a registration with the default options.
+        :meth:`removed` do for a registration with the default options,
+        and only while the phase :attr:`keeps` something.
         """
         if self._plans:
             self._plans.clear()
@@ -226,6 +234,8 @@ class PhaseHandlers(Generic[R]):
                 if missing:
                     self._unmet[registration] = frozenset(missing)
             self.has_unmet = bool(self._unmet)
+        # Warnings are only ever made about unmet requirements: none kept without them.
+        self.keeps = bool(self.constrained or self._unmet)
 
     def unmet(self) -> Mapping[R, frozenset[str]]:
         """

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from ._errors import NotWeakReferenceableError, UnknownHandlerError, UnknownPhaseError
 from ._handle import Handler, HandlerId, describe_callable
 from ._limiter import Limiter
-from ._matching import Filing, Residual, normalize_spec, plain_constraints
+from ._matching import Filing, Residual, check_hashable, normalize_spec, plain_constraints
 from ._options import DEFAULT_OPTIONS, AnyOf, HandlerOptions, Phase, Predicate
 from ._ordering import check_acyclic
 from ._phases import PhaseHandlers, Plan
@@ -251,14 +251,6 @@ class Registration:
     def required_by(self) -> frozenset[str]:
         return self.options.required_by
 
-    def filings(self) -> list[Filing]:
-        """
-        Where the registration is filed in its phase's index.
-        """
-        if self.tuned is not None:
-            return self.tuned.filings
-        return [None if self.keyword is None else (self.keyword, self.value)]
-
     def alternatives(self) -> list[dict[str, object]]:
         if self.tuned is not None:
             return [alternative.describe() for alternative in self.tuned.alternatives]
@@ -413,18 +405,22 @@ def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
     return declared
 
 
-def _is_plain_match(match: Match | None) -> bool:
+def _wildcards(match: Match | None) -> bool | None:
     """
-    Whether ``match`` is one mapping of plain values (no :class:`AnyOf`).
+    None if ``match`` is not one mapping of plain values (it has alternatives,
+    or an :class:`AnyOf`); else whether some value is None (a wildcard).
     """
     if match is None:
-        return True
-    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
         return False
-    for value in match.values():  # noqa: SIM110 (a plain loop: no generator made per call)
-        if type(value) is AnyOf:
-            return False
-    return True
+    if type(match) is not dict and not isinstance(match, Mapping):  # dict first: Mapping is an ABC
+        return None
+    wildcards = False
+    for value in match.values():  # a plain loop: cheaper than any scan in C made per call
+        if value is None:
+            wildcards = True
+        elif type(value) is AnyOf:
+            return None
+    return wildcards
 
 
 @final
@@ -483,12 +479,13 @@ class Registry:
         phase = self.phase(phase_name)
         if self.dead:
             self.purge()
-        if options is None and where is None and _is_plain_match(match):
-            registration = self._plain(fn, phase, match)  # type: ignore[arg-type]
+        wildcards = None if options is not None or where is not None else _wildcards(match)
+        if wildcards is not None:
+            registration = self._plain(fn, phase, match, wildcards)  # type: ignore[arg-type]
         else:
             registration = self._tuned(fn, phase, match, where, options or DEFAULT_OPTIONS)
         _hold(registration, fn, use_weakref, self.dead.append)
-        self._file(phase, registration, registration.filings())
+        self._file(phase, registration)
         return registration.id
 
     def add(
@@ -507,7 +504,7 @@ class Registry:
             if registration.label in phase.referenced:
                 self._check_order(phase, registration)
             registration.fn = fn
-            self._file(phase, registration, [(keyword, value)])
+            self._file(phase, registration)
             return registration.id
         check_handler(fn)
         return self.register(fn, phase_name, spec, None, use_weakref, None)
@@ -534,10 +531,14 @@ class Registry:
         return phase if callable(fn) else None
 
     def _plain(
-        self, fn: Handler, phase: PhaseHandlers[Registration], match: Mapping[str, object] | None
+        self,
+        fn: Handler,
+        phase: PhaseHandlers[Registration],
+        match: Mapping[str, object] | None,
+        wildcards: bool,
     ) -> Registration:
         if match is not None and len(match) > 1:
-            match = plain_constraints(match, self.allowed)  # first: a refused spec takes no id
+            match = plain_constraints(match, self.allowed, wildcards)  # first: a refused spec takes no id
             if len(match) > 1:
                 return self._placed(fn, phase, match)
         keywords, values = normalize_spec(match or {}, self.allowed)
@@ -555,12 +556,19 @@ class Registry:
         """
         A registration that constrains several keywords, filed under its most
         selective pair, with its constraints as its residual: a dict (no
-        tuple per pair, nothing for the garbage collector to track), that
-        pair first and its probe second (see ``SpecIndex.placement``).
+        tuple per pair, nothing for the garbage collector to track), its
+        probe last (see ``SpecIndex.placement``).  A copy of a dict is a
+        copy of its table, cheaper than filling a new one pair by pair.
         """
-        (keyword, value), (probe, expected) = phase.index.placement(constraints)
+        try:
+            (keyword, value), (probe, expected) = phase.index.placement(constraints)
+        except TypeError:  # an unhashable value: named as normalize_spec names it
+            check_hashable(constraints, "match-spec")
+            raise
         registration = Registration(phase.name, describe_callable(fn), keyword, value)
-        registration.rest = {keyword: value, probe: expected, **constraints}
+        rest = registration.rest = {**constraints}
+        del rest[probe]
+        rest[probe] = expected
         if registration.label in phase.referenced:
             self._check_order(phase, registration)
         return registration
@@ -604,13 +612,14 @@ class Registry:
         """
         check_acyclic([*phase.index.items(), new], phase.name)
 
-    def _file(
-        self, phase: PhaseHandlers[Registration], registration: Registration, filings: list[Filing]
-    ) -> None:
-        phase.index.add(registration, filings)
-        if registration.tuned is None:  # default options: order nothing
-            phase.changed()
+    def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
+        tuned = registration.tuned
+        if tuned is None:  # default options: one filing, and order nothing
+            phase.index.add_one(registration, registration.keyword, registration.value)
+            if phase.keeps:
+                phase.changed()
         else:
+            phase.index.add(registration, tuned.filings)
             phase.added(registration)
         self.last_seq = registration.seq
         if phase.index.size == 1:
@@ -635,12 +644,18 @@ class Registry:
         Remove a registration if it is filed here; return whether it was.
         """
         phase = self._by_name.get(registration.phase)
-        if phase is None or not phase.index.remove(registration, registration.filings()):
+        if phase is None:
             return False
-        if registration.tuned is None:  # default options: ordered nothing
-            phase.changed()
+        tuned = registration.tuned
+        if tuned is None:  # default options: one filing, and ordered nothing
+            if not phase.index.remove_one(registration, registration.keyword, registration.value):
+                return False
+            if phase.keeps:
+                phase.changed()
             registration.fn = registration.ref = None
         else:
+            if not phase.index.remove(registration, tuned.filings):
+                return False
             phase.removed(registration)
             registration.release()
         if not phase.index.size:
