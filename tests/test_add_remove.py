@@ -1,8 +1,9 @@
 """
-``add_event_handler`` takes a shorter road for the usual shape (one
-keyword, a plain value, a handler held strongly) and ``register`` for any
-other: whichever it takes, it registers what ``register`` registers and
-refuses what ``register`` refuses, with the same error.  Its Deferred, and
+``add_event_handler``, and ``register`` given a dict and no options, take
+a shorter road for the usual shape (one keyword, a plain value, a handler
+held strongly) and the full road for any other: whichever they take, they
+register what the full road registers and refuse what it refuses, with
+the same error.  Its Deferred, and
 ``remove_event_handler``'s, are what ``succeed()`` would give.
 """
 
@@ -52,9 +53,20 @@ def added(made: EventDispatcher, fn: Any, phase: Any, arguments: dict[str, Any])
     return answer.result
 
 
+class FullRoad(dict[str, Any]):
+    """
+    A match-spec ``register`` takes the full road for (not a dict itself).
+    """
+
+
 def registered(made: EventDispatcher, fn: Any, phase: Any, arguments: dict[str, Any]) -> HandlerId:
     use_weakref = arguments.pop("use_weakref", None)
     return made.register(fn, phase, match=arguments, use_weakref=use_weakref)
+
+
+def by_the_full_road(made: EventDispatcher, fn: Any, phase: Any, arguments: dict[str, Any]) -> HandlerId:
+    use_weakref = arguments.pop("use_weakref", None)
+    return made.register(fn, phase, match=FullRoad(arguments), use_weakref=use_weakref)
 
 
 def outcome(register: Callable[..., HandlerId], fn: Any, phase: Any, arguments: dict[str, Any]) -> object:
@@ -99,14 +111,40 @@ SHAPES = {
 }
 
 
+@pytest.mark.parametrize("road", [added, registered], ids=["add_event_handler", "register"])
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-def test_add_event_handler_registers_and_refuses_as_register_does(shape: tuple[Any, Any, Any]) -> None:
+def test_the_short_road_registers_and_refuses_as_the_full_road_does(
+    shape: tuple[Any, Any, Any], road: Callable[..., HandlerId]
+) -> None:
     make, phase, arguments = shape
     if callable(phase):
         phase = phase()
-    through_add = outcome(added, make(), phase, arguments)
-    through_register = outcome(registered, make(), phase, arguments)
-    assert through_add == through_register
+    assert outcome(road, make(), phase, arguments) == outcome(by_the_full_road, make(), phase, arguments)
+
+
+def test_register_takes_the_short_road_for_a_dict_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    ``register`` with a dict and nothing else goes the way
+    ``add_event_handler`` goes; with ``where=``, an option or another
+    mapping, the full road.
+    """
+    made = dispatcher()
+    roads: list[str] = []
+
+    def taking(road: str) -> Callable[..., None]:
+        def note(*arguments: object) -> None:
+            roads.append(road)
+
+        return note
+
+    monkeypatch.setattr(made._registry, "add", taking("short"))
+    monkeypatch.setattr(made._registry, "register", taking("full"))
+    made.register(Handler(), "during", match={"role": "admin"})
+    made.register(Handler(), "during", match={"role": "admin"}, where=lambda event, details: True)
+    made.register(Handler(), "during", match={"role": "admin"}, priority=1)
+    made.register(Handler(), "during", match=FullRoad(role="admin"))
+    made.register(Handler(), "during")
+    assert roads == ["short", "full", "full", "full", "full"]
 
 
 def test_the_usual_shape_is_found_held_and_removed() -> None:
