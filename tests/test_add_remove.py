@@ -125,8 +125,8 @@ def test_the_short_road_registers_and_refuses_as_the_full_road_does(
 def test_register_takes_the_short_road_for_a_dict_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     ``register`` with a dict and nothing else goes the way
-    ``add_event_handler`` goes; with ``where=``, an option or another
-    mapping, the full road.
+    ``add_event_handler`` goes; with ``where=``, an option, ``use_weakref``
+    or another mapping, the full road.
     """
     made = dispatcher()
     roads: list[str] = []
@@ -142,9 +142,10 @@ def test_register_takes_the_short_road_for_a_dict_alone(monkeypatch: pytest.Monk
     made.register(Handler(), "during", match={"role": "admin"})
     made.register(Handler(), "during", match={"role": "admin"}, where=lambda event, details: True)
     made.register(Handler(), "during", match={"role": "admin"}, priority=1)
+    made.register(Handler(), "during", match={"role": "admin"}, use_weakref=False)
     made.register(Handler(), "during", match=FullRoad(role="admin"))
     made.register(Handler(), "during")
-    assert roads == ["short", "full", "full", "full", "full"]
+    assert roads == ["short", "full", "full", "full", "full", "full"]
 
 
 def test_the_usual_shape_is_found_held_and_removed() -> None:

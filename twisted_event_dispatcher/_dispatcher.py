@@ -247,8 +247,8 @@ class EventDispatcher(Service):
         """
         See :meth:`IEventDispatcher.register`.
         """
-        if not options and where is None and type(match) is dict:  # as add_event_handler, errors and all
-            return self._registry.add(listen_fn, phase, match, use_weakref)
+        if not options and where is None and use_weakref is None and type(match) is dict:
+            return self._registry.add(listen_fn, phase, match, None)  # as add_event_handler, errors and all
         check_handler(listen_fn)
         checked = HandlerOptions(**options) if options else None
         return self._registry.register(listen_fn, phase, match, where, use_weakref, checked)
