@@ -257,14 +257,17 @@ def test_a_fire_refused_for_its_details_leaves_no_arguments_behind() -> None:
     assert result_of(dispatcher.fire_event("e", kind="a")).arguments == {}
 
 
+@pytest.mark.parametrize("arguments", [None, {"a": 1}], ids=["alone", "with arguments"])
 @pytest.mark.parametrize("attempt", [True, 1.0, 0, "1"])
-def test_an_attempt_that_is_not_a_whole_number_from_1_is_refused(attempt: Any) -> None:
+def test_an_attempt_that_is_not_a_whole_number_from_1_is_refused(
+    attempt: Any, arguments: dict[str, object] | None
+) -> None:
     """
-    (Without other options, an attempt equal to 1, such as True, stands for
-    the first: there is nothing to check it for.)
+    Whatever else the fire is given: an attempt equal to 1 but not an int
+    (True, 1.0) is refused too.
     """
     with pytest.raises(ValueError, match="attempt must be a whole number of at least 1"):
-        started("kind").fire("e", arguments={"a": 1}, attempt=attempt)
+        started("kind").fire("e", arguments=arguments, attempt=attempt)
 
 
 def test_an_attempt_of_an_int_subclass_counts() -> None:

@@ -535,8 +535,8 @@ def _fire_options(
     arguments: dict[str, object] | None,
     first_result: bool,
 ) -> FireOptions:
-    if fire_id is None and attempt == 1 and ledger is None and arguments is None and not first_result:
-        return DEFAULT_FIRE
+    if fire_id is None and attempt is _FIRST and ledger is None and arguments is None and not first_result:
+        return DEFAULT_FIRE  # (another 1, such as True or 1.0, is checked below)
     if fire_id is not None and (not isinstance(fire_id, str) or not fire_id):
         raise ValueError(f"fire_id must be a non-empty string, got {fire_id!r}")
     whole = type(attempt) is int or (isinstance(attempt, int) and not isinstance(attempt, bool))

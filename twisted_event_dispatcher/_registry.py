@@ -206,8 +206,8 @@ class Registration:
     A plain registration (no options, one spec of plain values) holds its
     handler in ``fn`` (strongly) or ``ref`` (weakly), and is filed under
     ``keyword``/``value`` (``keyword`` None: among the wildcards); ``rest``
-    holds its whole spec as a dict, most selective constraint first (the one
-    it is filed under), when it constrains more than that one keyword.
+    holds its whole spec as a dict, its probe last (see
+    ``SpecIndex.placement``), when it constrains more than that one keyword.
 
     A registration with options has a :class:`Tuned`, which holds its
     handler: its ``fn`` and ``ref`` stay None.  Both are None too once a
@@ -254,7 +254,7 @@ class Registration:
     def alternatives(self) -> list[dict[str, object]]:
         if self.tuned is not None:
             return [alternative.describe() for alternative in self.tuned.alternatives]
-        if type(self.rest) is dict:  # the whole spec, most selective first
+        if type(self.rest) is dict:  # the whole spec, its probe last
             return [dict(sorted(self.rest.items()))]
         return [{} if self.keyword is None else {self.keyword: self.value}]
 

@@ -266,7 +266,8 @@ class IEventDispatcher(Interface):
             later one; ``FireResult.first_result()`` is that answer.
         :param fire_id: the fire's id (``FireResult.fire_id``,
             ``EventContext.fire_id``, what monitors see); a new one if None.
-        :param attempt: which delivery of the event this is (1 for the first).
+        :param attempt: which delivery of the event this is (1 for the first):
+            an int of at least 1 (a bool or a float is refused).
         :param ledger: asked before each handler whether it already completed
             for this event, and told when one completes (see
             :class:`IHandlerLedger`).
