@@ -275,16 +275,114 @@ def with_the_tracing_monitor(handlers: int, sdk: bool, sampled: bool = True) -> 
     """
     from twisted_event_dispatcher.tracing import TracingMonitor
 
-    provider = None
-    if sdk:
-        from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
-
-        provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
-        provider.add_span_processor(SpanProcessor())  # the base class: does nothing with spans
+    provider = tracing_provider(sampled) if sdk else None
     made = counting_dispatcher(handlers, test_clock=False)
     made.add_monitor(TracingMonitor(provider))
     return lambda: made.fire_event("e", user="bob")
+
+
+def metrics_by_hand(handlers: int) -> Operation:
+    """
+    The peer of the metrics monitor: the same series (events fired and
+    finished, each handler's duration by phase and name, the phase's
+    duration) kept with ``prometheus_client`` by code a user would write
+    around a plain fire, each handler wrapped to time its call.
+    """
+    import time
+
+    from prometheus_client import CollectorRegistry, Histogram
+    from prometheus_client import Counter as Count
+
+    from twisted_event_dispatcher.metrics import DEFAULT_BUCKETS
+
+    registry = CollectorRegistry()
+    fired = Count("fired", "events fired", registry=registry)
+    finished = Count("finished", "events over", ["outcome"], registry=registry).labels("succeeded")
+    durations = Histogram(
+        "handler_seconds", "handler calls", ["phase", "handler"], buckets=DEFAULT_BUCKETS, registry=registry
+    )
+    phases = Histogram("phase_seconds", "phases", ["phase"], buckets=DEFAULT_BUCKETS, registry=registry)
+    phase = phases.labels("during")
+
+    def timed(handler: Callable[[Any], object], series: Any) -> Callable[[Any], object]:
+        def call(event: Any) -> object:
+            began = time.time()
+            try:
+                return handler(event)
+            finally:
+                series.observe(time.time() - began)
+
+        return call
+
+    made = dispatcher(("user",))
+    for _ in range(handlers):
+        made.register(timed(Counter(), durations.labels("during", "Counter")), "during", use_weakref=False)
+
+    def fire() -> None:
+        fired.inc()
+        began = time.time()
+        made.fire_event("e", user="bob")
+        phase.observe(time.time() - began)
+        finished.inc()
+
+    return fire
+
+
+def tracing_by_hand(handlers: int, sdk: bool, sampled: bool = True) -> Operation:
+    """
+    The peer of the tracing monitor: the same spans (the fire's, the
+    phase's under it, each handler's under that) made with the
+    OpenTelemetry API by code a user would write around a plain fire, on
+    the same provider as :func:`with_the_tracing_monitor`'s.
+    """
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+
+    provider = tracing_provider(sampled) if sdk else trace.NoOpTracerProvider()
+    tracer = provider.get_tracer("by-hand")
+    process = {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.name": "process",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "events",
+    }
+
+    def traced(handler: Callable[[Any], object]) -> Callable[[Any], object]:
+        attributes = {"event_dispatcher.phase": "during", "event_dispatcher.handler": "Counter"}
+
+        def call(event: Any) -> object:
+            with tracer.start_as_current_span("handler Counter", attributes=attributes):
+                return handler(event)
+
+        return call
+
+    made = dispatcher(("user",))
+    for _ in range(handlers):
+        made.register(traced(Counter()), "during", use_weakref=False)
+    phase = {"event_dispatcher.phase": "during"}
+
+    def fire() -> None:
+        with (
+            tracer.start_as_current_span("process events", kind=SpanKind.CONSUMER, attributes=process),
+            tracer.start_as_current_span("phase during", attributes=phase),
+        ):
+            made.fire_event("e", user="bob")
+
+    return fire
+
+
+def tracing_provider(sampled: bool) -> Any:
+    """
+    The SDK's provider with a span processor that drops every span (what
+    making the spans costs, before any export), its sampler keeping every
+    trace or none.
+    """
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
+    provider.add_span_processor(SpanProcessor())  # the base class: does nothing with spans
+    return provider
 
 
 def counting_dispatcher(handlers: int, test_clock: bool = True) -> Any:
@@ -494,6 +592,40 @@ CELLS: dict[str, Cell] = {
         1.0,
     ),
 }
+
+
+def by_hand(handlers: int, sdk: bool | None = None, sampled: bool = True) -> Cell:
+    """
+    The metrics monitor (``sdk`` None) or the tracing monitor (without or
+    with the SDK, ``sampled`` or not) against the same series or spans kept
+    by hand (:func:`metrics_by_hand`, :func:`tracing_by_hand`), for a fire
+    to ``handlers`` handlers.
+    """
+    fire = f"fire to {handlers} handler(s) with the"
+    if sdk is None:
+        return Cell(
+            f"{fire} metrics monitor / the same series kept by hand",
+            lambda: with_the_metrics_monitor(handlers),
+            lambda: metrics_by_hand(handlers),
+            1.0,
+        )
+    provider = ("the SDK" if sampled else "the SDK, not sampled") if sdk else "no SDK"
+    return Cell(
+        f"{fire} tracing monitor, {provider} / the same spans made by hand",
+        lambda: with_the_tracing_monitor(handlers, sdk, sampled),
+        lambda: tracing_by_hand(handlers, sdk, sampled),
+        1.0,
+    )
+
+
+CELLS.update(
+    metrics_by_hand=by_hand(1),
+    metrics10_by_hand=by_hand(10),
+    tracing_by_hand=by_hand(1, sdk=False),
+    tracing_sdk_by_hand=by_hand(1, sdk=True),
+    tracing_sdk10_by_hand=by_hand(10, sdk=True),
+    tracing_unsampled_by_hand=by_hand(1, sdk=True, sampled=False),
+)
 
 
 def inner(cell: str, side: str, runs: int) -> None:

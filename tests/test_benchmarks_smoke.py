@@ -274,7 +274,19 @@ def test_instructions_inner_run_imports_the_preloaded_modules():
 
 
 @pytest.mark.parametrize(
-    "cell", ["metrics", "metrics10", "tracing", "tracing_sdk", "tracing_unsampled", "tracing_sdk10"]
+    "cell",
+    [
+        "metrics",
+        "metrics10",
+        "tracing",
+        "tracing_sdk",
+        "tracing_unsampled",
+        "tracing_sdk10",
+        "metrics_by_hand",
+        "tracing_by_hand",
+        "tracing_sdk_by_hand",
+        "tracing_unsampled_by_hand",
+    ],
 )
 def test_core_inner_runs_the_observability_cells(cell):
     script = str(ROOT / "benchmarks" / "core.py")
