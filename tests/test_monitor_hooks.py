@@ -1,6 +1,7 @@
 """
 How a dispatcher calls its monitors' hooks: every hook a monitor has is
-called (even one whose body does nothing), a failing hook is logged without
+called (even one whose body does nothing) unless the monitor left it as the
+base it was built on (``FireMonitor``, ``PhaseMonitor``) has it, a failing hook is logged without
 stopping the others, and a handler that answered None is told with one
 outcome made once.
 """
@@ -12,8 +13,17 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
-from twisted_event_dispatcher import EventDispatcher, FireResult, HandlerId, HandlerOutcome, IFireMonitor
+from twisted_event_dispatcher import (
+    EventDispatcher,
+    FireResult,
+    HandlerId,
+    HandlerOutcome,
+    IFireMonitor,
+    IPhaseMonitor,
+)
+from twisted_event_dispatcher.monitoring import FireMonitor, PhaseMonitor
 
 
 class CountingClock(Clock):
@@ -96,14 +106,17 @@ def test_a_monitor_whose_hooks_do_nothing_is_still_told_of_everything() -> None:
     assert calls == ["e"]
 
 
+def with_a_slow_handler(clock: Clock, seconds: float) -> tuple[EventDispatcher, HandlerId]:
+    """
+    A started dispatcher on ``clock`` whose one handler takes ``seconds``.
+    """
+    dispatcher = started(clock)
+    return dispatcher, dispatcher.register(lambda event: clock.advance(seconds), "during", use_weakref=False)
+
+
 def test_the_hooks_that_do_something_are_still_called_and_timed() -> None:
     clock = CountingClock()
-    dispatcher = started(clock)
-
-    def slow(event: object) -> None:
-        clock.advance(2)
-
-    handler_id = dispatcher.register(slow, "during", use_weakref=False)
+    dispatcher, handler_id = with_a_slow_handler(clock, 2)
     monitor = HandlersOnly()
     dispatcher.add_monitor(monitor)
     result_of(dispatcher.fire_event("e", user="bob"))
@@ -180,3 +193,67 @@ def test_the_outcomes_kept_are_bounded() -> None:
     assert monitors is not None
     assert len(monitor.finished) == 1100
     assert 0 < len(monitors.outcomes) <= 1024
+
+
+class Finishes(FireMonitor):
+    """
+    A monitor built on :class:`FireMonitor` that only hears of handlers
+    finishing.
+    """
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[HandlerId, float]] = []
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        self.finished.append((handler_id, seconds))
+
+
+def test_the_bases_provide_their_interfaces() -> None:
+    assert verifyObject(IFireMonitor, FireMonitor())
+    assert verifyObject(IPhaseMonitor, PhaseMonitor())
+    assert verifyObject(IFireMonitor, Finishes())
+
+
+def test_the_hooks_a_monitor_leaves_as_fire_monitor_has_them_are_not_called() -> None:
+    dispatcher, handler_id = with_a_slow_handler(Clock(), 3)
+    monitor = Finishes()
+    dispatcher.add_monitor(monitor)
+    monitors = dispatcher._runner.monitors
+    assert monitors is not None
+    assert monitors.handler_end == monitor.handler_finished
+    left = (monitors.fire_start, monitors.phase_start, monitors.handler_start, monitors.phase_end)
+    assert left == (None, None, None, None)
+    assert monitors.fire_end is None
+    result_of(dispatcher.fire_event("e", user="bob"))
+    assert monitor.finished == [(handler_id, 3.0)]
+
+
+def test_a_hook_given_to_the_monitor_itself_is_called() -> None:
+    dispatcher = started(Clock())
+    dispatcher.register(lambda event: None, "during", use_weakref=False)
+    monitor = Finishes()
+    began: list[FireResult] = []
+    monitor.fire_started = began.append  # type: ignore[method-assign]
+    dispatcher.add_monitor(monitor)
+    result = result_of(dispatcher.fire_event("e", user="bob"))
+    assert began == [result]
+
+
+def test_a_phase_monitor_without_phase_ended_makes_no_reports() -> None:
+    class Fires(PhaseMonitor):
+        def __init__(self) -> None:
+            self.over: list[tuple[object, float]] = []
+
+        def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+            self.over.append((fire.event, seconds))
+
+    dispatcher, _ = with_a_slow_handler(Clock(), 2)
+    monitor = Fires()
+    dispatcher.add_monitor(monitor)
+    monitors = dispatcher._runner.monitors
+    assert monitors is not None
+    assert (monitors.fire_start, monitors.phase_report) == (None, None)
+    result_of(dispatcher.fire_event("e", user="bob"))
+    assert monitor.over == [("e", 2.0)]

@@ -28,7 +28,7 @@ from ._reports import PhaseCall, PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, Status
 from .interfaces import IDispatchMonitor, IFireMonitor, IPhaseMonitor
 
-__all__ = ["Monitor", "Monitors", "as_monitor", "failed", "outcome_of"]
+__all__ = ["FireMonitor", "Monitor", "Monitors", "PhaseMonitor", "as_monitor", "failed", "outcome_of"]
 
 #: A monitor as the dispatcher keeps it.
 Monitor = IFireMonitor | IPhaseMonitor
@@ -37,21 +37,98 @@ Monitor = IFireMonitor | IPhaseMonitor
 _log = Logger()
 
 
-@final
 @implementer(IFireMonitor)
-class _EventMonitor:
+class FireMonitor:
+    """
+    A base for an :class:`~.interfaces.IFireMonitor` whose every hook does
+    nothing: override the hooks you need.  The dispatcher does not call a
+    hook left as this class has it, so a hook you do not use costs a fire
+    nothing (a monitor that counts finished calls alone is not called as
+    each handler starts).
+    """
+
+    __slots__ = ()
+
+    def fire_started(self, fire: FireResult) -> None:
+        """
+        Not used.
+        """
+
+    def phase_started(self, fire: FireResult, phase: str) -> None:
+        """
+        Not used.
+        """
+
+    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
+        """
+        Not used.
+        """
+
+    def handler_finished(
+        self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
+    ) -> None:
+        """
+        Not used.
+        """
+
+    def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
+        """
+        Not used.
+        """
+
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        """
+        Not used.
+        """
+
+
+@implementer(IPhaseMonitor)
+class PhaseMonitor:
+    """
+    A base for an :class:`~.interfaces.IPhaseMonitor` whose every hook does
+    nothing: override the hooks you need.  The dispatcher does not call a
+    hook left as this class has it (a monitor without ``phase_ended``
+    costs a fire no phase reports).
+    """
+
+    __slots__ = ()
+
+    def fire_started(self, fire: FireResult) -> None:
+        """
+        Not used.
+        """
+
+    def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
+        """
+        Not used.
+        """
+
+    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
+        """
+        Not used.
+        """
+
+
+#: The hooks the dispatcher does not call: those the bases have.
+_UNUSED = tuple(
+    hook
+    for base in (FireMonitor, PhaseMonitor)
+    for name, hook in vars(base).items()
+    if callable(hook) and not name.startswith("_")
+)
+
+
+@final
+class _EventMonitor(FireMonitor):
     """
     An :class:`IDispatchMonitor` seen as an :class:`IFireMonitor`: its hooks
-    are given the fire's event.
+    are given the fire's event (it has no hooks for a fire's start and end).
     """
 
     __slots__ = ("monitor",)
 
     def __init__(self, monitor: IDispatchMonitor) -> None:
         self.monitor = monitor
-
-    def fire_started(self, fire: FireResult) -> None:
-        pass
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
         self.monitor.phase_started(fire.event, phase)
@@ -66,9 +143,6 @@ class _EventMonitor:
 
     def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
         self.monitor.phase_finished(fire.event, phase, seconds)
-
-    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
-        pass
 
     def __repr__(self) -> str:
         return repr(self.monitor)
@@ -89,14 +163,20 @@ def as_monitor(monitor: object) -> Monitor:
 
 def _hooks(monitors: Iterable[Monitor], name: str) -> tuple[Callable[..., object], ...]:
     """
-    Each monitor's hook ``name``, bound, skipping the fire-level hooks an
-    adapted :class:`IDispatchMonitor` does not have.
+    Each monitor's hook ``name``, bound, skipping those left as
+    :class:`FireMonitor` or :class:`PhaseMonitor` has them.
     """
-    return tuple(
-        getattr(monitor, name)
-        for monitor in monitors
-        if not (isinstance(monitor, _EventMonitor) and name.startswith("fire_"))
-    )
+    hooks = (getattr(monitor, name) for monitor in monitors)
+    return tuple(hook for hook in hooks if not _unused(hook))
+
+
+def _unused(hook: Callable[..., object]) -> bool:
+    """
+    Whether ``hook`` is a method :class:`FireMonitor` or :class:`PhaseMonitor`
+    defines, bound to a monitor that left it as it is.
+    """
+    function = getattr(hook, "__func__", None)
+    return any(function is unused for unused in _UNUSED)
 
 
 def failed(hook: Callable[..., object]) -> None:

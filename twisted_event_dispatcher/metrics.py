@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, final
 
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry
@@ -46,7 +45,6 @@ from . import (
     FireResult,
     HandlerId,
     HandlerOutcome,
-    IFireMonitor,
     OverloadedError,
     StopPropagation,
 )
@@ -58,6 +56,7 @@ from ._counting import (
     gauge_family,
     histogram_family,
 )
+from ._monitors import FireMonitor
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -132,8 +131,7 @@ def _refused_here(outcome: HandlerOutcome, handler_id: HandlerId) -> bool:
 
 
 @final
-@implementer(IFireMonitor)
-class MetricsMonitor(Snapshotted):
+class MetricsMonitor(FireMonitor, Snapshotted):
     """
     An :class:`~twisted_event_dispatcher.IFireMonitor` that counts what
     the fires of a dispatcher do, and a ``prometheus_client`` collector
@@ -198,23 +196,14 @@ class MetricsMonitor(Snapshotted):
 
     # The monitor's hooks: each is called for every fire, phase or handler
     # call, so each does the least it can (no label or string is built; a
-    # handler's series is found by its id, a phase's by its name).
+    # handler's series is found by its id, a phase's by its name).  Those of
+    # a phase's and a call's start are left as FireMonitor has them: not called.
 
     def fire_started(self, fire: FireResult) -> None:
         """
         Count a fire.
         """
         self.fired += 1
-
-    def phase_started(self, fire: FireResult, phase: str) -> None:
-        """
-        Nothing to count yet: a phase is counted when it finishes.
-        """
-
-    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
-        """
-        Nothing to count yet: a call is counted when it finishes.
-        """
 
     def handler_finished(
         self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float

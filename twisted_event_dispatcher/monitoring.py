@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_flow -*-
 """
 Monitors: the built-in one that logs every handler call through
-``twisted.logger``, with its duration, and warns about slow handlers.
+``twisted.logger``, with its duration, and warns about slow handlers, and
+the bases a monitor of your own can start from (:class:`FireMonitor`,
+:class:`PhaseMonitor`: hooks that do nothing and are not called).
 Prometheus metrics and OpenTelemetry traces are monitors of their own, in
 ``twisted_event_dispatcher.metrics`` and ``twisted_event_dispatcher.tracing``.
 """
@@ -11,23 +13,22 @@ from __future__ import annotations
 from typing import final
 
 from twisted.logger import Logger, LogLevel
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from ._handle import HandlerId
+from ._monitors import FireMonitor, PhaseMonitor
 from ._result import FireResult, HandlerOutcome
-from .interfaces import IFireMonitor
 
-__all__ = ["LoggingMonitor"]
+__all__ = ["FireMonitor", "LoggingMonitor", "PhaseMonitor"]
 
 
 @final
-@implementer(IFireMonitor)
-class LoggingMonitor:
+class LoggingMonitor(FireMonitor):
     """
-    Emit a structured log event for every handler call, with its duration
-    (at ``level``), and a warning for every call slower than ``slow_after``
-    seconds.  Add it with ``dispatcher.add_monitor(LoggingMonitor())``.
+    Emit a structured log event for every handler call and phase, with its
+    duration (at ``level``), and a warning for every call slower than
+    ``slow_after`` seconds.  Add it with ``dispatcher.add_monitor(LoggingMonitor())``.
+    (An :class:`~twisted_event_dispatcher.IFireMonitor` told as phases and
+    calls end: the other hooks are left as :class:`FireMonitor` has them.)
 
     Each handler event carries ``handler_id``, ``phase``, ``event``,
     ``fire_id``, ``seconds`` and ``succeeded``; log observers can export them
@@ -48,16 +49,6 @@ class LoggingMonitor:
         self._level = level
         self._log = logger if logger is not None else Logger()
 
-    def fire_started(self, fire: FireResult) -> None:
-        """
-        Nothing to log when a fire starts.
-        """
-
-    def phase_started(self, fire: FireResult, phase: str) -> None:
-        """
-        Nothing to log per phase start.
-        """
-
     def phase_finished(self, fire: FireResult, phase: str, seconds: float) -> None:
         """
         Log the phase's duration.
@@ -70,16 +61,6 @@ class LoggingMonitor:
             fire_id=fire.fire_id,
             seconds=seconds,
         )
-
-    def handler_started(self, fire: FireResult, handler_id: HandlerId) -> None:
-        """
-        Nothing to log per handler start.
-        """
-
-    def fire_finished(self, fire: FireResult, failure: Failure | None, seconds: float) -> None:
-        """
-        Nothing to log when a fire ends (its handlers were logged).
-        """
 
     def handler_finished(
         self, fire: FireResult, handler_id: HandlerId, outcome: HandlerOutcome, seconds: float
