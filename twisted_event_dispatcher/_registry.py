@@ -423,6 +423,20 @@ def _wildcards(match: Match | None) -> bool | None:
     return wildcards
 
 
+def _plain_value(value: object) -> bool:
+    """
+    Whether ``value`` may be filed as it is: hashable, and neither None (a
+    wildcard) nor :class:`AnyOf`.
+    """
+    if value is None or type(value) is AnyOf:
+        return False
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 @final
 class Registry:
     """
@@ -493,42 +507,39 @@ class Registry:
     ) -> HandlerId:
         """
         :meth:`register` ``fn`` with a match-spec and no options, as
-        ``add_event_handler`` does: the usual shape (one keyword with a
-        plain value, held strongly) by a shorter road, anything else (and
-        any error) by :func:`check_handler` and :meth:`register`.
+        ``add_event_handler`` does.
+
+        The usual shape takes a shorter road, filed here without a further
+        call: the phase exists, ``fn`` is callable and held strongly (not a
+        bound method, which is held weakly by default), and ``spec``
+        constrains one allowed keyword to a hashable value, neither None (a
+        wildcard) nor :class:`AnyOf`.  Anything else, and every error, goes
+        by :func:`check_handler` and :meth:`register`.
         """
-        phase = self._plain_one(fn, phase_name, spec, use_weakref)
-        if phase is not None:
-            ((keyword, value),) = spec.items()
-            registration = Registration(phase_name, describe_callable(fn), keyword, value)
-            if registration.label in phase.referenced:
-                self._check_order(phase, registration)
-            registration.fn = fn
-            self._file(phase, registration)
-            return registration.id
+        phase = self._by_name.get(phase_name) if type(phase_name) is str else None
+        if phase is not None and len(spec) == 1 and use_weakref is None and not self.dead:
+            (keyword,) = spec
+            value = spec[keyword]
+            if (
+                keyword in self.allowed
+                and (type(value) is str or _plain_value(value))
+                and type(fn) is not MethodType
+                and callable(fn)
+            ):
+                registration = Registration(phase_name, describe_callable(fn), keyword, value)
+                if registration.label in phase.referenced:
+                    self._check_order(phase, registration)
+                registration.fn = fn
+                index = phase.index
+                index.add_one(registration, keyword, value)
+                if phase.keeps:
+                    phase.changed()
+                self.last_seq = registration.seq
+                if index.size == 1:
+                    self._refresh_live()
+                return registration.id
         check_handler(fn)
         return self.register(fn, phase_name, spec, None, use_weakref, None)
-
-    def _plain_one(
-        self, fn: Handler, phase_name: str, spec: dict[str, object], use_weakref: bool | None
-    ) -> PhaseHandlers[Registration] | None:
-        """
-        The phase to file ``fn`` in if :meth:`add` may take the shorter road:
-        the phase exists, ``fn`` is callable and held strongly (no bound
-        method, held weakly by default), and ``spec`` constrains one allowed
-        keyword to a hashable value, neither None (a wildcard) nor :class:`AnyOf`.
-        """
-        if len(spec) != 1 or use_weakref is not None or self.dead or type(fn) is MethodType:
-            return None
-        phase = self._by_name.get(phase_name) if type(phase_name) is str else None
-        ((keyword, value),) = spec.items()
-        if phase is None or keyword not in self.allowed or value is None or type(value) is AnyOf:
-            return None
-        try:
-            hash(value)
-        except TypeError:
-            return None
-        return phase if callable(fn) else None
 
     def _plain(
         self,
@@ -636,6 +647,17 @@ class Registry:
         if self.dead:
             self.purge()
         registration = handler_id._registration if isinstance(handler_id, HandlerId) else None
+        if isinstance(registration, Registration) and registration.tuned is None:
+            phase = self._by_name.get(registration.phase)
+            if phase is not None:
+                index = phase.index
+                if index.remove_one(registration, registration.keyword, registration.value):
+                    if phase.keeps:
+                        phase.changed()
+                    registration.fn = registration.ref = None
+                    if not index.size:
+                        self._refresh_live()
+                    return
         if not isinstance(registration, Registration) or not self.remove(registration):
             raise UnknownHandlerError(handler_id)
 
