@@ -494,9 +494,8 @@ class SpecIndex(Generic[T]):
             by_value = self._by_keyword[keyword] = {}
             self.keywords = frozenset(self._by_keyword)
             self.constrained = True
-        entry = by_value.get(value)
-        if entry is None:
-            by_value[value] = item
+        entry = by_value.setdefault(value, item)
+        if entry is item:  # the first filed under this pair
             return
         if type(entry) is not _Bucket:
             bucket = _Bucket()
