@@ -12,8 +12,8 @@ module needs nothing from the rest of the package but the option types.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from types import BuiltinFunctionType, FunctionType, MethodType
-from typing import Any, Final, Protocol, final
+from types import FunctionType, MethodType
+from typing import Any, Protocol, final
 
 from ._options import HandlerOptions
 
@@ -30,38 +30,28 @@ def describe_callable(fn: object) -> str:
     for an object without a name of its own (an instance of a class with
     ``__call__``), its class's qualified name.
 
-    A plain function or method, and an instance of a class whose instances can take
-    no name but from their own ``__dict__``, are named without the failed
-    look-ups of :func:`_named`: registering is that much cheaper.
+    A plain function, or a method of one, is named from its own attributes
+    at once; anything else by look-ups that may fail.  Never by reading an
+    instance's ``__dict__``: in CPython that makes the dict its attributes
+    are kept in, and every attribute the handler then reads or writes as
+    it runs costs more.
     """
     kind = type(fn)
     if kind is FunctionType:
         return _unlocal(fn.__qualname__, fn.__name__)  # type: ignore[attr-defined]
     if kind is MethodType and type(fn.__func__) is FunctionType:  # type: ignore[attr-defined]
         return _unlocal(fn.__func__.__qualname__, fn.__func__.__name__)  # type: ignore[attr-defined]
-    if kind in _UNNAMED_INSTANCES:
-        own = getattr(fn, "__dict__", None)
-        if not own or ("__qualname__" not in own and "__name__" not in own):
-            return kind.__qualname__
-    elif kind not in _NAMED_INSTANCES and _unnamed_instances(kind):
-        if len(_UNNAMED_INSTANCES) >= _CLASSES_KEPT:
-            _UNNAMED_INSTANCES.clear()
-        _UNNAMED_INSTANCES[kind] = None
-    return _named(fn)
-
-
-def _named(fn: object) -> str:
-    """
-    :func:`describe_callable` by attribute look-ups alone: right for every
-    object, whatever its class.
-    """
     qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:  # the usual answer for an instance: asked first
+        name = getattr(fn, "__name__", None)
+        return kind.__qualname__ if name is None else _text_or(name, kind.__qualname__)
     if isinstance(qualname, str):
         return _unlocal(qualname, getattr(fn, "__name__", None))
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str):
-        return name
-    return type(fn).__qualname__
+    return _text_or(getattr(fn, "__name__", None), kind.__qualname__)
+
+
+def _text_or(name: object, otherwise: str) -> str:
+    return name if isinstance(name, str) else otherwise
 
 
 def _unlocal(qualname: str, name: object) -> str:
@@ -73,32 +63,6 @@ def _unlocal(qualname: str, name: object) -> str:
         return qualname
     tail = qualname.rpartition("<locals>.")[2]
     return name if name == tail and isinstance(name, str) else tail
-
-
-#: Classes whose instances, without an own ``__qualname__`` or ``__name__``
-#: in their ``__dict__``, are named by the class (see :func:`_unnamed_instances`),
-#: and classes known not to be: each class is examined once.  The first is
-#: forgotten as a whole once it holds :data:`_CLASSES_KEPT`, so that classes
-#: made on the fly are not all kept alive; the second holds only the
-#: interpreter's own types.
-_UNNAMED_INSTANCES: Final[dict[type, None]] = {}
-_NAMED_INSTANCES: Final = frozenset({MethodType, BuiltinFunctionType, type})
-_CLASSES_KEPT: Final = 1024
-
-#: What an instance's name could come from besides its own ``__dict__``.
-_NAMING: Final = ("__qualname__", "__name__", "__getattr__", "__getattribute__")
-
-
-def _unnamed_instances(kind: type) -> bool:
-    """
-    Whether an instance of ``kind`` can find ``__qualname__`` or
-    ``__name__`` nowhere but in its own ``__dict__``: no class it inherits
-    from (``object`` aside) defines either, nor ``__getattr__`` or
-    ``__getattribute__``, and its metaclass is ``type`` itself.
-    """
-    if type(kind) is not type:
-        return False
-    return not any(name in vars(base) for base in kind.__mro__[:-1] for name in _NAMING)
 
 
 class Registered(Protocol):
