@@ -196,38 +196,83 @@ def ten_with_where() -> Operation:
     return lambda: made.fire_event("e", user="bob")
 
 
+class NoOpMonitor:
+    """
+    An :class:`~twisted_event_dispatcher.IFireMonitor` whose six hooks do
+    nothing (declared in :func:`with_a_monitor`, where zope is imported).
+    """
+
+    def fire_started(self, fire: Any) -> None:
+        pass
+
+    def phase_started(self, fire: Any, phase: str) -> None:
+        pass
+
+    def handler_started(self, fire: Any, handler_id: Any) -> None:
+        pass
+
+    def handler_finished(self, fire: Any, handler_id: Any, outcome: Any, seconds: float) -> None:
+        pass
+
+    def phase_finished(self, fire: Any, phase: str, seconds: float) -> None:
+        pass
+
+    def fire_finished(self, fire: Any, failure: Any, seconds: float) -> None:
+        pass
+
+
 def with_a_monitor(handlers: int) -> Operation:
     """
     A no-op :class:`IFireMonitor` (told as each handler starts and ends),
     on the reactor's clock.
     """
-    from zope.interface import implementer
+    from zope.interface import classImplements
 
     from twisted_event_dispatcher import IFireMonitor
 
-    @implementer(IFireMonitor)
-    class NoOp:
-        def fire_started(self, fire: Any) -> None:
-            pass
-
-        def phase_started(self, fire: Any, phase: str) -> None:
-            pass
-
-        def handler_started(self, fire: Any, handler_id: Any) -> None:
-            pass
-
-        def handler_finished(self, fire: Any, handler_id: Any, outcome: Any, seconds: float) -> None:
-            pass
-
-        def phase_finished(self, fire: Any, phase: str, seconds: float) -> None:
-            pass
-
-        def fire_finished(self, fire: Any, failure: Any, seconds: float) -> None:
-            pass
-
+    classImplements(NoOpMonitor, IFireMonitor)
     made = counting_dispatcher(handlers, test_clock=False)
-    made.add_monitor(NoOp())
+    made.add_monitor(NoOpMonitor())
     return lambda: made.fire_event("e", user="bob")
+
+
+def monitor_by_hand(handlers: int) -> Operation:
+    """
+    The floor under :func:`with_a_monitor`: the same six hooks called, and
+    the same clock (``time.time``) read, by code around a plain fire and
+    around each handler, given what that code has at hand (no fire, id or
+    outcome to pass).  What is left between the two is what the
+    dispatcher adds to tell a monitor.
+    """
+    import time
+
+    hooks = NoOpMonitor()
+    clock = time.time
+
+    def told(handler: Callable[[Any], object]) -> Callable[[Any], object]:
+        def call(event: Any) -> object:
+            hooks.handler_started(None, None)
+            began = clock()
+            answer = handler(event)
+            hooks.handler_finished(None, None, None, clock() - began)
+            return answer
+
+        return call
+
+    made = dispatcher(("user",))
+    for _ in range(handlers):
+        made.register(told(Counter()), "during", use_weakref=False)
+
+    def fire() -> None:
+        began = clock()
+        hooks.fire_started(None)
+        hooks.phase_started(None, "during")
+        made.fire_event("e", user="bob")
+        ended = clock()
+        hooks.phase_finished(None, "during", ended - began)
+        hooks.fire_finished(None, None, ended - began)
+
+    return fire
 
 
 def with_a_phase_monitor(handlers: int, test_clock: bool = False) -> Operation:
@@ -619,6 +664,18 @@ def by_hand(handlers: int, sdk: bool | None = None, sampled: bool = True) -> Cel
 
 
 CELLS.update(
+    monitor_by_hand=Cell(
+        "fire to one handler with a no-op monitor / the same hooks called by hand",
+        lambda: with_a_monitor(1),
+        lambda: monitor_by_hand(1),
+        1.0,
+    ),
+    monitor10_by_hand=Cell(
+        "fire to ten handlers with a no-op monitor / the same hooks called by hand",
+        lambda: with_a_monitor(10),
+        lambda: monitor_by_hand(10),
+        1.0,
+    ),
     metrics_by_hand=by_hand(1),
     metrics10_by_hand=by_hand(10),
     tracing_by_hand=by_hand(1, sdk=False),

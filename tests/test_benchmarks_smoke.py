@@ -282,6 +282,8 @@ def test_instructions_inner_run_imports_the_preloaded_modules():
         "tracing_sdk",
         "tracing_unsampled",
         "tracing_sdk10",
+        "monitor_by_hand",
+        "monitor10_by_hand",
         "metrics_by_hand",
         "tracing_by_hand",
         "tracing_sdk_by_hand",
