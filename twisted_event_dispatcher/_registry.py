@@ -527,7 +527,7 @@ class Registry:
                 and callable(fn)
             ):
                 registration = Registration(phase_name, describe_callable(fn), keyword, value)
-                if registration.label in phase.referenced:
+                if phase.referenced and registration.label in phase.referenced:
                     self._check_order(phase, registration)
                 registration.fn = fn
                 index = phase.index
