@@ -166,6 +166,32 @@ def test_removing_an_id_of_another_dispatcher_fails(dispatcher: EventDispatcher)
     other.unregister(handler_id)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"priority": 1}, {"times": 2}],
+    ids=["plain (unregister's own road)", "with priority", "with times"],
+)
+def test_unregister_refuses_an_id_removed_or_of_another_dispatcher(
+    dispatcher: EventDispatcher, options: dict[str, Any]
+) -> None:
+    """
+    A plain registration is unfiled by unregister itself, one with options
+    by the registry's general removal: both refuse the same ids.
+    """
+    other = EventDispatcher(("user", "role", "event_type"))
+    foreign = other.register(print, "during", match={"role": "admin"}, **options)
+    dispatcher.register(print, "during", match={"role": "admin"}, **options)
+    with pytest.raises(UnknownHandlerError):
+        dispatcher.unregister(foreign)
+    assert other.handler_ids() == [foreign]
+    mine = dispatcher.register(print, "during", match={"role": "user"}, **options)
+    dispatcher.unregister(mine)
+    with pytest.raises(UnknownHandlerError):
+        dispatcher.unregister(mine)
+    assert mine not in dispatcher.handler_ids()
+    assert len(dispatcher.handler_ids()) == 1
+
+
 def test_handler_ids_lists_registrations_in_order(dispatcher: EventDispatcher) -> None:
     after = dispatcher.register(print, "after")
     during = dispatcher.register(print, "during", match={"role": "admin"})

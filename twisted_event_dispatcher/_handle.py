@@ -41,17 +41,15 @@ def describe_callable(fn: object) -> str:
         return _unlocal(fn.__qualname__, fn.__name__)  # type: ignore[attr-defined]
     if kind is MethodType and type(fn.__func__) is FunctionType:  # type: ignore[attr-defined]
         return _unlocal(fn.__func__.__qualname__, fn.__func__.__name__)  # type: ignore[attr-defined]
+    # An instance usually has neither name: "is not None" answers that
+    # before isinstance, which costs more when it fails.
     qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:  # the usual answer for an instance: asked first
-        name = getattr(fn, "__name__", None)
-        return kind.__qualname__ if name is None else _text_or(name, kind.__qualname__)
-    if isinstance(qualname, str):
+    if qualname is not None and isinstance(qualname, str):
         return _unlocal(qualname, getattr(fn, "__name__", None))
-    return _text_or(getattr(fn, "__name__", None), kind.__qualname__)
-
-
-def _text_or(name: object, otherwise: str) -> str:
-    return name if isinstance(name, str) else otherwise
+    name = getattr(fn, "__name__", None)
+    if name is not None and isinstance(name, str):
+        return name
+    return kind.__qualname__
 
 
 def _unlocal(qualname: str, name: object) -> str:

@@ -530,6 +530,7 @@ class Registry:
                 if phase.referenced and registration.label in phase.referenced:
                     self._check_order(phase, registration)
                 registration.fn = fn
+                # _file()'s plain branch, without the call (keep both alike).
                 index = phase.index
                 index.add_one(registration, keyword, value)
                 if phase.keeps:
@@ -625,7 +626,7 @@ class Registry:
 
     def _file(self, phase: PhaseHandlers[Registration], registration: Registration) -> None:
         tuned = registration.tuned
-        if tuned is None:  # default options: one filing, and order nothing
+        if tuned is None:  # default options: one filing, and order nothing (as add() files it)
             phase.index.add_one(registration, registration.keyword, registration.value)
             if phase.keeps:
                 phase.changed()
@@ -647,19 +648,22 @@ class Registry:
         if self.dead:
             self.purge()
         registration = handler_id._registration if isinstance(handler_id, HandlerId) else None
-        if isinstance(registration, Registration) and registration.tuned is None:
-            phase = self._by_name.get(registration.phase)
-            if phase is not None:
-                index = phase.index
-                if index.remove_one(registration, registration.keyword, registration.value):
-                    if phase.keeps:
-                        phase.changed()
-                    registration.fn = registration.ref = None
-                    if not index.size:
-                        self._refresh_live()
+        if isinstance(registration, Registration):
+            if registration.tuned is not None:
+                if self.remove(registration):
                     return
-        if not isinstance(registration, Registration) or not self.remove(registration):
-            raise UnknownHandlerError(handler_id)
+            else:  # remove()'s plain branch, without the call: the usual removal (keep both alike)
+                phase = self._by_name.get(registration.phase)
+                if phase is not None:
+                    index = phase.index
+                    if index.remove_one(registration, registration.keyword, registration.value):
+                        if phase.keeps:
+                            phase.changed()
+                        registration.fn = registration.ref = None
+                        if not index.size:
+                            self._refresh_live()
+                        return
+        raise UnknownHandlerError(handler_id)
 
     def remove(self, registration: Registration) -> bool:
         """
@@ -669,7 +673,7 @@ class Registry:
         if phase is None:
             return False
         tuned = registration.tuned
-        if tuned is None:  # default options: one filing, and ordered nothing
+        if tuned is None:  # default options: one filing, and ordered nothing (as unregister() unfiles it)
             if not phase.index.remove_one(registration, registration.keyword, registration.value):
                 return False
             if phase.keeps:
