@@ -307,6 +307,48 @@ def test_handler_waiting_for_its_queued_fire_does_not_deadlock(clock: Clock) -> 
     assert inner.event == "inner"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("when_full", ["wait", "error"])
+def test_handler_waiting_for_its_queued_fire_does_not_deadlock_under_max_in_flight(
+    clock: Clock, when_full: str
+) -> None:
+    """
+    The queued nested fire belongs to the event that holds the only place of
+    ``max_in_flight``: released, it neither waits for that place nor is
+    refused for want of it.
+    """
+    dispatcher = started(clock, nested="queue", max_in_flight=1, when_full=when_full)
+    dispatcher.register(
+        lambda e: dispatcher.fire_event("invoice", role="invoice"),
+        "during",
+        match={"role": "order"},
+        use_weakref=False,
+    )
+    dispatcher.register(lambda e: "archived", "during", match={"role": "invoice"}, use_weakref=False)
+    fired = dispatcher.fire_event("order", role="order")
+    (invoice,) = result_of(fired).values
+    assert invoice.event == "invoice"  # type: ignore[attr-defined]
+    assert invoice.values == ("archived",)  # type: ignore[attr-defined]
+    assert dispatcher.in_flight() == []
+    assert clock.getDelayedCalls() == []
+
+
+def test_queued_nested_fire_released_as_its_event_ends_is_not_refused_by_max_in_flight(
+    clock: Clock,
+) -> None:
+    dispatcher = started(clock, nested="queue", max_in_flight=1, when_full="error")
+    nested: list[Deferred[Any]] = []
+
+    def order(event: object) -> None:
+        nested.append(dispatcher.fire_event("invoice", role="invoice"))
+
+    dispatcher.register(order, "during", match={"role": "order"}, use_weakref=False)
+    dispatcher.register(lambda e: "archived", "during", match={"role": "invoice"}, use_weakref=False)
+    assert result_of(dispatcher.fire_event("order", role="order")).values == (None,)
+    assert result_of(nested[0]).values == ("archived",)
+    # The place went back: the next event is admitted.
+    assert result_of(dispatcher.fire_event("order", role="order")).values == (None,)
+
+
 def test_nested_policy_per_call(clock: Clock) -> None:
     immediate = started(clock)
     order: list[str] = []

@@ -4,7 +4,8 @@ Admission: whether a fire starts now, waits, or is refused; and draining.
 
 - A stopped dispatcher refuses every fire.
 - A fire made from inside a handler, under the ``"queue"`` nested policy,
-  waits until no handler is being started.
+  waits until no handler is being started; then it starts as part of the
+  event that made it, past ``max_in_flight`` as any nested fire.
 - ``max_in_flight`` is a :class:`~._limiter.Limiter`: at the limit a fire
   waits in its bounded queue, or is refused with ``OverloadedError``.  A
   fire made by a handler as it runs belongs to an event already admitted, so
@@ -156,8 +157,22 @@ class Admission:
         if self._queued and not self._runner.starting_handlers():
             queued, self._queued = self._queued, []
             for event, details, options, waiting in queued:
-                self.admit(event, details, options, nested="immediate").chainDeferred(waiting)
+                self._release(event, details, options).chainDeferred(waiting)
         self._watch()
+
+    def _release(
+        self, event: object, details: dict[str, object], options: FireOptions
+    ) -> Deferred[FireResult]:
+        """
+        Start a nested fire the queue policy held back.  It was made by a
+        handler of an event already admitted, so it is part of that event:
+        ``max_in_flight`` never holds it back nor refuses it (the event it
+        belongs to may hold the only place, and wait for it).  Only a stop
+        made meanwhile refuses it.
+        """
+        if not self.running:
+            return fail(DispatcherNotRunning(event))
+        return self._runner.start(event, details, options)
 
     # Stopping
 
