@@ -198,6 +198,36 @@ async def stop_with_a_deadline() -> None:
     print(seen, dispatcher.in_flight())
 
 
+async def awaited_deferred_whose_canceller_raises() -> None:
+    """
+    A timeout cancels the task of a handler awaiting a Deferred whose
+    canceller raises: that is logged, naming the handler, and the coroutine
+    still sees asyncio.CancelledError.
+    """
+    from twisted.logger import capturedLogs, formatEvent
+
+    def explode(deferred: Deferred[None]) -> None:
+        raise RuntimeError("canceller exploded")
+
+    dispatcher = started(handler_timeout=0.05)
+    seen: list[str] = []
+
+    async def awaits_exploding(event: object) -> None:
+        try:
+            await Deferred(explode)
+        except asyncio.CancelledError:
+            seen.append("asyncio.CancelledError")
+            raise
+
+    dispatcher.register(awaits_exploding, "during")
+    with capturedLogs() as logged:
+        result = await dispatcher.fire_event("e")
+        await asyncio.sleep(0)  # the task takes its cancellation at its next step
+    [outcome] = result.outcomes
+    canceller = [formatEvent(entry) for entry in logged if "canceller" in formatEvent(entry)]
+    print(seen, outcome.status, len(canceller), "awaits_exploding" in canceller[0])
+
+
 SCENARIOS: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     scenario.__name__: scenario
     for scenario in (
@@ -208,6 +238,7 @@ SCENARIOS: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         timeout_cancels_the_task,
         cancelling_the_fire_cancels_the_task,
         stop_with_a_deadline,
+        awaited_deferred_whose_canceller_raises,
     )
 }
 

@@ -45,6 +45,7 @@ def run_scenario(name: str, script: Path = SCRIPT) -> str:
         ("timeout_cancels_the_task", "['asyncio.CancelledError'] timed_out HandlerTimedOut"),
         ("cancelling_the_fire_cancels_the_task", "['asyncio.CancelledError'] True ['cancelled']"),
         ("stop_with_a_deadline", "['asyncio.CancelledError'] []"),
+        ("awaited_deferred_whose_canceller_raises", "['asyncio.CancelledError'] timed_out 1 True"),
     ],
 )
 def test_asyncio_scenario(scenario: str, printed: str) -> None:

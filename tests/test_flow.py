@@ -12,7 +12,7 @@ import pytest
 from support import failure_of, result_of
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock, deferLater
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, formatEvent
 from zope.interface import implementer
 
 from twisted_event_dispatcher import (
@@ -101,6 +101,77 @@ def test_handler_that_ignores_cancellation_is_still_left_behind(clock: Clock) ->
     clock.advance(1)
     assert result_of(fired).failures[0].timed_out
     stubborn.callback(None)  # arrives late: ignored, no error
+
+
+def _exploding_canceller(deferred: Deferred[Any]) -> None:
+    raise RuntimeError("canceller exploded")
+
+
+def _canceller_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        event
+        for event in logs
+        if event.get("log_failure") is not None and event["log_failure"].check(RuntimeError)
+    ]
+
+
+@pytest.mark.parametrize("limited", [False, True])
+def test_handler_whose_canceller_raises_still_times_out(
+    clock: Clock, logs: list[dict[str, Any]], limited: bool
+) -> None:
+    """
+    A canceller that raises is logged once, naming the handler, and the
+    handler is reported as timed out as if it ignored the cancellation;
+    the phase goes on.  (With ``max_concurrent`` the dispatcher waits on a
+    Deferred of its own, chained to the handler's.)
+    """
+    dispatcher = started(clock)
+    hung: Deferred[None] = Deferred(_exploding_canceller)
+    options: dict[str, Any] = {"max_concurrent": 1} if limited else {}
+    hung_id = dispatcher.register(lambda e: hung, "during", timeout=3, use_weakref=False, **options)
+    dispatcher.register(lambda e: "after", "after", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    clock.advance(3)  # nothing raised into the caller
+    result = result_of(fired)
+    assert [outcome.timed_out for outcome in result] == [True, False]
+    assert result.values == ("after",)
+    (logged,) = _canceller_logs(logs)
+    assert logged["handler_id"] == hung_id
+    assert "canceller" in formatEvent(logged) and repr(hung_id) in formatEvent(logged)
+    assert dispatcher.in_flight() == []
+    hung.callback(None)  # arrives late: ignored, no error
+
+
+def test_cancelling_a_fire_survives_a_canceller_that_raises(
+    clock: Clock, logs: list[dict[str, Any]]
+) -> None:
+    dispatcher = started(clock)
+    exploding: Deferred[None] = Deferred(_exploding_canceller)
+    plain: Deferred[None] = Deferred()
+    exploding_id = dispatcher.register(lambda e: exploding, "during", use_weakref=False)
+    plain_id = dispatcher.register(lambda e: plain, "during", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    fired.cancel()  # nothing raised into the caller
+    error = failure_of(fired, FireCancelled).value
+    assert [(o.handler_id, o.cancelled) for o in error.result] == [(exploding_id, True), (plain_id, True)]
+    assert plain.called  # the other handler was cancelled all the same
+    (logged,) = _canceller_logs(logs)
+    assert logged["handler_id"] == exploding_id
+    assert dispatcher.in_flight() == []
+
+
+def test_stop_deadline_survives_a_canceller_that_raises(
+    clock: Clock, logs: list[dict[str, Any]]
+) -> None:
+    dispatcher = started(clock)
+    dispatcher.register(lambda e: Deferred(_exploding_canceller), "during", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    stopped = dispatcher.stop(timeout=1)
+    clock.advance(1)  # nothing raised into the caller
+    assert result_of(stopped) is None
+    assert failure_of(fired, FireCancelled).value.result.cancelled
+    assert len(_canceller_logs(logs)) == 1
+    assert dispatcher.in_flight() == []
 
 
 @pytest.mark.parametrize("timeout", [0, -1, "5", True])

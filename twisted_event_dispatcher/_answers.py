@@ -18,13 +18,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from types import CoroutineType
-from typing import TYPE_CHECKING, Final, cast, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 if TYPE_CHECKING:
     import asyncio
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
+
+from ._text import brief, safe_repr
 
 __all__ = [
     "COROUTINE",
@@ -35,12 +38,15 @@ __all__ = [
     "WAIT",
     "CoroutineDriver",
     "FollowUps",
+    "cancel_answer",
     "choose_driver",
     "drive_in_asyncio",
     "is_asyncio_reactor",
     "kind_of",
     "settled",
 ]
+
+_log = Logger()
 
 PLAIN: Final = 0
 WAIT: Final = 1
@@ -176,14 +182,38 @@ class _AsyncioAwaitable:
             sent, error = None, None
             try:
                 if isinstance(yielded, Deferred):
-                    yield from _until_called(yielded)
+                    yield from _until_called(yielded, coroutine)
                 else:
                     sent = yield yielded
             except BaseException as raised:  # cancellation included: the coroutine decides
                 error = raised
 
 
-def _until_called(deferred: Deferred[object]) -> Generator[object, object, None]:
+def cancel_answer(deferred: Deferred[Any], handler: object, event: object = None) -> None:
+    """
+    Cancel a Deferred a handler answered (or awaited).  A canceller that
+    raises is logged, naming ``handler`` (its id, or a description), and the
+    cancellation is taken as ignored: the Deferred is left as it is, and the
+    caller goes on.
+    """
+    try:
+        deferred.cancel()
+    except Exception:
+        _log.failure(
+            "Cancelling {handler} (event {shown_event}) failed: the canceller of the Deferred "
+            "it waits on raised; the cancellation is taken as ignored",
+            Failure(),
+            LogLevel.error,
+            handler_id=handler,
+            handler=handler if isinstance(handler, str) else safe_repr(handler),
+            event=event,
+            shown_event=brief(event),
+        )
+
+
+def _until_called(
+    deferred: Deferred[object], coroutine: Coroutine[object, object, object]
+) -> Generator[object, object, None]:
     """
     Wait, in an asyncio task, until ``deferred`` has a result, leaving the
     result in it (the coroutine awaiting it then takes it from there).  If
@@ -202,7 +232,8 @@ def _until_called(deferred: Deferred[object]) -> Generator[object, object, None]
     try:
         yield from future.__await__()
     except asyncio.CancelledError:
-        deferred.cancel()
+        name = getattr(coroutine, "__qualname__", "?")
+        cancel_answer(deferred, f"the coroutine handler {name} awaiting {safe_repr(deferred)}")
         raise
 
 

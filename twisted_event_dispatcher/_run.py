@@ -36,7 +36,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from ._answers import COROUTINE, KINDS, WAIT, FollowUps, kind_of, settled
+from ._answers import COROUTINE, KINDS, WAIT, FollowUps, cancel_answer, kind_of, settled
 from ._context import EventContext, EventState, StopPropagation, Updates
 from ._errors import FireCancelled, HandlerFailed, HandlerTimedOut, InjectionError, UnmetRequirementError
 from ._handle import HandlerId
@@ -667,7 +667,7 @@ class Run:
         assert self.timers is not None
         _, timeout = self.timers[waiting]
         self.timers[waiting] = (None, timeout)
-        waiting.cancel()
+        self._cancel_handler(waiting)
         entry = self.pending.get(waiting)
         if entry is not None:  # it ignored the cancellation: go on without it
             self._settle(Failure(HandlerTimedOut(entry[1].id, timeout)), waiting)
@@ -844,12 +844,21 @@ class Run:
         if self.state is not None:
             self.state.drop_follow_ups()
         for waiting in list(self.pending):
-            waiting.cancel()
+            self._cancel_handler(waiting)
         for waiting in list(self.pending):  # it ignored the cancellation
             self._settle(Failure(CancelledError()), waiting)
         if self.follow_up is not None:
             self.follow_up.cancel()
         deferred.errback(FireCancelled(self.result))
+
+    def _cancel_handler(self, waiting: Deferred[object]) -> None:
+        """
+        Cancel the Deferred of a handler the run waits for; a canceller that
+        raises is logged, and taken as one that ignores the cancellation.
+        """
+        entry = self.pending.get(waiting)
+        handler = entry[1].id if entry is not None else None
+        cancel_answer(waiting, handler, self.result.event)
 
     def _not_started(self) -> list[HandlerId]:
         """
