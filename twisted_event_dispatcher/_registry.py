@@ -719,19 +719,30 @@ class Registry:
         Whether a handler found for this event is called: :data:`CALL`; not
         when its predicates refuse the event (:data:`PASS`); not when the
         fire's ledger says it already completed for it (:data:`DONE`).  A
-        call counts against ``times``, and the registration is removed after
-        its last.  A predicate's exception propagates, as the handler's own would.
+        call counts against ``times`` here (see :meth:`count_call`), unless
+        the handler has a concurrency limit: then the call counts when it
+        gets its place and starts.  A predicate's exception propagates, as
+        the handler's own would.
         """
         tuned = registration.tuned
         if tuned is not None and tuned.predicates and not tuned.accepts(event, details):
             return PASS
         if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
             return DONE
+        if tuned is not None and tuned.remaining is not None and tuned.limiter is None:
+            self.count_call(registration)
+        return CALL
+
+    def count_call(self, registration: Registration) -> None:
+        """
+        A call of a handler with ``times`` starts: count it, and remove the
+        registration as its last call starts.
+        """
+        tuned = registration.tuned
         if tuned is not None and tuned.remaining is not None:
             tuned.remaining -= 1
             if not tuned.remaining:
                 self.remove(registration)
-        return CALL
 
     # Reading
 

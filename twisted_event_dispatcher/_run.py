@@ -534,8 +534,9 @@ class Run:
         limiter = tuned.limiter
         if limiter is None:
             return self._invoke(registration, listen_fn)
-        place = limiter.acquire()
+        place = limiter.acquire()  # a call refused here does not count against times
         if place is None:
+            self.registry.count_call(registration)
             return self._released_after(limiter, registration, listen_fn)
         place.addCallback(self._invoke_queued, registration, limiter)
         return place
@@ -543,12 +544,14 @@ class Run:
     def _invoke_queued(self, _: object, registration: Registration, limiter: Limiter) -> object:
         """
         A call queued behind the handler's limit got its turn: make it,
-        unless the handler was removed meanwhile.
+        unless the handler was removed meanwhile (by ``unregister``, or as
+        the last call its ``times`` allows started).
         """
         listen_fn = registration.handler()
         if listen_fn is None:
             limiter.release()
             return NOT_RUN
+        self.registry.count_call(registration)
         return self._released_after(limiter, registration, listen_fn)
 
     def _released_after(
