@@ -21,6 +21,8 @@ from twisted_event_dispatcher import (
     EventContext,
     EventDispatcher,
     FollowUps,
+    HandlerFailed,
+    HandlerId,
     Phase,
     StopPropagation,
     UnknownKeywordError,
@@ -408,6 +410,86 @@ def test_a_stop_without_a_value_in_a_follow_up_lets_its_siblings_run() -> None:
     assert ran == ["ship"]
     assert result.value is None and result.stopped_by is None
     assert result.dropped_follow_ups == ()
+
+
+# A follow-up that fails a strict fire ------------------------------------------
+
+
+def failing_follow_up_dispatcher(
+    answer: Deferred[None] | None,
+) -> tuple[EventDispatcher, list[object], HandlerId]:
+    """
+    On a dispatcher whose failures are fatal, "order" queues the follow-ups
+    "invoice" then "shipment"; "invoice" fails (at once, or when ``answer``
+    fails).
+    """
+    dispatcher = started("k", handler_errors="fail")
+    ran: list[object] = []
+
+    def order(event: object, context: EventContext) -> None:
+        ran.append(event)
+        context.follow_up("invoice", k="invoice")
+        context.follow_up("shipment", k="shipment")
+
+    def invoice(event: object) -> Deferred[None]:
+        ran.append(event)
+        if answer is None:
+            raise ValueError("no invoice")
+        return answer
+
+    dispatcher.register(order, "during", match={"k": "order"}, pass_context=True)
+    invoice_id = dispatcher.register(invoice, "during", match={"k": "invoice"})
+    dispatcher.register(lambda event: ran.append(event), "during", match={"k": "shipment"})
+    return dispatcher, ran, invoice_id
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_a_failing_follow_up_fails_the_first_fire_with_its_own_report(later: bool) -> None:
+    """
+    As when a later phase of the first fire fails: the first fire's
+    HandlerFailed carries the first fire's report, in which the follow-up's
+    report is one of its follow-ups and the siblings never dispatched are
+    dropped follow-ups.
+    """
+    answer: Deferred[None] | None = Deferred() if later else None
+    dispatcher, ran, invoice_id = failing_follow_up_dispatcher(answer)
+    fired = dispatcher.fire_event("order", k="order")
+    if answer is not None:
+        answer.errback(ValueError("no invoice"))
+    error = failure_of(fired, HandlerFailed).value
+    assert ran == ["order", "invoice"]
+    assert error.result.event == "order"
+    assert error.result.dropped_follow_ups == (("shipment", {"k": "shipment"}),)
+    [invoice] = error.result.follow_ups
+    assert invoice.event == "invoice"
+    [failed] = invoice.failures
+    assert failed.handler_id == invoice_id
+    assert failed.failure is not None and failed.failure.check(ValueError)
+    assert [handler_id for handler_id, _ in error.failures] == [invoice_id]
+    assert "no invoice" in str(error)
+
+
+def test_a_failure_deep_in_follow_ups_is_reached_through_each_report() -> None:
+    dispatcher = started("k", handler_errors="fail")
+
+    def emit(*events: str) -> Any:
+        return lambda event: FollowUps(*((name, {"k": name}) for name in events))
+
+    def broken(event: object) -> None:
+        raise ValueError("deep")
+
+    dispatcher.register(emit("child", "uncle"), "during", match={"k": "root"})
+    dispatcher.register(emit("grandchild", "sibling"), "during", match={"k": "child"})
+    dispatcher.register(broken, "during", match={"k": "grandchild"})
+    error = failure_of(dispatcher.fire_event("root", k="root"), HandlerFailed).value
+    assert error.result.event == "root"
+    assert error.result.dropped_follow_ups == (("uncle", {"k": "uncle"}),)
+    [child] = error.result.follow_ups
+    assert child.event == "child"
+    assert child.dropped_follow_ups == (("sibling", {"k": "sibling"}),)
+    [grandchild] = child.follow_ups
+    [failed] = grandchild.failures
+    assert failed.failure is not None and failed.failure.check(ValueError)
 
 
 # Requirements that name no handler -------------------------------------------

@@ -162,9 +162,12 @@ class HandlerFailed(DispatcherError):
     One or more handlers failed on a dispatcher whose handler failures are fatal.
 
     :ivar failures: ``(handler id, Failure)`` pairs, in the order the handlers
-        were started.
+        were started (those of the follow-up event that failed, when one did).
     :ivar result: the `FireResult` of the dispatch, up to and including the
-        phase that failed.
+        phase that failed.  When a follow-up event failed, it is still the
+        report of the fire that was made, the follow-up's report among its
+        ``follow_ups``, and the follow-ups never dispatched among its
+        ``dropped_follow_ups``.
     """
 
     def __init__(self, failures: Sequence[tuple[HandlerId, Failure]], result: FireResult) -> None:

@@ -360,8 +360,12 @@ def _failure_answer(failure: Failure, writer: ResultWriter) -> ApiError:
     if failure.check(DispatcherNotRunning):
         return ApiError(503, "the dispatcher is not running; try again later", headers=RETRY_AFTER)
     if failure.check(HandlerFailed):
-        result = cast(HandlerFailed, failure.value).result
-        failed = [outcome.handler_id.label for outcome in result.failures]
+        error = cast(HandlerFailed, failure.value)
+        result = error.result
+        # The report's own failures; those of the follow-up that failed, if it was one.
+        failed = [outcome.handler_id.label for outcome in result.failures] or [
+            handler_id.label for handler_id, _ in error.failures
+        ]
         message = f"{len(failed)} handler(s) failed: {', '.join(failed)}"
         return ApiError(500, message, extra={"result": writer.body(result)})
     _log.failure("Firing an event failed unexpectedly", failure)

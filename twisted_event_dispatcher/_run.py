@@ -809,7 +809,21 @@ class Run:
         elif outcome.check(FireCancelled) and self.cancelled:
             self.result.extras.follow_up_results.append(outcome.value.result)  # type: ignore[union-attr]
         else:
-            self.failure = outcome
+            self.failure = self._follow_up_failed(outcome)
+
+    def _follow_up_failed(self, failure: Failure) -> Failure:
+        """
+        A follow-up failed, its handlers' failures being fatal: as when a
+        phase of this fire fails, this fire fails with its own report, in
+        which the follow-up's report joins the follow-ups (and those not
+        dispatched yet are dropped, by :meth:`_finish`).  The error names
+        the follow-up's failed handlers.
+        """
+        error = failure.value
+        if not isinstance(error, HandlerFailed):
+            return failure
+        self.result.extras.follow_up_results.append(error.result)
+        return Failure(HandlerFailed(error.failures, self.result))
 
     def _stopped_in_follow_up(self, follow_up: FireResult) -> None:
         """

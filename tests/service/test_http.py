@@ -26,7 +26,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from twisted.web.resource import Resource
 from zope.interface import implementer
 
-from twisted_event_dispatcher import EventDispatcher
+from twisted_event_dispatcher import EventDispatcher, FollowUps
 from twisted_event_dispatcher._http_site import ApiSite
 from twisted_event_dispatcher.declarations import DeclaredDispatcher, EventDeclaration
 from twisted_event_dispatcher.plugins import PluginHost, handles
@@ -421,6 +421,25 @@ async def test_fatal_handler_errors_get_500_with_the_result():
         assert answer["error"] == "1 handler(s) failed: Crashing.crash"
         assert answer["result"]["handlers"][0]["error"] == "bad kettle"
         assert "Traceback" not in json.dumps(answer)
+    finally:
+        await service.stopService()
+
+
+class ChainsACrash:
+    @handles("during", match={"event_type": "chain"})
+    def chain(self, event):
+        return FollowUps(("crash follow-up", {"event_type": "crash"}))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_follow_up_whose_handler_fails_gets_500_naming_that_handler():
+    service = start_service(plain_host(ChainsACrash(), Crashing(), handler_errors="fail"))
+    try:
+        await service.host.when_started()
+        response, answer = await Server(service).fire({"event": 1, "details": {"event_type": "chain"}})
+        assert response.code == 500
+        assert answer["error"] == "1 handler(s) failed: Crashing.crash"
+        assert answer["result"]["handlers"][0]["handler"].endswith("ChainsACrash.chain")
     finally:
         await service.stopService()
 
