@@ -142,9 +142,7 @@ def test_handler_whose_canceller_raises_still_times_out(
     hung.callback(None)  # arrives late: ignored, no error
 
 
-def test_cancelling_a_fire_survives_a_canceller_that_raises(
-    clock: Clock, logs: list[dict[str, Any]]
-) -> None:
+def test_cancelling_a_fire_survives_a_canceller_that_raises(clock: Clock, logs: list[dict[str, Any]]) -> None:
     dispatcher = started(clock)
     exploding: Deferred[None] = Deferred(_exploding_canceller)
     plain: Deferred[None] = Deferred()
@@ -160,9 +158,7 @@ def test_cancelling_a_fire_survives_a_canceller_that_raises(
     assert dispatcher.in_flight() == []
 
 
-def test_stop_deadline_survives_a_canceller_that_raises(
-    clock: Clock, logs: list[dict[str, Any]]
-) -> None:
+def test_stop_deadline_survives_a_canceller_that_raises(clock: Clock, logs: list[dict[str, Any]]) -> None:
     dispatcher = started(clock)
     dispatcher.register(lambda e: Deferred(_exploding_canceller), "during", use_weakref=False)
     fired = dispatcher.fire_event("e")
