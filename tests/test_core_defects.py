@@ -19,10 +19,12 @@ from twisted_event_dispatcher import (
     EventDispatcher,
     FireCancelled,
     FireResult,
+    FollowUps,
     HandlerId,
     HandlerOutcome,
     IFireMonitor,
     OverloadedError,
+    StopPropagation,
 )
 from twisted_event_dispatcher.testing import RecordingDispatcher
 
@@ -191,6 +193,43 @@ def test_the_recording_dispatcher_records_fires_made_with_fire() -> None:
         ("through fire", {"user": "bob"}),
         ("through fire_event", {"user": "amy"}),
     ]
+
+
+def test_the_recording_dispatcher_records_follow_ups_as_they_are_dispatched() -> None:
+    """
+    A follow-up is a fire of its own: asked for through the context or
+    returned as FollowUps, at any depth, it is recorded when dispatched, in
+    the order fires happen; one dropped by a stop is never fired, nor recorded.
+    """
+    recorder = RecordingDispatcher(("k",))
+    recorder.start()
+
+    def order(event: object, context: EventContext) -> FollowUps:
+        context.follow_up("invoice", k="invoice")
+        return FollowUps(("shipment", {"k": "shipment"}))
+
+    def invoice(event: object) -> FollowUps:
+        recorder.fire_event("nested", k="nested")
+        return FollowUps(("receipt", {"k": "receipt"}))
+
+    def shipment(event: object, context: EventContext) -> None:
+        context.follow_up("never", k="never")
+        raise StopPropagation("held")
+
+    recorder.register(order, "during", match={"k": "order"}, pass_context=True)
+    recorder.register(invoice, "during", match={"k": "invoice"})
+    recorder.register(shipment, "during", match={"k": "shipment"}, pass_context=True)
+    result = result_of(recorder.fire_event("order", k="order"))
+    assert result.value == "held"
+    assert [(fired.event, fired.details) for fired in recorder.fired] == [
+        ("order", {"k": "order"}),
+        ("invoice", {"k": "invoice"}),
+        ("nested", {"k": "nested"}),
+        ("receipt", {"k": "receipt"}),
+        ("shipment", {"k": "shipment"}),
+    ]
+    recorder.assert_fired_once_with("receipt", k="receipt")
+    recorder.assert_not_fired("never")
 
 
 # 6. Monitors hear of calls that start, and only those -------------------------

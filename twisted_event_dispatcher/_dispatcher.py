@@ -183,7 +183,7 @@ class EventDispatcher(Service):
             reactor=reactor,
             unmet=unmet_requirements,
         )
-        self._runner = Runner(self._registry, settings)
+        self._runner = self._make_runner(self._registry, settings)
         check_limit(max_in_flight)
         check_queue_bound(max_queued_events)
         check_policy(when_full)
@@ -194,6 +194,13 @@ class EventDispatcher(Service):
         self._monitors: tuple[Monitor, ...] = ()
         self._direct: _TightLoop | None = None  # the runner's tight loop, while fire() may start fires in it
         self._bind_fire_event()
+
+    def _make_runner(self, registry: Registry, settings: RunSettings) -> Runner:
+        """
+        The runner of this dispatcher's fires, made once (a subclass may give
+        one of its own, as ``testing.RecordingDispatcher`` does).
+        """
+        return Runner(registry, settings)
 
     @property
     def allowed_match_spec_keywords(self) -> frozenset[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final, final
+from typing import Final
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
@@ -46,10 +46,11 @@ _NO_ARGUMENTS: Final[Mapping[str, object]] = MappingProxyType({})
 _Times = tuple[float, float, float, int, list[float] | None]
 
 
-@final
 class Runner:
     """
-    Runs the fires of one dispatcher.
+    Runs the fires of one dispatcher.  (Not final: ``testing`` records the
+    follow-up events of a ``RecordingDispatcher`` in a subclass, so that a
+    plain dispatcher pays nothing for it.)
 
     The fires in flight are those it is calling the handlers of right now
     (``calling``, the innermost, and through ``FireResult._outer`` the ones

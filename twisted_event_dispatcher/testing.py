@@ -27,7 +27,10 @@ from twisted.python.failure import Failure
 
 from ._admission import NestedPolicy
 from ._dispatcher import EventDispatcher
+from ._registry import Registry
 from ._result import FireResult
+from ._run import RunSettings
+from ._runner import Runner
 from .broker.testing import MemoryCompletionLog, MemoryTransport
 from .interfaces import IHandlerLedger
 
@@ -180,7 +183,8 @@ def _describe(event: object, details: Mapping[str, object]) -> str:
 @attrs.frozen(unsafe_hash=False)
 class FiredEvent:
     """
-    One call of ``fire_event`` that a `RecordingDispatcher` recorded.
+    One fire that a `RecordingDispatcher` recorded: a call of ``fire_event``
+    or ``fire``, or a follow-up event dispatched.
 
     :ivar event: the event fired.
     :ivar details: the keyword details it was fired with (a copy).
@@ -208,6 +212,24 @@ class FiredEvent:
         return all(keyword in fired and value == fired[keyword] for keyword, value in details.items())
 
 
+@final
+class _RecordingRunner(Runner):
+    """
+    A runner that records each follow-up event as it is dispatched: the one
+    seam every follow-up passes, and no other fire.
+    """
+
+    __slots__ = ("_record",)
+
+    def __init__(self, registry: Registry, settings: RunSettings, record: list[FiredEvent]) -> None:
+        super().__init__(registry, settings)
+        self._record = record
+
+    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+        self._record.append(FiredEvent(event, dict(details)))
+        return super().follow_up(event, details, depth)
+
+
 class RecordingDispatcher(EventDispatcher):
     """
     An `EventDispatcher` that records every event fired at it.
@@ -219,6 +241,9 @@ class RecordingDispatcher(EventDispatcher):
     ``UnknownKeywordError`` or ``UnhashableValueError``) is recorded, in call order, even when the
     dispatcher is not running and the fire fails with
     ``DispatcherNotRunning``: the record is what the code under test asked for.
+    So is every follow-up event (``context.follow_up`` or ``FollowUps``), a
+    fire of its own, as it is dispatched; one dropped before (see
+    ``FireResult.dropped_follow_ups``) was never fired, and is not recorded.
 
     The assertions compare events like `FiredEvent.matches`: the event is
     given positionally, as to ``fire_event``, and details not given are not
@@ -230,6 +255,9 @@ class RecordingDispatcher(EventDispatcher):
     def _recorded_fires(self) -> list[FiredEvent]:
         # Made on first use, so that the constructor stays EventDispatcher's own.
         return []
+
+    def _make_runner(self, registry: Registry, settings: RunSettings) -> Runner:
+        return _RecordingRunner(registry, settings, self._recorded_fires)
 
     def fire(
         self,
@@ -268,7 +296,8 @@ class RecordingDispatcher(EventDispatcher):
     def fired(self) -> tuple[FiredEvent, ...]:
         """
         Every event fired since the dispatcher was made or last cleared, in
-        the order ``fire_event`` was called.
+        the order ``fire_event`` was called (a follow-up event, in the order
+        it was dispatched).
         """
         return tuple(self._recorded_fires)
 
