@@ -206,6 +206,30 @@ def test_cancelling_a_fire_reports_what_ran_was_cancelled_and_never_started(
     assert result_of(dispatcher.stop()) is None
 
 
+def test_a_cancelled_call_is_a_call_that_did_not_succeed_but_is_not_handled_as_a_failure(
+    clock: Clock, logs: list[dict[str, Any]]
+) -> None:
+    """
+    What flow-control.rst says of a cancelled fire's report: the cancelled
+    call is among ``failures``, with a CancelledError and the status
+    "cancelled" (as a timed out call is, with its status); but it is neither
+    logged nor fatal under handler_errors="fail".
+    """
+    dispatcher = started(clock, handler_errors="fail")
+    pending_id = dispatcher.register(lambda e: Deferred(), "during", use_weakref=False)
+    fired = dispatcher.fire_event("e")
+    fired.cancel()
+    report = failure_of(fired, FireCancelled).value.result
+    [outcome] = report.failures
+    assert (outcome.handler_id, outcome.status, outcome.cancelled) == (pending_id, "cancelled", True)
+    assert outcome.failure is not None and outcome.failure.check(CancelledError)
+    assert not outcome.succeeded and not report.succeeded
+    assert "1 failed" in repr(report) and "CancelledError" in repr(report)
+    with pytest.raises(CancelledError):
+        report.raise_first_failure()
+    assert not failures_logged(logs)
+
+
 # Awaiting an event
 
 

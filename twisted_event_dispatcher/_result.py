@@ -312,7 +312,9 @@ class FireResult:
     @property
     def failures(self) -> tuple[HandlerOutcome, ...]:
         """
-        The outcomes of the handlers that failed.
+        The outcomes of the handlers that failed: every call that did not
+        succeed, those that timed out or were cancelled with their fire
+        included (their ``status`` tells them apart).
         """
         return tuple(outcome for outcome in self if outcome.failure is not None)
 
