@@ -243,11 +243,20 @@ def test_instrument_refuses_a_second_monitor_of_the_same_names(clock: Clock) -> 
         ((1.0, math.inf), "at least one finite number"),
         ((0.5, 0.5), "must increase"),
         ((2, 1), "must increase"),
+        ((-1, 0, 1), r"buckets must be positive numbers of seconds, got -1\.0"),
+        ((0, 1), r"buckets must be positive numbers of seconds, got 0\.0"),
     ],
 )
 def test_bad_buckets_are_refused(buckets: tuple[float, ...], message: str) -> None:
+    """
+    The Python API refuses what the service's ``[metrics] buckets`` refuses
+    (bounds that are not positive among them), naming the bad bound; so
+    does :class:`BrokerMetrics`, which shares the check.
+    """
     with pytest.raises(ValueError, match=message):
         MetricsMonitor(buckets)
+    with pytest.raises(ValueError, match=message):
+        BrokerMetrics(buckets)
 
 
 @settings(deadline=None)
