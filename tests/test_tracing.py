@@ -162,6 +162,24 @@ def test_one_fire_is_a_tree_of_process_phase_and_handler_spans(clock: Clock, tra
     assert seconds(spans["handler quick"]) == 0
 
 
+def test_a_synchronous_handler_span_lasts_the_time_it_ran(clock: Clock, traced: Traced) -> None:
+    """
+    A handler that answers synchronously lasts what it ran on the
+    dispatcher's clock (advanced inside it), not 0 seconds.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+
+    def busy(event: object) -> None:
+        clock.advance(0.3)
+
+    dispatcher.register(busy, "during", use_weakref=False)
+    result_of(dispatcher.fire_event("e", kind="fine"))
+    spans = traced.spans()
+    assert seconds(spans["handler busy"]) == pytest.approx(0.3)
+    assert seconds(spans["phase during"]) == pytest.approx(0.3)
+    assert seconds(spans["process events"]) == pytest.approx(0.3)
+
+
 def test_a_failed_handler_has_the_error_status_and_its_exception(clock: Clock, traced: Traced) -> None:
     """
     The failure is only logged (handler_errors = "log"): its phase and
