@@ -133,6 +133,38 @@ def test_a_known_set_of_fires_gives_exact_counts(clock: Clock) -> None:
     assert value(samples, "event_dispatcher_phase_duration_seconds_bucket", le="1.0", **during) == 4
 
 
+@pytest.mark.parametrize("beside", [None, "waits"], ids=["all-synchronous", "beside-a-waiting-handler"])
+def test_a_synchronous_handler_is_timed_for_what_it_took(clock: Clock, beside: str | None) -> None:
+    """
+    A handler that answers synchronously counts the time it ran on the
+    dispatcher's clock (here the clock advanced inside it), not 0 seconds:
+    on the fast path of a fire whose handlers all answer at once, and on
+    a fire another handler makes wait.
+    """
+    dispatcher, registry, _ = instrumented(clock)
+
+    def busy(event: object) -> str:
+        clock.advance(0.3)
+        return "done"
+
+    dispatcher.register(busy, "during", use_weakref=False)
+    if beside is not None:
+        dispatcher.register(
+            lambda e: deferLater(clock, 0.05, lambda: None), "before", name=beside, use_weakref=False
+        )
+    fired = dispatcher.fire_event("e", kind="fine")
+    clock.advance(0.05)
+    result_of(fired)
+    samples = scraped(registry)
+    busy_series = {"handler": "busy", "phase": "during"}
+    assert value(samples, "event_dispatcher_handler_duration_seconds_count", **busy_series) == 1
+    assert value(samples, "event_dispatcher_handler_duration_seconds_sum", **busy_series) == (
+        pytest.approx(0.3)
+    )
+    assert value(samples, "event_dispatcher_handler_duration_seconds_bucket", le="0.1", **busy_series) == 0
+    assert value(samples, "event_dispatcher_phase_duration_seconds_sum", phase="during") == pytest.approx(0.3)
+
+
 def test_a_failed_fire_and_the_events_in_flight(clock: Clock) -> None:
     dispatcher, registry, monitor = instrumented(clock, handler_errors="fail")
     dispatcher.register(broken, "during", match={"kind": "bad"}, use_weakref=False)
@@ -243,11 +275,20 @@ def test_instrument_refuses_a_second_monitor_of_the_same_names(clock: Clock) -> 
         ((1.0, math.inf), "at least one finite number"),
         ((0.5, 0.5), "must increase"),
         ((2, 1), "must increase"),
+        ((-1, 0, 1), r"buckets must be positive numbers of seconds, got -1\.0"),
+        ((0, 1), r"buckets must be positive numbers of seconds, got 0\.0"),
     ],
 )
 def test_bad_buckets_are_refused(buckets: tuple[float, ...], message: str) -> None:
+    """
+    The Python API refuses what the service's ``[metrics] buckets`` refuses
+    (bounds that are not positive among them), naming the bad bound; so
+    does :class:`BrokerMetrics`, which shares the check.
+    """
     with pytest.raises(ValueError, match=message):
         MetricsMonitor(buckets)
+    with pytest.raises(ValueError, match=message):
+        BrokerMetrics(buckets)
 
 
 @settings(deadline=None)

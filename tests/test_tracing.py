@@ -21,13 +21,17 @@ from support import failure_of, result_of
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twisted_event_dispatcher import (
+    EventContext,
     EventDispatcher,
     FireCancelled,
     HandlerFailed,
+    HandlerId,
     IFireMonitor,
+    IHandlerLedger,
     IPhaseMonitor,
     PhaseReport,
     StopPropagation,
@@ -160,6 +164,24 @@ def test_one_fire_is_a_tree_of_process_phase_and_handler_spans(clock: Clock, tra
     assert seconds(spans["phase during"]) == pytest.approx(0.25)
     assert seconds(fire) == pytest.approx(0.25)
     assert seconds(spans["handler quick"]) == 0
+
+
+def test_a_synchronous_handler_span_lasts_the_time_it_ran(clock: Clock, traced: Traced) -> None:
+    """
+    A handler that answers synchronously lasts what it ran on the
+    dispatcher's clock (advanced inside it), not 0 seconds.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+
+    def busy(event: object) -> None:
+        clock.advance(0.3)
+
+    dispatcher.register(busy, "during", use_weakref=False)
+    result_of(dispatcher.fire_event("e", kind="fine"))
+    spans = traced.spans()
+    assert seconds(spans["handler busy"]) == pytest.approx(0.3)
+    assert seconds(spans["phase during"]) == pytest.approx(0.3)
+    assert seconds(spans["process events"]) == pytest.approx(0.3)
 
 
 def test_a_failed_handler_has_the_error_status_and_its_exception(clock: Clock, traced: Traced) -> None:
@@ -532,6 +554,239 @@ def test_spans_of_one_handler_share_no_attributes_between_calls(clock: Clock, tr
     assert second.status.status_code == StatusCode.UNSET
     phases = [span for span in traced.exporter.get_finished_spans() if span.name == "phase during"]
     assert [dict(span.attributes or {}) for span in phases] == [{"event_dispatcher.phase": "during"}] * 2
+
+
+# Fires made by fires
+
+
+def process_span(traced: Traced, fire_id: str) -> ReadableSpan:
+    [span] = [
+        span
+        for span in traced.exporter.get_finished_spans()
+        if span.name.startswith("process ") and (span.attributes or {}).get("messaging.message.id") == fire_id
+    ]
+    return span
+
+
+def assert_child(child: ReadableSpan, parent: ReadableSpan) -> None:
+    assert child.parent is not None
+    assert (child.parent.span_id, child.context.trace_id) == (parent.context.span_id, parent.context.trace_id)
+
+
+@pytest.mark.parametrize("caller", [None, TRACEPARENT], ids=["no-caller", "caller-traceparent"])
+@pytest.mark.parametrize("later", [False, True], ids=["at-once", "after-a-deferred"])
+def test_a_follow_up_is_a_child_of_the_fire_that_made_it(
+    clock: Clock, traced: Traced, caller: str | None, later: bool
+) -> None:
+    """
+    A follow-up's process span is a child of the span of the fire whose
+    handler made it (and a follow-up of a follow-up, of that one's): one
+    trace, whatever context the caller had, whether the follow-up is
+    dispatched at once or once a handler's Deferred has fired.  Its span
+    is the monitor's own (``process events``), not the caller's message.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+
+    def parent(event: object, context: EventContext) -> Deferred[None] | None:
+        context.follow_up("child", kind="child")
+        return deferLater(clock, 0.5, lambda: None) if later else None
+
+    def child(event: object, context: EventContext) -> None:
+        context.follow_up("grandchild", kind="grandchild")
+
+    dispatcher.register(parent, "during", match={"kind": "parent"}, pass_context=True, use_weakref=False)
+    dispatcher.register(child, "during", match={"kind": "child"}, pass_context=True, use_weakref=False)
+    dispatcher.register(quick, "during", match={"kind": "grandchild"}, use_weakref=False)
+    headers = {"traceparent": caller} if caller else None
+    with continued(headers, attributes={"messaging.destination.name": "queue"}):
+        fired = dispatcher.fire("P", {"kind": "parent"}, fire_id="parent")
+    clock.advance(0.5)
+    [follow_up] = result_of(fired).follow_ups
+    [follow_up_of_follow_up] = follow_up.follow_ups
+    made = process_span(traced, "parent")
+    assert made.name == "process queue"
+    if caller:
+        assert made.parent is not None and made.parent.span_id == PARENT_ID
+    else:
+        assert made.parent is None
+    child_span = process_span(traced, follow_up.fire_id)
+    assert_child(child_span, made)
+    assert_child(process_span(traced, follow_up_of_follow_up.fire_id), child_span)
+    assert child_span.name == "process events"
+    assert (child_span.attributes or {})["messaging.destination.name"] == "events"
+    assert len({span.context.trace_id for span in traced.exporter.get_finished_spans()}) == 1
+
+
+def test_a_follow_up_of_a_fire_not_traced_takes_the_current_context(clock: Clock, traced: Traced) -> None:
+    """
+    A follow-up of a fire that began before the monitor was added (so has
+    no span) is a child of the context current when it starts, as any fire.
+    """
+    dispatcher = EventDispatcher(("kind",), clock=clock)
+    dispatcher.start()
+    waiting: Deferred[None] = Deferred()
+
+    def parent(event: object, context: EventContext) -> Deferred[None]:
+        context.follow_up("child", kind="child")
+        return waiting
+
+    dispatcher.register(parent, "during", match={"kind": "parent"}, pass_context=True, use_weakref=False)
+    dispatcher.register(quick, "during", match={"kind": "child"}, use_weakref=False)
+    fired = dispatcher.fire_event("P", kind="parent")
+    dispatcher.add_monitor(TracingMonitor(traced.provider))
+    with continued({"traceparent": TRACEPARENT}):
+        waiting.callback(None)
+    [follow_up] = result_of(fired).follow_ups
+    span = process_span(traced, follow_up.fire_id)
+    assert span.parent is not None and (span.parent.span_id, span.context.trace_id) == (PARENT_ID, TRACE_ID)
+
+
+@implementer(IHandlerLedger)
+class Forgetful:
+    """
+    A ledger that remembers nothing: every handler is called.
+    """
+
+    def completed(self, handler_id: HandlerId) -> bool:
+        return False
+
+    def record(self, handler_id: HandlerId) -> None:
+        pass
+
+
+def nesting(dispatcher: EventDispatcher, made: list[str]) -> None:
+    """
+    Register, on ``dispatcher``, the handlers of a fire ``outer`` whose
+    handler fires ``inner`` from inside it (``made`` gets the inner
+    fire's id), in each of the ways a handler is called: at once on the
+    plain path (``plain``), with a context (``context``), after a handler
+    of an earlier phase waited (``after-waiting``), and from inside a
+    fire itself made by a handler called with a context (``deeper``); and
+    an inner fire given a ledger, which the general loop runs (``ledger``).
+    """
+
+    def fire_inner(event: object) -> None:
+        made.append(result_of(dispatcher.fire_event("inner", kind="inner")).fire_id)
+
+    def fire_with_ledger(event: object) -> None:
+        made.append(result_of(dispatcher.fire("inner", {"kind": "inner"}, ledger=Forgetful())).fire_id)
+
+    def with_context(event: object, context: EventContext) -> None:
+        fire_inner(event)
+
+    def fire_middle(event: object) -> None:
+        made.append(result_of(dispatcher.fire_event("middle", kind="middle")).fire_id)
+
+    dispatcher.register(fire_inner, "during", match={"kind": "plain"}, use_weakref=False)
+    dispatcher.register(
+        with_context, "during", match={"kind": "context"}, pass_context=True, use_weakref=False
+    )
+    dispatcher.register(fire_inner, "during", match={"kind": "after-waiting"}, use_weakref=False)
+    dispatcher.register(fire_middle, "during", match={"kind": "deeper"}, use_weakref=False)
+    dispatcher.register(
+        with_context, "during", match={"kind": "middle"}, pass_context=True, use_weakref=False
+    )
+    dispatcher.register(fire_with_ledger, "during", match={"kind": "ledger"}, use_weakref=False)
+    dispatcher.register(quick, "during", match={"kind": "inner"}, use_weakref=False)
+
+
+@pytest.mark.parametrize("caller", [None, TRACEPARENT], ids=["no-caller", "caller-traceparent"])
+@pytest.mark.parametrize("kind", ["plain", "context", "after-waiting", "deeper", "ledger"])
+def test_a_fire_made_inside_a_handler_is_a_child_of_that_handlers_fire(
+    clock: Clock, traced: Traced, caller: str | None, kind: str
+) -> None:
+    """
+    A fire made with ``fire_event`` while a handler is being called is a
+    child of the span of the fire that handler serves (the innermost, when
+    fires nest), however that handler is called.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+    made: list[str] = []
+    nesting(dispatcher, made)
+    dispatcher.register(
+        lambda e: deferLater(clock, 0.5, lambda: None),
+        "before",
+        match={"kind": "after-waiting"},
+        name="wait",
+        use_weakref=False,
+    )
+    with continued({"traceparent": caller} if caller else None):
+        fired = dispatcher.fire("outer", {"kind": kind}, fire_id="outer")
+    clock.advance(0.5)
+    result_of(fired)
+    outer = process_span(traced, "outer")
+    if kind == "deeper":
+        middle_id, inner_id = reversed(made)  # the inner fire ends first
+        middle = process_span(traced, middle_id)
+        assert_child(middle, outer)
+        assert_child(process_span(traced, inner_id), middle)
+    else:
+        [inner_id] = made
+        assert_child(process_span(traced, inner_id), outer)
+    if caller:
+        assert outer.parent is not None and outer.parent.span_id == PARENT_ID
+    assert len({span.context.trace_id for span in traced.exporter.get_finished_spans()}) == 1
+
+
+def test_a_fire_made_by_a_call_queued_behind_its_limit_is_a_child_of_its_fire(
+    clock: Clock, traced: Traced
+) -> None:
+    """
+    A handler's call that waited for its turn behind ``max_concurrent`` is
+    made later, by the fire it serves: a fire it makes is that fire's child.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+    made: list[str] = []
+    held: Deferred[None] = Deferred()
+
+    def limited(event: object) -> Deferred[None] | None:
+        if event == "first":
+            return held
+        made.append(result_of(dispatcher.fire_event("inner", kind="inner")).fire_id)
+        return None
+
+    dispatcher.register(limited, "during", match={"kind": "limited"}, max_concurrent=1, use_weakref=False)
+    dispatcher.register(quick, "during", match={"kind": "inner"}, use_weakref=False)
+    first = dispatcher.fire("first", {"kind": "limited"}, fire_id="first")
+    second = dispatcher.fire("second", {"kind": "limited"}, fire_id="second")
+    held.callback(None)
+    result_of(first)
+    result_of(second)
+    [inner_id] = made
+    assert_child(process_span(traced, inner_id), process_span(traced, "second"))
+
+
+def test_a_nested_fire_held_back_starts_in_the_context_current_then(clock: Clock, traced: Traced) -> None:
+    """
+    A fire made inside a handler that ``nested="queue"`` holds back starts
+    once no handler is being started: a trace of its own (with no context
+    current then), not a child of the fire it was made in.
+    """
+    dispatcher = traced_dispatcher(clock, traced, nested="queue")
+    made: list[str] = []
+
+    def fire_inner(event: object) -> None:
+        dispatcher.fire_event("inner", kind="inner").addCallback(lambda result: made.append(result.fire_id))
+
+    dispatcher.register(fire_inner, "during", match={"kind": "plain"}, use_weakref=False)
+    dispatcher.register(quick, "during", match={"kind": "inner"}, use_weakref=False)
+    result_of(dispatcher.fire("outer", {"kind": "plain"}, fire_id="outer"))
+    [inner_id] = made
+    assert process_span(traced, inner_id).parent is None
+
+
+def test_a_fire_after_a_nested_one_is_no_child_of_it(clock: Clock, traced: Traced) -> None:
+    """
+    Once the fires made inside handlers are over, a fire made outside any
+    handler is a trace of its own again.
+    """
+    dispatcher = traced_dispatcher(clock, traced)
+    made: list[str] = []
+    nesting(dispatcher, made)
+    for kind in ("plain", "context", "deeper", "ledger"):
+        result_of(dispatcher.fire_event("outer", kind=kind))
+    result_of(dispatcher.fire("alone", {"kind": "inner"}, fire_id="alone"))
+    assert process_span(traced, "alone").parent is None
 
 
 # The trace context

@@ -36,14 +36,19 @@ __all__ = [
 
 def check_buckets(buckets: Iterable[float]) -> tuple[float, ...]:
     """
-    Histogram bucket bounds, checked: finite, increasing, at least one
-    (``+Inf`` is always added).
+    Histogram bucket bounds, checked: positive, finite, increasing, at
+    least one (``+Inf`` is always added), as the service's ``[metrics]
+    buckets`` must be.
 
-    :raises ValueError: for bounds that are not so.
+    :raises ValueError: for bounds that are not so (naming the first bound
+        that is not positive).
     """
     bounds = tuple(float(bound) for bound in buckets)
     if not bounds or not all(math.isfinite(bound) for bound in bounds):
         raise ValueError(f"buckets must be at least one finite number of seconds, got {bounds!r}")
+    below = next((bound for bound in bounds if bound <= 0), None)
+    if below is not None:
+        raise ValueError(f"buckets must be positive numbers of seconds, got {below!r} in {bounds!r}")
     if any(later <= earlier for earlier, later in pairwise(bounds)):
         raise ValueError(f"buckets must increase, got {bounds!r}")
     return bounds

@@ -26,6 +26,7 @@ __all__ = [
     "HandlerOutcome",
     "Recorded",
     "Status",
+    "cause_of",
     "new_result",
 ]
 
@@ -214,7 +215,7 @@ class FireResult:
     :ivar details: the keyword details it was fired with.
     """
 
-    __slots__ = ("_arguments", "_extras", "_fire_id", "_outer", "_records", "details", "event")
+    __slots__ = ("_arguments", "_cause", "_extras", "_fire_id", "_outer", "_records", "details", "event")
 
     event: object
     details: dict[str, object]
@@ -229,6 +230,9 @@ class FireResult:
     #: While this fire's handlers are being called synchronously: the fire
     #: that was being called when this one began, if any (see ``_run.InFlight``).
     _outer: FireResult | None
+    #: The fire whose handler made this one, where ``_outer`` does not say
+    #: it (see :func:`cause_of`); left unset otherwise.
+    _cause: FireResult
 
     @property
     def fire_id(self) -> str:
@@ -435,6 +439,24 @@ class FireResult:
             assert first.failure is not None
             failed += f", first {first.handler_id.name} in {first.phase!r}: {_described(first.failure)}"
         return f"<FireResult event={self.event!r} handlers ran ({ran or 'none'}); {failed}>"
+
+
+def cause_of(result: FireResult) -> FireResult | None:
+    """
+    The fire whose handler made ``result``, as monitors are told of it:
+    for a follow-up event, the fire that queued it; for a fire made while
+    a handler was being called (``fire_event`` inside it), the fire that
+    handler serves (the innermost, when fires nest); else None.
+
+    Known only for fires that began while the dispatcher had monitors: a
+    plain fire's loop records the fire it began in as ``_outer`` (which
+    this reads), and only with monitors does it look for a handler the
+    general loop was calling (which it records as ``_cause``).
+    """
+    try:
+        return result._cause
+    except AttributeError:
+        return getattr(result, "_outer", None)
 
 
 def _described(failure: Failure) -> str:

@@ -146,6 +146,10 @@ class Host(Protocol):
     settings: RunSettings
     waiting: dict[FireResult, Run]
     after: Callable[[FireResult | None], None] | None
+    #: The plain fire whose handlers are being called, if any.
+    calling: FireResult | None
+    #: While a run with monitors calls a handler: its fire, and ``calling`` then.
+    making: tuple[FireResult, FireResult | None] | None
 
     def drive(self, awaitable: Awaitable[object]) -> Deferred[object]:
         """
@@ -153,9 +157,11 @@ class Host(Protocol):
         """
         ...
 
-    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+    def follow_up(
+        self, event: object, details: dict[str, object], depth: int, cause: FireResult
+    ) -> Deferred[FireResult]:
         """
-        Run a follow-up event of ``depth``.
+        Run a follow-up event of ``depth``, which a handler of ``cause`` queued.
         """
         ...
 
@@ -506,23 +512,35 @@ class Run:
             if listen_fn is None:
                 self.registry.purge()
                 return
-        since = self.now() if self.monitors is not None else 0.0
+        monitors = self.monitors
+        since = 0.0
+        if monitors is not None:  # monitors are told which fire a fire begun in the handler comes from
+            since = self.now()
+            runner = self.runner
+            making = runner.making
+            runner.making = (self.result, runner.calling)
         try:
-            if registration.tuned is None and self.ledger is None:  # a plain call
-                if self.monitors is not None:
-                    self.monitors.handler_started(self.result, registration.id)
-                value = listen_fn(self.result.event)
-            else:
-                result = self.result
-                verdict = self.registry.admit_call(registration, result.event, result.details, self.ledger)
-                if verdict != CALL:
-                    if verdict == DONE:
-                        result.extras.skipped.append(registration.id)
-                    return
-                value = self._call(registration, listen_fn)
-        except Exception:
-            value = Failure()
-        self.adopt(registration, value, since)
+            try:
+                if registration.tuned is None and self.ledger is None:  # a plain call
+                    if monitors is not None:
+                        monitors.handler_started(self.result, registration.id)
+                    value = listen_fn(self.result.event)
+                else:
+                    result = self.result
+                    verdict = self.registry.admit_call(
+                        registration, result.event, result.details, self.ledger
+                    )
+                    if verdict != CALL:
+                        if verdict == DONE:
+                            result.extras.skipped.append(registration.id)
+                        return
+                    value = self._call(registration, listen_fn)
+            except Exception:
+                value = Failure()
+            self.adopt(registration, value, since)
+        finally:
+            if monitors is not None:
+                runner.making = making
 
     def _call(self, registration: Registration, listen_fn: Callable[..., object]) -> object:
         """
@@ -552,7 +570,15 @@ class Run:
             limiter.release()
             return NOT_RUN
         self.registry.count_call(registration)
-        return self._released_after(limiter, registration, listen_fn)
+        if self.monitors is None:
+            return self._released_after(limiter, registration, listen_fn)
+        # As _start does: monitors are told that a fire begun in the handler comes from this one.
+        runner = self.runner
+        making, runner.making = runner.making, (self.result, runner.calling)
+        try:
+            return self._released_after(limiter, registration, listen_fn)
+        finally:
+            runner.making = making
 
     def _released_after(
         self, limiter: Limiter, registration: Registration, listen_fn: Callable[..., object]
@@ -793,7 +819,7 @@ class Run:
         state = self.state
         while state is not None and state.follow_ups and self.failure is None and not self.cancelled:
             event, details = state.follow_ups.pop(0)
-            fired = self.runner.follow_up(event, details, self.depth + 1)
+            fired = self.runner.follow_up(event, details, self.depth + 1, self.result)
             if not fired.called:
                 self.follow_up = fired
                 fired.addBoth(self._follow_up_done)

@@ -60,14 +60,19 @@ class Runner:
     :ivar after: told that a fire has finished (with its result) or that a
         run is now waiting (with None), while the layer above needs to
         know; None otherwise.
+    :ivar making: while a :class:`Run` with monitors calls a handler, its
+        fire and what ``calling`` was then (a plain fire begun in the
+        handler finds it is the innermost if ``calling`` is still that):
+        what tells monitors which fire made a fire (see ``cause_of``).
     """
 
-    __slots__ = ("after", "calling", "drive", "monitors", "registry", "settings", "waiting")
+    __slots__ = ("after", "calling", "drive", "making", "monitors", "registry", "settings", "waiting")
 
     def __init__(self, registry: Registry, settings: RunSettings) -> None:
         self.registry = registry
         self.settings = settings
         self.calling: FireResult | None = None
+        self.making: tuple[FireResult, FireResult | None] | None = None
         self.waiting: dict[FireResult, Run] = {}
         #: The monitors to tell, or None when there are none.
         self.monitors: Monitors | None = None
@@ -128,15 +133,33 @@ class Runner:
         """
         result = new_result(event, details)
         _given(result, options)
+        if self.monitors is not None:
+            cause = self.making_now()
+            if cause is not None:
+                result._cause = cause
         run = Run(self, result, self.registry.last_seq, 0, options, self.monitors)
         return run.begin()
 
-    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+    def making_now(self) -> FireResult | None:
         """
-        Run a follow-up event: part of the event in flight, so it runs even
-        if the dispatcher stopped meanwhile.
+        The fire whose handler is being called right now (the innermost),
+        if any: a plain fire's, or a run's (see :attr:`making`).
+        """
+        making = self.making
+        if making is not None and making[1] is self.calling:
+            return making[0]
+        return self.calling
+
+    def follow_up(
+        self, event: object, details: dict[str, object], depth: int, cause: FireResult
+    ) -> Deferred[FireResult]:
+        """
+        Run a follow-up event, which a handler of ``cause`` queued: part of
+        the event in flight, so it runs even if the dispatcher stopped
+        meanwhile.
         """
         result = new_result(event, details)
+        result._cause = cause
         run = Run(self, result, self.registry.last_seq, depth, DEFAULT_FIRE, self.monitors)
         return run.begin()
 
@@ -205,6 +228,9 @@ class Runner:
                 monitors.hooks
             )
             outcomes = monitors.outcomes
+            making = self.making
+            if making is not None and making[1] is outer:  # begun in a handler a run calls
+                result._cause = making[0]
             began = since = clock()
             if hook is not None:
                 try:

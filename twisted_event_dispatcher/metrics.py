@@ -159,7 +159,8 @@ class MetricsMonitor(FireMonitor, Snapshotted):
 
     :param buckets: the histograms' bounds, in seconds.
     :param prefix: what every metric's name starts with.
-    :raises ValueError: for bounds that are not finite and increasing.
+    :raises ValueError: for bounds that are not positive, finite and
+        increasing (naming the first that is not positive).
     """
 
     def __init__(self, buckets: Iterable[float] = DEFAULT_BUCKETS, *, prefix: str = PREFIX) -> None:
@@ -382,7 +383,8 @@ def instrument(
     :returns: the monitor (remove it with ``dispatcher.remove_monitor`` and
         ``registry.unregister``).
     :raises ValueError: if ``registry`` already has these metrics (two
-        dispatchers in one registry need different prefixes).
+        dispatchers in one registry need different prefixes), or for
+        bounds :class:`MetricsMonitor` refuses.
     """
     monitor = MetricsMonitor(buckets, prefix=prefix)
     registry.register(monitor)
@@ -409,6 +411,8 @@ class BrokerMetrics(Snapshotted):
 
     :param buckets: the histogram's bounds, in seconds.
     :param prefix: what every metric's name starts with.
+    :raises ValueError: for bounds that are not positive, finite and
+        increasing (naming the first that is not positive).
     """
 
     def __init__(self, buckets: Iterable[float] = DEFAULT_BUCKETS, *, prefix: str = PREFIX) -> None:

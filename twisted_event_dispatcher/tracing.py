@@ -18,7 +18,9 @@ envelope.  :func:`inject_context`, :func:`extract_context` and
 ``tracestate``) in and out of a mapping of headers.
 
 A fire's span is a child of the context current when the fire starts:
-a caller continues a remote trace by firing inside :func:`continued`.
+a caller continues a remote trace by firing inside :func:`continued`.  A
+fire made by a traced fire (a follow-up event, or a fire made inside one
+of its handlers while it is being called) is a child of that fire's span.
 
 Needs the OpenTelemetry API: ``pip install 'twisted_event_dispatcher[tracing]'``;
 spans go nowhere until an SDK is configured (``opentelemetry-sdk``).
@@ -61,6 +63,7 @@ except ImportError as missing:  # pragma: no cover - the test extra installs it
 import twisted_event_dispatcher
 
 from . import FireResult, HandlerId, IPhaseMonitor, PhaseReport, StopPropagation
+from ._result import cause_of
 
 __all__ = [
     "SCHEMA_URL",
@@ -250,13 +253,16 @@ class TracingMonitor:
     ask of errors handled.  A call refused by its handler's concurrency
     limit has a span of its own, failed with the ``OverloadedError``.
 
-    The fire's span opens when the fire starts; a phase's span and its
-    handlers' are made, already over, when the phase ends, from the
-    :class:`~twisted_event_dispatcher.PhaseReport`: each starts as many
-    nanoseconds after the fire's span as the dispatcher measured on its
-    clock, and lasts what it measured.  A fire whose span is not recorded
-    (sampled out) costs no child span, nor the making of its calls' list;
-    without an SDK, a fire costs no span at all.
+    The fire's span opens when the fire starts, a child of the current
+    context; or, for a fire another traced fire made (a follow-up event,
+    or a fire made inside a handler while it is being called), a child
+    of that fire's span, named and attributed as this monitor's own.  A
+    phase's span and its handlers' are made, already over, when the phase
+    ends, from the :class:`~twisted_event_dispatcher.PhaseReport`: each
+    starts as many nanoseconds after the fire's span as the dispatcher
+    measured on its clock, and lasts what it measured.  A fire whose span
+    is not recorded (sampled out) costs no child span, nor the making of
+    its calls' list; without an SDK, a fire costs no span at all.
 
     :param tracer_provider: where spans go; the global one if None.
     :param system: ``messaging.system``: ``"twisted_event_dispatcher"``
@@ -291,9 +297,11 @@ class TracingMonitor:
 
     def fire_started(self, fire: FireResult) -> None:
         """
-        Open the fire's span, as a child of the current context.  Without
-        an SDK, no span is made; the fire's id is asked for only if the
-        span is recorded (making one costs).
+        Open the fire's span: a child of the span of the fire that made it
+        (a follow-up event, or a fire made while a handler of a traced fire
+        was being called), else of the current context.  Without an SDK,
+        no span is made; the fire's id is asked for only if the span is
+        recorded (making one costs).
         """
         tracer = self._tracer
         if type(tracer) is ProxyTracer:
@@ -305,12 +313,16 @@ class TracingMonitor:
             self._tracer = tracer = _behind(tracer)
         if type(tracer) is NoOpTracer:
             return
-        context = otel_context.get_current()
         name, attributes = self._name, self._attributes
-        given = context.get(_MESSAGE_ATTRIBUTES)
-        if given is not None:
-            attributes = {**attributes, **cast("dict[str, AttributeValue]", given)}
-            name = f"process {attributes['messaging.destination.name']!s}"
+        made_by = self._made_by(fire) if self._fires else None
+        if made_by is not None:  # a fire of this process: the monitor's own span, not the message's
+            context = made_by.context
+        else:
+            context = otel_context.get_current()
+            given = context.get(_MESSAGE_ATTRIBUTES)
+            if given is not None:
+                attributes = {**attributes, **cast("dict[str, AttributeValue]", given)}
+                name = f"process {attributes['messaging.destination.name']!s}"
         start = time_ns()
         span = tracer.start_span(
             name, context=context, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start
@@ -320,6 +332,13 @@ class TracingMonitor:
         span.set_attribute("messaging.message.id", fire.fire_id)  # two calls: the SDK's set_attribute
         span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
         self._fires[fire] = _FireTrace(span, start)
+
+    def _made_by(self, fire: FireResult) -> _FireTrace | None:
+        """
+        The trace of the fire that made ``fire``, if that one is traced here.
+        """
+        cause = cause_of(fire)
+        return None if cause is None else self._fires.get(cause)
 
     def phase_ended(self, fire: FireResult, report: PhaseReport) -> None:
         """

@@ -29,7 +29,7 @@ from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher._telemetry import BrokerHooks, _Tracing
 from twisted_event_dispatcher.broker import GroupSettings, MemoryTransport
 from twisted_event_dispatcher.config import TracingSettings
-from twisted_event_dispatcher.metrics import BrokerMetrics
+from twisted_event_dispatcher.metrics import BrokerMetrics, instrument
 from twisted_event_dispatcher.testing import result_of
 from twisted_event_dispatcher.tracing import PublishTracing, TracingMonitor, continued
 
@@ -53,7 +53,10 @@ def fail(event: object) -> None:
 def test_redeliveries_dead_letters_and_publishes_are_counted(clock: Clock) -> None:
     """
     A poison event is delivered up to the group's limit, then dead-lettered;
-    a good one once.  Each publish's confirm is timed.
+    a good one once.  Each publish's confirm is timed.  With the default
+    ``handler_errors = "log"`` each delivery of the poison event ran to its
+    end: the dispatcher's metrics count it ``succeeded``, its handler's
+    failure in ``handler_failures_total`` (as operating.rst says).
     """
     registry = CollectorRegistry()
     metrics = BrokerMetrics(buckets=(0.5, 1.0))
@@ -61,6 +64,7 @@ def test_redeliveries_dead_letters_and_publishes_are_counted(clock: Clock) -> No
     hooks = BrokerHooks(metrics, None, clock)
     transport = MemoryTransport(clock)
     dispatcher = EventDispatcher(("kind",))
+    instrument(dispatcher, registry=registry)
     dispatcher.start()
     dispatcher.register(fail, "during", match={"kind": "poison"}, use_weakref=False)
     dispatcher.register(lambda event: None, "during", match={"kind": "good"}, use_weakref=False)
@@ -81,6 +85,13 @@ def test_redeliveries_dead_letters_and_publishes_are_counted(clock: Clock) -> No
     confirms = frozenset({("exchange", "events")})
     assert scraped[("event_dispatcher_broker_publish_confirm_seconds_count", confirms)] == 2
     assert scraped[("event_dispatcher_broker_publish_confirm_seconds_sum", confirms)] == pytest.approx(0.5)
+    finished = "event_dispatcher_events_finished_total"
+    assert {
+        outcome: scraped[(finished, frozenset({("outcome", outcome)}))]
+        for outcome in ("succeeded", "failed", "cancelled")
+    } == {"succeeded": 4, "failed": 0, "cancelled": 0}
+    failures = frozenset({("phase", "during"), ("handler", "fail")})
+    assert scraped[("event_dispatcher_handler_failures_total", failures)] == 3
 
 
 def test_a_delivery_continues_the_trace_its_publish_began(clock: Clock) -> None:

@@ -26,7 +26,8 @@ PATIENCE = 30.0
 #: Runs the console script's main() with the interpreter of the tests.
 CONSOLE_SCRIPT = [sys.executable, "-c", "from twisted_event_dispatcher.service import main; main()"]
 
-#: A plugin whose handler finishes only when cancelled.
+#: Plugins: a handler that finishes only when cancelled, one that fails,
+#: one that queues a follow-up event (not in the base configuration).
 SLOW_PLUGIN = """
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -47,6 +48,12 @@ class Failing:
     @handles("during", match={"event_type": "fail"})
     def fail(self, event):
         raise ValueError("the database password is hunter2")
+
+
+class FollowingUp:
+    @handles("during", match={"event_type": "parent"}, pass_context=True)
+    def parent(self, event, context):
+        context.follow_up("child", event_type="child")
 """
 
 

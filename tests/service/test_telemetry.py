@@ -157,6 +157,28 @@ def test_a_traceparent_sent_over_http_becomes_the_parent(run_service, tmp_path, 
     assert own["parent_id"] is None
 
 
+def test_a_follow_up_joins_the_trace_of_the_event_that_made_it(run_service, tmp_path, monkeypatch):
+    """
+    An event sent with a traceparent whose handler queues a follow-up:
+    the follow-up's process span is a child of the event's, in the
+    caller's trace, not a sibling under the caller's span.
+    """
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    spans_file = tmp_path / "spans.jsonl"
+    plugin = '\n[plugins.following_up]\npath = "test_plugins:FollowingUp"\n'
+    tracing = f'\n[tracing]\nenabled = true\nexporter = "file"\nfile = "{spans_file}"\n'
+    service = run_service(config() + plugin + tracing)
+    assert fire(service, "parent", {"traceparent": TRACEPARENT}).status == 200
+    assert service.stop() == 0
+    spans = spans_in(spans_file)
+    assert {span["context"]["trace_id"] for span in spans} == {f"0x{TRACE_ID}"}
+    [event, follow_up] = sorted(
+        (span for span in spans if span["name"] == "process events"), key=lambda span: span["start_time"]
+    )
+    assert event["parent_id"] == f"0x{PARENT_ID}"
+    assert follow_up["parent_id"] == event["context"]["span_id"]
+
+
 class _Receiver(BaseHTTPRequestHandler):
     """
     An OTLP/HTTP traces receiver: it keeps what it is sent and answers OK.
