@@ -225,9 +225,11 @@ class _RecordingRunner(Runner):
         super().__init__(registry, settings)
         self._record = record
 
-    def follow_up(self, event: object, details: dict[str, object], depth: int) -> Deferred[FireResult]:
+    def follow_up(
+        self, event: object, details: dict[str, object], depth: int, cause: FireResult
+    ) -> Deferred[FireResult]:
         self._record.append(FiredEvent(event, dict(details)))
-        return super().follow_up(event, details, depth)
+        return super().follow_up(event, details, depth, cause)
 
 
 class RecordingDispatcher(EventDispatcher):
