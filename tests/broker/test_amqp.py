@@ -9,6 +9,7 @@ Each test uses its own exchange and queues (random names) and deletes them.
 from __future__ import annotations
 
 import json
+import time
 
 import pika
 import pytest
@@ -160,6 +161,73 @@ async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, n
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_header_name_that_is_not_utf_8_is_dead_lettered_and_the_group_goes_on(
+    amqp, names, broker_url
+):
+    """
+    pika reads a header name that is not UTF-8 as bytes: that message is
+    not a valid envelope and goes to the dead letters, which list it; the
+    events behind it run.
+    """
+    seen = []
+    dispatcher = dispatcher_with((lambda event: seen.append(event), {"match": {"kind": "order"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    bad_id = new_event_id()
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_id, {b"\xff\xfe": "x"})
+    await deferToThread(publish_raw, broker_url, names["exchange"], new_event_id())
+    await wait_for(lambda: group.processor.counts["acked"] == 1, timeout=10, what="the valid event")
+    await wait_for(lambda: group.processor.counts["dead-lettered"] == 1, timeout=10, what="the dead letter")
+    assert seen == [{"order": 42}] and group.consuming
+    (letter,) = await amqp.dead_letters(settings).list()
+    assert (letter.event_id, letter.reason, letter.envelope) == (bad_id, "not a valid envelope", None)
+    assert "header name b'\\xff\\xfe' is not UTF-8" in letter.failures[0][1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unexpected_error_on_a_delivery_is_logged_and_the_group_goes_on(
+    amqp, names, broker_url, monkeypatch, logs
+):
+    """
+    An error no one expected (a bug) while reading a delivery, in the
+    envelope reader or before it, is logged; the message goes to the dead
+    letters; the group goes on consuming the events behind it.
+    """
+    from twisted_event_dispatcher.broker import _consumer, _processing
+
+    def failing(real, header):
+        def read(message_or_properties, *rest):
+            if header in (message_or_properties.headers or {}):
+                raise RuntimeError(f"a bug reading {header}")
+            return real(message_or_properties, *rest)
+
+        return read
+
+    monkeypatch.setattr(_processing, "from_message", failing(_processing.from_message, "bad-envelope"))
+    monkeypatch.setattr(_consumer, "message_of", failing(_consumer.message_of, "bad-properties"))
+    seen = []
+    dispatcher = dispatcher_with((lambda event: seen.append(event), {"match": {"kind": "order"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    bad_envelope, bad_properties = new_event_id(), new_event_id()
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_envelope, {"bad-envelope": 1})
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_properties, {"bad-properties": 1})
+    for _ in range(3):
+        await deferToThread(publish_raw, broker_url, names["exchange"], new_event_id())
+    await wait_for(lambda: group.processor.counts["acked"] == 3, timeout=10, what="the valid events")
+    assert seen == [{"order": 42}] * 3 and group.consuming
+    await wait_for(lambda: group.processor.counts["dead-lettered"] == 1, timeout=10, what="the dead letter")
+    await deferToThread(wait_for_messages, broker_url, settings.dead_letter_queue, 2)
+    reasons = {letter.event_id: letter.reason for letter in await amqp.dead_letters(settings).list()}
+    assert reasons == {
+        bad_envelope: "the consumer failed",
+        bad_properties: "the broker dead-lettered it (rejected)",
+    }
+    logged = [event["log_failure"].getErrorMessage() for event in logs if event.get("log_failure")]
+    assert logged == ["a bug reading bad-envelope", "a bug reading bad-properties"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_raw_amqp_client_s_arguments_reach_the_handlers(amqp, names, broker_url):
     """
     The documented ``event-arguments`` header, written by hand as JSON text
@@ -293,6 +361,16 @@ def ready_messages(url: str, queue: str) -> int:
         return connection.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         connection.close()
+
+
+def wait_for_messages(url: str, queue: str, count: int, timeout: float = 10.0) -> None:
+    """
+    Wait (in a thread) until ``queue`` holds ``count`` ready messages.
+    """
+    deadline = time.monotonic() + timeout
+    while (ready := ready_messages(url, queue)) != count:
+        assert time.monotonic() < deadline, f"{queue} holds {ready} messages, not {count}"
+        time.sleep(0.05)
 
 
 @pytest_twisted.ensureDeferred

@@ -234,14 +234,27 @@ class AmqpConsumerGroup(Service):
     def _delivered(
         self, received: Any, queue: ClosableDeferredQueue, channel: TwistedChannel, acks: AckBatcher
     ) -> None:
-        delivery = _AmqpDelivery(
-            channel, acks, self.settings, received.method, received.properties, received.body
-        )
+        try:
+            self._hand_over(received, channel, acks)
+        except Exception:  # a bug: logged, and the next delivery is taken all the same
+            _log.failure(
+                "Group {group}: handling a delivery failed unexpectedly; going on with the next",
+                group=self.settings.name,
+            )
+        self._next(queue, channel, acks)
+
+    def _hand_over(self, received: Any, channel: TwistedChannel, acks: AckBatcher) -> None:
+        try:
+            delivery = _AmqpDelivery(
+                channel, acks, self.settings, received.method, received.properties, received.body
+            )
+        except Exception:
+            acks.reject(received.method.delivery_tag)  # to the dead letters, by the broker
+            raise
         if self.running:
             self.processor.take(delivery)
         else:
             delivery.requeue()
-        self._next(queue, channel, acks)
 
     def _stopped_consuming(
         self, failure: Failure, queue: ClosableDeferredQueue, channel: TwistedChannel
