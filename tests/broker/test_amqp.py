@@ -14,10 +14,12 @@ import time
 import pika
 import pytest
 import pytest_twisted
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
-from tests.broker.amqp_support import cut_connections, delete_everything, wait_for
+from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_everything, wait_for
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,
@@ -327,6 +329,51 @@ async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
         await publishing
     await wait_for(lambda: len(seen) == 100, timeout=30, what="all 100 events")
     assert amqp.connection.connections > connections
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["closed", "reset"])
+@pytest_twisted.ensureDeferred
+async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp, names, abort):
+    """
+    A publisher's TCP connection dies (closed or reset, through a proxy) with
+    confirms in flight: each publish is sent again on the next connection,
+    with the same event id, or fails with BrokerUnavailable; none fails
+    with the connection's own error, and every event confirmed reaches the
+    group.
+    """
+    seen: set[str] = set()
+    dispatcher = dispatcher_with((lambda event, context: seen.add(context.fire_id), {"pass_context": True}))
+    await started_group(amqp, dispatcher, GroupSettings("g", exchange=names["exchange"], prefetch=200))
+    proxy = CuttableProxy()
+    publisher = AmqpTransport(
+        proxy.url, exchange=names["exchange"], connection_name=names["connection"] + "-p", publish_timeout=15
+    )
+    publisher.startService()
+    try:
+        outcomes: list[object] = []
+        dropped: list[tuple[int, int]] = []
+
+        def ended(outcome: object) -> None:
+            outcomes.append(outcome)
+            if len(outcomes) == 100:  # the rest are in flight: cut, and come back a moment later
+                dropped.append((proxy.drop(abort), len(publishes) - len(outcomes)))
+                reactor.callLater(0.3, proxy.resume)
+
+        publishes = [publisher.publish({"n": number}, {"kind": "x"}) for number in range(2000)]
+        for publishing in publishes:
+            publishing.addBoth(ended)
+        await wait_for(lambda: len(outcomes) == len(publishes), timeout=30, what="every publish to end")
+    finally:
+        await publisher.stopService()
+        proxy.stop()
+    ((connections, in_flight),) = dropped
+    assert connections == 1 and in_flight > 1000
+    failed = [outcome for outcome in outcomes if isinstance(outcome, Failure)]
+    assert all(failure.check(BrokerUnavailable) for failure in failed), {repr(f.value) for f in failed}
+    confirmed = {outcome for outcome in outcomes if isinstance(outcome, str)}
+    await wait_for(lambda: seen >= confirmed, timeout=30, what="every confirmed event at the group")
+    assert len(confirmed) == len(publishes) - len(failed) > 0
+    assert publisher.connection.connections == 2
 
 
 def delete_queue(url: str, queue: str) -> None:

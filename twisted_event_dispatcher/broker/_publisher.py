@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -35,8 +36,8 @@ class AmqpPublisher:
 
     While the connection is down, a publish waits for it, at most
     ``publish_timeout`` seconds, then fails with `BrokerUnavailable`.  A
-    publish whose channel closed before the broker confirmed it is sent
-    again on the next connection (with the same event id, which the
+    publish whose channel or connection closed before the broker confirmed
+    it is sent again on the next connection (with the same event id, which the
     completion log recognises), within the same time.
 
     :param connection: the broker connection (started by its owner).
@@ -129,18 +130,14 @@ class AmqpPublisher:
     def _again(
         self, failure: Failure, channel: TwistedChannel, envelope: Envelope, message: Message, deadline: float
     ) -> Deferred[str] | Failure:
-        from pika.exceptions import AMQPError
-
         failure = not_confirmed(failure, envelope.event_id, envelope.details)
-        if not failure.check(AMQPError):
+        if not failure.check(*_channel_gone()):
             return failure
         _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
         self._closed(failure.value, channel)
         return Deferred.fromCoroutine(self._publish(envelope, message, deadline))
 
     async def _publish(self, envelope: Envelope, message: Message, deadline: float) -> str:
-        from pika.exceptions import AMQPError
-
         clock = self._connection.clock
         while True:
             left = deadline - clock.seconds()
@@ -154,7 +151,7 @@ class AmqpPublisher:
                 raise BrokerUnavailable(redact(self._connection.url), self._timeout) from None
             try:
                 return await self._send(channel, envelope, message)
-            except AMQPError as error:
+            except _channel_gone() as error:
                 _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
                 self._closed(error, channel)
 
@@ -174,3 +171,15 @@ class AmqpPublisher:
 
 def _event_id(frame: object, event_id: str) -> str:
     return event_id
+
+
+def _channel_gone() -> tuple[type[Exception], ...]:
+    """
+    The errors of a publish whose channel closed before the broker
+    confirmed it: pika's when the channel or the connection was closed by
+    AMQP, Twisted's (pika passes them on) when the TCP connection closed or
+    was lost under it.  Such a publish is sent again.
+    """
+    from pika.exceptions import AMQPError
+
+    return (AMQPError, ConnectionClosed)
