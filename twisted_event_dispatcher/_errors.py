@@ -545,6 +545,24 @@ class UnknownDeadLetter(BrokerError, LookupError):
         super().__init__(f"no dead letter of group {group!r} has event id {event_id!r}")
 
 
+class GroupConflict(BrokerError, ValueError):
+    """
+    A consumer group's queue exists on the broker with other arguments than
+    the group's settings ask for (a changed ``delivery_limit``, say): the
+    broker refuses to declare it again, and the group does not consume.
+    Retrying cannot help; keep the settings the queue was made with, or
+    drain and delete the queue so that the group makes it again.
+
+    :ivar group: the group's name.
+    :ivar queue: the queue the broker refused to declare.
+    """
+
+    def __init__(self, group: str, queue: str, problem: str, remedy: str) -> None:
+        self.group = group
+        self.queue = queue
+        super().__init__(f"group {group!r} cannot consume: {problem}; {remedy}")
+
+
 class BrokerConfigProblem(DispatcherError, ValueError):
     """
     A mistake in the ``[broker]`` table, found by the broker package before
@@ -593,6 +611,7 @@ PUBLIC_MODULES: Final[dict[str, tuple[type[DispatcherError], ...]]] = {
         UnroutableEvent,
         PublishRejected,
         UnknownDeadLetter,
+        GroupConflict,
     ),
 }
 

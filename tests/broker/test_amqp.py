@@ -16,7 +16,9 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
 from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_everything, wait_for
@@ -24,6 +26,7 @@ from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,
     BrokerUnavailable,
+    GroupConflict,
     GroupSettings,
     MemoryCompletionLog,
     UnroutableEvent,
@@ -374,6 +377,36 @@ async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp
     await wait_for(lambda: seen >= confirmed, timeout=30, what="every confirmed event at the group")
     assert len(confirmed) == len(publishes) - len(failed) > 0
     assert publisher.connection.connections == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_whose_queue_exists_with_another_delivery_limit_gives_up_clearly(amqp, names, logs):
+    """
+    A group restarted with another delivery_limit: the broker refuses to
+    declare its queue again.  The group gives up with one error naming the
+    setting and both values, and the connection stays (no reconnecting,
+    publishing goes on).
+    """
+    dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
+    first = await started_group(
+        amqp, dispatcher, GroupSettings("g", exchange=names["exchange"], delivery_limit=3)
+    )
+    await first.stopService()
+    connections = amqp.connection.connections
+    settings = GroupSettings("g", exchange=names["exchange"], delivery_limit=5)
+    group = amqp.consumer_group(dispatcher, settings)
+    with pytest.raises(GroupConflict) as raised:
+        await group.when_consuming()
+    assert (
+        "exists with delivery_limit=3 (x-delivery-limit 2), and this group asks for delivery_limit=5"
+        in str(raised.value)
+    )
+    assert group.failure is raised.value and not group.running and not group.consuming
+    await deferLater(reactor, 2.0, lambda: None)  # time enough for a reconnection or two, were there any
+    assert amqp.connection.connections == connections
+    assert len(await amqp.publish({"n": 1}, {"kind": "a"})) == 36
+    errors = [event for event in logs if event.get("log_level") in (LogLevel.error, LogLevel.critical)]
+    assert [str(event.get("error")) for event in errors] == [str(raised.value)]
 
 
 def delete_queue(url: str, queue: str) -> None:
