@@ -136,6 +136,8 @@ class CuttableProxy:
         self.stop()
         dropped = list(self._factory.open)
         for server in dropped:
+            if server.peer is not None:  # nothing more from the broker
+                server.peer.transport.abortConnection()
             if abort:
                 server.transport.abortConnection()
             else:
