@@ -9,11 +9,13 @@ Each test uses its own exchange and queues (random names) and deletes them.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pika
 import pytest
 import pytest_twisted
+from twisted.application.internet import backoffPolicy
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -25,6 +27,8 @@ from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_eve
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,
+    BrokerConnection,
+    BrokerRefused,
     BrokerUnavailable,
     GroupConflict,
     GroupSettings,
@@ -105,6 +109,83 @@ async def test_a_publish_waits_a_bounded_time_for_an_unreachable_broker():
             await transport.publish({"n": 1})
     finally:
         await transport.stopService()
+
+
+@pytest.mark.parametrize(
+    ("credentials", "vhost", "refusal"),
+    [
+        ("guest:WRONG", "%2F", r"refused the login; check the user name and password .*\(403 ACCESS_REFUSED"),
+        (
+            "guest:guest",
+            "ted-no-such-vhost",
+            r"refused the virtual host; check the vhost .*\(530 NOT_ALLOWED",
+        ),
+    ],
+    ids=["wrong-password", "missing-vhost"],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_refused_login_or_vhost_fails_at_once_saying_so(
+    broker_url, names, logs, credentials, vhost, refusal
+):
+    """
+    A broker that refuses the login or the virtual host: publishing and
+    listing dead letters fail at once with BrokerRefused, which says what
+    was refused; the refusal is logged once however often the connection is
+    tried again, and nothing is logged as an unhandled error.
+    """
+    url = f"amqp://{credentials}@127.0.0.1:5672/{vhost}"
+    transport = AmqpTransport(
+        url, exchange=names["exchange"], connection_name=names["connection"], publish_timeout=10
+    )
+    transport.startService()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BrokerRefused, match=refusal):
+            await transport.publish({"n": 1}, {"kind": "a"})
+        assert time.monotonic() - started < 5  # not publish_timeout
+        with pytest.raises(BrokerRefused, match=refusal):
+            await transport.dead_letters(GroupSettings("g", exchange=names["exchange"])).list()
+        await wait_for(lambda: retries(logs) >= 2, timeout=10, what="two attempts more")
+    finally:
+        await transport.stopService()
+    assert "WRONG" not in str(logs)
+    failures = [
+        event for event in logs if event.get("log_failure") or "nhandled" in str(event.get("log_format"))
+    ]
+    assert failures == []
+    (logged,) = [event for event in logs if event.get("log_level") in (LogLevel.error, LogLevel.critical)]
+    assert re.search(refusal, str(logged["refusal"]))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_backoff_grows_while_a_connection_cannot_be_set_up(broker_url, names, logs):
+    """
+    A connection made but never set up (here a listener always fails) is a
+    failed attempt: the delay before the next grows until one is set up.
+    """
+    connection = BrokerConnection(
+        broker_url, names["connection"], retry_policy=backoffPolicy(0.1, 10.0, jitter=lambda: 0)
+    )
+    told = []
+
+    def listener(connected: object) -> None:
+        told.append(connected)
+        if len(told) < 4:
+            raise RuntimeError("cannot set up")
+
+    connection.add_listener(listener)
+    connection.startService()
+    try:
+        await wait_for(lambda: len(told) == 4, what="a 4th connection")
+        await connection.when_connected(5)  # set up, at last
+    finally:
+        await connection.stopService()
+    delays = [event["delay"] for event in logs if "Scheduling retry" in str(event.get("log_format"))]
+    assert delays == pytest.approx([0.15, 0.225, 0.3375])  # 0.1 * 1.5 ** attempt
+
+
+def retries(logs: list[dict]) -> int:
+    return sum(1 for event in logs if "Scheduling retry" in str(event.get("log_format")))
 
 
 @pytest_twisted.ensureDeferred
@@ -313,7 +394,7 @@ async def test_a_poison_event_becomes_a_dead_letter_and_replay_sends_it_back(amq
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
+async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names, logs):
     """
     The broker closes this test's connection while events flow: publishes
     wait for the new connection, consumption resumes, and every event is
@@ -332,6 +413,10 @@ async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
         await publishing
     await wait_for(lambda: len(seen) == 100, timeout=30, what="all 100 events")
     assert amqp.connection.connections > connections
+    lost = [
+        str(event["reason"]) for event in logs if "Lost the broker connection" in str(event.get("log_format"))
+    ]
+    assert lost == ["(320, 'CONNECTION_FORCED - connection cut by a test')"]  # the broker's reason
 
 
 @pytest.mark.parametrize("abort", [False, True], ids=["closed", "reset"])

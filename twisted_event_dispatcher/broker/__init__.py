@@ -23,6 +23,7 @@ from ._deadletter import DeadLetter
 from ._envelope import Envelope, Message, event_id_time_ms, from_message, new_event_id, seal, to_message
 from ._errors import (
     BrokerError,
+    BrokerRefused,
     BrokerUnavailable,
     EnvelopeError,
     GroupConflict,
@@ -47,6 +48,7 @@ __all__ = [
     "AmqpTransport",
     "BrokerConnection",
     "BrokerError",
+    "BrokerRefused",
     "BrokerUnavailable",
     "DeadLetter",
     "Envelope",

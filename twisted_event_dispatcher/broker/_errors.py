@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._errors import (
     BrokerError,
+    BrokerRefused,
     BrokerUnavailable,
     EnvelopeError,
     GroupConflict,
@@ -19,6 +20,7 @@ from .._errors import (
 
 __all__ = [
     "BrokerError",
+    "BrokerRefused",
     "BrokerUnavailable",
     "EnvelopeError",
     "GroupConflict",

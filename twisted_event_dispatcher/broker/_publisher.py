@@ -17,9 +17,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._amqp import declare_exchange, not_confirmed, properties_of, publish_confirmed
-from ._connection import BrokerConnection, redact
+from ._connection import BrokerConnection
 from ._envelope import Envelope, Message, seal, to_message
-from ._errors import BrokerUnavailable
+from ._errors import BrokerRefused, BrokerUnavailable
 from ._interfaces import IEventPublisher
 
 if TYPE_CHECKING:
@@ -142,18 +142,30 @@ class AmqpPublisher:
         while True:
             left = deadline - clock.seconds()
             if left <= 0:
-                raise BrokerUnavailable(redact(self._connection.url), self._timeout)
-            channel_ready = self._next_channel()
-            channel_ready.addTimeout(left, clock)
+                raise self._connection.unavailable(self._timeout)
             try:
-                channel = await channel_ready
-            except (CancelledError, TimeoutError):
-                raise BrokerUnavailable(redact(self._connection.url), self._timeout) from None
+                channel = await self._channel_within(left)
+            except BrokerRefused:
+                raise
+            except (BrokerUnavailable, CancelledError, TimeoutError):
+                raise self._connection.unavailable(self._timeout) from None
             try:
                 return await self._send(channel, envelope, message)
             except _channel_gone() as error:
                 _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
                 self._closed(error, channel)
+
+    async def _channel_within(self, seconds: float) -> TwistedChannel:
+        """
+        The channel, once the connection is set up (failing at once if the
+        broker refuses it).
+        """
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            await self._connection.when_connected(seconds)
+        channel_ready = self._next_channel()
+        channel_ready.addTimeout(seconds, self._connection.clock)
+        return await channel_ready
 
     @property
     def ready(self) -> bool:
