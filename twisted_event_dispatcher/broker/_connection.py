@@ -256,7 +256,7 @@ class BrokerConnection(MultiService):
             return
         refusal = _refusal(redact(self.url), error)
         if refusal is None:
-            self._problem = f"the connection failed while opening ({error!r})"
+            self._problem, self.refusal = f"the connection failed while opening ({error!r})", None
             _log.warn(
                 "The broker connection {name} failed while opening: {error!r}", name=self.name, error=error
             )
