@@ -505,6 +505,34 @@ class BrokerUnavailable(BrokerError, ConnectionError):
         )
 
 
+class BrokerRefused(BrokerUnavailable):
+    """
+    The broker refused the connection while it was being opened: the login
+    (a wrong user name or password), or the virtual host (missing, or not
+    open to the user).  Retrying as it is cannot help.
+
+    :ivar url: the broker's address, without its password.
+    :ivar reply_code: the broker's code (403 ACCESS_REFUSED, 530 NOT_ALLOWED...).
+    :ivar reply_text: the broker's words.
+    """
+
+    def __init__(self, url: str, reply_code: int, reply_text: str) -> None:
+        self.url = url
+        self.seconds = 0.0
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+        if reply_code == 403:
+            what = "refused the login; check the user name and password in the URL"
+        elif reply_code == 530:
+            what = (
+                "refused the virtual host; check the vhost at the end of the URL (%2F is '/') "
+                "and the user's permissions on it (rabbitmqctl list_permissions -p VHOST)"
+            )
+        else:
+            what = "closed the connection while it was being opened"
+        super(BrokerUnavailable, self).__init__(f"the broker at {url} {what} ({reply_code} {reply_text})")
+
+
 class UnroutableEvent(BrokerError, LookupError):
     """
     The broker confirmed a publish but no consumer group's bindings matched
@@ -546,6 +574,24 @@ class UnknownDeadLetter(BrokerError, LookupError):
     def __init__(self, event_id: str, group: str) -> None:
         self.event_id = event_id
         super().__init__(f"no dead letter of group {group!r} has event id {event_id!r}")
+
+
+class GroupConflict(BrokerError, ValueError):
+    """
+    A consumer group's queue exists on the broker with other arguments than
+    the group's settings ask for (a changed ``delivery_limit``, say): the
+    broker refuses to declare it again, and the group does not consume.
+    Retrying cannot help; keep the settings the queue was made with, or
+    drain and delete the queue so that the group makes it again.
+
+    :ivar group: the group's name.
+    :ivar queue: the queue the broker refused to declare.
+    """
+
+    def __init__(self, group: str, queue: str, problem: str, remedy: str) -> None:
+        self.group = group
+        self.queue = queue
+        super().__init__(f"group {group!r} cannot consume: {problem}; {remedy}")
 
 
 class BrokerConfigProblem(DispatcherError, ValueError):
@@ -593,9 +639,11 @@ PUBLIC_MODULES: Final[dict[str, tuple[type[DispatcherError], ...]]] = {
         BrokerError,
         EnvelopeError,
         BrokerUnavailable,
+        BrokerRefused,
         UnroutableEvent,
         PublishRejected,
         UnknownDeadLetter,
+        GroupConflict,
     ),
 }
 

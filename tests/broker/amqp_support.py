@@ -1,7 +1,8 @@
 """
 Helpers for the tests against the real RabbitMQ: cleaning up what a test
-declared, waiting for a condition (bounded), and cutting this test's own
-connections (found by their name, never anyone else's).
+declared, waiting for a condition (bounded), cutting this test's own
+connections (found by their name, never anyone else's), and a TCP proxy to
+the broker whose connections a test drops as a dying network would.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Callable
 
 import pika
 from twisted.internet import reactor
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.protocols.portforward import ProxyClientFactory, ProxyFactory, ProxyServer
 
 from twisted_event_dispatcher.broker import GroupSettings
 
@@ -73,3 +76,78 @@ async def cut_connections(name: str) -> int:
     :returns: how many were closed.
     """
     return await deferToThread(_close_named, name, "connection cut by a test")
+
+
+class _ProxyClientFactory(ProxyClientFactory):
+    noisy = False
+
+
+class _ProxyServer(ProxyServer):
+    clientProtocolFactory = _ProxyClientFactory  # noqa: N815 (Twisted's name)
+    factory: CuttableProxyFactory
+
+    def connectionMade(self) -> None:
+        self.factory.open.add(self)
+        super().connectionMade()
+
+    def connectionLost(self, reason: object) -> None:
+        self.factory.open.discard(self)
+        super().connectionLost(reason)
+
+
+class CuttableProxyFactory(ProxyFactory):
+    protocol = _ProxyServer
+    noisy = False
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.open: set[_ProxyServer] = set()
+
+
+class CuttableProxy:
+    """
+    A TCP proxy to RabbitMQ on a free loopback port, in the test's reactor:
+    `drop` stops it and drops every connection through it, as a proxy
+    killed with SIGKILL does; `resume` takes new ones again.
+    """
+
+    def __init__(self, broker: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        self._factory = CuttableProxyFactory(*broker)
+        self._listening: IListeningPort | None = None
+        self.port = 0
+        self.resume()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def resume(self) -> None:
+        """
+        Listen (again, on the same port).
+        """
+        self._listening = reactor.listenTCP(self.port, self._factory, interface="127.0.0.1")
+        self.port = self._listening.getHost().port
+
+    def drop(self, abort: bool = False) -> int:
+        """
+        Stop listening and drop every connection, at once: with a reset if
+        ``abort`` (the client sees a lost connection), else closed (as the
+        kernel closes a killed process's).
+
+        :returns: how many connections were dropped.
+        """
+        self.stop()
+        dropped = list(self._factory.open)
+        for server in dropped:
+            if server.peer is not None:  # nothing more from the broker
+                server.peer.transport.abortConnection()
+            if abort:
+                server.transport.abortConnection()
+            else:
+                server.transport.loseConnection()
+        return len(dropped)
+
+    def stop(self) -> None:
+        """
+        Stop listening (connections through it stay).
+        """
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.stopListening()

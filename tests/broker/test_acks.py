@@ -25,8 +25,7 @@ class RecordingChannel:
         self.sent.append(("ack", delivery_tag, multiple))
 
     def basic_nack(self, delivery_tag: int, requeue: bool = True) -> None:
-        assert requeue
-        self.sent.append(("nack", delivery_tag, False))
+        self.sent.append(("nack" if requeue else "reject", delivery_tag, False))
 
 
 def acknowledged(sent: list[tuple[str, int, bool]], delivered: list[int]) -> set[int]:
@@ -152,3 +151,18 @@ def test_a_batch_of_one_acknowledges_each_delivery_at_once():
     acks.finished(1)
     assert channel.sent == [("ack", 1, True)]
     assert clock.getDelayedCalls() == []
+
+
+def test_a_rejected_delivery_goes_at_once_and_holds_no_batch_back():
+    """
+    A delivery the consumer could not even read is rejected (no requeue:
+    the broker dead-letters it) at once, and the deliveries after it are
+    still acknowledged together with those before it.
+    """
+    acks, channel, _ = batcher(batch=4)
+    acks.finished(1)
+    acks.reject(2)
+    assert channel.sent == [("reject", 2, False)]
+    for tag in (3, 4, 5):
+        acks.finished(tag)
+    assert channel.sent == [("reject", 2, False), ("ack", 5, True)]

@@ -9,18 +9,28 @@ Each test uses its own exchange and queues (random names) and deletes them.
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pika
 import pytest
 import pytest_twisted
+from twisted.application.internet import backoffPolicy
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel
+from twisted.python.failure import Failure
 
-from tests.broker.amqp_support import cut_connections, delete_everything, wait_for
+from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_everything, wait_for
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,
+    BrokerConnection,
+    BrokerRefused,
     BrokerUnavailable,
+    GroupConflict,
     GroupSettings,
     MemoryCompletionLog,
     UnroutableEvent,
@@ -101,6 +111,83 @@ async def test_a_publish_waits_a_bounded_time_for_an_unreachable_broker():
         await transport.stopService()
 
 
+@pytest.mark.parametrize(
+    ("credentials", "vhost", "refusal"),
+    [
+        ("guest:WRONG", "%2F", r"refused the login; check the user name and password .*\(403 ACCESS_REFUSED"),
+        (
+            "guest:guest",
+            "ted-no-such-vhost",
+            r"refused the virtual host; check the vhost .*\(530 NOT_ALLOWED",
+        ),
+    ],
+    ids=["wrong-password", "missing-vhost"],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_refused_login_or_vhost_fails_at_once_saying_so(
+    broker_url, names, logs, credentials, vhost, refusal
+):
+    """
+    A broker that refuses the login or the virtual host: publishing and
+    listing dead letters fail at once with BrokerRefused, which says what
+    was refused; the refusal is logged once however often the connection is
+    tried again, and nothing is logged as an unhandled error.
+    """
+    url = f"amqp://{credentials}@127.0.0.1:5672/{vhost}"
+    transport = AmqpTransport(
+        url, exchange=names["exchange"], connection_name=names["connection"], publish_timeout=10
+    )
+    transport.startService()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BrokerRefused, match=refusal):
+            await transport.publish({"n": 1}, {"kind": "a"})
+        assert time.monotonic() - started < 5  # not publish_timeout
+        with pytest.raises(BrokerRefused, match=refusal):
+            await transport.dead_letters(GroupSettings("g", exchange=names["exchange"])).list()
+        await wait_for(lambda: retries(logs) >= 2, timeout=10, what="two attempts more")
+    finally:
+        await transport.stopService()
+    assert "WRONG" not in str(logs)
+    failures = [
+        event for event in logs if event.get("log_failure") or "nhandled" in str(event.get("log_format"))
+    ]
+    assert failures == []
+    (logged,) = [event for event in logs if event.get("log_level") in (LogLevel.error, LogLevel.critical)]
+    assert re.search(refusal, str(logged["refusal"]))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_backoff_grows_while_a_connection_cannot_be_set_up(broker_url, names, logs):
+    """
+    A connection made but never set up (here a listener always fails) is a
+    failed attempt: the delay before the next grows until one is set up.
+    """
+    connection = BrokerConnection(
+        broker_url, names["connection"], retry_policy=backoffPolicy(0.1, 10.0, jitter=lambda: 0)
+    )
+    told = []
+
+    def listener(connected: object) -> None:
+        told.append(connected)
+        if len(told) < 4:
+            raise RuntimeError("cannot set up")
+
+    connection.add_listener(listener)
+    connection.startService()
+    try:
+        await wait_for(lambda: len(told) == 4, what="a 4th connection")
+        await connection.when_connected(5)  # set up, at last
+    finally:
+        await connection.stopService()
+    delays = [event["delay"] for event in logs if "Scheduling retry" in str(event.get("log_format"))]
+    assert delays == pytest.approx([0.15, 0.225, 0.3375])  # 0.1 * 1.5 ** attempt
+
+
+def retries(logs: list[dict]) -> int:
+    return sum(1 for event in logs if "Scheduling retry" in str(event.get("log_format")))
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_group_runs_the_events_and_acks_them(amqp, names):
     seen = []
@@ -157,6 +244,73 @@ async def test_an_event_published_by_a_raw_amqp_client_runs_the_handlers(amqp, n
     await deferToThread(publish_raw, broker_url, names["exchange"], event_id)
     await wait_for(lambda: seen, what="the handler")
     assert seen == [({"order": 42}, event_id, 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_header_name_that_is_not_utf_8_is_dead_lettered_and_the_group_goes_on(
+    amqp, names, broker_url
+):
+    """
+    pika reads a header name that is not UTF-8 as bytes: that message is
+    not a valid envelope and goes to the dead letters, which list it; the
+    events behind it run.
+    """
+    seen = []
+    dispatcher = dispatcher_with((lambda event: seen.append(event), {"match": {"kind": "order"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    bad_id = new_event_id()
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_id, {b"\xff\xfe": "x"})
+    await deferToThread(publish_raw, broker_url, names["exchange"], new_event_id())
+    await wait_for(lambda: group.processor.counts["acked"] == 1, timeout=10, what="the valid event")
+    await wait_for(lambda: group.processor.counts["dead-lettered"] == 1, timeout=10, what="the dead letter")
+    assert seen == [{"order": 42}] and group.consuming
+    (letter,) = await amqp.dead_letters(settings).list()
+    assert (letter.event_id, letter.reason, letter.envelope) == (bad_id, "not a valid envelope", None)
+    assert "header name b'\\xff\\xfe' is not UTF-8" in letter.failures[0][1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unexpected_error_on_a_delivery_is_logged_and_the_group_goes_on(
+    amqp, names, broker_url, monkeypatch, logs
+):
+    """
+    An error no one expected (a bug) while reading a delivery, in the
+    envelope reader or before it, is logged; the message goes to the dead
+    letters; the group goes on consuming the events behind it.
+    """
+    from twisted_event_dispatcher.broker import _consumer, _processing
+
+    def failing(real, header):
+        def read(message_or_properties, *rest):
+            if header in (message_or_properties.headers or {}):
+                raise RuntimeError(f"a bug reading {header}")
+            return real(message_or_properties, *rest)
+
+        return read
+
+    monkeypatch.setattr(_processing, "from_message", failing(_processing.from_message, "bad-envelope"))
+    monkeypatch.setattr(_consumer, "message_of", failing(_consumer.message_of, "bad-properties"))
+    seen = []
+    dispatcher = dispatcher_with((lambda event: seen.append(event), {"match": {"kind": "order"}}))
+    settings = GroupSettings("g", exchange=names["exchange"])
+    group = await started_group(amqp, dispatcher, settings)
+    bad_envelope, bad_properties = new_event_id(), new_event_id()
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_envelope, {"bad-envelope": 1})
+    await deferToThread(publish_raw, broker_url, names["exchange"], bad_properties, {"bad-properties": 1})
+    for _ in range(3):
+        await deferToThread(publish_raw, broker_url, names["exchange"], new_event_id())
+    await wait_for(lambda: group.processor.counts["acked"] == 3, timeout=10, what="the valid events")
+    assert seen == [{"order": 42}] * 3 and group.consuming
+    await wait_for(lambda: group.processor.counts["dead-lettered"] == 1, timeout=10, what="the dead letter")
+    await deferToThread(wait_for_messages, broker_url, settings.dead_letter_queue, 2)
+    reasons = {letter.event_id: letter.reason for letter in await amqp.dead_letters(settings).list()}
+    assert reasons == {
+        bad_envelope: "the consumer failed",
+        bad_properties: "the broker dead-lettered it (rejected)",
+    }
+    logged = [event["log_failure"].getErrorMessage() for event in logs if event.get("log_failure")]
+    assert logged == ["a bug reading bad-envelope", "a bug reading bad-properties"]
 
 
 @pytest_twisted.ensureDeferred
@@ -240,7 +394,7 @@ async def test_a_poison_event_becomes_a_dead_letter_and_replay_sends_it_back(amq
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
+async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names, logs):
     """
     The broker closes this test's connection while events flow: publishes
     wait for the new connection, consumption resumes, and every event is
@@ -259,6 +413,85 @@ async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names):
         await publishing
     await wait_for(lambda: len(seen) == 100, timeout=30, what="all 100 events")
     assert amqp.connection.connections > connections
+    lost = [
+        str(event["reason"]) for event in logs if "Lost the broker connection" in str(event.get("log_format"))
+    ]
+    assert lost == ["(320, 'CONNECTION_FORCED - connection cut by a test')"]  # the broker's reason
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["closed", "reset"])
+@pytest_twisted.ensureDeferred
+async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp, names, abort):
+    """
+    A publisher's TCP connection dies (closed or reset, through a proxy) with
+    confirms in flight: each publish is sent again on the next connection,
+    with the same event id, or fails with BrokerUnavailable; none fails
+    with the connection's own error, and every event confirmed reaches the
+    group.
+    """
+    seen: set[str] = set()
+    dispatcher = dispatcher_with((lambda event, context: seen.add(context.fire_id), {"pass_context": True}))
+    await started_group(amqp, dispatcher, GroupSettings("g", exchange=names["exchange"], prefetch=200))
+    proxy = CuttableProxy()
+    publisher = AmqpTransport(
+        proxy.url, exchange=names["exchange"], connection_name=names["connection"] + "-p", publish_timeout=15
+    )
+    publisher.startService()
+    try:
+        outcomes: list[object] = []
+        dropped: list[tuple[int, int]] = []
+
+        def ended(outcome: object) -> None:
+            outcomes.append(outcome)
+            if len(outcomes) == 100:  # the rest are in flight: cut, and come back a moment later
+                dropped.append((proxy.drop(abort), len(publishes) - len(outcomes)))
+                reactor.callLater(0.3, proxy.resume)
+
+        publishes = [publisher.publish({"n": number}, {"kind": "x"}) for number in range(2000)]
+        for publishing in publishes:
+            publishing.addBoth(ended)
+        await wait_for(lambda: len(outcomes) == len(publishes), timeout=30, what="every publish to end")
+    finally:
+        await publisher.stopService()
+        proxy.stop()
+    ((connections, in_flight),) = dropped
+    assert connections == 1 and in_flight > 1000
+    failed = [outcome for outcome in outcomes if isinstance(outcome, Failure)]
+    assert all(failure.check(BrokerUnavailable) for failure in failed), {repr(f.value) for f in failed}
+    confirmed = {outcome for outcome in outcomes if isinstance(outcome, str)}
+    await wait_for(lambda: seen >= confirmed, timeout=30, what="every confirmed event at the group")
+    assert len(confirmed) == len(publishes) - len(failed) > 0
+    assert publisher.connection.connections == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_whose_queue_exists_with_another_delivery_limit_gives_up_clearly(amqp, names, logs):
+    """
+    A group restarted with another delivery_limit: the broker refuses to
+    declare its queue again.  The group gives up with one error naming the
+    setting and both values, and the connection stays (no reconnecting,
+    publishing goes on).
+    """
+    dispatcher = dispatcher_with((print, {"match": {"kind": "a"}}))
+    first = await started_group(
+        amqp, dispatcher, GroupSettings("g", exchange=names["exchange"], delivery_limit=3)
+    )
+    await first.stopService()
+    connections = amqp.connection.connections
+    settings = GroupSettings("g", exchange=names["exchange"], delivery_limit=5)
+    group = amqp.consumer_group(dispatcher, settings)
+    with pytest.raises(GroupConflict) as raised:
+        await group.when_consuming()
+    assert (
+        "exists with delivery_limit=3 (x-delivery-limit 2), and this group asks for delivery_limit=5"
+        in str(raised.value)
+    )
+    assert group.failure is raised.value and not group.running and not group.consuming
+    await deferLater(reactor, 2.0, lambda: None)  # time enough for a reconnection or two, were there any
+    assert amqp.connection.connections == connections
+    assert len(await amqp.publish({"n": 1}, {"kind": "a"})) == 36
+    errors = [event for event in logs if event.get("log_level") in (LogLevel.error, LogLevel.critical)]
+    assert [str(event.get("error")) for event in errors] == [str(raised.value)]
 
 
 def delete_queue(url: str, queue: str) -> None:
@@ -293,6 +526,16 @@ def ready_messages(url: str, queue: str) -> int:
         return connection.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         connection.close()
+
+
+def wait_for_messages(url: str, queue: str, count: int, timeout: float = 10.0) -> None:
+    """
+    Wait (in a thread) until ``queue`` holds ``count`` ready messages.
+    """
+    deadline = time.monotonic() + timeout
+    while (ready := ready_messages(url, queue)) != count:
+        assert time.monotonic() < deadline, f"{queue} holds {ready} messages, not {count}"
+        time.sleep(0.05)
 
 
 @pytest_twisted.ensureDeferred

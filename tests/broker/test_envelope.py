@@ -182,6 +182,9 @@ def test_a_message_from_elsewhere_is_read_by_the_documented_rules():
         (Message("i", {"event-arguments": 3}, b"{}"), "must be a JSON object as UTF-8 text"),
         (Message("i", {"kind": "a", "event-arguments": '{"kind": "b"}'}, b"{}"), "different values"),
         (Message("i", {}, b"[" * 100_000), "not JSON"),
+        # pika gives a header name that is not UTF-8 as bytes
+        (Message("i", {b"\xff\xfe": "x", "kind": "a"}, b"{}"), r"header name b'\\xff\\xfe' is not UTF-8"),
+        (Message("i", {"kind": "a", b"\xff": 1}, b"{}"), r"header name b'\\xff' is not UTF-8"),
     ],
 )
 def test_invalid_messages_are_refused_with_the_reason(message, error):

@@ -209,6 +209,71 @@ def test_an_invalid_message_is_dead_lettered_not_dropped(transport):
     assert "not JSON" in letter.failures[0][1]
 
 
+def test_a_header_name_that_is_not_text_is_dead_lettered_and_kept(transport):
+    """
+    pika gives a header name that is not UTF-8 as bytes: the message is not
+    a valid envelope; its dead letter keeps that header (and drops the
+    broker's), lists, and replays without it getting in the way.
+    """
+    from twisted_event_dispatcher.broker import Message
+    from twisted_event_dispatcher.broker._memory import _Entry
+
+    seen = []
+    dispatcher = make_dispatcher()
+    dispatcher.register(seen.append, "during", use_weakref=False)
+    settings = GroupSettings("g")
+    group = transport.consumer_group(dispatcher, settings)
+    headers = {b"\xff\xfe": "x", "kind": "probe", "x-delivery-count": 0}
+    transport._queue(settings).ready.append(_Entry(Message("m-1", headers, b"{}")))
+    group.startService()
+    letters = transport.dead_letters(settings)
+    (letter,) = result_of(letters.list())
+    assert (letter.reason, letter.envelope) == ("not a valid envelope", None)
+    assert letter.failures == (
+        ("(envelope)", "header name b'\\xff\\xfe' is not UTF-8 text: header names must be strings"),
+    )
+    assert letter.message.headers[b"\xff\xfe"] == "x"
+    assert "x-delivery-count" not in letter.message.headers
+    assert seen == []
+    result_of(letters.replay("m-1"))  # dead-lettered again, as it is still not an envelope
+    (again,) = result_of(letters.list())
+    assert set(again.message.headers) >= {b"\xff\xfe", "kind"}
+    result_of(transport.publish({"n": 1}, {"kind": "probe"}))
+    assert seen == [{"n": 1}]
+
+
+def test_an_unexpected_error_taking_a_delivery_dead_letters_it_and_goes_on(transport, monkeypatch, logs):
+    """
+    An error no one expected (a bug) while opening a delivery is logged, the
+    message goes to the dead letters with the error, and the next delivery
+    runs.
+    """
+    from twisted_event_dispatcher.broker import _processing
+
+    def broken(message):
+        if message.headers.get("kind") == "poison":
+            raise RuntimeError("a bug in the envelope reader")
+        return from_message(message)
+
+    from_message = _processing.from_message
+    monkeypatch.setattr(_processing, "from_message", broken)
+    seen = []
+    dispatcher = make_dispatcher()
+    dispatcher.register(seen.append, "during", use_weakref=False)
+    settings = GroupSettings("g")
+    group = transport.consumer_group(dispatcher, settings)
+    group.startService()
+    poison_id = result_of(transport.publish({"n": 0}, {"kind": "poison"}))
+    result_of(transport.publish({"n": 1}, {"kind": "fine"}))
+    assert seen == [{"n": 1}]
+    assert group.processor.counts == {"acked": 1, "retried": 0, "dead-lettered": 1}
+    (letter,) = result_of(transport.dead_letters(settings).list())
+    assert (letter.event_id, letter.reason) == (poison_id, "the consumer failed")
+    assert letter.failures == (("(consumer)", "RuntimeError: a bug in the envelope reader"),)
+    (logged,) = [event for event in logs if event.get("log_failure") is not None]
+    assert logged["log_failure"].check(RuntimeError) and logged["id"] == poison_id
+
+
 def test_a_crashed_consumer_s_events_go_to_another_with_a_higher_attempt(transport, clock):
     """
     Events a consumer held when it died are redelivered to the other

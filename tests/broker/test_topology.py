@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twisted_event_dispatcher import EventDispatcher, any_of
-from twisted_event_dispatcher.broker import GroupSettings, bindings_for
+from twisted_event_dispatcher.broker import GroupConflict, GroupSettings, bindings_for
+from twisted_event_dispatcher.broker._conflicts import group_conflict
 from twisted_event_dispatcher.broker._groups import group_bindings, warn_long_timeouts
 from twisted_event_dispatcher.broker._topology import MAX_BINDINGS, binding_arguments, routes
 
@@ -120,3 +121,40 @@ def test_the_queue_is_a_quorum_queue_with_dead_letters_and_a_delivery_limit():
         "x-overflow": "reject-publish",
         "x-single-active-consumer": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("reply_text", "expected"),
+    [
+        (
+            "PRECONDITION_FAILED - inequivalent arg 'x-delivery-limit' for queue 'events.billing' "
+            "in vhost '/': received '4' but current is '2'",
+            "group 'billing' cannot consume: its queue 'events.billing' exists with delivery_limit=3 "
+            "(x-delivery-limit 2), and this group asks for delivery_limit=5; a queue's arguments are fixed "
+            "once it exists: start the group with the settings its queue was made with, or drain the queue "
+            "and delete it (rabbitmqctl delete_queue events.billing) so that the group makes it again "
+            "with the new ones",
+        ),
+        (
+            "PRECONDITION_FAILED - inequivalent arg 'x-delivery-limit' for queue 'events.billing' "
+            "in vhost '/': received the value '4' of type 'signedint' but current is none",
+            "exists with delivery_limit=none (x-delivery-limit none), "
+            "and this group asks for delivery_limit=5",
+        ),
+        (
+            "PRECONDITION_FAILED - inequivalent arg 'x-single-active-consumer' for queue 'events.billing' "
+            "in vhost '/': received 'true' but current is none",
+            "exists with x-single-active-consumer none, and this group asks for true",
+        ),
+        ("PRECONDITION_FAILED - something new", "the broker refused to declare its queues (PRECONDITION"),
+    ],
+)
+def test_a_queue_declared_with_other_arguments_is_explained(reply_text, expected):
+    """
+    The broker's refusal to declare a group's queue again with other
+    arguments names the setting, both values, and what to do.
+    """
+    conflict = group_conflict(GroupSettings("billing", delivery_limit=5), reply_text)
+    assert isinstance(conflict, GroupConflict) and conflict.group == "billing"
+    assert expected in str(conflict)
+    assert "rabbitmqctl delete_queue events.billing" in str(conflict)

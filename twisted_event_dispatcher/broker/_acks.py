@@ -41,7 +41,7 @@ class AckBatcher:
 
     Every delivery is announced with `delivered`, in the order the channel
     delivered them, then settled once: `finished` (acknowledged in a batch)
-    or `requeue` (sent back at once).
+    or `requeue` (sent back at once), or `reject` (dead-lettered by the broker).
 
     :param channel: the channel the deliveries came on.
     :param clock: for the flush delay.
@@ -88,6 +88,17 @@ class AckBatcher:
         """
         self._unsettled.remove(tag)
         self._channel.basic_nack(tag, requeue=True)
+
+    def reject(self, tag: int) -> None:
+        """
+        Refuse the delivery tagged ``tag`` for good, now: the broker
+        dead-letters it (the group's queue names its dead-letter exchange).
+        """
+        if tag in self._unsettled:
+            self._unsettled.remove(tag)
+        self._finished.discard(tag)
+        if self._channel.is_open:
+            self._channel.basic_nack(tag, requeue=False)
 
     @property
     def waiting(self) -> int:

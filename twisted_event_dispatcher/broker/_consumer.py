@@ -12,17 +12,19 @@ few seconds and at once by `AmqpConsumerGroup.refresh_bindings`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._acks import AckBatcher
 from ._amqp import declare_exchange, message_of, publish_confirmed
+from ._conflicts import group_conflict
 from ._connection import BrokerConnection
+from ._errors import GroupConflict
 from ._groups import group_bindings, warn_long_timeouts
 from ._observing import BrokerObserver
 from ._processing import Processor, drain
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from ._interfaces import ICompletionLog
 
 _log = Logger()
+
+#: The reply code of a channel closed because a declaration does not match
+#: what exists.
+PRECONDITION_FAILED: Final = 406
 
 
 def _attempt(headers: Mapping[str, object], redelivered: bool) -> int:
@@ -109,16 +115,27 @@ async def declare_group(channel: TwistedChannel, settings: GroupSettings) -> Non
     """
     Declare a group's queue, its dead-letter exchange and queue, and the
     events exchange.
+
+    :raises GroupConflict: if a queue exists with other arguments.
     """
-    await declare_exchange(channel, settings.exchange, "headers")
-    await declare_exchange(channel, settings.dead_letter_exchange, "direct")
-    await channel.queue_declare(
-        queue=settings.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
-    )
-    await channel.queue_bind(
-        queue=settings.dead_letter_queue, exchange=settings.dead_letter_exchange, routing_key=settings.name
-    )
-    await channel.queue_declare(queue=settings.queue, durable=True, arguments=settings.queue_arguments())
+    from pika.exceptions import ChannelClosedByBroker
+
+    try:
+        await declare_exchange(channel, settings.exchange, "headers")
+        await declare_exchange(channel, settings.dead_letter_exchange, "direct")
+        await channel.queue_declare(
+            queue=settings.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await channel.queue_bind(
+            queue=settings.dead_letter_queue,
+            exchange=settings.dead_letter_exchange,
+            routing_key=settings.name,
+        )
+        await channel.queue_declare(queue=settings.queue, durable=True, arguments=settings.queue_arguments())
+    except ChannelClosedByBroker as error:
+        if error.reply_code != PRECONDITION_FAILED:
+            raise
+        raise group_conflict(settings, error.reply_text) from None
 
 
 @final
@@ -161,12 +178,17 @@ class AmqpConsumerGroup(Service):
         self._refresher = LoopingCall(self.refresh_bindings)
         self._refresher.clock = connection.clock
         self._interval = binding_interval
+        #: Why the group gave up consuming (its queue exists with other
+        #: arguments), or None.
+        self.failure: GroupConflict | None = None
+        self._consuming_waiters: list[Deferred[None]] = []
 
     def startService(self) -> None:
         """
         Start consuming (on the current connection, and every new one).
         """
         Service.startService(self)
+        self.failure = None
         warn_long_timeouts(self._dispatcher, self.settings, self._handler_timeout)
         self._connection.add_listener(self._connected)
         self._refresher.start(self._interval, now=False).addErrback(
@@ -207,7 +229,11 @@ class AmqpConsumerGroup(Service):
         channel = await connection.channel()
         await channel.confirm_delivery()
         await channel.basic_qos(prefetch_count=self.settings.prefetch)
-        await declare_group(channel, self.settings)
+        try:
+            await declare_group(channel, self.settings)
+        except GroupConflict as conflict:  # retrying cannot help; the connection stays, for the others
+            self._give_up(conflict)
+            return
         self._bound = frozenset()
         await self._bind(channel)
         acks = AckBatcher(channel, self._connection.clock, self.settings.prefetch // 2)
@@ -221,6 +247,35 @@ class AmqpConsumerGroup(Service):
         )
         channel.on_closed.addBoth(self._channel_closed, channel, connection, acks)
         self._next(queue, channel, acks)
+        waiters, self._consuming_waiters = self._consuming_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _give_up(self, conflict: GroupConflict) -> None:
+        _log.error("{error}", error=conflict)
+        self.failure = conflict
+        self._connection.remove_listener(self._connected)
+        if self._refresher.running:
+            self._refresher.stop()
+        Service.stopService(self)
+        waiters, self._consuming_waiters = self._consuming_waiters, []
+        for waiter in waiters:
+            waiter.errback(conflict)
+
+    def when_consuming(self) -> Deferred[None]:
+        """
+        A Deferred firing once the group consumes (at once if it does).
+
+        :returns: a Deferred failing with `GroupConflict` if the group gave
+            up because its queue exists with other arguments.
+        """
+        if self.failure is not None:
+            return fail(self.failure)
+        if self.consuming:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred(self._consuming_waiters.remove)
+        self._consuming_waiters.append(waiter)
+        return waiter
 
     def _next(self, queue: ClosableDeferredQueue, channel: TwistedChannel, acks: AckBatcher) -> None:
         getting = queue.get()
@@ -234,14 +289,27 @@ class AmqpConsumerGroup(Service):
     def _delivered(
         self, received: Any, queue: ClosableDeferredQueue, channel: TwistedChannel, acks: AckBatcher
     ) -> None:
-        delivery = _AmqpDelivery(
-            channel, acks, self.settings, received.method, received.properties, received.body
-        )
+        try:
+            self._hand_over(received, channel, acks)
+        except Exception:  # a bug: logged, and the next delivery is taken all the same
+            _log.failure(
+                "Group {group}: handling a delivery failed unexpectedly; going on with the next",
+                group=self.settings.name,
+            )
+        self._next(queue, channel, acks)
+
+    def _hand_over(self, received: Any, channel: TwistedChannel, acks: AckBatcher) -> None:
+        try:
+            delivery = _AmqpDelivery(
+                channel, acks, self.settings, received.method, received.properties, received.body
+            )
+        except Exception:
+            acks.reject(received.method.delivery_tag)  # to the dead letters, by the broker
+            raise
         if self.running:
             self.processor.take(delivery)
         else:
             delivery.requeue()
-        self._next(queue, channel, acks)
 
     def _stopped_consuming(
         self, failure: Failure, queue: ClosableDeferredQueue, channel: TwistedChannel

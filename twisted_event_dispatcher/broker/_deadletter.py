@@ -26,6 +26,15 @@ _OURS: Final = (GROUP, REASON, FAILURES, ATTEMPTS, AT)
 #: Reasons a consumer gives.
 HANDLERS_FAILED: Final = "handlers failed"
 UNDECODABLE: Final = "not a valid envelope"
+CONSUMER_FAILED: Final = "the consumer failed"
+
+
+def _from_broker(name: object) -> bool:
+    """
+    Whether a header is the broker's (``x-...``); a name that is not UTF-8
+    comes as bytes from pika, and is kept.
+    """
+    return isinstance(name, str) and name.startswith("x-")
 
 
 def dead_letter_headers(
@@ -42,7 +51,7 @@ def dead_letter_headers(
 
     :param failures: (handler name, error) pairs.
     """
-    headers = {name: value for name, value in message.headers.items() if not name.startswith("x-")}
+    headers = {name: value for name, value in message.headers.items() if not _from_broker(name)}
     headers.update(
         {
             GROUP: group,
@@ -86,7 +95,9 @@ class DeadLetter:
     :ivar event_id: the event's id (the message's id).
     :ivar group: the group that gave up on it.
     :ivar reason: why: ``"handlers failed"``, ``"not a valid envelope"``,
-        or the broker's reason when a consumer died on the last delivery.
+        ``"the consumer failed"`` (an unexpected error before the event
+        could be fired: a bug, in the failures), or the broker's reason
+        when a consumer died on the last delivery.
     :ivar failures: (handler name, error) pairs of the last delivery.
     :ivar attempts: how many deliveries it had, if known.
     :ivar dead_lettered_at_ms: when, in Unix milliseconds, if known.
@@ -149,8 +160,6 @@ def replay_message(message: Message) -> Message:
     published, without the dead-letter headers and the broker's.
     """
     headers = {
-        name: value
-        for name, value in message.headers.items()
-        if name not in _OURS and not name.startswith("x-")
+        name: value for name, value in message.headers.items() if name not in _OURS and not _from_broker(name)
     }
     return attrs.evolve(message, headers=headers)

@@ -23,7 +23,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final, final
 
 import attrs
@@ -341,11 +341,14 @@ def from_message(message: Message) -> Envelope:
         raise EnvelopeError(f"content_type must be {CONTENT_TYPE!r}, got {message.content_type!r}")
     headers = message.headers or {}
     details = {}
-    for name, value in headers.items():
-        if name.isidentifier() and name not in TRACE_HEADERS:
-            if type(value) not in _RECEIVED_TYPES:  # exact types first: the usual case, at once
-                _check_details({name: value}, _RECEIVED_TYPES)
-            details[name] = value
+    try:
+        for name, value in headers.items():
+            if name.isidentifier() and name not in TRACE_HEADERS:
+                if type(value) not in _RECEIVED_TYPES:  # exact types first: the usual case, at once
+                    _check_details({name: value}, _RECEIVED_TYPES)
+                details[name] = value
+    except AttributeError:  # a name that is not text: no cost to the usual headers
+        raise _unreadable_name(headers) from None
     published = _optional_int(headers, PUBLISHED_AT)
     if published is None and message.timestamp is not None:
         published = message.timestamp * 1000
@@ -365,6 +368,15 @@ def from_message(message: Message) -> Envelope:
         _check_trace(trace),  # type: ignore[arg-type]
         {} if arguments is None else _decode_arguments(arguments, details),
     )
+
+
+def _unreadable_name(names: Iterable[object]) -> EnvelopeError:
+    """
+    The error for headers with a name that is not text (pika gives a name
+    that is not UTF-8 as bytes).
+    """
+    name = next((name for name in names if not isinstance(name, str)), "?")
+    return EnvelopeError(f"header name {name!r} is not UTF-8 text: header names must be strings"[:300])
 
 
 def _decode_body(body: bytes) -> object:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from .._errors import (
     BrokerError,
+    BrokerRefused,
     BrokerUnavailable,
     EnvelopeError,
+    GroupConflict,
     PublishRejected,
     UnknownDeadLetter,
     UnroutableEvent,
@@ -18,8 +20,10 @@ from .._errors import (
 
 __all__ = [
     "BrokerError",
+    "BrokerRefused",
     "BrokerUnavailable",
     "EnvelopeError",
+    "GroupConflict",
     "PublishRejected",
     "UnknownDeadLetter",
     "UnroutableEvent",

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .._errors import FireCancelled, HandlerFailed
-from ._deadletter import HANDLERS_FAILED, UNDECODABLE, dead_letter_headers
+from ._deadletter import CONSUMER_FAILED, HANDLERS_FAILED, UNDECODABLE, dead_letter_headers
 from ._envelope import Envelope, Message, from_message
 from ._errors import EnvelopeError
 from ._interfaces import ICompletionLog
@@ -147,19 +147,23 @@ class Processor:
         """
         job = _Job(delivery)
         self._jobs[id(job)] = job
-        if self._observer is not None:
-            self._observer.delivered(self._settings, delivery.attempt)
         try:
+            if self._observer is not None:
+                self._observer.delivered(self._settings, delivery.attempt)
             envelope = from_message(delivery.message)
+            log = self._completion_log
+            if log is not None:
+                key = envelope.completion_key
+                looking = log.completed(key)
         except EnvelopeError as error:
             self._undecodable(job, error)
             return
-        log = self._completion_log
+        except Exception:  # a bug: the consumer goes on to the next delivery all the same
+            self._unexpected(job, Failure())
+            return
         if log is None:
             self._fire_now(job, envelope, None)
             return
-        key = envelope.completion_key
-        looking = log.completed(key)
         looking.addCallbacks(
             self._looked_up,
             self._lookup_failed,
@@ -213,6 +217,17 @@ class Processor:
             error=error,
         )
         giving_up = Deferred.fromCoroutine(self._give_up(job, UNDECODABLE, [("(envelope)", str(error))]))
+        giving_up.addErrback(self._crashed, job)
+
+    def _unexpected(self, job: _Job, failure: Failure) -> None:
+        _log.failure(
+            "Taking message {id!r} failed unexpectedly: dead-lettered",
+            failure,
+            id=job.delivery.message.message_id,
+        )
+        giving_up = Deferred.fromCoroutine(
+            self._give_up(job, CONSUMER_FAILED, [("(consumer)", _describe(failure))])
+        )
         giving_up.addErrback(self._crashed, job)
 
     def _looked_up(

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._amqp import declare_exchange, not_confirmed, properties_of, publish_confirmed
-from ._connection import BrokerConnection, redact
+from ._connection import BrokerConnection
 from ._envelope import Envelope, Message, seal, to_message
-from ._errors import BrokerUnavailable
+from ._errors import BrokerRefused, BrokerUnavailable
 from ._interfaces import IEventPublisher
 
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ class AmqpPublisher:
 
     While the connection is down, a publish waits for it, at most
     ``publish_timeout`` seconds, then fails with `BrokerUnavailable`.  A
-    publish whose channel closed before the broker confirmed it is sent
-    again on the next connection (with the same event id, which the
+    publish whose channel or connection closed before the broker confirmed
+    it is sent again on the next connection (with the same event id, which the
     completion log recognises), within the same time.
 
     :param connection: the broker connection (started by its owner).
@@ -129,34 +130,42 @@ class AmqpPublisher:
     def _again(
         self, failure: Failure, channel: TwistedChannel, envelope: Envelope, message: Message, deadline: float
     ) -> Deferred[str] | Failure:
-        from pika.exceptions import AMQPError
-
         failure = not_confirmed(failure, envelope.event_id, envelope.details)
-        if not failure.check(AMQPError):
+        if not failure.check(*_channel_gone()):
             return failure
         _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
         self._closed(failure.value, channel)
         return Deferred.fromCoroutine(self._publish(envelope, message, deadline))
 
     async def _publish(self, envelope: Envelope, message: Message, deadline: float) -> str:
-        from pika.exceptions import AMQPError
-
         clock = self._connection.clock
         while True:
             left = deadline - clock.seconds()
             if left <= 0:
-                raise BrokerUnavailable(redact(self._connection.url), self._timeout)
-            channel_ready = self._next_channel()
-            channel_ready.addTimeout(left, clock)
+                raise self._connection.unavailable(self._timeout)
             try:
-                channel = await channel_ready
-            except (CancelledError, TimeoutError):
-                raise BrokerUnavailable(redact(self._connection.url), self._timeout) from None
+                channel = await self._channel_within(left)
+            except BrokerRefused:
+                raise
+            except (BrokerUnavailable, CancelledError, TimeoutError):
+                raise self._connection.unavailable(self._timeout) from None
             try:
                 return await self._send(channel, envelope, message)
-            except AMQPError as error:
+            except _channel_gone() as error:
                 _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
                 self._closed(error, channel)
+
+    async def _channel_within(self, seconds: float) -> TwistedChannel:
+        """
+        The channel, once the connection is set up (failing at once if the
+        broker refuses it).
+        """
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            await self._connection.when_connected(seconds)
+        channel_ready = self._next_channel()
+        channel_ready.addTimeout(seconds, self._connection.clock)
+        return await channel_ready
 
     @property
     def ready(self) -> bool:
@@ -174,3 +183,15 @@ class AmqpPublisher:
 
 def _event_id(frame: object, event_id: str) -> str:
     return event_id
+
+
+def _channel_gone() -> tuple[type[Exception], ...]:
+    """
+    The errors of a publish whose channel closed before the broker
+    confirmed it: pika's when the channel or the connection was closed by
+    AMQP, Twisted's (pika passes them on) when the TCP connection closed or
+    was lost under it.  Such a publish is sent again.
+    """
+    from pika.exceptions import AMQPError
+
+    return (AMQPError, ConnectionClosed)
