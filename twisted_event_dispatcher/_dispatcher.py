@@ -37,7 +37,6 @@ from ._matching import check_fired_details
 from ._monitors import Monitor, Monitors, as_monitor
 from ._options import (
     FullPolicy,
-    HandlerOptions,
     HandlerOptionsDict,
     Phase,
     Predicate,
@@ -45,6 +44,7 @@ from ._options import (
     check_policy,
     check_queue_bound,
     check_timeout,
+    handler_options,
 )
 from ._registry import Registry, check_handler
 from ._result import FireResult
@@ -250,7 +250,7 @@ class EventDispatcher(Service):
         if not options and where is None and use_weakref is None and type(match) is dict:
             return self._registry.add(listen_fn, phase, match, None)  # as add_event_handler, errors and all
         check_handler(listen_fn)
-        checked = HandlerOptions(**options) if options else None
+        checked = handler_options(options) if options else None
         return self._registry.register(listen_fn, phase, match, where, use_weakref, checked)
 
     def add_event_handler(

@@ -1,0 +1,109 @@
+"""
+Bad input to the dispatcher's public API gets an error that names the
+argument and what is wrong with the value given, whatever the dispatcher's
+configuration.
+"""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+
+from twisted_event_dispatcher import EventDispatcher, HandlerOptions
+
+
+def handler(event: object) -> None:
+    pass
+
+
+@pytest.fixture
+def dispatcher() -> EventDispatcher:
+    dispatcher = EventDispatcher(("role",), clock=Clock())
+    dispatcher.start()
+    return dispatcher
+
+
+# register(match=...)
+
+
+@pytest.mark.parametrize(
+    ("match", "message"),
+    [
+        ("role", r"not the single string 'role'"),
+        (b"role", r"not the single string b'role'"),
+        (5, r"got int 5"),
+    ],
+)
+def test_a_match_that_is_no_mapping_nor_sequence_is_named(
+    dispatcher: EventDispatcher, match: object, message: str
+) -> None:
+    with pytest.raises(
+        TypeError, match=f"^match must be a mapping, a MatchSpec or a sequence of them, {message}$"
+    ):
+        dispatcher.register(handler, "during", match=match)  # type: ignore[arg-type]
+    assert dispatcher.handler_ids() == []
+
+
+def test_a_bad_alternative_in_a_sequence_is_named(dispatcher: EventDispatcher) -> None:
+    with pytest.raises(
+        TypeError, match=r"^each match alternative must be a mapping or a MatchSpec, got 'role'$"
+    ):
+        dispatcher.register(handler, "during", match=[{"role": "a"}, "role"])  # type: ignore[list-item]
+
+
+# register(requires=..., required_by=...)
+
+
+@pytest.mark.parametrize("option", ["requires", "required_by"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (5, r"must be a handler name or an iterable of handler names, got int 5"),
+        (None, r"must be a handler name or an iterable of handler names, got NoneType None"),
+        (b"prep", r"must name handlers by str, got bytes b'prep'"),
+        (["prep", 3], r"must name handlers by str, got int 3"),
+    ],
+)
+def test_bad_order_constraints_are_named(
+    dispatcher: EventDispatcher, option: str, value: object, message: str
+) -> None:
+    with pytest.raises(TypeError, match=f"^{option} {message}$"):
+        dispatcher.register(handler, "during", **{option: value})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=f"^{option} {message}$"):
+        HandlerOptions(**{option: value})  # type: ignore[arg-type]
+
+
+def test_one_string_is_one_handler_name() -> None:
+    """
+    The documented short form: ``requires="prep"`` names one handler, not
+    the handlers 'p', 'r', 'e' and 'p'.
+    """
+    options = HandlerOptions(requires="prep", required_by="publish")
+    assert options.requires == frozenset({"prep"})
+    assert options.required_by == frozenset({"publish"})
+
+
+# register(**options)
+
+
+def test_a_match_spec_keyword_given_to_register_is_named(dispatcher: EventDispatcher) -> None:
+    with pytest.raises(
+        TypeError,
+        match=(
+            r"^register\(\) has no option 'role': match-spec keywords go in "
+            r"match=\{'role': 'admin'\} \(add_event_handler takes them as keyword arguments\); "
+            r"its options are 'errors', 'idempotent', "
+        ),
+    ):
+        dispatcher.register(handler, "during", role="admin")  # type: ignore[call-arg]
+    assert dispatcher.handler_ids() == []
+
+
+def test_several_unknown_options_are_all_named(dispatcher: EventDispatcher) -> None:
+    with pytest.raises(TypeError, match=r"has no options 'role', 'user': .* match=\{'role': 1, 'user': 2\}"):
+        dispatcher.register(handler, "during", user=2, role=1, priority=3)  # type: ignore[call-arg]
+
+
+def test_a_bad_value_of_a_known_option_keeps_its_own_message(dispatcher: EventDispatcher) -> None:
+    with pytest.raises(TypeError, match=r"^priority must be an int, got 'high'$"):
+        dispatcher.register(handler, "during", priority="high")  # type: ignore[arg-type]
