@@ -6,10 +6,13 @@ configuration.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from twisted.internet.task import Clock
 
-from twisted_event_dispatcher import EventDispatcher, HandlerOptions
+from twisted_event_dispatcher import EventDispatcher, HandlerOptions, UnknownKeywordError
+from twisted_event_dispatcher.testing import RecordingDispatcher
 
 
 def handler(event: object) -> None:
@@ -107,3 +110,57 @@ def test_several_unknown_options_are_all_named(dispatcher: EventDispatcher) -> N
 def test_a_bad_value_of_a_known_option_keeps_its_own_message(dispatcher: EventDispatcher) -> None:
     with pytest.raises(TypeError, match=r"^priority must be an int, got 'high'$"):
         dispatcher.register(handler, "during", priority="high")  # type: ignore[arg-type]
+
+
+# fire(details)
+
+
+def _dispatchers() -> list[Any]:
+    return [
+        pytest.param({}, id="plain"),
+        pytest.param({"max_in_flight": 2}, id="max_in_flight"),
+        pytest.param({"nested": "queue"}, id="nested-queue"),
+    ]
+
+
+@pytest.mark.parametrize("configuration", _dispatchers())
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="no-options"),
+        pytest.param({"fire_id": "f-1"}, id="fire_id"),
+        pytest.param({"arguments": {"x": 1}}, id="arguments"),
+        pytest.param({"nested": "immediate"}, id="nested"),
+    ],
+)
+@pytest.mark.parametrize("recording", [False, True], ids=["dispatcher", "recording"])
+def test_a_detail_keyword_that_is_no_string_gets_the_same_error_everywhere(
+    configuration: dict[str, Any], options: dict[str, Any], recording: bool
+) -> None:
+    make = RecordingDispatcher if recording else EventDispatcher
+    dispatcher = make(("role",), clock=Clock(), **configuration)
+    dispatcher.start()
+    with pytest.raises(UnknownKeywordError, match=r"^unknown keyword\(s\) 1 in fired event details; "):
+        dispatcher.fire("e", {1: "x"}, **options)  # type: ignore[dict-item]
+    with pytest.raises(UnknownKeywordError, match=r"^unknown keyword\(s\) 1, 'zz' in fired event details; "):
+        dispatcher.fire("e", {"zz": "y", 1: "x"}, **options)  # type: ignore[dict-item]
+
+
+def test_a_detail_keyword_that_is_no_string_is_refused_by_a_stopped_dispatcher_too() -> None:
+    dispatcher = EventDispatcher(("role",), clock=Clock())
+    with pytest.raises(UnknownKeywordError, match=r"^unknown keyword\(s\) 1 in fired event details; "):
+        dispatcher.fire("e", {1: "x"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("configuration", _dispatchers())
+@pytest.mark.parametrize(
+    ("details", "shown"),
+    [("role", "str 'role'"), ([("role", "admin")], r"list \[\('role', 'admin'\)\]"), (5, "int 5")],
+)
+def test_details_that_are_no_mapping_are_named(
+    configuration: dict[str, Any], details: object, shown: str
+) -> None:
+    dispatcher = EventDispatcher(("role",), clock=Clock(), **configuration)
+    dispatcher.start()
+    with pytest.raises(TypeError, match=f"^details must be a mapping of keywords to values, got {shown}$"):
+        dispatcher.fire("e", details)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from ._fired import fired
 from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
-from ._matching import check_fired_details
+from ._matching import check_fired_details, check_keywords
 from ._monitors import Monitor, Monitors, as_monitor
 from ._options import (
     FullPolicy,
@@ -328,29 +328,35 @@ class EventDispatcher(Service):
         if nested is not None and nested not in ("immediate", "queue"):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
         if type(details) is not dict:
-            details = dict(details) if details else {}
+            details = {} if details is None else _as_details(details)
         direct = self._direct
-        if (  # the common shapes, for less: into the tight loop, which checks the details
-            nested is None
-            and fire_id is None
-            and ledger is None
-            and attempt is _FIRST
-            and not first_result
-            and direct is not None
-        ):
-            if not arguments:
-                return direct(event, DEFAULT_FIRE, **details)
-            # No options made: the arguments travel on their own; a plain dict of names is checked here.
-            given = arguments.copy() if type(arguments) is dict else None
-            for name in given or ():
-                if type(name) is not str or name in details:
-                    given = None
-                    break
-            given = given or _check_arguments(arguments, details)
-            return direct(event, ARGUMENTS_ONLY, given, **details)
-        options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
-        if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
-            return direct(event, options, **details)
+        try:  # costs nothing unless raised: a keyword that is no str fails the calls below
+            if (  # the common shapes, for less: into the tight loop, which checks the details
+                nested is None
+                and fire_id is None
+                and ledger is None
+                and attempt is _FIRST
+                and not first_result
+                and direct is not None
+            ):
+                if not arguments:
+                    return direct(event, DEFAULT_FIRE, **details)
+                # No options made: the arguments travel on their own; a plain dict of names is checked here.
+                given = arguments.copy() if type(arguments) is dict else None
+                for name in given or ():
+                    if type(name) is not str or name in details:
+                        given = None
+                        break
+                given = given or _check_arguments(arguments, details)
+                return direct(event, ARGUMENTS_ONLY, given, **details)
+            options = _fire_options(
+                fire_id, attempt, ledger, _check_arguments(arguments, details), first_result
+            )
+            if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
+                return direct(event, options, **details)
+        except TypeError:  # named as the other roads name it (see check_fired_details below)
+            check_keywords(details, self._registry.allowed, "fired event details")
+            raise
         if details:
             check_fired_details(details, self._registry.allowed)
         return self._admission.admit(event, dict(details), options, nested)
@@ -499,6 +505,19 @@ _TightLoop = Callable[..., Deferred[FireResult]]
 #: A fire's first attempt: ``attempt is _FIRST`` holds for the int 1 only
 #: (CPython keeps one int 1; another int equal to it takes the long way).
 _FIRST: Final = 1
+
+
+def _as_details(details: object) -> dict[str, object]:
+    """
+    A fire's details given as a mapping other than a dict, as a dict.
+
+    :raises TypeError: for details that are not a mapping.
+    """
+    if not isinstance(details, Mapping):
+        raise TypeError(
+            f"details must be a mapping of keywords to values, got {type(details).__name__} {details!r}"
+        )
+    return dict(details)
 
 
 def _check_arguments(

@@ -276,7 +276,9 @@ class IEventDispatcher(Interface):
             for this event, and told when one completes (see
             :class:`IHandlerLedger`).
         :raises ValueError: for a bad option.
-        :raises: as :meth:`fire_event`.
+        :raises TypeError: for details that are not a mapping.
+        :raises: as :meth:`fire_event`; a keyword of ``details`` that is not
+            a string is an ``UnknownKeywordError`` too.
         """
 
 
