@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from twisted.internet.task import Clock
 
-from twisted_event_dispatcher import EventDispatcher, HandlerOptions, UnknownKeywordError
+from twisted_event_dispatcher import EventDispatcher, HandlerOptions, Phase, UnknownKeywordError
 from twisted_event_dispatcher.testing import RecordingDispatcher
 
 
@@ -164,3 +164,40 @@ def test_details_that_are_no_mapping_are_named(
     dispatcher.start()
     with pytest.raises(TypeError, match=f"^details must be a mapping of keywords to values, got {shown}$"):
         dispatcher.fire("e", details)  # type: ignore[arg-type]
+
+
+# EventDispatcher(allowed_match_spec_keywords, phases)
+
+
+@pytest.mark.parametrize("phases", [None, 5])
+def test_phases_that_are_no_sequence_are_named(phases: object) -> None:
+    with pytest.raises(
+        TypeError, match=f"^phases must be a sequence of names, got {type(phases).__name__} {phases!r}$"
+    ):
+        EventDispatcher(("k",), phases=phases)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("keywords", [None, 5])
+def test_keywords_that_are_no_sequence_are_named(keywords: object) -> None:
+    with pytest.raises(
+        TypeError,
+        match=(
+            "^allowed_match_spec_keywords must be a sequence of names, "
+            f"got {type(keywords).__name__} {keywords!r}$"
+        ),
+    ):
+        EventDispatcher(keywords)  # type: ignore[arg-type]
+
+
+def test_an_empty_phase_name_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^phases must be non-empty strings, got ''$"):
+        EventDispatcher(("k",), phases=["before", ""])
+    with pytest.raises(ValueError, match=r"^a phase's name must be a non-empty string, got ''$"):
+        Phase("")
+
+
+def test_a_phase_name_that_is_no_string_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"^phases must be strings, got int 3$"):
+        EventDispatcher(("k",), phases=["before", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^a phase's name must be a non-empty string, got int 3$"):
+        Phase(3)  # type: ignore[arg-type]

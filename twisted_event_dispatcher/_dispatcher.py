@@ -73,6 +73,11 @@ def _check_keywords(keywords: Iterable[str]) -> frozenset[str]:
         raise TypeError(
             f"allowed_match_spec_keywords must be a sequence of names, not the single string {keywords!r}"
         )
+    if not isinstance(keywords, Iterable):
+        raise TypeError(
+            "allowed_match_spec_keywords must be a sequence of names, "
+            f"got {type(keywords).__name__} {keywords!r}"
+        )
     checked = tuple(keywords)
     for keyword in checked:
         if not isinstance(keyword, str):
@@ -122,8 +127,9 @@ class EventDispatcher(Service):
 
     :param allowed_match_spec_keywords: the keywords match-specs and fired
         details may use.
-    :param phases: the phases, in the order they run: names, or
-        :class:`Phase` for a phase with options (a sequential phase).
+    :param phases: the phases, in the order they run: names (distinct,
+        non-empty strings), or :class:`Phase` for a phase with options (a
+        sequential phase).
     :param handler_errors: ``"log"`` (the default) to log a failing handler
         and go on; ``"fail"`` to make handler failures fatal to the fire.
     :param max_follow_up_depth: how deep follow-up events of follow-up

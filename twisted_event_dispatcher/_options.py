@@ -353,6 +353,13 @@ class MatchSpec:
     where: tuple[Predicate, ...] = attrs.field(default=(), converter=as_predicates)
 
 
+def _check_phase_name(_: object, __: object, name: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"a phase's name must be a non-empty string, got {type(name).__name__} {name!r}")
+    if not name:
+        raise ValueError(f"a phase's name must be a non-empty string, got {name!r}")
+
+
 @final
 @attrs.frozen
 class Phase:
@@ -367,8 +374,10 @@ class Phase:
         registered first (pluggy's order), so that independently registered
         plugins need not coordinate priorities; by default the first
         registered starts first.
+    :raises TypeError: for a name that is not a string.
+    :raises ValueError: for an empty name.
     """
 
-    name: str
+    name: str = attrs.field(validator=_check_phase_name)
     sequential: bool = False
     lifo: bool = False
