@@ -146,6 +146,30 @@ def test_a_detail_keyword_that_is_no_string_gets_the_same_error_everywhere(
         dispatcher.fire("e", {"zz": "y", 1: "x"}, **options)  # type: ignore[dict-item]
 
 
+@pytest.mark.parametrize("configuration", _dispatchers())
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"arguments": {2: "y"}}, r"^argument names must be strings, got int 2$", id="arguments"),
+        pytest.param(
+            {"ledger": "ledger"}, r"^ledger must provide IHandlerLedger, got 'ledger'$", id="ledger"
+        ),
+    ],
+)
+def test_bad_options_are_named_before_the_details_on_every_road(
+    configuration: dict[str, Any], options: dict[str, Any], message: str
+) -> None:
+    """
+    As before, the arguments and options of a fire are checked before its
+    details: their errors stand when the details have a bad keyword too.
+    """
+    dispatcher = EventDispatcher(("role",), clock=Clock(), **configuration)
+    dispatcher.start()
+    for details in ({1: "x"}, {"unknown": "x"}):
+        with pytest.raises(TypeError, match=message):
+            dispatcher.fire("e", details, **options)  # type: ignore[arg-type]
+
+
 def test_a_detail_keyword_that_is_no_string_is_refused_by_a_stopped_dispatcher_too() -> None:
     dispatcher = EventDispatcher(("role",), clock=Clock())
     with pytest.raises(UnknownKeywordError, match=r"^unknown keyword\(s\) 1 in fired event details; "):

@@ -360,8 +360,8 @@ class EventDispatcher(Service):
             )
             if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
                 return direct(event, options, **details)
-        except TypeError:  # named as the other roads name it (see check_fired_details below)
-            check_keywords(details, self._registry.allowed, "fired event details")
+        except TypeError as error:  # named as the other roads name it (see check_fired_details below)
+            _name_refused_keywords(error, details, self._registry.allowed)
             raise
         if details:
             check_fired_details(details, self._registry.allowed)
@@ -511,6 +511,19 @@ _TightLoop = Callable[..., Deferred[FireResult]]
 #: A fire's first attempt: ``attempt is _FIRST`` holds for the int 1 only
 #: (CPython keeps one int 1; another int equal to it takes the long way).
 _FIRST: Final = 1
+
+
+def _name_refused_keywords(error: TypeError, details: Mapping[str, object], allowed: frozenset[str]) -> None:
+    """
+    Raise :class:`UnknownKeywordError`, as ``check_fired_details`` would, if
+    ``error`` is Python refusing ``fire``'s call into the tight loop for a
+    keyword of ``details`` that is no str: raised in ``fire``'s own frame,
+    not in a function it called (the checks of the arguments and options
+    keep their errors, in the order the other roads give them).
+    """
+    traceback = error.__traceback__
+    if traceback is not None and traceback.tb_next is None:
+        check_keywords(details, allowed, "fired event details")
 
 
 def _as_details(details: object) -> dict[str, object]:
