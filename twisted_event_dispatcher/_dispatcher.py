@@ -33,11 +33,10 @@ from ._fired import fired
 from ._handle import Handler, HandlerId
 from ._introspection import InFlightEvent
 from ._limiter import Limiter
-from ._matching import check_fired_details
+from ._matching import check_fired_details, check_keywords
 from ._monitors import Monitor, Monitors, as_monitor
 from ._options import (
     FullPolicy,
-    HandlerOptions,
     HandlerOptionsDict,
     Phase,
     Predicate,
@@ -45,6 +44,7 @@ from ._options import (
     check_policy,
     check_queue_bound,
     check_timeout,
+    handler_options,
 )
 from ._registry import Registry, check_handler
 from ._result import FireResult
@@ -72,6 +72,11 @@ def _check_keywords(keywords: Iterable[str]) -> frozenset[str]:
     if isinstance(keywords, str | bytes):
         raise TypeError(
             f"allowed_match_spec_keywords must be a sequence of names, not the single string {keywords!r}"
+        )
+    if not isinstance(keywords, Iterable):
+        raise TypeError(
+            "allowed_match_spec_keywords must be a sequence of names, "
+            f"got {type(keywords).__name__} {keywords!r}"
         )
     checked = tuple(keywords)
     for keyword in checked:
@@ -122,8 +127,9 @@ class EventDispatcher(Service):
 
     :param allowed_match_spec_keywords: the keywords match-specs and fired
         details may use.
-    :param phases: the phases, in the order they run: names, or
-        :class:`Phase` for a phase with options (a sequential phase).
+    :param phases: the phases, in the order they run: names (distinct,
+        non-empty strings), or :class:`Phase` for a phase with options (a
+        sequential phase).
     :param handler_errors: ``"log"`` (the default) to log a failing handler
         and go on; ``"fail"`` to make handler failures fatal to the fire.
     :param max_follow_up_depth: how deep follow-up events of follow-up
@@ -257,7 +263,7 @@ class EventDispatcher(Service):
         if not options and where is None and use_weakref is None and type(match) is dict:
             return self._registry.add(listen_fn, phase, match, None)  # as add_event_handler, errors and all
         check_handler(listen_fn)
-        checked = HandlerOptions(**options) if options else None
+        checked = handler_options(options) if options else None
         return self._registry.register(listen_fn, phase, match, where, use_weakref, checked)
 
     def add_event_handler(
@@ -335,29 +341,35 @@ class EventDispatcher(Service):
         if nested is not None and nested not in ("immediate", "queue"):
             raise ValueError(f"nested must be 'immediate' or 'queue', got {nested!r}")
         if type(details) is not dict:
-            details = dict(details) if details else {}
+            details = {} if details is None else _as_details(details)
         direct = self._direct
-        if (  # the common shapes, for less: into the tight loop, which checks the details
-            nested is None
-            and fire_id is None
-            and ledger is None
-            and attempt is _FIRST
-            and not first_result
-            and direct is not None
-        ):
-            if not arguments:
-                return direct(event, DEFAULT_FIRE, **details)
-            # No options made: the arguments travel on their own; a plain dict of names is checked here.
-            given = arguments.copy() if type(arguments) is dict else None
-            for name in given or ():
-                if type(name) is not str or name in details:
-                    given = None
-                    break
-            given = given or _check_arguments(arguments, details)
-            return direct(event, ARGUMENTS_ONLY, given, **details)
-        options = _fire_options(fire_id, attempt, ledger, _check_arguments(arguments, details), first_result)
-        if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
-            return direct(event, options, **details)
+        try:  # costs nothing unless raised: a keyword that is no str fails the calls below
+            if (  # the common shapes, for less: into the tight loop, which checks the details
+                nested is None
+                and fire_id is None
+                and ledger is None
+                and attempt is _FIRST
+                and not first_result
+                and direct is not None
+            ):
+                if not arguments:
+                    return direct(event, DEFAULT_FIRE, **details)
+                # No options made: the arguments travel on their own; a plain dict of names is checked here.
+                given = arguments.copy() if type(arguments) is dict else None
+                for name in given or ():
+                    if type(name) is not str or name in details:
+                        given = None
+                        break
+                given = given or _check_arguments(arguments, details)
+                return direct(event, ARGUMENTS_ONLY, given, **details)
+            options = _fire_options(
+                fire_id, attempt, ledger, _check_arguments(arguments, details), first_result
+            )
+            if direct is not None and nested is None and options.ledger is None:  # as in the common shapes
+                return direct(event, options, **details)
+        except TypeError as error:  # named as the other roads name it (see check_fired_details below)
+            _name_refused_keywords(error, details, self._registry.allowed)
+            raise
         if details:
             check_fired_details(details, self._registry.allowed)
         return self._admission.admit(event, dict(details), options, nested)
@@ -506,6 +518,32 @@ _TightLoop = Callable[..., Deferred[FireResult]]
 #: A fire's first attempt: ``attempt is _FIRST`` holds for the int 1 only
 #: (CPython keeps one int 1; another int equal to it takes the long way).
 _FIRST: Final = 1
+
+
+def _name_refused_keywords(error: TypeError, details: Mapping[str, object], allowed: frozenset[str]) -> None:
+    """
+    Raise :class:`UnknownKeywordError`, as ``check_fired_details`` would, if
+    ``error`` is Python refusing ``fire``'s call into the tight loop for a
+    keyword of ``details`` that is no str: raised in ``fire``'s own frame,
+    not in a function it called (the checks of the arguments and options
+    keep their errors, in the order the other roads give them).
+    """
+    traceback = error.__traceback__
+    if traceback is not None and traceback.tb_next is None:
+        check_keywords(details, allowed, "fired event details")
+
+
+def _as_details(details: object) -> dict[str, object]:
+    """
+    A fire's details given as a mapping other than a dict, as a dict.
+
+    :raises TypeError: for details that are not a mapping.
+    """
+    if not isinstance(details, Mapping):
+        raise TypeError(
+            f"details must be a mapping of keywords to values, got {type(details).__name__} {details!r}"
+        )
+    return dict(details)
 
 
 def _check_arguments(

@@ -65,6 +65,10 @@ class DispatcherError(Exception):
     """
 
 
+def _keyword_order(keyword: object) -> tuple[int, str]:
+    return (1, keyword) if isinstance(keyword, str) else (0, repr(keyword))
+
+
 class UnknownKeywordError(DispatcherError, ValueError):
     """
     A match-spec or a fired event used a keyword the dispatcher does not allow.
@@ -74,7 +78,8 @@ class UnknownKeywordError(DispatcherError, ValueError):
     """
 
     def __init__(self, keywords: Iterable[str], allowed: Iterable[str], where: str) -> None:
-        self.keywords = tuple(sorted(keywords))
+        # Keywords that are no str (a fire's details may hold any) first, by repr: not comparable with str.
+        self.keywords = tuple(sorted(keywords, key=_keyword_order))
         self.allowed = tuple(sorted(allowed))
         super().__init__(
             f"unknown keyword(s) {', '.join(map(repr, self.keywords))} in {where}; "

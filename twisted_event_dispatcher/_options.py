@@ -29,6 +29,7 @@ __all__ = [
     "check_policy",
     "check_queue_bound",
     "check_timeout",
+    "handler_options",
 ]
 
 #: A predicate: called as ``predicate(event, details)``, true to let the handler run.
@@ -80,15 +81,32 @@ def check_policy(when_full: object) -> None:
         raise ValueError(f"when_full must be 'wait' or 'error', got {when_full!r}")
 
 
-def _names(value: str | Iterable[str]) -> frozenset[str]:
+def _names(value: object, option: str) -> frozenset[str]:
     """
     Handler names given as one string or an iterable of strings.
+
+    :raises TypeError: naming ``option``, for anything else (bytes included).
     """
-    names = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        return frozenset((value,))
+    if not isinstance(value, Iterable):
+        raise TypeError(
+            f"{option} must be a handler name or an iterable of handler names, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    names = (value,) if isinstance(value, bytes) else tuple(value)
     for name in names:
         if not isinstance(name, str):
-            raise TypeError(f"requires and required_by must name handlers by str, got {name!r}")
+            raise TypeError(f"{option} must name handlers by str, got {type(name).__name__} {name!r}")
     return frozenset(names)
+
+
+def _requires(value: str | Iterable[str]) -> frozenset[str]:
+    return _names(value, "requires")
+
+
+def _required_by(value: str | Iterable[str]) -> frozenset[str]:
+    return _names(value, "required_by")
 
 
 def _check_times(_: object, __: object, times: int | None) -> None:
@@ -166,8 +184,8 @@ class HandlerOptions:
     times: int | None = attrs.field(default=None, validator=_check_times)
     priority: int = attrs.field(default=0, validator=_check_priority)
     name: str | None = attrs.field(default=None, validator=_check_name)
-    requires: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
-    required_by: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    requires: frozenset[str] = attrs.field(default=frozenset(), converter=_requires)
+    required_by: frozenset[str] = attrs.field(default=frozenset(), converter=_required_by)
     pass_context: bool = attrs.field(default=False, converter=bool)
     inject: bool = attrs.field(default=False, converter=bool)
     errors: ErrorPolicy | None = attrs.field(default=None, validator=_check_errors)
@@ -233,6 +251,33 @@ class HandlerOptionsDict(TypedDict, total=False):
 
 #: The options of a handler registered without any.
 DEFAULT_OPTIONS: Final = HandlerOptions()
+
+#: The names ``register()`` takes as options.
+_OPTION_NAMES: Final = frozenset(attrs.fields_dict(HandlerOptions))
+
+
+def handler_options(options: Mapping[str, object]) -> HandlerOptions:
+    """
+    ``register()``'s keyword options, checked.
+
+    :raises TypeError: naming each name that is no option (a match-spec
+        keyword given as ``add_event_handler`` takes it, say), and for a
+        value of the wrong type.
+    :raises ValueError: for an impossible value.
+    """
+    try:
+        return HandlerOptions(**options)  # type: ignore[arg-type]
+    except TypeError:
+        unknown = sorted(options.keys() - _OPTION_NAMES)
+        if not unknown:
+            raise
+    spec = ", ".join(f"{name!r}: {options[name]!r}" for name in unknown)
+    raise TypeError(
+        f"register() has no option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+        f"match-spec keywords go in match={{{spec}}} "
+        "(add_event_handler takes them as keyword arguments); "
+        f"its options are {', '.join(map(repr, sorted(_OPTION_NAMES)))}"
+    )
 
 
 @final
@@ -308,6 +353,13 @@ class MatchSpec:
     where: tuple[Predicate, ...] = attrs.field(default=(), converter=as_predicates)
 
 
+def _check_phase_name(_: object, __: object, name: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"a phase's name must be a non-empty string, got {type(name).__name__} {name!r}")
+    if not name:
+        raise ValueError(f"a phase's name must be a non-empty string, got {name!r}")
+
+
 @final
 @attrs.frozen
 class Phase:
@@ -322,8 +374,10 @@ class Phase:
         registered first (pluggy's order), so that independently registered
         plugins need not coordinate priorities; by default the first
         registered starts first.
+    :raises TypeError: for a name that is not a string.
+    :raises ValueError: for an empty name.
     """
 
-    name: str
+    name: str = attrs.field(validator=_check_phase_name)
     sequential: bool = False
     lifo: bool = False

@@ -392,11 +392,16 @@ def check_handler(fn: object) -> None:
 def _check_phases(phases: Sequence[str | Phase]) -> tuple[Phase, ...]:
     if isinstance(phases, str | bytes):
         raise TypeError(f"phases must be a sequence of names, not the single string {phases!r}")
-    declared = tuple(phase if isinstance(phase, Phase) else Phase(phase) for phase in phases)
-    names = [phase.name for phase in declared]
-    for name in names:
-        if not isinstance(name, str):
+    if not isinstance(phases, Iterable):
+        raise TypeError(f"phases must be a sequence of names, got {type(phases).__name__} {phases!r}")
+    given = tuple(phases)
+    for name in given:
+        if not isinstance(name, str | Phase):
             raise TypeError(f"phases must be strings, got {type(name).__name__} {name!r}")
+        if not name:
+            raise ValueError(f"phases must be non-empty strings, got {name!r}")
+    declared = tuple(phase if isinstance(phase, Phase) else Phase(phase) for phase in given)
+    names = [phase.name for phase in declared]
     if not names:
         raise ValueError("phases must name at least one phase")
     repeated = sorted({name for name in names if names.count(name) > 1})

@@ -91,6 +91,20 @@ def _normalize(spec: MatchSpec, common: tuple[Predicate, ...], allowed: frozense
     return Alternative(constraints, (*spec.where, *common))
 
 
+def _alternatives(match: object) -> list[Mapping[str, object] | MatchSpec]:
+    """
+    The alternatives of a ``match`` that is neither a mapping nor a :class:`MatchSpec`.
+
+    :raises TypeError: for a string, or anything that is not iterable.
+    """
+    expected = "match must be a mapping, a MatchSpec or a sequence of them"
+    if isinstance(match, str | bytes):
+        raise TypeError(f"{expected}, not the single string {match!r}")
+    if not isinstance(match, Iterable):
+        raise TypeError(f"{expected}, got {type(match).__name__} {match!r}")
+    return list(match)
+
+
 def normalize_match(
     match: Match | None, where: Predicate | Iterable[Predicate] | None, allowed: frozenset[str]
 ) -> list[Alternative]:
@@ -98,8 +112,10 @@ def normalize_match(
     Turn a ``match`` argument and handler-wide ``where`` predicates into
     normalised alternatives.
 
-    :raises TypeError: for an alternative that is neither a mapping nor a
-        :class:`MatchSpec`, or a predicate that is not callable.
+    :raises TypeError: for a ``match`` that is neither a mapping, a
+        :class:`MatchSpec` nor a sequence of them (a string included), an
+        alternative that is neither a mapping nor a :class:`MatchSpec`, or
+        a predicate that is not callable.
     :raises ValueError: for an empty sequence of alternatives.
     :raises UnknownKeywordError: for a keyword not allowed.
     :raises UnhashableValueError: for a value that cannot be hashed.
@@ -107,7 +123,7 @@ def normalize_match(
     if match is None or isinstance(match, Mapping | MatchSpec):
         specs: list[Mapping[str, object] | MatchSpec] = [match or {}]
     else:
-        specs = list(match)
+        specs = _alternatives(match)
         if not specs:
             raise ValueError("match needs at least one alternative")
     common = as_predicates(where)

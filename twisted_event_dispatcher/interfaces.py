@@ -131,7 +131,8 @@ class IEventDispatcher(Interface):
             - ``name``: what other handlers' ``requires`` and
               ``required_by`` call this one (by default its own name).
             - ``requires``, ``required_by``: names of handlers that must
-              finish before this one starts, or that start only after it.
+              finish before this one starts, or that start only after it
+              (one string is one name).
             - ``pass_context``: call it as ``fn(event, context)``, with the
               event's ``EventContext``.
             - ``inject``: call it with keyword arguments taken, by its
@@ -152,8 +153,11 @@ class IEventDispatcher(Interface):
               calls implementations).
         :returns: the handler's ``HandlerId``, to remove it with.
         :raises: as :meth:`add_event_handler`; ``ValueError`` or
-            ``TypeError`` for a bad option, ``OrderingError`` for order
-            constraints that would form a cycle.
+            ``TypeError`` for a bad option, ``TypeError`` for a name that
+            is no option (match-spec keywords go in ``match``) or a
+            ``match`` that is neither a mapping, a ``MatchSpec`` nor a
+            sequence of them (a string is refused), ``OrderingError`` for
+            order constraints that would form a cycle.
         """
 
     def remove_event_handler(handler_id: HandlerId) -> Deferred[None]:
@@ -272,7 +276,9 @@ class IEventDispatcher(Interface):
             for this event, and told when one completes (see
             :class:`IHandlerLedger`).
         :raises ValueError: for a bad option.
-        :raises: as :meth:`fire_event`.
+        :raises TypeError: for details that are not a mapping.
+        :raises: as :meth:`fire_event`; a keyword of ``details`` that is not
+            a string is an ``UnknownKeywordError`` too.
         """
 
 
