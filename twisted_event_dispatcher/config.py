@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -24,6 +23,7 @@ from typing import Final, Literal, TypeVar, cast, final
 import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
+from ._endpoints import endpoint_parts, endpoint_problem
 from ._errors import BrokerConfigProblem, ConfigError
 from .broker._config import BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
@@ -463,20 +463,13 @@ def _access_log(table: _Table) -> str:
     return value
 
 
-def _endpoint_parts(endpoint: str) -> list[str]:
-    """
-    The colon-separated parts of an endpoint string, ``\\:`` unescaped.
-    """
-    return [part.replace("\\:", ":") for part in re.split(r"(?<!\\):", endpoint)]
-
-
 def loopback_only(endpoint: str) -> bool:
     """
     Whether an endpoint string listens on the loopback interface only (or
     on a UNIX socket); False for every interface, another interface, or an
     endpoint type whose interface cannot be told.
     """
-    kind, *arguments = _endpoint_parts(endpoint)
+    kind, *arguments = endpoint_parts(endpoint)
     if kind == "unix":
         return True
     if kind not in ("tcp", "tcp6", "ssl"):
@@ -495,7 +488,7 @@ def loopback_only(endpoint: str) -> bool:
 def _check_exposure(table: _Table, settings: ServerSettings, given: str) -> None:
     if settings.token is not None or settings.public_without_token or loopback_only(settings.endpoint):
         return
-    kind = _endpoint_parts(settings.endpoint)[0]
+    kind = endpoint_parts(settings.endpoint)[0]
     where = (
         "listens beyond the loopback interface"
         if kind in ("tcp", "tcp6", "ssl")
@@ -525,7 +518,11 @@ def _server(table: _Table, endpoint: str | None) -> ServerSettings:
         cast(Literal["default", "asyncio"], table.choice("reactor", REACTORS, "default")),
     )
     table.finish()
-    _check_exposure(table, settings, " (given on the command line)" if endpoint else "")
+    given = " (given on the command line)" if endpoint else ""
+    problem = endpoint_problem(settings.endpoint)
+    if problem is not None:
+        raise table.problem("endpoint", f"{settings.endpoint!r}{given}: {problem}")
+    _check_exposure(table, settings, given)
     return settings
 
 

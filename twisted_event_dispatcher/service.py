@@ -478,6 +478,17 @@ def _checked(config: Config, service: DispatcherService) -> str:
     return f"{config.source}: valid; endpoint {config.server.endpoint}; plugins loaded: {names}"
 
 
+def _could_not_start(error: Exception) -> SystemExit:
+    """
+    What ends a command whose service could not start (a port in use or out
+    of range, a file that cannot be opened): one line naming the problem,
+    and status 1.
+    """
+    if isinstance(error, (CannotListenError, OSError)):
+        return SystemExit(f"event-dispatcher: {error}")
+    return SystemExit(f"event-dispatcher: the service could not start: {type(error).__name__}: {error}")
+
+
 def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     """
     Once the reactor runs (and handles signals, so that the "listening"
@@ -494,8 +505,8 @@ def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     def start() -> None:
         try:
             service.startService()
-        except (CannotListenError, OSError) as error:
-            stopped.errback(SystemExit(f"event-dispatcher: {error}"))
+        except Exception as error:
+            stopped.errback(_could_not_start(error))
             return
         reactor.addSystemEventTrigger("before", "shutdown", stop)
 

@@ -1,0 +1,105 @@
+"""
+Endpoint strings are checked with the rest of the configuration (a port out
+of range, a type Twisted does not know, arguments it does not take), so that
+``--check`` refuses them; and a start that fails all the same ends the
+command with one line, not a hang.
+"""
+
+from __future__ import annotations
+
+import pytest
+from running import CONSOLE_SCRIPT
+from test_command import TWIST, run
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from twisted_event_dispatcher.config import ConfigError, parse_config
+from twisted_event_dispatcher.service import _serve
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "port"),
+    [
+        ("tcp:99999:interface=127.0.0.1", "99999"),
+        ("tcp:port=70000:interface=127.0.0.1", "70000"),
+        ("tcp6:65536:interface=\\:\\:1", "65536"),
+        ("ssl:-1:interface=127.0.0.1", "-1"),
+    ],
+)
+def test_a_port_out_of_range_is_a_mistake_of_the_file(endpoint, port):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"[server]\nendpoint = '{endpoint}'\n", "app.toml")
+    assert str(raised.value) == (
+        f"app.toml: server.endpoint: {endpoint!r}: its port {port} is out of range: "
+        "expected a port number from 0 to 65535"
+    )
+
+
+@pytest.mark.parametrize("command", [CONSOLE_SCRIPT, [*TWIST, "event-dispatcher"]], ids=["script", "twist"])
+def test_check_refuses_a_port_out_of_range_in_the_file(tmp_path, command):
+    path = tmp_path / "app.toml"
+    path.write_text('[server]\nendpoint = "tcp:99999:interface=127.0.0.1"\n')
+    done = run(*command, "--config", str(path), "--check")
+    assert done.returncode == 64
+    problem = (
+        f"{path}: server.endpoint: 'tcp:99999:interface=127.0.0.1': its port 99999 is out of range: "
+        "expected a port number from 0 to 65535"
+    )
+    assert problem in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_out_of_range_on_the_command_line_is_a_usage_error():
+    done = run(*CONSOLE_SCRIPT, "--endpoint", "tcp:99999:interface=127.0.0.1")
+    assert done.returncode == 64
+    assert done.stderr.splitlines() == [
+        "twisted-event-dispatcher: error: <embedded default configuration>: server.endpoint: "
+        "'tcp:99999:interface=127.0.0.1' (given on the command line): its port 99999 is out of range: "
+        "expected a port number from 0 to 65535",
+        "(twisted-event-dispatcher --help for usage)",
+    ]
+
+
+class _Reactor:
+    """
+    Just enough of a reactor for ``_serve``: it runs at once.
+    """
+
+    def __init__(self) -> None:
+        self.triggers: list[object] = []
+
+    def callWhenRunning(self, call, *arguments):
+        call(*arguments)
+
+    def addSystemEventTrigger(self, *arguments):
+        self.triggers.append(arguments)
+
+
+class _Unstartable:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def startService(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OverflowError("bind(): port must be 0-65535."),
+            "event-dispatcher: the service could not start: OverflowError: bind(): port must be 0-65535.",
+        ),
+        (IsADirectoryError(21, "Is a directory"), "event-dispatcher: [Errno 21] Is a directory"),
+    ],
+)
+def test_any_failure_to_start_ends_the_command_with_one_line(error, line):
+    reactor = _Reactor()
+    served: Deferred[None] = _serve(reactor, _Unstartable(error))  # type: ignore[arg-type]
+    outcome: list[object] = []
+    served.addBoth(outcome.append)
+    (failure,) = outcome
+    assert isinstance(failure, Failure)
+    assert failure.check(SystemExit)
+    assert failure.value.code == line
+    assert reactor.triggers == []
