@@ -98,6 +98,7 @@ class Firing:
         self._queued: deque[Answer] = deque()
         self._waiting: set[Answer] = set()
         self._idle: list[Deferred[None]] = []
+        self._unqueued: list[Deferred[None]] = []
 
     @property
     def in_flight(self) -> int:
@@ -143,6 +144,31 @@ class Firing:
         idle: Deferred[None] = Deferred()
         self._idle.append(idle)
         return idle
+
+    def when_unqueued(self) -> Deferred[None]:
+        """
+        A Deferred firing with None once no fire waits for a place: each has
+        started, or been withdrawn or cancelled.
+        """
+        if not self._queued:
+            return succeed(None)
+        unqueued: Deferred[None] = Deferred()
+        self._unqueued.append(unqueued)
+        return unqueued
+
+    def cancel_queued(self) -> None:
+        """
+        Cancel the fires that still wait for a place (the service stopped
+        before a place freed): each is answered 503.
+        """
+        for pending in list(self._queued):
+            pending.cancel()
+
+    def _tell_if_unqueued(self) -> None:
+        if not self._queued and self._unqueued:
+            unqueued, self._unqueued = self._unqueued, []
+            for waiter in unqueued:
+                waiter.callback(None)
 
     def submit(self, request: Request, fire: FireRequest) -> bytes | int:
         """
@@ -210,6 +236,7 @@ class Firing:
                     self._start(self._queued.popleft())
             finally:
                 self._releasing = False
+            self._tell_if_unqueued()
         if pending.waiting:
             self._waiting.discard(pending)
             if not self._waiting and self._idle:
@@ -278,14 +305,18 @@ class Answer:
     def _time_out(self) -> None:
         self._timer = None
         self.timed_out = True
-        self._cancel()
+        self.cancel()
 
     def _client_gone(self, reason: Failure) -> None:
         if self.body is None:
             self.gone = True
-            self._cancel()
+            self.cancel()
 
-    def _cancel(self) -> None:
+    def cancel(self) -> None:
+        """
+        Withdraw the fire if it is queued, else cancel it: either way it is
+        answered as cancelled (a 504 after a timeout, else a 503).
+        """
         if self.fired is None:
             self._firing.withdraw(self)
             self.settled(Failure(CancelledError()))

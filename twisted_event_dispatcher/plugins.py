@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from ._dispatcher import EventDispatcher
 from ._errors import UnknownHandlerError, UnknownPluginError
 from ._host_lifecycle import HostCore, HostState
+from ._options import check_timeout
 from ._plugin_lifecycle import (
     LIFECYCLE,
     LazyDriver,
@@ -249,6 +250,20 @@ class PluginHost(Service):
         The declared-event dispatcher, if the host was given one.
         """
         return self._declared
+
+    @property
+    def drain_timeout(self) -> float | None:
+        """
+        Seconds the host's stop waits for the events in flight before it
+        cancels them; None to wait however long they take.  Setting it
+        changes what the next stop waits.
+        """
+        return self._core.drain_timeout
+
+    @drain_timeout.setter
+    def drain_timeout(self, seconds: float | None) -> None:
+        check_timeout(seconds)
+        self._core.drain_timeout = seconds
 
     @property
     def state(self) -> HostState:
