@@ -45,9 +45,6 @@ UNPROCESSABLE: Final = (UnknownKeywordError, UnhashableValueError, UnknownEventE
 #: How much of an event a log line shows, in characters.
 LOGGED_EVENT: Final = 200
 
-#: What a client that is refused for a while is told to wait, in seconds.
-RETRY_AFTER: Final = {b"retry-after": b"1"}
-
 #: Fires a requested event.
 Fire = Callable[[FireRequest], "Deferred[FireResult]"]
 
@@ -192,7 +189,7 @@ class Firing:
                 f"too many events in flight ({self._running} running, {len(self._queued)} waiting); "
                 "try again later"
             )
-            raise ApiError(503, message, headers=RETRY_AFTER)
+            raise ApiError(503, message)
         pending.wait(self.timeout, self._clock)
         self._waiting.add(pending)
         return NOT_DONE_YET
@@ -384,12 +381,12 @@ def _cancelled(request: Request, failure: Failure, pending: Answer, timeout: flo
         never=_names(never),
     )
     message = "the service stopped before the event's handlers finished; they were cancelled"
-    return answer_error(request, ApiError(503, message, headers=RETRY_AFTER, extra=cancelled))
+    return answer_error(request, ApiError(503, message, extra=cancelled))
 
 
 def _failure_answer(failure: Failure, writer: ResultWriter) -> ApiError:
     if failure.check(DispatcherNotRunning):
-        return ApiError(503, "the dispatcher is not running; try again later", headers=RETRY_AFTER)
+        return ApiError(503, "the dispatcher is not running; try again later")
     if failure.check(HandlerFailed):
         result = cast(HandlerFailed, failure.value).result
         failed = [outcome.handler_id.label for outcome in result.failures]

@@ -348,8 +348,10 @@ async def test_events_before_the_plugins_are_ready_get_503():
     try:
         response, answer = await server.fire({"event": 1})
         assert (response.code, answer) == (503, {"error": "the dispatcher is not running; try again later"})
+        assert response.headers.getRawHeaders("retry-after") == ["1"]
         response, answer = await server.request("GET", "/health")
         assert (response.code, answer["status"]) == (503, "starting")
+        assert response.headers.getRawHeaders("retry-after") == ["1"]
         slow.ready.callback(None)
         response, answer = await server.fire({"event": 1})
         assert response.code == 200
@@ -377,6 +379,10 @@ async def test_stop_drains_events_in_flight_and_refuses_new_ones():
     stopped = service.stopService()
     response, answer = await server.fire({"event": "too late"})
     assert (response.code, answer) == (503, {"error": "the service is stopping and accepts no new events"})
+    assert response.headers.getRawHeaders("retry-after") == ["1"]
+    response, answer = await server.request("GET", "/health")
+    assert (response.code, answer["status"], answer["in_flight"]) == (503, "stopping", 1)
+    assert response.headers.getRawHeaders("retry-after") == ["1"]
     assert not stopped.called
     gate.gate.callback("done")
     response, answer = await in_flight

@@ -147,3 +147,35 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     assert (response.code, answer["cancelled"]) == (503, ["Gates.wait"])
     await stopped
     assert host.drain_timeout == 10
+
+
+def test_every_503_while_stopping_says_when_to_retry(tmp_path):
+    service = RunningService(tmp_path, config(dispatcher="drain_timeout = 2", server='access_log = "off"'))
+    kept = service.connection()
+    slow = service.connection()
+    try:
+        kept.request("GET", "/health")
+        assert kept.getresponse().read()
+        body = json.dumps({"event": 1, "details": {"event_type": "slow"}})
+        slow.request("POST", "/events", body, {"Content-Type": "application/json"})
+        service.lines.wait_for("slow handler started")
+        service.process.terminate()
+        service.lines.wait_for("Stopping: no new events; 1 in flight")
+        answers = []
+        for method, path, sent in (("POST", "/events", json.dumps({"event": 2})), ("GET", "/health", None)):
+            kept.request(method, path, sent, {"Content-Type": "application/json"} if sent else {})
+            response = kept.getresponse()
+            answers.append(
+                (response.status, response.getheader("Retry-After"), json.loads(response.read())["error"])
+            )
+        assert answers == [
+            (503, "1", "the service is stopping and accepts no new events"),
+            (503, "1", "the service is stopping"),
+        ]
+        response = slow.getresponse()
+        assert (response.status, response.getheader("Retry-After")) == (503, "1")  # cancelled by the drain
+        assert service.process.wait(timeout=PATIENCE) == 0
+    finally:
+        kept.close()
+        slow.close()
+        service.close()
