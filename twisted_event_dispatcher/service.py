@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import ClassVar, Literal, NoReturn, cast
 
 import attrs
-from twisted.application.service import IService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
@@ -505,7 +505,27 @@ def makeService(options: Options) -> IService:
     if options["check"]:
         print(_checked(options["settings"], service))
         raise SystemExit(0)
+    if options.parent is not None:  # under twist, which starts it before its log and reactor
+        return _StartedByTwist(service)
     return service
+
+
+class _StartedByTwist(MultiService):
+    """
+    What ``twist event-dispatcher`` runs: the service, whose failure to
+    start (a port in use) ends twist with one line naming the problem, as
+    it ends the console script, rather than with a traceback.
+    """
+
+    def __init__(self, service: DispatcherService) -> None:
+        MultiService.__init__(self)
+        Service.setServiceParent(service, self)
+
+    def startService(self) -> None:
+        try:
+            MultiService.startService(self)
+        except Exception as error:
+            raise _could_not_start(error) from None
 
 
 def _checked(config: Config, service: DispatcherService) -> str:
