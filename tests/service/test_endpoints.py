@@ -35,6 +35,57 @@ def test_a_port_out_of_range_is_a_mistake_of_the_file(endpoint, port):
     )
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        (
+            "tcp:notaport:interface=127.0.0.1",
+            "its port 'notaport' is not a number: expected a port number from 0 to 65535",
+        ),
+        ("tcp:interface=127.0.0.1", "it names no port: expected a port number from 0 to 65535"),
+        ("tcp:8080:interface=127.0.0.1:bogus=1", "'tcp' endpoints take no argument 'bogus'"),
+        (
+            "tpc:8080:interface=127.0.0.1",
+            "unknown endpoint type 'tpc': "
+            "expected 'tcp', 'tcp6', 'ssl', 'unix' or a type Twisted has a plugin for",
+        ),
+        (
+            "tcp:8080:backlog=many:interface=127.0.0.1",
+            "Twisted cannot read it: ValueError: invalid literal for int() with base 10: 'many'",
+        ),
+    ],
+)
+def test_an_endpoint_twisted_cannot_read_is_named_with_what_is_wrong(endpoint, problem):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"[server]\nendpoint = '{endpoint}'\ntoken = 't'\n", "app.toml")
+    assert str(raised.value) == f"app.toml: server.endpoint: {endpoint!r}: {problem}"
+
+
+def test_the_endpoint_is_read_before_its_exposure_is_judged():
+    for endpoint, problem in [
+        ("tpc:8080:interface=127.0.0.1", "unknown endpoint type 'tpc'"),
+        ("tcp:notaport", "its port 'notaport' is not a number"),
+    ]:
+        done = run(*CONSOLE_SCRIPT, "--endpoint", endpoint)
+        assert done.returncode == 64
+        assert done.stderr.startswith(
+            "twisted-event-dispatcher: error: <embedded default configuration>: server.endpoint: "
+            f"{endpoint!r} (given on the command line): {problem}"
+        )
+        assert "loopback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["tcp:notaport:interface=127.0.0.1", "tcp:8080:interface=127.0.0.1:bogus=1"]
+)
+def test_check_refuses_an_endpoint_twisted_cannot_read_as_a_mistake_of_the_file(tmp_path, endpoint):
+    path = tmp_path / "app.toml"
+    path.write_text(f'[server]\ntoken = "t"\nendpoint = "{endpoint}"\n')
+    done = run(*CONSOLE_SCRIPT, "--config", str(path), "--check")
+    assert done.returncode == 64
+    assert done.stderr.startswith(f"twisted-event-dispatcher: error: {path}: server.endpoint: {endpoint!r}: ")
+
+
 @pytest.mark.parametrize("command", [CONSOLE_SCRIPT, [*TWIST, "event-dispatcher"]], ids=["script", "twist"])
 def test_check_refuses_a_port_out_of_range_in_the_file(tmp_path, command):
     path = tmp_path / "app.toml"
