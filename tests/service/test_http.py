@@ -193,7 +193,25 @@ async def test_a_failing_handler_is_reported_without_a_traceback(server):
             b'{"event": 1, "details": {"user": 1}, "arguments": {"user": true}}',
             "'user' is given as a detail (1) and as an argument (true) with different values",
         ),
-        (b'{"event": 1, "arguments": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}", TOO_DEEP),
+        (
+            b'{"event": 1, "arguments": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}",
+            "the argument 'a' nests arrays and objects deeper than 32 levels",
+        ),
+        (
+            b'{"event": 1, "details": {"user": ' + b"[" * 40 + b"]" * 40 + b"}}",
+            "the detail 'user' nests arrays and objects deeper than 32 levels",
+        ),
+        (b'{"event": Infinity}', "request body is not valid JSON: Infinity is not a JSON value"),
+        (
+            b'{"event": 1e999}',
+            "request body is not valid JSON: 1e999 is too large for a number: it would be Infinity, "
+            "which is not a JSON value",
+        ),
+        (
+            b'{"event": 1, "details": {"event_type": -1e999}}',
+            "request body is not valid JSON: -1e999 is too large for a number",
+        ),
+        (b'{"event": 1' + b"0" * 400 + b".5}", "request body is not valid JSON: 1000000000"),
         (b"[" * 100000, TOO_DEEP),
         (b'{"event": ' + b"[" * 40 + b"]" * 40 + b"}", TOO_DEEP),
     ],
