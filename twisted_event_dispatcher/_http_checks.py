@@ -64,6 +64,18 @@ def listening_name(host: str | None) -> str | None:
     return _bracketed(host)
 
 
+#: The length of ``bearer `` in ``Authorization``.
+_SCHEME: Final = len(b"bearer ")
+
+
+def bearer(token: str) -> bytes:
+    """
+    The ``Authorization`` value `RequestChecks.check_token` wants for
+    ``token``, its scheme in lower case.
+    """
+    return b"bearer " + token.encode()
+
+
 @attrs.frozen
 class RequestChecks:
     """
@@ -72,7 +84,8 @@ class RequestChecks:
     :ivar hosts: the ``Host`` values allowed, or None for any.
     :ivar origins: the ``Origin`` values allowed (requests without one are
         allowed too).
-    :ivar token: the ``Authorization`` value required, or None.
+    :ivar token: the ``Authorization`` value required, its scheme in lower
+        case (``bearer <token>``, see `bearer`), or None.
     :ivar max_depth: how deep an event or its details may nest.
     """
 
@@ -103,7 +116,8 @@ class RequestChecks:
         if self.token is None:
             return
         given = request.getHeader(b"authorization") or b""
-        if not hmac.compare_digest(given, self.token):
+        # The scheme is case-insensitive (RFC 7235), the token is not.
+        if not hmac.compare_digest(given[:_SCHEME].lower() + given[_SCHEME:], self.token):
             raise ApiError(
                 401,
                 "a valid bearer token is required: Authorization: Bearer <token>",

@@ -458,15 +458,22 @@ async def test_a_bearer_token_is_required_when_configured():
     try:
         await service.host.when_started()
         server = Server(service)
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "s3cret"},
+            {"Authorization": "Bearer S3CRET"},  # the token is compared as it is
+            {"Authorization": "Bearer  s3cret"},
+        ):
             response, answer = await server.fire({"event": 1}, headers=headers)
             assert response.code == 401
             assert answer == {"error": "a valid bearer token is required: Authorization: Bearer <token>"}
             assert response.headers.getRawHeaders("www-authenticate") == ['Bearer realm="event-dispatcher"']
         response, answer = await server.request("GET", "/handlers", headers={"Authorization": "Bearer wrong"})
         assert response.code == 401
-        response, _ = await server.fire({"event": 1}, headers={"Authorization": "Bearer s3cret"})
-        assert response.code == 200
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):  # case-insensitive (RFC 7235)
+            response, _ = await server.fire({"event": 1}, headers={"Authorization": f"{scheme} s3cret"})
+            assert response.code == 200
         response, _ = await server.request("GET", "/health")
         assert response.code == 200
     finally:
