@@ -201,7 +201,8 @@ class DispatcherService(Service):
         host = getattr(address, "host", None)
         port = getattr(address, "port", None)
         self.resource.listening_at(port, host)
-        _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
+        shown = f"[{host}]" if host and ":" in host else host or address
+        _log.info("Event dispatcher listening on http://{host}:{port}/", host=shown, port=port)
         self.resource.accepting = True
         self.host.startService()
         start_when_running(self.host, self.broker)

@@ -8,13 +8,19 @@ command with one line, not a hang.
 from __future__ import annotations
 
 import pytest
+import pytest_twisted
 from running import CONSOLE_SCRIPT
+from service_helpers import messages
 from test_command import TWIST, run
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
 from twisted.python.failure import Failure
 
+from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.config import ConfigError, parse_config
-from twisted_event_dispatcher.service import _serve
+from twisted_event_dispatcher.plugins import PluginHost
+from twisted_event_dispatcher.service import DispatcherService, _serve
 
 
 @pytest.mark.parametrize(
@@ -154,3 +160,19 @@ def test_any_failure_to_start_ends_the_command_with_one_line(error, line):
     assert failure.check(SystemExit)
     assert failure.value.code == line
     assert reactor.triggers == []
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize(
+    ("endpoint", "shown"),
+    [("tcp6:0:interface=\\:\\:1", "[::1]"), ("tcp:0:interface=127.0.0.1", "127.0.0.1")],
+)
+async def test_the_listening_line_is_a_url_an_ipv6_address_in_brackets(log_events, endpoint, shown):
+    host = PluginHost(EventDispatcher(["event_type"]))
+    service = DispatcherService(host, serverFromString(reactor, endpoint), reactor=reactor, token="t")
+    service.startService()
+    try:
+        port = service.port.getHost().port
+        assert f"Event dispatcher listening on http://{shown}:{port}/" in messages(log_events)
+    finally:
+        await service.stopService()
