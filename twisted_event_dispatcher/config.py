@@ -19,6 +19,7 @@ from importlib import resources
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, cast, final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -458,8 +459,10 @@ def _token(table: _Table) -> str | None:
 
 def _access_log(table: _Table) -> str:
     value = table.string("access_log", "log") or "log"
-    if value not in ("off", "log") and not os.path.isdir(os.path.dirname(os.path.abspath(value))):
-        raise table.error("access_log", '"off", "log" or the path of a file in an existing directory')
+    if value not in ("off", "log"):
+        _in_directory(
+            table, "access_log", value, '"off", "log" or the path of a file in an existing directory'
+        )
     return value
 
 
@@ -532,10 +535,31 @@ def _metrics(table: _Table) -> MetricsSettings:
     return settings
 
 
-def _in_directory(table: _Table, name: str, path: str) -> str:
+def _in_directory(
+    table: _Table, name: str, path: str, expected: str = "the path of a file in an existing directory"
+) -> str:
+    """
+    ``path``, if it names a file that can be opened for appending: in an
+    existing directory, and not a directory itself.
+    """
+    if os.path.isdir(path):
+        raise table.problem(name, f"{path!r} is a directory: expected {expected}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise table.error(name, "the path of a file in an existing directory")
+        raise table.error(name, expected)
     return path
+
+
+def _is_url(endpoint: str) -> bool:
+    """
+    Whether ``endpoint`` is an http:// or https:// URL naming a host (and,
+    if it gives one, a port that is one).
+    """
+    parts = urlsplit(endpoint)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _tracing(table: _Table) -> TracingSettings:
@@ -548,7 +572,7 @@ def _tracing(table: _Table) -> TracingSettings:
         raise table.error("file", 'no file with exporter = "otlp" (it sends to endpoint)')
     if exporter != "otlp" and endpoint is not None:
         raise table.error("endpoint", 'no endpoint with exporter = "file" (it writes to file)')
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+    if endpoint is not None and not _is_url(endpoint):
         raise table.error("endpoint", "the http:// or https:// URL of an OTLP/HTTP traces receiver")
     settings = TracingSettings(
         table.boolean("enabled", False),
