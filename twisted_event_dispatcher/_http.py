@@ -180,7 +180,7 @@ class ApiResource(Resource):
             raise ApiError(
                 405,
                 f"{path.decode('latin-1')} takes {method.decode()}, not {request.method.decode('latin-1')}",
-                headers={b"allow": method},
+                headers={b"allow": b"GET, HEAD" if method == b"GET" else method},
             )
         if needs_token:
             checks.check_token(request)

@@ -335,6 +335,10 @@ async def test_unknown_paths_and_methods_get_json_errors(server):
     response, answer = await server.request("GET", "/events")
     assert (response.code, answer) == (405, {"error": "/events takes POST, not GET"})
     assert response.headers.getRawHeaders("allow") == ["POST"]
+    for path in ("/handlers", "/plugins", "/health", "/metrics", "/openapi.json"):
+        response, answer = await server.request("POST", path, b"{}")
+        assert (response.code, answer) == (405, {"error": f"{path} takes GET, not POST"})
+        assert response.headers.getRawHeaders("allow") == ["GET, HEAD"]  # GET routes also take HEAD
 
 
 @pytest_twisted.ensureDeferred
