@@ -452,7 +452,8 @@ class PluginHost(Service):
         flight), then close the plugins.
 
         A start still in progress is interrupted: the ``initialize()`` or
-        ``start()`` being waited for is cancelled (and logged as failed), and
+        ``start()`` being waited for is cancelled (an info line says so; the
+        plugin is reported ``failed``, its handlers removed), and
         the plugins not yet initialized are left alone.
 
         :returns: a Deferred firing with None when all of that is done.
