@@ -27,6 +27,7 @@ from ._http_checks import (
     FireRequest,
     RequestChecks,
     allowed_hosts,
+    bearer,
     listening_name,
     parse_fire_request,
     read_json_body,
@@ -98,7 +99,7 @@ class ApiResource(Resource):
         self.checks = RequestChecks(
             frozenset(),  # no Host is right until the service listens
             frozenset(origin.encode("latin-1") for origin in allowed_origins),
-            None if token is None else f"Bearer {token}".encode(),
+            None if token is None else bearer(token),
             max_depth,
         )
         self._writer = ResultWriter(host, expose_errors)
@@ -179,7 +180,7 @@ class ApiResource(Resource):
             raise ApiError(
                 405,
                 f"{path.decode('latin-1')} takes {method.decode()}, not {request.method.decode('latin-1')}",
-                headers={b"allow": method},
+                headers={b"allow": b"GET, HEAD" if method == b"GET" else method},
             )
         if needs_token:
             checks.check_token(request)

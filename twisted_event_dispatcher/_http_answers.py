@@ -26,6 +26,9 @@ _PHRASES: Final = {status.value: status.phrase.encode("ascii") for status in HTT
 #: How many handlers' descriptions a `ResultWriter` keeps at most.
 _CACHED_HANDLERS: Final = 4096
 
+#: What a client refused for a while (a 503) is told to wait, in seconds.
+RETRY_AFTER: Final = {b"retry-after": b"1"}
+
 _log = Logger()
 
 
@@ -35,7 +38,8 @@ class ApiError(Exception):
 
     :ivar status: the HTTP status.
     :ivar message: the ``error`` of the JSON body.
-    :ivar headers: more headers of the answer.
+    :ivar headers: more headers of the answer; every 503 has `RETRY_AFTER`
+        unless it gives its own ``retry-after``.
     :ivar extra: more fields of the JSON body.
     """
 
@@ -50,7 +54,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = headers or {}
+        self.headers = {**RETRY_AFTER, **(headers or {})} if status == 503 else headers or {}
         self.extra = extra or {}
 
 

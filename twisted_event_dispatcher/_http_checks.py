@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from collections.abc import Iterable
 from typing import IO, Final, cast
 
@@ -63,6 +64,18 @@ def listening_name(host: str | None) -> str | None:
     return _bracketed(host)
 
 
+#: The length of ``bearer `` in ``Authorization``.
+_SCHEME: Final = len(b"bearer ")
+
+
+def bearer(token: str) -> bytes:
+    """
+    The ``Authorization`` value `RequestChecks.check_token` wants for
+    ``token``, its scheme in lower case.
+    """
+    return b"bearer " + token.encode()
+
+
 @attrs.frozen
 class RequestChecks:
     """
@@ -71,7 +84,8 @@ class RequestChecks:
     :ivar hosts: the ``Host`` values allowed, or None for any.
     :ivar origins: the ``Origin`` values allowed (requests without one are
         allowed too).
-    :ivar token: the ``Authorization`` value required, or None.
+    :ivar token: the ``Authorization`` value required, its scheme in lower
+        case (``bearer <token>``, see `bearer`), or None.
     :ivar max_depth: how deep an event or its details may nest.
     """
 
@@ -102,7 +116,8 @@ class RequestChecks:
         if self.token is None:
             return
         given = request.getHeader(b"authorization") or b""
-        if not hmac.compare_digest(given, self.token):
+        # The scheme is case-insensitive (RFC 7235), the token is not.
+        if not hmac.compare_digest(given[:_SCHEME].lower() + given[_SCHEME:], self.token):
             raise ApiError(
                 401,
                 "a valid bearer token is required: Authorization: Bearer <token>",
@@ -147,6 +162,20 @@ def read_json_body(request: Request) -> bytes:
 
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    """
+    A JSON number with a fraction or an exponent, refused (as ``Infinity``
+    is) if it is too large for a float and would be read as infinity.
+    """
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        shown = text if len(text) <= 40 else f"{text[:40]}..."
+        raise ValueError(
+            f"{shown} is too large for a number: it would be Infinity, which is not a JSON value"
+        )
+    return value
 
 
 def _nests_deeper(value: object, limit: int) -> bool:
@@ -204,7 +233,7 @@ def parse_fire_request(body: bytes, max_depth: int = 32) -> FireRequest:
         values.
     """
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant)
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ApiError(400, f"the event nests arrays and objects deeper than {max_depth} levels") from None
     except ValueError as error:
@@ -216,10 +245,27 @@ def parse_fire_request(body: bytes, max_depth: int = 32) -> FireRequest:
         raise ApiError(400, f'unknown field(s) {unknown!r}; expected only "event", "details" and "arguments"')
     details = _object_field(payload, "details", "keyword")
     arguments = _object_field(payload, "arguments", "name")
-    if body.count(b"[") + body.count(b"{") > max_depth and _nests_deeper(payload, max_depth + 1):
-        raise ApiError(400, f"the event nests arrays and objects deeper than {max_depth} levels")
+    if body.count(b"[") + body.count(b"{") > max_depth:
+        _check_depth(payload["event"], details, arguments, max_depth)
     _check_no_clash(details, arguments)
     return FireRequest(payload["event"], details, arguments)
+
+
+def _check_depth(
+    event: object, details: dict[str, object], arguments: dict[str, object], max_depth: int
+) -> None:
+    """
+    Refuse an event, a detail or an argument whose value nests arrays and
+    objects deeper than ``max_depth``, naming it: the same rule for each.
+    """
+    fields = [
+        ("the event", event),
+        *((f"the detail {name[:100]!r}", value) for name, value in details.items()),
+        *((f"the argument {name[:100]!r}", value) for name, value in arguments.items()),
+    ]
+    for what, value in fields:
+        if isinstance(value, (dict, list)) and _nests_deeper(value, max_depth):
+            raise ApiError(400, f"{what} nests arrays and objects deeper than {max_depth} levels")
 
 
 def _check_no_clash(details: dict[str, object], arguments: dict[str, object]) -> None:

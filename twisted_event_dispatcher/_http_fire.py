@@ -45,9 +45,6 @@ UNPROCESSABLE: Final = (UnknownKeywordError, UnhashableValueError, UnknownEventE
 #: How much of an event a log line shows, in characters.
 LOGGED_EVENT: Final = 200
 
-#: What a client that is refused for a while is told to wait, in seconds.
-RETRY_AFTER: Final = {b"retry-after": b"1"}
-
 #: Fires a requested event.
 Fire = Callable[[FireRequest], "Deferred[FireResult]"]
 
@@ -98,6 +95,7 @@ class Firing:
         self._queued: deque[Answer] = deque()
         self._waiting: set[Answer] = set()
         self._idle: list[Deferred[None]] = []
+        self._unqueued: list[Deferred[None]] = []
 
     @property
     def in_flight(self) -> int:
@@ -144,6 +142,31 @@ class Firing:
         self._idle.append(idle)
         return idle
 
+    def when_unqueued(self) -> Deferred[None]:
+        """
+        A Deferred firing with None once no fire waits for a place: each has
+        started, or been withdrawn or cancelled.
+        """
+        if not self._queued:
+            return succeed(None)
+        unqueued: Deferred[None] = Deferred()
+        self._unqueued.append(unqueued)
+        return unqueued
+
+    def cancel_queued(self) -> None:
+        """
+        Cancel the fires that still wait for a place (the service stopped
+        before a place freed): each is answered 503.
+        """
+        for pending in list(self._queued):
+            pending.cancel()
+
+    def _tell_if_unqueued(self) -> None:
+        if not self._queued and self._unqueued:
+            unqueued, self._unqueued = self._unqueued, []
+            for waiter in unqueued:
+                waiter.callback(None)
+
     def submit(self, request: Request, fire: FireRequest) -> bytes | int:
         """
         Fire, or queue the fire: the body of the answer if the fire settled
@@ -166,7 +189,7 @@ class Firing:
                 f"too many events in flight ({self._running} running, {len(self._queued)} waiting); "
                 "try again later"
             )
-            raise ApiError(503, message, headers=RETRY_AFTER)
+            raise ApiError(503, message)
         pending.wait(self.timeout, self._clock)
         self._waiting.add(pending)
         return NOT_DONE_YET
@@ -210,6 +233,7 @@ class Firing:
                     self._start(self._queued.popleft())
             finally:
                 self._releasing = False
+            self._tell_if_unqueued()
         if pending.waiting:
             self._waiting.discard(pending)
             if not self._waiting and self._idle:
@@ -278,14 +302,18 @@ class Answer:
     def _time_out(self) -> None:
         self._timer = None
         self.timed_out = True
-        self._cancel()
+        self.cancel()
 
     def _client_gone(self, reason: Failure) -> None:
         if self.body is None:
             self.gone = True
-            self._cancel()
+            self.cancel()
 
-    def _cancel(self) -> None:
+    def cancel(self) -> None:
+        """
+        Withdraw the fire if it is queued, else cancel it: either way it is
+        answered as cancelled (a 504 after a timeout, else a 503).
+        """
         if self.fired is None:
             self._firing.withdraw(self)
             self.settled(Failure(CancelledError()))
@@ -353,12 +381,12 @@ def _cancelled(request: Request, failure: Failure, pending: Answer, timeout: flo
         never=_names(never),
     )
     message = "the service stopped before the event's handlers finished; they were cancelled"
-    return answer_error(request, ApiError(503, message, headers=RETRY_AFTER, extra=cancelled))
+    return answer_error(request, ApiError(503, message, extra=cancelled))
 
 
 def _failure_answer(failure: Failure, writer: ResultWriter) -> ApiError:
     if failure.check(DispatcherNotRunning):
-        return ApiError(503, "the dispatcher is not running; try again later", headers=RETRY_AFTER)
+        return ApiError(503, "the dispatcher is not running; try again later")
     if failure.check(HandlerFailed):
         error = cast(HandlerFailed, failure.value)
         result = error.result

@@ -29,7 +29,7 @@ from typing import Final, Literal, Protocol, TypeVar, cast, final
 
 import attrs
 from automat import TypeMachine, TypeMachineBuilder
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
@@ -228,6 +228,7 @@ class PluginRecord:
     lifecycle: PluginLifecycle = attrs.field(init=False)
     _waiting: list[Deferred[None]] = attrs.Factory(list)
     _call: Deferred[object] | None = None
+    _interrupted: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.lifecycle = _PLUGIN_MACHINE(self)
@@ -255,6 +256,7 @@ class PluginRecord:
         """
         Call the plugin's ``step`` method; how it ends is the next input.
         """
+        self._interrupted = False
         method = lifecycle_method(self.plugin, step)
         if method is None:
             lifecycle._call_succeeded()
@@ -276,12 +278,19 @@ class PluginRecord:
         Cancel the lifecycle method in progress, if it returned a Deferred.
         """
         if self._call is not None:
+            self._interrupted = True
             self._call.cancel()
 
     def log_failure(self, step: str, failure: Failure, consequence: str = "") -> None:
         """
-        Log the failure of a lifecycle method, and what it leads to.
+        Log the failure of a lifecycle method, and what it leads to; or, if
+        its host's stop cancelled it, that it was cancelled (no failure).
         """
+        if self._interrupted and failure.check(CancelledError):
+            _log.info(
+                "{plugin}: {step}() was cancelled: its host is stopping", plugin=self.describe(), step=step
+            )
+            return
         _log.failure(
             "{plugin}: {step}() failed{consequence}",
             failure,

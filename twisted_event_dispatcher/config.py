@@ -13,17 +13,18 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, cast, final
+from urllib.parse import urlsplit
 
 import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
+from ._endpoints import endpoint_parts, endpoint_problem
 from ._errors import BrokerConfigProblem, ConfigError
 from .broker._config import BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
@@ -458,16 +459,11 @@ def _token(table: _Table) -> str | None:
 
 def _access_log(table: _Table) -> str:
     value = table.string("access_log", "log") or "log"
-    if value not in ("off", "log") and not os.path.isdir(os.path.dirname(os.path.abspath(value))):
-        raise table.error("access_log", '"off", "log" or the path of a file in an existing directory')
+    if value not in ("off", "log"):
+        _in_directory(
+            table, "access_log", value, '"off", "log" or the path of a file in an existing directory'
+        )
     return value
-
-
-def _endpoint_parts(endpoint: str) -> list[str]:
-    """
-    The colon-separated parts of an endpoint string, ``\\:`` unescaped.
-    """
-    return [part.replace("\\:", ":") for part in re.split(r"(?<!\\):", endpoint)]
 
 
 def loopback_only(endpoint: str) -> bool:
@@ -476,7 +472,7 @@ def loopback_only(endpoint: str) -> bool:
     on a UNIX socket); False for every interface, another interface, or an
     endpoint type whose interface cannot be told.
     """
-    kind, *arguments = _endpoint_parts(endpoint)
+    kind, *arguments = endpoint_parts(endpoint)
     if kind == "unix":
         return True
     if kind not in ("tcp", "tcp6", "ssl"):
@@ -495,7 +491,7 @@ def loopback_only(endpoint: str) -> bool:
 def _check_exposure(table: _Table, settings: ServerSettings, given: str) -> None:
     if settings.token is not None or settings.public_without_token or loopback_only(settings.endpoint):
         return
-    kind = _endpoint_parts(settings.endpoint)[0]
+    kind = endpoint_parts(settings.endpoint)[0]
     where = (
         "listens beyond the loopback interface"
         if kind in ("tcp", "tcp6", "ssl")
@@ -525,7 +521,11 @@ def _server(table: _Table, endpoint: str | None) -> ServerSettings:
         cast(Literal["default", "asyncio"], table.choice("reactor", REACTORS, "default")),
     )
     table.finish()
-    _check_exposure(table, settings, " (given on the command line)" if endpoint else "")
+    given = " (given on the command line)" if endpoint else ""
+    problem = endpoint_problem(settings.endpoint)
+    if problem is not None:
+        raise table.problem("endpoint", f"{settings.endpoint!r}{given}: {problem}")
+    _check_exposure(table, settings, given)
     return settings
 
 
@@ -535,10 +535,31 @@ def _metrics(table: _Table) -> MetricsSettings:
     return settings
 
 
-def _in_directory(table: _Table, name: str, path: str) -> str:
+def _in_directory(
+    table: _Table, name: str, path: str, expected: str = "the path of a file in an existing directory"
+) -> str:
+    """
+    ``path``, if it names a file that can be opened for appending: in an
+    existing directory, and not a directory itself.
+    """
+    if os.path.isdir(path):
+        raise table.problem(name, f"{path!r} is a directory: expected {expected}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise table.error(name, "the path of a file in an existing directory")
+        raise table.error(name, expected)
     return path
+
+
+def _is_url(endpoint: str) -> bool:
+    """
+    Whether ``endpoint`` is an http:// or https:// URL naming a host (and,
+    if it gives one, a port that is one).
+    """
+    parts = urlsplit(endpoint)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _tracing(table: _Table) -> TracingSettings:
@@ -551,7 +572,7 @@ def _tracing(table: _Table) -> TracingSettings:
         raise table.error("file", 'no file with exporter = "otlp" (it sends to endpoint)')
     if exporter != "otlp" and endpoint is not None:
         raise table.error("endpoint", 'no endpoint with exporter = "file" (it writes to file)')
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+    if endpoint is not None and not _is_url(endpoint):
         raise table.error("endpoint", "the http:// or https:// URL of an OTLP/HTTP traces receiver")
     settings = TracingSettings(
         table.boolean("enabled", False),

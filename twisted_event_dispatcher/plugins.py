@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from ._dispatcher import EventDispatcher
 from ._errors import UnknownHandlerError, UnknownPluginError
 from ._host_lifecycle import HostCore, HostState
+from ._options import check_timeout
 from ._plugin_lifecycle import (
     LIFECYCLE,
     LazyDriver,
@@ -251,6 +252,20 @@ class PluginHost(Service):
         return self._declared
 
     @property
+    def drain_timeout(self) -> float | None:
+        """
+        Seconds the host's stop waits for the events in flight before it
+        cancels them; None to wait however long they take.  Setting it
+        changes what the next stop waits.
+        """
+        return self._core.drain_timeout
+
+    @drain_timeout.setter
+    def drain_timeout(self, seconds: float | None) -> None:
+        check_timeout(seconds)
+        self._core.drain_timeout = seconds
+
+    @property
     def state(self) -> HostState:
         """
         ``starting`` while plugins initialize and start, ``running`` after,
@@ -437,7 +452,8 @@ class PluginHost(Service):
         flight), then close the plugins.
 
         A start still in progress is interrupted: the ``initialize()`` or
-        ``start()`` being waited for is cancelled (and logged as failed), and
+        ``start()`` being waited for is cancelled (an info line says so; the
+        plugin is reported ``failed``, its handlers removed), and
         the plugins not yet initialized are left alone.
 
         :returns: a Deferred firing with None when all of that is done.

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import ClassVar, Literal, NoReturn, cast
 
 import attrs
-from twisted.application.service import IService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
@@ -97,10 +97,12 @@ class DispatcherService(Service):
 
     On start it listens at once (so a port in use is an error at start), then
     starts the `PluginHost`; until the plugins are running, fired events are
-    answered 503.  On stop it stops listening and refuses new events, stops
-    the host (background plugins stop, events in flight are drained, plugins
-    close), waits for every answer to be written, then closes the
-    connections and the access log.
+    answered 503.  On stop it stops listening and refuses new events, lets
+    the events queued for a place start as places free, stops the host
+    (background plugins stop, events in flight are drained, plugins close;
+    queue and drain together within the host's ``drain_timeout``), waits
+    for every answer to be written, then closes the connections and the
+    access log.
 
     :param host: the plugins over their dispatcher.
     :param endpoint: where to listen.
@@ -156,6 +158,7 @@ class DispatcherService(Service):
         self._threads = threads
         self._access_log = access_log
         clock = cast(IReactorTime, reactor) if clock is None else clock
+        self._clock = clock
         self.resource = ApiResource(
             host,
             token=token,
@@ -198,7 +201,8 @@ class DispatcherService(Service):
         host = getattr(address, "host", None)
         port = getattr(address, "port", None)
         self.resource.listening_at(port, host)
-        _log.info("Event dispatcher listening on http://{host}:{port}/", host=host or address, port=port)
+        shown = f"[{host}]" if host and ":" in host else host or address
+        _log.info("Event dispatcher listening on http://{host}:{port}/", host=shown, port=port)
         self.resource.accepting = True
         self.host.startService()
         start_when_running(self.host, self.broker)
@@ -213,6 +217,7 @@ class DispatcherService(Service):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
+        begun = self._clock.seconds()
         self.resource.accepting = False
         _log.info("Stopping: no new events; {count} in flight", count=self.resource.in_flight)
         if self.port is not None:
@@ -220,7 +225,12 @@ class DispatcherService(Service):
             self.port = None
         if self.broker is not None and self.broker.running:
             await self.broker.stopService()
-        await self.host.stopService()
+        drain_timeout = self.host.drain_timeout
+        try:
+            self.host.drain_timeout = await self._start_queued(drain_timeout, begun)
+            await self.host.stopService()
+        finally:
+            self.host.drain_timeout = drain_timeout
         await self.resource.when_idle()
         if self.telemetry is not None:
             await self.telemetry.stop()
@@ -228,6 +238,32 @@ class DispatcherService(Service):
         if self._access_log is not None:
             self._access_log.close()
         _log.info("Event dispatcher stopped: every event in flight was answered")
+
+    async def _start_queued(self, drain_timeout: float | None, begun: float) -> float | None:
+        """
+        Let the fires that wait for a place start as places free, within
+        ``drain_timeout`` of the stop (``begun``); cancel those still waiting
+        then (503).
+
+        :returns: what is left of ``drain_timeout``, for the dispatcher's drain.
+        """
+        firing = self.resource.firing
+        if drain_timeout is None:
+            await firing.when_unqueued()
+            return None
+        if firing.queued:
+            _log.info("Stopping: {count} queued event(s) start as places free", count=firing.queued)
+            left = drain_timeout - (self._clock.seconds() - begun)
+            deadline = self._clock.callLater(max(left, 0), firing.cancel_queued)
+            await firing.when_unqueued()
+            if deadline.active():
+                deadline.cancel()
+        return max(drain_timeout - (self._clock.seconds() - begun), _LEAST_DRAIN)
+
+
+#: The shortest drain the dispatcher is given, in seconds (its timeout must
+#: be above 0): the events queued took the whole ``drain_timeout``.
+_LEAST_DRAIN = 0.001
 
 
 def _listen_now(endpoint: IStreamServerEndpoint, factory: ApiSite) -> IListeningPort:
@@ -470,12 +506,43 @@ def makeService(options: Options) -> IService:
     if options["check"]:
         print(_checked(options["settings"], service))
         raise SystemExit(0)
+    if options.parent is not None:  # under twist, which starts it before its log and reactor
+        return _StartedByTwist(service)
     return service
+
+
+class _StartedByTwist(MultiService):
+    """
+    What ``twist event-dispatcher`` runs: the service, whose failure to
+    start (a port in use) ends twist with one line naming the problem, as
+    it ends the console script, rather than with a traceback.
+    """
+
+    def __init__(self, service: DispatcherService) -> None:
+        MultiService.__init__(self)
+        Service.setServiceParent(service, self)
+
+    def startService(self) -> None:
+        try:
+            MultiService.startService(self)
+        except Exception as error:
+            raise _could_not_start(error) from None
 
 
 def _checked(config: Config, service: DispatcherService) -> str:
     names = ", ".join(info.plugin_id.name for info in service.host.plugins()) or "none"
     return f"{config.source}: valid; endpoint {config.server.endpoint}; plugins loaded: {names}"
+
+
+def _could_not_start(error: Exception) -> SystemExit:
+    """
+    What ends a command whose service could not start (a port in use or out
+    of range, a file that cannot be opened): one line naming the problem,
+    and status 1.
+    """
+    if isinstance(error, (CannotListenError, OSError)):
+        return SystemExit(f"event-dispatcher: {error}")
+    return SystemExit(f"event-dispatcher: the service could not start: {type(error).__name__}: {error}")
 
 
 def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
@@ -494,8 +561,8 @@ def _serve(reactor: IReactorCore, service: IService) -> Deferred[None]:
     def start() -> None:
         try:
             service.startService()
-        except (CannotListenError, OSError) as error:
-            stopped.errback(SystemExit(f"event-dispatcher: {error}"))
+        except Exception as error:
+            stopped.errback(_could_not_start(error))
             return
         reactor.addSystemEventTrigger("before", "shutdown", stop)
 

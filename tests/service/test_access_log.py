@@ -7,10 +7,11 @@ service writing it for real.
 from __future__ import annotations
 
 import json
+import subprocess
 
 from hypothesis import given
 from hypothesis import strategies as st
-from running import config
+from running import CONSOLE_SCRIPT, PATIENCE, config
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 
@@ -127,3 +128,24 @@ def test_the_access_log_can_be_turned_off(run_service):
     assert on.request("GET", "/health").status == 200
     assert on.stop() == 0
     assert '[twisted_event_dispatcher.access#info] {"time": ' in on.log()
+
+
+def test_an_access_log_that_is_a_directory_is_refused_by_the_check_naming_the_key(tmp_path):
+    for path, problem in [
+        (tmp_path, f"{str(tmp_path)!r} is a directory: expected "),
+        (tmp_path / "no" / "access.jsonl", "expected "),
+    ]:
+        configuration = tmp_path / "app.toml"
+        configuration.write_text(f'[server]\naccess_log = "{path}"\n')
+        done = subprocess.run(
+            [*CONSOLE_SCRIPT, "--config", str(configuration), "--check"],
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE,
+            check=False,
+        )
+        assert done.returncode == 64
+        assert done.stderr.startswith(
+            f"twisted-event-dispatcher: error: {configuration}: server.access_log: {problem}"
+            '"off", "log" or the path of a file in an existing directory'
+        )

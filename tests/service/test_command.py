@@ -121,3 +121,19 @@ def test_check_validates_and_loads_plugins_then_exits(tmp_path, command):
     done = run(*command, "--config", str(invalid), "--check")
     assert done.returncode == 64
     assert f"{invalid}: server.token: the token has spaces" in done.stderr
+
+
+@pytest.mark.parametrize("command", [CONSOLE_SCRIPT, [*TWIST, "event-dispatcher"]], ids=["script", "twist"])
+def test_a_port_in_use_ends_either_command_with_one_line(command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(*command, "--port", str(port))
+    line = f"event-dispatcher: Couldn't listen on 127.0.0.1:{port}: [Errno 98] Address already in use."
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    if command == CONSOLE_SCRIPT:  # through its log, after the log's time and source
+        assert done.stderr.splitlines()[-1].endswith(f" {line}")
+    else:  # before twist's log begins
+        assert done.stderr.splitlines() == [line]

@@ -53,7 +53,7 @@ def test_deeply_nested_declared_event_arguments_get_400(run_service):
     body = b'{"event": "kettle_on", "details": {"kettle": ' + b"[" * 950 + b"]" * 950 + b"}}"
     answer = service.request("POST", "/events", body, {"Content-Type": "application/json"})
     assert answer.status == 400
-    assert answer.json["error"].startswith("the event nests arrays and objects deeper than")
+    assert answer.json["error"] == "the detail 'kettle' nests arrays and objects deeper than 32 levels"
     assert service.stop() == 0
 
 

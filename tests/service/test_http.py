@@ -193,7 +193,25 @@ async def test_a_failing_handler_is_reported_without_a_traceback(server):
             b'{"event": 1, "details": {"user": 1}, "arguments": {"user": true}}',
             "'user' is given as a detail (1) and as an argument (true) with different values",
         ),
-        (b'{"event": 1, "arguments": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}", TOO_DEEP),
+        (
+            b'{"event": 1, "arguments": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}",
+            "the argument 'a' nests arrays and objects deeper than 32 levels",
+        ),
+        (
+            b'{"event": 1, "details": {"user": ' + b"[" * 40 + b"]" * 40 + b"}}",
+            "the detail 'user' nests arrays and objects deeper than 32 levels",
+        ),
+        (b'{"event": Infinity}', "request body is not valid JSON: Infinity is not a JSON value"),
+        (
+            b'{"event": 1e999}',
+            "request body is not valid JSON: 1e999 is too large for a number: it would be Infinity, "
+            "which is not a JSON value",
+        ),
+        (
+            b'{"event": 1, "details": {"event_type": -1e999}}',
+            "request body is not valid JSON: -1e999 is too large for a number",
+        ),
+        (b'{"event": 1' + b"0" * 400 + b".5}", "request body is not valid JSON: 1000000000"),
         (b"[" * 100000, TOO_DEEP),
         (b'{"event": ' + b"[" * 40 + b"]" * 40 + b"}", TOO_DEEP),
     ],
@@ -317,6 +335,10 @@ async def test_unknown_paths_and_methods_get_json_errors(server):
     response, answer = await server.request("GET", "/events")
     assert (response.code, answer) == (405, {"error": "/events takes POST, not GET"})
     assert response.headers.getRawHeaders("allow") == ["POST"]
+    for path in ("/handlers", "/plugins", "/health", "/metrics", "/openapi.json"):
+        response, answer = await server.request("POST", path, b"{}")
+        assert (response.code, answer) == (405, {"error": f"{path} takes GET, not POST"})
+        assert response.headers.getRawHeaders("allow") == ["GET, HEAD"]  # GET routes also take HEAD
 
 
 @pytest_twisted.ensureDeferred
@@ -348,8 +370,10 @@ async def test_events_before_the_plugins_are_ready_get_503():
     try:
         response, answer = await server.fire({"event": 1})
         assert (response.code, answer) == (503, {"error": "the dispatcher is not running; try again later"})
+        assert response.headers.getRawHeaders("retry-after") == ["1"]
         response, answer = await server.request("GET", "/health")
         assert (response.code, answer["status"]) == (503, "starting")
+        assert response.headers.getRawHeaders("retry-after") == ["1"]
         slow.ready.callback(None)
         response, answer = await server.fire({"event": 1})
         assert response.code == 200
@@ -377,6 +401,10 @@ async def test_stop_drains_events_in_flight_and_refuses_new_ones():
     stopped = service.stopService()
     response, answer = await server.fire({"event": "too late"})
     assert (response.code, answer) == (503, {"error": "the service is stopping and accepts no new events"})
+    assert response.headers.getRawHeaders("retry-after") == ["1"]
+    response, answer = await server.request("GET", "/health")
+    assert (response.code, answer["status"], answer["in_flight"]) == (503, "stopping", 1)
+    assert response.headers.getRawHeaders("retry-after") == ["1"]
     assert not stopped.called
     gate.gate.callback("done")
     response, answer = await in_flight
@@ -453,15 +481,22 @@ async def test_a_bearer_token_is_required_when_configured():
     try:
         await service.host.when_started()
         server = Server(service)
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "s3cret"},
+            {"Authorization": "Bearer S3CRET"},  # the token is compared as it is
+            {"Authorization": "Bearer  s3cret"},
+        ):
             response, answer = await server.fire({"event": 1}, headers=headers)
             assert response.code == 401
             assert answer == {"error": "a valid bearer token is required: Authorization: Bearer <token>"}
             assert response.headers.getRawHeaders("www-authenticate") == ['Bearer realm="event-dispatcher"']
         response, answer = await server.request("GET", "/handlers", headers={"Authorization": "Bearer wrong"})
         assert response.code == 401
-        response, _ = await server.fire({"event": 1}, headers={"Authorization": "Bearer s3cret"})
-        assert response.code == 200
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):  # case-insensitive (RFC 7235)
+            response, _ = await server.fire({"event": 1}, headers={"Authorization": f"{scheme} s3cret"})
+            assert response.code == 200
         response, _ = await server.request("GET", "/health")
         assert response.code == 200
     finally:

@@ -90,3 +90,24 @@ def test_a_repr_of_a_deep_value_is_bounded_and_never_overflows():
         deep = [deep]
     assert len(safe_repr(deep)) < 100
     assert json.loads(dumps({"value": deep}))  # no RecursionError
+
+
+@given(json_values, st.sampled_from(["details", "arguments"]))
+def test_details_and_arguments_nest_as_deep_as_the_event(value, field):
+    """
+    The same rule for each field (a value, not the object holding it, is
+    measured), and the refusal names the field.
+    """
+    body = json.dumps({"event": value, field: {"x": value}}).encode()
+    if depth(value) <= 4:
+        assert getattr(parse_fire_request(body, max_depth=4), field) == {"x": value}
+    else:
+        with pytest.raises(ApiError) as refused:
+            parse_fire_request(json.dumps({"event": 1, field: {"x": value}}).encode(), max_depth=4)
+        what = "the detail 'x'" if field == "details" else "the argument 'x'"
+        assert refused.value.message == f"{what} nests arrays and objects deeper than 4 levels"
+
+
+def test_max_depth_two_takes_the_same_value_in_each_field():
+    for body in (b'{"event": [[1]]}', b'{"event": 1, "arguments": {"x": [[1]]}}'):
+        assert parse_fire_request(body, max_depth=2)

@@ -11,6 +11,7 @@ import types
 import pytest
 from service_helpers import messages, result_of
 from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.logger import LogLevel
 
 from twisted_event_dispatcher import EventDispatcher, UnknownKeywordError, UnknownPhaseError
 from twisted_event_dispatcher.declarations import DeclaredDispatcher, EventDeclaration, SignatureMismatchError
@@ -583,8 +584,42 @@ def test_stop_interrupts_a_plugin_still_initializing(log_events):
     assert slow.journal == []
     assert result_of(stopped) is None
     assert host.plugins()[0].state == "failed"
+    # A cancellation by the stop is no failure of the plugin: an info line, no traceback.
+    assert [event for event in log_events if "log_failure" in event] == []
+    line = "plugin 'slow': initialize() was cancelled: its host is stopping"
+    (logged,) = [event for event in log_events if messages([event]) == [line]]
+    assert logged["log_level"] == LogLevel.info
+
+
+class SlowToStart:
+    def __init__(self) -> None:
+        self.gate: Deferred[None] = Deferred()
+
+    def start(self):
+        return self.gate
+
+
+def test_a_start_cancelled_by_the_stop_is_logged_as_the_stop_it_is(log_events):
+    host = plain_host()
+    host.add_plugin(SlowToStart(), "slow")
+    host.startService()
+    assert result_of(host.stopService()) is None
+    assert [event for event in log_events if "log_failure" in event] == []
+    assert "plugin 'slow': start() was cancelled: its host is stopping" in messages(log_events)
+
+
+def test_a_cancelled_error_not_from_the_stop_is_still_a_failure(log_events):
+    class Cancelling:
+        def initialize(self):
+            raise CancelledError("gave up by itself")
+
+    host = plain_host()
+    host.add_plugin(Cancelling(), "cancelling")
+    host.startService()
     (logged,) = [event for event in log_events if "log_failure" in event]
     assert logged["log_failure"].check(CancelledError)
+    assert logged["log_level"] == LogLevel.error
+    result_of(host.stopService())
 
 
 def test_stop_interrupts_a_start_in_progress():

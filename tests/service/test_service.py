@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
 from running import Lines
 from service_helpers import result_of
@@ -176,10 +177,16 @@ def test_declared_events_from_tables_and_modules(tmp_path, monkeypatch):
 
 
 def test_a_bad_endpoint_string_names_the_key():
+    """
+    The configuration refuses it first (tests/service/test_endpoints.py);
+    one made without it still gets a message naming the key.
+    """
+    good = config("[server]\ntoken = 't'")
+    bad = attrs.evolve(good, server=attrs.evolve(good.server, endpoint="carrier-pigeon:80"))
     with pytest.raises(
         ConfigError, match=r"^app\.toml: server\.endpoint: expected a Twisted server endpoint string"
     ):
-        build_service(config("[server]\nendpoint = 'carrier-pigeon:80'\ntoken = 't'"), reactor=Clock())  # type: ignore[arg-type]
+        build_service(bad, reactor=Clock())  # type: ignore[arg-type]
 
 
 def test_options_turn_configuration_mistakes_into_usage_errors(tmp_path):

@@ -330,6 +330,19 @@ def test_the_tables_are_read(tmp_path):
             'tracing.endpoint: expected no endpoint with exporter = "file"',
         ),
         ('[tracing]\nendpoint = "collector:4318"', "tracing.endpoint: expected the http:// or https:// URL"),
+        ('[tracing]\nendpoint = "http://"', "tracing.endpoint: expected the http:// or https:// URL"),
+        (
+            '[tracing]\nendpoint = "https:///v1/traces"',
+            "tracing.endpoint: expected the http:// or https:// URL",
+        ),
+        (
+            '[tracing]\nendpoint = "http://c:99999/v1/traces"',
+            "tracing.endpoint: expected the http:// or https://",
+        ),
+        (
+            '[tracing]\nexporter = "file"\nfile = "/"',
+            "tracing.file: '/' is a directory: expected the path of a file in an existing directory",
+        ),
         (
             '[tracing]\nexporter = "file"\nfile = "/no/such/directory/spans.jsonl"',
             "tracing.file: expected the path of a file in an existing directory",
@@ -436,15 +449,20 @@ def test_without_an_endpoint_the_otlp_variables_say_where(monkeypatch, environme
     )
 
 
-def test_a_spans_file_that_cannot_be_opened_stops_the_service_with_the_reason(tmp_path):
+def test_a_spans_file_that_is_a_directory_is_refused_by_the_check_naming_the_key(tmp_path):
+    """
+    (A file that cannot be opened all the same stops the start with one
+    line: tests/service/test_endpoints.py.)
+    """
     configuration = tmp_path / "app.toml"
     configuration.write_text(
         f'[server]\nendpoint = "tcp:0:interface=127.0.0.1"\n[tracing]\nenabled = true\n'
         f'exporter = "file"\nfile = "{tmp_path}"\n'
     )
-    command = [*CONSOLE_SCRIPT, "--config", str(configuration)]
+    command = [*CONSOLE_SCRIPT, "--config", str(configuration), "--check"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE, check=False)
-    assert done.returncode == 1
-    assert done.stderr.splitlines()[-1].endswith(
-        f" event-dispatcher: [Errno 21] Is a directory: '{tmp_path}'"
+    assert done.returncode == 64
+    assert done.stderr.splitlines()[0] == (
+        f"twisted-event-dispatcher: error: {configuration}: tracing.file: {str(tmp_path)!r} is a directory: "
+        "expected the path of a file in an existing directory"
     )
