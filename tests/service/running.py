@@ -237,5 +237,15 @@ path = "twisted_event_dispatcher.builtin_plugins:EventLogger"
 """
 
 
+def run_command(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """
+    Run the console script with ``arguments`` to its end (within
+    ``PATIENCE``), its output captured as text.
+    """
+    return subprocess.run(
+        [*CONSOLE_SCRIPT, *arguments], capture_output=True, text=True, timeout=PATIENCE, check=False
+    )
+
+
 def config(dispatcher: str = "", server: str = "") -> str:
     return BASE_CONFIG.format(dispatcher=dispatcher, server=server)

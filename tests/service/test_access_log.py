@@ -7,11 +7,10 @@ service writing it for real.
 from __future__ import annotations
 
 import json
-import subprocess
 
 from hypothesis import given
 from hypothesis import strategies as st
-from running import CONSOLE_SCRIPT, PATIENCE, config
+from running import config, run_command
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 
@@ -137,13 +136,7 @@ def test_an_access_log_that_is_a_directory_is_refused_by_the_check_naming_the_ke
     ]:
         configuration = tmp_path / "app.toml"
         configuration.write_text(f'[server]\naccess_log = "{path}"\n')
-        done = subprocess.run(
-            [*CONSOLE_SCRIPT, "--config", str(configuration), "--check"],
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE,
-            check=False,
-        )
+        done = run_command("--config", str(configuration), "--check")
         assert done.returncode == 64
         assert done.stderr.startswith(
             f"twisted-event-dispatcher: error: {configuration}: server.access_log: {problem}"

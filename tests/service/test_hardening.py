@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 
 import pytest
 import pytest_twisted
-from running import CONSOLE_SCRIPT, PATIENCE, config
+from running import PATIENCE, config, run_command
 
 SLOW = {"event": {"order": 7}, "details": {"event_type": "slow"}}
 
@@ -143,13 +142,7 @@ def test_every_interface_without_a_token_is_refused_at_start(tmp_path):
     path = tmp_path / "public.toml"
     path.write_text('[server]\nendpoint = "tcp:0"\n')
 
-    done = subprocess.run(
-        [*CONSOLE_SCRIPT, "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=PATIENCE,
-        check=False,
-    )
+    done = run_command("--config", str(path))
     assert done.returncode == 64
     assert done.stderr.startswith(
         f"twisted-event-dispatcher: error: {path}: server.endpoint: 'tcp:0' listens beyond the loopback "

@@ -51,14 +51,22 @@ def _post(service: RunningService, seconds: float):
     return connection
 
 
+def _one_running_one_queued(service: RunningService, seconds: float):
+    """
+    Post an event whose handler takes ``seconds``, wait until it runs, then
+    post one of 0.1 s, which waits for its place; their connections.
+    """
+    running = _post(service, seconds)
+    service.lines.wait_for(f"timed handler started for {seconds}")
+    return [running, _post(service, 0.1)]
+
+
 def test_events_queued_at_the_stop_run_within_the_drain(tmp_path):
     (tmp_path / "timed_plugin.py").write_text(TIMED_PLUGIN)
     service = RunningService(tmp_path, QUEUED)
     connections = []
     try:
-        connections.append(_post(service, 1.0))
-        service.lines.wait_for("timed handler started for 1.0")
-        connections.append(_post(service, 0.1))
+        connections.extend(_one_running_one_queued(service, 1.0))
         health = service.request("GET", "/health").json
         assert (health["in_flight"], len(health["waiting"])) == (2, 1)  # the second one is queued
         service.process.terminate()
@@ -84,9 +92,7 @@ def test_events_still_queued_at_the_drain_deadline_are_answered_503(tmp_path):
     service = RunningService(tmp_path, short)
     connections = []
     try:
-        connections.append(_post(service, 3.0))
-        service.lines.wait_for("timed handler started for 3.0")
-        connections.append(_post(service, 0.1))
+        connections.extend(_one_running_one_queued(service, 3.0))
         assert service.request("GET", "/health").json["in_flight"] == 2
         service.process.terminate()
         statuses = []

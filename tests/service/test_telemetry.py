@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from running import CONSOLE_SCRIPT, PATIENCE, RunningService, config
+from running import CONSOLE_SCRIPT, PATIENCE, RunningService, config, run_command
 
 from twisted_event_dispatcher.config import ConfigError, MetricsSettings, TracingSettings, parse_config
 
@@ -459,8 +459,7 @@ def test_a_spans_file_that_is_a_directory_is_refused_by_the_check_naming_the_key
         f'[server]\nendpoint = "tcp:0:interface=127.0.0.1"\n[tracing]\nenabled = true\n'
         f'exporter = "file"\nfile = "{tmp_path}"\n'
     )
-    command = [*CONSOLE_SCRIPT, "--config", str(configuration), "--check"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE, check=False)
+    done = run_command("--config", str(configuration), "--check")
     assert done.returncode == 64
     assert done.stderr.splitlines()[0] == (
         f"twisted-event-dispatcher: error: {configuration}: tracing.file: {str(tmp_path)!r} is a directory: "
