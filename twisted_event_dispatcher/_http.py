@@ -71,6 +71,8 @@ class ApiResource(Resource):
         token is needed, responder).
     :param publish: answers ``POST /events?delivery=broker`` with the
         checked fire request, or None without a broker.
+    :param broker_health: what the health check shows of the broker
+        (`BrokerMode.health`), or None without a broker.
     """
 
     isLeaf = True  # noqa: N815 (Twisted's name)
@@ -91,6 +93,7 @@ class ApiResource(Resource):
         telemetry: Telemetry | None = None,
         routes: Mapping[bytes, Route] | None = None,
         publish: Publish | None = None,
+        broker_health: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         Resource.__init__(self)
         self._host = host
@@ -130,6 +133,7 @@ class ApiResource(Resource):
         }
         self._routes.update(routes or {})
         self._publish = publish
+        self._broker_health = broker_health
 
     def listening_at(self, port: int | None, address: str | None) -> None:
         """
@@ -257,6 +261,7 @@ class ApiResource(Resource):
             "in_flight": self.in_flight,
             "waiting": _waiting(self._host.dispatcher),
             **(_NO_TELEMETRY if self._telemetry is None else self._telemetry.health()),
+            "broker": None if self._broker_health is None else self._broker_health(),
         }
         if state != "running":
             raise ApiError(503, f"the service is {state}", extra=body)

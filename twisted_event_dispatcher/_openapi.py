@@ -346,7 +346,7 @@ SCHEMAS: Final[dict[str, object]] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "failed_plugins", "in_flight", "waiting", "metrics", "tracing"],
+        "required": ["status", "failed_plugins", "in_flight", "waiting", "metrics", "tracing", "broker"],
         "properties": {
             "metrics": {
                 "type": "object",
@@ -360,6 +360,25 @@ SCHEMAS: Final[dict[str, object]] = {
                     "enabled": {"type": "boolean"},
                     "exporter": {"enum": ["otlp", "file", None]},
                     "to": {"type": ["string", "null"]},
+                },
+            },
+            "broker": {
+                "type": ["object", "null"],
+                "description": "Broker mode's state; null without a [broker] table. A group or connection "
+                "that gave up for good says why in error, and the status stays running (the service "
+                "still publishes and fires events in this process).",
+                "required": ["url", "connected", "group", "consuming", "error"],
+                "properties": {
+                    "url": {"type": "string", "description": "The broker's URL, without its password."},
+                    "connected": {"type": "boolean"},
+                    "group": {"type": ["string", "null"], "description": "null without [broker.group]."},
+                    "consuming": {"type": "boolean"},
+                    "error": {
+                        "type": ["string", "null"],
+                        "description": "Why the connection or the group gave up: a refused login or "
+                        "virtual host, a queue that exists with other arguments, a completion log whose "
+                        "table cannot be made; null when none did.",
+                    },
                 },
             },
             "status": {"enum": ["running", "starting", "stopping", "stopped"]},

@@ -10,11 +10,19 @@ import json
 import re
 import textwrap
 
+import pika
 import pytest
+import pytest_twisted
+from pika.exceptions import ConnectionClosedByBroker
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 
-from tests.broker.amqp_support import delete_everything
+from tests.broker.amqp_support import delete_everything, wait_for
 from tests.service.running import RunningService
+from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import GroupSettings
+from twisted_event_dispatcher.broker._conflicts import group_conflict
+from twisted_event_dispatcher.broker._service import BrokerMode
 from twisted_event_dispatcher.config import ConfigError, load_config, parse_config
 
 
@@ -73,6 +81,98 @@ def test_mistakes_in_the_broker_table_name_the_key(table, message):
     with pytest.raises(ConfigError) as raised:
         config(table)
     assert message in str(raised.value)
+
+
+#: A broker no one listens at, with a password /health must not show.
+UNREACHABLE = "amqp://guest:s3cret@127.0.0.1:1/%2F"
+
+
+def broker_mode(table: str, reactor: object | None = None) -> BrokerMode:
+    settings = config(f"[broker]\nurl = '{UNREACHABLE}'\n{table}").broker
+    return BrokerMode(settings, EventDispatcher(["event_type"]), reactor=reactor or MemoryReactorClock())
+
+
+def health(url: str = "amqp://guest:***@127.0.0.1:1/%2F", **changed: object) -> dict[str, object]:
+    return {"url": url, "connected": False, "group": None, "consuming": False, "error": None, **changed}
+
+
+def test_the_health_of_broker_mode_without_a_group_shows_the_url_without_its_password():
+    mode = broker_mode("")
+    assert mode.health() == health()
+    mode.startService()
+    try:
+        assert mode.health() == health()
+    finally:
+        mode.stopService()
+
+
+def test_a_group_that_gave_up_on_its_queue_says_why_in_the_health():
+    """
+    A group not connected yet shows its name, not consuming and no error;
+    once it gave up (its queue exists with another delivery_limit), the
+    GroupConflict's message is the error.
+    """
+    mode = broker_mode("completion_log = 'memory'\n[broker.group]\nname = 'g'\ndelivery_limit = 5")
+    mode.startService()
+    try:
+        assert mode.health() == health(group="g")
+        assert mode.group is not None and mode.settings.group is not None
+        conflict = group_conflict(
+            mode.settings.group,
+            "PRECONDITION_FAILED - inequivalent arg 'x-delivery-limit' for queue 'events.g' "
+            "in vhost '/': received '4' but current is '2'",
+        )
+        mode.group._give_up(conflict)
+        assert mode.health() == health(group="g", error=str(conflict))
+        assert "exists with delivery_limit=3" in str(conflict)
+    finally:
+        mode.stopService()
+
+
+def test_a_refused_login_is_the_error_in_the_health_without_the_password():
+    mode = broker_mode("")
+    mode.startService()
+    try:
+        refused = ConnectionClosedByBroker(403, "ACCESS_REFUSED - Login was refused")
+        mode.transport.connection._not_opened(refused)
+        error = mode.health()["error"]
+        assert isinstance(error, str) and "refused the login" in error and "403 ACCESS_REFUSED" in error
+        assert "s3cret" not in json.dumps(mode.health())
+    finally:
+        mode.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_completion_log_whose_table_cannot_be_made_is_the_error_in_the_health():
+    """
+    The group never consumes when its completion log's table cannot be made
+    (PostgreSQL unreachable here): the health says so, without the
+    database's password.
+    """
+    from twisted.internet import reactor
+
+    table = "completion_log = 'postgresql://postgres:s3cret@127.0.0.1:1/test'\n[broker.group]\nname = 'g'"
+    mode = broker_mode(table, reactor)
+    mode.startService()
+    try:
+        await wait_for(lambda: mode.health()["error"] is not None, what="the table to fail")
+        error = mode.health()["error"]
+        assert isinstance(error, str) and error.startswith(
+            "the completion log's table cannot be made, so the group does not consume: "
+        )
+        assert mode.health() == health(group="g", error=error) and mode.group is None
+        assert "s3cret" not in error and "\n" not in error
+    finally:
+        await mode.stopService()
+
+
+def test_a_table_failure_quoting_the_database_password_is_shown_without_it():
+    mode = broker_mode("completion_log = 'postgresql://postgres:s3cret@127.0.0.1:1/test'")
+    mode._no_table(Failure(ValueError('invalid percent-encoded token: "s3cret"')))
+    assert mode.health()["error"] == (
+        "the completion log's table cannot be made, so the group does not consume: "
+        'invalid percent-encoded token: "***"'
+    )
 
 
 def call(service: RunningService, method: str, path: str, body: object = None) -> tuple[int, dict]:
@@ -192,6 +292,18 @@ def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path,
             {"event": {"order": 7}, "details": {"event_type": "order"}},
         )
         assert status == 202 and answer["delivery"] == "broker" and len(answer["event_id"]) == 36
+        status, answer = call(service, "GET", "/health")
+        assert (status, answer["status"], answer["broker"]) == (
+            200,
+            "running",
+            {
+                "url": "amqp://guest:***@127.0.0.1:5672/%2F",
+                "connected": True,
+                "group": "g",
+                "consuming": True,
+                "error": None,
+            },
+        )
         service.lines.wait_for(r'Event: \{"order": 7\}')
         lines = [{"sku": "A1", "quantity": 2}, ["gift", {"wrap": True}]]
         status, answer = call(
@@ -209,4 +321,47 @@ def test_the_service_publishes_consumes_and_replays_through_the_broker(tmp_path,
         assert status == 404 and "no dead letter" in answer["error"]
     finally:
         assert stop(service) == 0
+        delete_everything(broker_url, exchange, ["g"])
+
+
+def test_a_group_whose_queue_has_another_delivery_limit_says_so_in_the_health(tmp_path, broker_url, unique):
+    """
+    The group's queue exists with x-delivery-limit 2 (delivery_limit = 3) and
+    the service's group asks for 5: /health stays 200 and running (the
+    service still publishes), and its broker part shows the group not
+    consuming, with the error naming delivery_limit.
+    """
+    exchange = f"ted-svc-{unique}"
+    made = GroupSettings("g", exchange=exchange, delivery_limit=3)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        connection.channel().queue_declare(made.queue, durable=True, arguments=made.queue_arguments())
+    finally:
+        connection.close()
+    text = SERVICE.format(url=broker_url, exchange=exchange, timeout=5) + textwrap.dedent(
+        """
+        [broker.group]
+        name = "g"
+        delivery_limit = 5
+        """
+    )
+    try:
+        service = running(tmp_path, text)
+        try:
+            service.lines.wait_for("group 'g' cannot consume")
+            event = {"event": {"order": 1}, "details": {"event_type": "order"}}
+            status, answer = call(service, "POST", "/events?delivery=broker", event)
+            assert status == 422 and "matches no consumer group" in answer["error"]  # published, unbound
+            status, answer = call(service, "GET", "/health")
+            assert (status, answer["status"]) == (200, "running")
+            broker = answer["broker"]
+            assert broker == {**broker, "connected": True, "group": "g", "consuming": False}
+            assert (
+                "exists with delivery_limit=3 (x-delivery-limit 2), and this group asks for delivery_limit=5"
+                in (broker["error"])
+            )
+            assert "guest:guest" not in json.dumps(answer)
+        finally:
+            assert stop(service) == 0
+    finally:
         delete_everything(broker_url, exchange, ["g"])

@@ -322,6 +322,7 @@ async def test_health_is_200_when_running(server):
             "waiting": [],
             "metrics": {"enabled": False, "path": None},
             "tracing": {"enabled": False, "exporter": None, "to": None},
+            "broker": None,
         },
     )
 

@@ -129,6 +129,14 @@ class BrokerConnection(MultiService):
         self._waiters: list[Deferred[TwistedProtocolConnection]] = []
 
     @property
+    def connected(self) -> bool:
+        """
+        Whether a connection is open and set up now.
+        """
+        current = self._current
+        return current is not None and bool(current.is_open)
+
+    @property
     def clock(self) -> IReactorTime:
         """
         The reactor, as a clock.

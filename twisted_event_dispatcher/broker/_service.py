@@ -8,6 +8,7 @@ service of the dispatcher service.
 from __future__ import annotations
 
 import builtins
+import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, final
 
@@ -18,6 +19,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._config import BrokerSettings
+from ._connection import redact
+from ._consumer import AmqpConsumerGroup
 from ._deadletter import DeadLetter
 from ._envelope import seal
 from ._ledger import MemoryCompletionLog
@@ -80,6 +83,10 @@ class BrokerMode(MultiService):
             self.completion_log = self._postgres
         self._dispatcher = dispatcher
         self._handler_timeout = handler_timeout
+        #: This instance of the group, once it is made.
+        self.group: AmqpConsumerGroup | None = None
+        #: Why the completion log's table could not be made, or None.
+        self._table_failure: str | None = None
 
     def startService(self) -> None:
         """
@@ -87,6 +94,7 @@ class BrokerMode(MultiService):
         table exists).
         """
         MultiService.startService(self)
+        self._table_failure = None
         if self.settings.group is None:
             return
         if self._postgres is not None:
@@ -97,7 +105,7 @@ class BrokerMode(MultiService):
 
     def _consume(self) -> None:
         if self.running and self.settings.group is not None:
-            self.transport.consumer_group(
+            self.group = self.transport.consumer_group(
                 self._dispatcher,
                 self.settings.group,
                 self.completion_log,
@@ -106,7 +114,34 @@ class BrokerMode(MultiService):
             )
 
     def _no_table(self, failure: Failure) -> None:
+        why = _without_password(failure.getErrorMessage(), self.settings.completion_log or "")
+        self._table_failure = (
+            f"the completion log's table cannot be made, so the group does not consume: {why}"
+        )
         _log.failure("The completion log's table cannot be made; the group does not consume", failure)
+
+    def health(self) -> dict[str, object]:
+        """
+        What ``GET /health`` shows of the broker: its URL (without the
+        password), whether the connection is up, the group (None without
+        ``[broker.group]``), whether it consumes, and why the connection or
+        the group gave up (a refused login or virtual host, a queue that
+        exists with other arguments, a completion log whose table cannot
+        be made), or None.
+        """
+        group = self.group
+        problems = (
+            self.transport.connection.refusal,
+            self._table_failure,
+            None if group is None else group.failure,
+        )
+        return {
+            "url": redact(self.settings.url),
+            "connected": self.transport.connection.connected,
+            "group": None if self.settings.group is None else self.settings.group.name,
+            "consuming": group is not None and group.consuming,
+            "error": "; ".join(str(problem) for problem in problems if problem is not None) or None,
+        }
 
     def stopService(self) -> Deferred[None]:
         """
@@ -155,6 +190,16 @@ class BrokerMode(MultiService):
         if self.settings.group is None:
             raise LookupError("this service runs no consumer group, so it has no dead letters")
         return self.transport.dead_letters(self.settings.group).replay(event_id)
+
+
+def _without_password(text: str, dsn: str) -> str:
+    """
+    ``text`` (a database error's message) on one line, without the
+    password ``dsn`` carries, should the message quote it.
+    """
+    password = urllib.parse.urlsplit(dsn).password
+    text = " ".join(text.split())
+    return text.replace(password, "***") if password else text
 
 
 def _watched(publishing: Deferred[str], watching: PublishObservation) -> Deferred[str]:

@@ -40,11 +40,12 @@ def build_broker(
 
 def broker_api(mode: BrokerMode | None) -> dict[str, Any]:
     """
-    The keyword arguments that give the API resource broker mode's routes.
+    The keyword arguments that give the API resource broker mode's routes,
+    and its part of the health check.
     """
     if mode is None:
         return {}
-    return {"routes": dead_letter_routes(mode), "publish": publish_route(mode)}
+    return {"routes": dead_letter_routes(mode), "publish": publish_route(mode), "broker_health": mode.health}
 
 
 def start_when_running(host: PluginHost, mode: BrokerMode | None) -> None:
