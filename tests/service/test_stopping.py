@@ -138,8 +138,11 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
         Deferred.fromCoroutine(server.fire({"event": name, "details": {"event_type": "slow"}}))
         for name in ("first", "second")
     )
-    while service.resource.in_flight < 2:
+    for _ in range(1000):  # bounded: a hang here fails the test instead
+        if service.resource.in_flight == 2:
+            break
         await tick()
+    assert service.resource.in_flight == 2
     stopped = service.stopService()
     clock.advance(4)
     gates.gates[0].callback("done")
