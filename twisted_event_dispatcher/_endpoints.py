@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.service.test_config -*-
+# -*- test-case-name: tests.service.test_endpoints -*-
 """
 Server endpoint strings, read before anything listens: their parts, and
 what is wrong with one (an unknown type, an argument its type does not take,

@@ -734,7 +734,7 @@ class Registry:
             return PASS
         if ledger is not None and not registration.options.idempotent and ledger.completed(registration.id):
             return DONE
-        if tuned is not None and tuned.remaining is not None and tuned.limiter is None:
+        if tuned is not None and tuned.limiter is None:  # a limited call counts as it starts
             self.count_call(registration)
         return CALL
 

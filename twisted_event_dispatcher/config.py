@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._dispatcher import DEFAULT_PHASES, RESERVED_KEYWORDS
-from ._endpoints import endpoint_parts, endpoint_problem
+from ._endpoints import PORTED, endpoint_parts, endpoint_problem
 from ._errors import BrokerConfigProblem, ConfigError
 from .broker._config import BrokerSettings, parse_broker
 from .declarations import EVENT_KEYWORD, EventDeclaration
@@ -475,7 +475,7 @@ def loopback_only(endpoint: str) -> bool:
     kind, *arguments = endpoint_parts(endpoint)
     if kind == "unix":
         return True
-    if kind not in ("tcp", "tcp6", "ssl"):
+    if kind not in PORTED:
         return False
     named = dict(argument.split("=", 1) for argument in arguments if "=" in argument)
     positional = [argument for argument in arguments if "=" not in argument]
@@ -494,7 +494,7 @@ def _check_exposure(table: _Table, settings: ServerSettings, given: str) -> None
     kind = endpoint_parts(settings.endpoint)[0]
     where = (
         "listens beyond the loopback interface"
-        if kind in ("tcp", "tcp6", "ssl")
+        if kind in PORTED
         else "may listen beyond the loopback interface (its interface cannot be told)"
     )
     raise table.problem(

@@ -16,7 +16,7 @@ from twisted.internet import reactor
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
-from twisted.protocols.portforward import ProxyClientFactory, ProxyFactory, ProxyServer
+from twisted.protocols.portforward import ProxyClient, ProxyClientFactory, ProxyFactory, ProxyServer
 
 from twisted_event_dispatcher.broker import GroupSettings
 
@@ -78,7 +78,24 @@ async def cut_connections(name: str) -> int:
     return await deferToThread(_close_named, name, "connection cut by a test")
 
 
+class _ProxyClient(ProxyClient):
+    """
+    The proxy's connection to the broker: what it reads is passed on to the
+    client, unless the proxy holds it back (and then it is lost).
+    """
+
+    peer: _ProxyServer
+
+    def dataReceived(self, data: bytes) -> None:
+        factory = self.peer.factory
+        if factory.holding:
+            factory.held += len(data)
+        else:
+            super().dataReceived(data)
+
+
 class _ProxyClientFactory(ProxyClientFactory):
+    protocol = _ProxyClient
     noisy = False
 
 
@@ -102,6 +119,8 @@ class CuttableProxyFactory(ProxyFactory):
     def __init__(self, host: str, port: int) -> None:
         super().__init__(host, port)
         self.open: set[_ProxyServer] = set()
+        self.holding = False
+        self.held = 0
 
 
 class CuttableProxy:
@@ -122,8 +141,24 @@ class CuttableProxy:
         """
         Listen (again, on the same port).
         """
+        self._factory.holding = False
         self._listening = reactor.listenTCP(self.port, self._factory, interface="127.0.0.1")
         self.port = self._listening.getHost().port
+
+    def hold(self) -> None:
+        """
+        Pass nothing more from the broker to the clients (a client's publishes
+        still reach the broker, their confirms do not come back): what the
+        broker sends is counted in `held`, and lost.
+        """
+        self._factory.holding = True
+
+    @property
+    def held(self) -> int:
+        """
+        How many bytes from the broker `hold` kept from the clients.
+        """
+        return self._factory.held
 
     def drop(self, abort: bool = False) -> int:
         """

@@ -7,6 +7,7 @@ every 503 carries ``Retry-After``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest_twisted
 from running import PATIENCE, RunningService, config
@@ -122,6 +123,17 @@ class Gates:
 
 
 @pytest_twisted.ensureDeferred
+async def _until(condition: Callable[[], bool]) -> None:
+    """
+    Let the reactor turn until ``condition`` holds, 1,000 turns at most.
+    """
+    for _ in range(1000):
+        if condition():
+            return
+        await tick()
+    assert condition()
+
+
 async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     """
     A queued event starts once the one before it finishes, 4 of the 10
@@ -138,17 +150,16 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
         Deferred.fromCoroutine(server.fire({"event": name, "details": {"event_type": "slow"}}))
         for name in ("first", "second")
     )
-    for _ in range(1000):  # bounded: a hang here fails the test instead
-        if service.resource.in_flight == 2:
-            break
-        await tick()
-    assert service.resource.in_flight == 2
+    await _until(lambda: service.resource.in_flight == 2)
     stopped = service.stopService()
     clock.advance(4)
     gates.gates[0].callback("done")
     response, answer = await first
     assert (response.code, answer["handlers"][0]["value"]) == (200, "done")
     assert len(gates.gates) == 2  # the queued event has started
+    # The host stops its plugins on the reactor's turns before it drains the
+    # dispatcher: the drain's deadline is on the clock only once it has begun.
+    await _until(lambda: not host.dispatcher.running)
     clock.advance(5.9)
     assert not second.called
     clock.advance(0.1)
