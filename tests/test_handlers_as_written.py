@@ -20,6 +20,7 @@ from twisted.internet.task import Clock
 from twisted_event_dispatcher import (
     EventContext,
     EventDispatcher,
+    FireCancelled,
     FollowUps,
     HandlerFailed,
     HandlerId,
@@ -119,6 +120,25 @@ def test_the_repr_names_the_first_failure() -> None:
     assert repr(result) == (
         "<FireResult event='e' handlers ran (before: 1, during: 1, after: 1); "
         "2 failed, first broken in 'during': ValueError: no e>"
+    )
+
+
+def test_the_repr_counts_cancelled_calls_apart_from_failures() -> None:
+    """
+    A call cut short by cancelling the fire is in ``failures`` (its status
+    "cancelled"), but the repr does not call it failed.
+    """
+    dispatcher = started("kind")
+    dispatcher.register(lambda event: None, "before")
+    dispatcher.register(lambda event: Deferred(), "during")
+    firing = dispatcher.fire_event("e")
+    firing.cancel()
+    error = failure_of(firing).value
+    assert isinstance(error, FireCancelled)
+    assert [outcome.status for outcome in error.result.failures] == ["cancelled"]
+    assert (
+        repr(error.result)
+        == "<FireResult event='e' handlers ran (before: 1, during: 1); 0 failed; 1 cancelled>"
     )
 
 

@@ -431,13 +431,21 @@ class FireResult:
         first.failure.raiseException()
 
     def __repr__(self) -> str:
+        """
+        The event, how many handlers ran in each phase, how many failed
+        (the first named), and how many were cancelled (calls cut short when
+        the fire was cancelled or stopped, which :attr:`failures` lists too).
+        """
         ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())
-        failures = self.failures
+        failures = [outcome for outcome in self.failures if outcome.status != "cancelled"]
+        cancelled = len(self.failures) - len(failures)
         failed = f"{len(failures)} failed"
         if failures:
             first = failures[0]
             assert first.failure is not None
             failed += f", first {first.handler_id.name} in {first.phase!r}: {_described(first.failure)}"
+        if cancelled:
+            failed += f"; {cancelled} cancelled"
         return f"<FireResult event={self.event!r} handlers ran ({ran or 'none'}); {failed}>"
 
 
