@@ -34,6 +34,7 @@ from twisted_event_dispatcher.broker import (
     GroupSettings,
     MemoryCompletionLog,
     UnroutableEvent,
+    _publisher,
     new_event_id,
 )
 
@@ -421,13 +422,13 @@ async def test_a_connection_cut_mid_stream_loses_nothing(amqp, names, logs):
 
 @pytest.mark.parametrize("abort", [False, True], ids=["closed", "reset"])
 @pytest_twisted.ensureDeferred
-async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp, names, abort):
+async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp, names, abort, logs):
     """
     A publisher's TCP connection dies (closed or reset, through a proxy) with
     confirms in flight: each publish is sent again on the next connection,
     with the same event id, or fails with BrokerUnavailable; none fails
     with the connection's own error, and every event confirmed reaches the
-    group.
+    group.  The loss is logged once, not once per publish.
 
     The proxy holds back what the broker sends once the first 100 publishes
     are confirmed, so the other 1,900 reach the broker but none of their
@@ -463,6 +464,12 @@ async def test_publishes_in_flight_when_the_connection_drops_are_sent_again(amqp
     await wait_for(lambda: seen >= confirmed, timeout=30, what="every confirmed event at the group")
     assert len(confirmed) == 2000 - len(failed) > 100
     assert publisher.connection.connections == 2
+    told = [
+        str(event["log_format"])
+        for event in logs
+        if event.get("log_namespace") == _publisher.__name__ and event["log_level"] is not LogLevel.debug
+    ]
+    assert len(told) == 1 and "sent again on the next connection" in told[0], told[:3]
 
 
 @pytest_twisted.ensureDeferred

@@ -51,6 +51,8 @@ class AmqpPublisher:
         self._timeout = publish_timeout
         self._channel: TwistedChannel | None = None
         self._waiting: list[Deferred[TwistedChannel]] = []
+        #: The last channel publishes were sent again from (see `_send_again`).
+        self._left: TwistedChannel | None = None
         connection.add_listener(self._connected)
 
     async def _connected(self, connection: TwistedProtocolConnection) -> None:
@@ -66,6 +68,23 @@ class AmqpPublisher:
     def _closed(self, reason: object, channel: TwistedChannel) -> None:
         if self._channel is channel:
             self._channel = None
+
+    def _send_again(self, error: object, channel: TwistedChannel, event_id: str) -> None:
+        """
+        Note that the publish of ``event_id`` is sent again, ``channel``
+        having closed under it with ``error``: logged once per channel (a
+        connection lost with 2,000 publishes in flight is one line, not
+        2,000), each event at debug level.
+        """
+        if channel is not self._left:
+            self._left = channel
+            _log.info(
+                "The broker channel closed with publishes unconfirmed ({error!r}): each is sent again "
+                "on the next connection, with the same event id",
+                error=error,
+            )
+        _log.debug("Publishing event {id} again", id=event_id)
+        self._closed(error, channel)
 
     def _next_channel(self) -> Deferred[TwistedChannel]:
         channel = self._channel
@@ -133,8 +152,7 @@ class AmqpPublisher:
         failure = not_confirmed(failure, envelope.event_id, envelope.details)
         if not failure.check(*_channel_gone()):
             return failure
-        _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=failure.value)
-        self._closed(failure.value, channel)
+        self._send_again(failure.value, channel, envelope.event_id)
         return Deferred.fromCoroutine(self._publish(envelope, message, deadline))
 
     async def _publish(self, envelope: Envelope, message: Message, deadline: float) -> str:
@@ -152,8 +170,7 @@ class AmqpPublisher:
             try:
                 return await self._send(channel, envelope, message)
             except _channel_gone() as error:
-                _log.info("Publishing event {id} again: {error!r}", id=envelope.event_id, error=error)
-                self._closed(error, channel)
+                self._send_again(error, channel, envelope.event_id)
 
     async def _channel_within(self, seconds: float) -> TwistedChannel:
         """
