@@ -512,6 +512,29 @@ def test_a_failure_deep_in_follow_ups_is_reached_through_each_report() -> None:
     assert failed.failure is not None and failed.failure.check(ValueError)
 
 
+def test_a_follow_up_failing_otherwise_names_itself_and_what_was_not_dispatched() -> None:
+    """
+    A follow-up that fails with another error than HandlerFailed (here an
+    unmet requirement, two levels down) fails the first fire with that
+    error, noted at each level with the follow-up and the siblings that
+    will not be dispatched: no report goes with it, and nothing is lost
+    without a word.
+    """
+    dispatcher = started("k", unmet_requirements="error")
+    dispatcher.register(
+        lambda event: FollowUps(("child", {"k": "child"}), ("uncle", {})), "during", match={"k": "root"}
+    )
+    dispatcher.register(
+        lambda event: FollowUps(("grandchild", {"k": "grandchild"})), "during", match={"k": "child"}
+    )
+    dispatcher.register(lambda event: None, "during", match={"k": "grandchild"}, requires="missing")
+    error = failure_of(dispatcher.fire_event("root", k="root"), UnmetRequirementError).value
+    assert error.__notes__ == [
+        "raised by follow-up event 'grandchild' of event 'child'",
+        "raised by follow-up event 'child' of event 'root'; follow-up events not dispatched: 'uncle'",
+    ]
+
+
 # Requirements that name no handler -------------------------------------------
 
 

@@ -822,12 +822,12 @@ class Run:
             fired = self.runner.follow_up(event, details, self.depth + 1, self.result)
             if not fired.called:
                 self.follow_up = fired
-                fired.addBoth(self._follow_up_done)
+                fired.addBoth(self._follow_up_done, event)
                 return False
-            fired.addBoth(self._take_follow_up)
+            fired.addBoth(self._take_follow_up, event)
         return True
 
-    def _take_follow_up(self, outcome: FireResult | Failure) -> None:
+    def _take_follow_up(self, outcome: FireResult | Failure, event: object) -> None:
         if isinstance(outcome, FireResult):
             self.result.extras.follow_up_results.append(outcome)
             if outcome._read_extras.has_value:
@@ -835,18 +835,25 @@ class Run:
         elif outcome.check(FireCancelled) and self.cancelled:
             self.result.extras.follow_up_results.append(outcome.value.result)  # type: ignore[union-attr]
         else:
-            self.failure = self._follow_up_failed(outcome)
+            self.failure = self._follow_up_failed(outcome, event)
 
-    def _follow_up_failed(self, failure: Failure) -> Failure:
+    def _follow_up_failed(self, failure: Failure, event: object) -> Failure:
         """
         A follow-up failed, its handlers' failures being fatal: as when a
         phase of this fire fails, this fire fails with its own report, in
         which the follow-up's report joins the follow-ups (and those not
         dispatched yet are dropped, by :meth:`_finish`).  The error names
         the follow-up's failed handlers.
+
+        A follow-up that failed otherwise (an unmet requirement, say) fails
+        this fire with its own error, noted with the follow-up ``event`` and
+        the follow-ups that will not be dispatched, since no report of this
+        fire goes with it.
         """
         error = failure.value
         if not isinstance(error, HandlerFailed):
+            if error is not None:
+                error.add_note(self._follow_up_note(event))
             return failure
         self.result.extras.follow_up_results.append(error.result)
         return Failure(HandlerFailed(error.failures, self.result))
@@ -866,9 +873,16 @@ class Run:
         if self.state is not None:
             self.state.drop_follow_ups()
 
-    def _follow_up_done(self, outcome: FireResult | Failure) -> None:
+    def _follow_up_note(self, event: object) -> str:
+        note = f"raised by follow-up event {event!r} of event {self.result.event!r}"
+        left = self.state.follow_ups if self.state is not None else ()
+        if left:
+            note += f"; follow-up events not dispatched: {', '.join(repr(event) for event, _ in left)}"
+        return note
+
+    def _follow_up_done(self, outcome: FireResult | Failure, event: object) -> None:
         self.follow_up = None
-        self._take_follow_up(outcome)
+        self._take_follow_up(outcome, event)
         if self._follow_ups():
             self._deliver()
 
