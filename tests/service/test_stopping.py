@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest_twisted
 from running import PATIENCE, RunningService, config
-from test_http import Server, start_service, tick
-from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
+from test_http import Server, start_service
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, TimeoutError
+from twisted.internet.task import Clock, deferLater
 
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.plugins import PluginHost, handles
+
+T = TypeVar("T")
 
 #: A plugin whose handler takes the event's "seconds", then answers them.
 TIMED_PLUGIN = """
@@ -122,18 +126,30 @@ class Gates:
         return self.gates[-1]
 
 
-@pytest_twisted.ensureDeferred
 async def _until(condition: Callable[[], bool]) -> None:
     """
-    Let the reactor turn until ``condition`` holds, 1,000 turns at most.
+    Let the reactor run until ``condition`` holds, ``PATIENCE`` seconds at
+    most (looking every hundredth of a second).
     """
-    for _ in range(1000):
+    for _ in range(int(PATIENCE * 100)):
         if condition():
             return
-        await tick()
+        await deferLater(reactor, 0.01, lambda: None)
     assert condition()
 
 
+async def _within(waited: Deferred[T], what: str) -> T:
+    """
+    What ``waited`` fires with, waiting ``PATIENCE`` seconds at most on the
+    real reactor: a hang fails the test, naming ``what`` it waited for.
+    """
+    try:
+        return await waited.addTimeout(PATIENCE, reactor)
+    except TimeoutError:
+        raise AssertionError(f"waited {PATIENCE} s for {what}") from None
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     """
     A queued event starts once the one before it finishes, 4 of the 10
@@ -144,17 +160,18 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     host = PluginHost(EventDispatcher(["event_type"], clock=clock), drain_timeout=10)
     host.add_plugin(gates)
     service = start_service(host, max_in_flight=1, clock=clock)
-    await service.host.when_started()
+    await _within(service.host.when_started(), "the plugins to start")
     server = Server(service, persistent=True)
-    first, second = (
-        Deferred.fromCoroutine(server.fire({"event": name, "details": {"event_type": "slow"}}))
-        for name in ("first", "second")
-    )
+    first = Deferred.fromCoroutine(server.fire({"event": "first", "details": {"event_type": "slow"}}))
+    # The first is running before the second is sent: two requests sent at
+    # once may reach the service in either order.
+    await _until(lambda: len(gates.gates) == 1)
+    second = Deferred.fromCoroutine(server.fire({"event": "second", "details": {"event_type": "slow"}}))
     await _until(lambda: service.resource.in_flight == 2)
     stopped = service.stopService()
     clock.advance(4)
     gates.gates[0].callback("done")
-    response, answer = await first
+    response, answer = await _within(first, "the first event's answer")
     assert (response.code, answer["handlers"][0]["value"]) == (200, "done")
     assert len(gates.gates) == 2  # the queued event has started
     # The host stops its plugins on the reactor's turns before it drains the
@@ -163,9 +180,9 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     clock.advance(5.9)
     assert not second.called
     clock.advance(0.1)
-    response, answer = await second
+    response, answer = await _within(second, "the second event's answer")
     assert (response.code, answer["cancelled"]) == (503, ["Gates.wait"])
-    await stopped
+    await _within(stopped, "the service to stop")
     assert host.drain_timeout == 10
 
 
