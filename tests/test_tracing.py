@@ -401,6 +401,25 @@ def test_a_fire_not_sampled_does_not_ask_for_its_calls(clock: Clock) -> None:
         made.provider.shutdown()
 
 
+def test_fire_started_answers_whether_the_fire_is_traced(clock: Clock) -> None:
+    """
+    False without an SDK and for a fire sampled out (so that a dispatcher
+    with no other monitor reports none of its phases), True for a fire
+    whose span is recorded.
+    """
+    dispatcher = EventDispatcher(("kind",), clock=clock)
+    dispatcher.start()
+    fire = result_of(dispatcher.fire_event("e"))
+    sampled, sampled_out = Traced(), Traced(sampler=ALWAYS_OFF)
+    answers = [
+        TracingMonitor(provider).fire_started(fire)
+        for provider in (trace.NoOpTracerProvider(), sampled_out.provider, sampled.provider)
+    ]
+    assert answers == [False, False, True]
+    sampled.provider.shutdown()
+    sampled_out.provider.shutdown()
+
+
 def test_a_fire_not_recorded_makes_no_child_span(clock: Clock) -> None:
     sampled_out = Traced(sampler=ALWAYS_OFF)
     dispatcher = traced_dispatcher(clock, sampled_out)

@@ -28,7 +28,16 @@ from ._reports import PhaseCall, PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, Status
 from .interfaces import IDispatchMonitor, IFireMonitor, IPhaseMonitor
 
-__all__ = ["FireMonitor", "Monitor", "Monitors", "PhaseMonitor", "as_monitor", "failed", "outcome_of"]
+__all__ = [
+    "FireMonitor",
+    "Monitor",
+    "Monitors",
+    "PhaseMonitor",
+    "as_monitor",
+    "failed",
+    "outcome_of",
+    "wanted",
+]
 
 #: A monitor as the dispatcher keeps it.
 Monitor = IFireMonitor | IPhaseMonitor
@@ -211,6 +220,7 @@ class Monitors:
     """
 
     __slots__ = (
+        "alone",
         "fire_end",
         "fire_start",
         "handler_end",
@@ -237,6 +247,8 @@ class Monitors:
         self.phase_end = _as_one(_hooks(by_call, "phase_finished"))
         self.phase_report = _as_one(_hooks(by_phase, "phase_ended"))
         self.fire_end = _as_one(_hooks(monitors, "fire_finished"))
+        #: Whether one monitor has every hook called (see :func:`wanted`).
+        self.alone = len(monitors) == 1
         self.outcomes: dict[Recorded, HandlerOutcome] = {}
         self.unreported: dict[FireResult, list[PhaseCall]] = {}
         #: :meth:`make_calls`, bound once (the tight loop hands it to each
@@ -255,8 +267,20 @@ class Monitors:
             self.fire_end,
         )
 
-    def fire_started(self, fire: FireResult) -> None:
-        _call(self.fire_start, fire)
+    def fire_started(self, fire: FireResult) -> bool:
+        """
+        Tell that ``fire`` begins; return whether to tell the rest of it
+        (not when the only monitor with a ``fire_started`` hook answered
+        False and no other monitor has hooks, see :func:`wanted`).
+        """
+        hook = self.fire_start
+        if hook is None:
+            return True
+        try:
+            return wanted(hook(fire), self.alone)
+        except Exception:
+            failed(hook)
+            return True
 
     def phase_started(self, fire: FireResult, phase: str) -> None:
         _call(self.phase_start, fire, phase)
@@ -369,6 +393,14 @@ class Monitors:
 
 
 _KEPT_OUTCOMES: Final = 1024
+
+
+def wanted(answer: object, alone: bool) -> bool:
+    """
+    Whether to tell monitors the rest of a fire, given what ``fire_started``
+    answered: always, unless the dispatcher's only monitor answered False.
+    """
+    return answer is not False or not alone
 
 
 def outcome_of(registration: Recorded, value: object, status: Status | None = None) -> HandlerOutcome:

@@ -269,8 +269,8 @@ class Run:
         """
         Run the fire from its first phase; return its Deferred.
         """
-        if self.monitors is not None:
-            self.monitors.fire_started(self.result)
+        if self.monitors is not None and not self.monitors.fire_started(self.result):
+            self.monitors = None  # the only monitor wants nothing more of this fire
         return self.proceed()
 
     def take_over(

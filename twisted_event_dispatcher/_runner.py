@@ -234,7 +234,9 @@ class Runner:
             began = since = clock()
             if hook is not None:
                 try:
-                    hook(result)
+                    if hook(result) is False and monitors.alone:  # it wants nothing more of this fire
+                        monitors = None
+                        handler_start = None
                 except Exception:
                     failed(hook)
         try:
@@ -444,7 +446,7 @@ class Runner:
         goes on with the fire's ``options``.
         """
         self.calling = result._outer  # the run has it in flight from now on
-        monitors = self.monitors
+        monitors = self.monitors if times is not None else None  # None: not told of this fire
         run = Run(self, result, watermark, 0, options, monitors)
         began_at = None
         if times is not None:

@@ -364,9 +364,17 @@ class IFireMonitor(Interface):
     changes a dispatch.
     """
 
-    def fire_started(fire: FireResult) -> None:
+    def fire_started(fire: FireResult) -> bool | None:
         """
         A fire begins (before its first phase).
+
+        Answer ``False`` to hear nothing more of this fire (a sampling
+        monitor's answer for a fire it does not sample): the dispatcher then
+        skips the fire's other hooks, and the clock readings and reports
+        they need, when no other monitor wants them.  A monitor that answers
+        ``False`` still takes the other hooks for that fire (it is told them
+        when it shares a dispatcher with another monitor).  ``None`` (or
+        anything else): tell it all.
         """
 
     def phase_started(fire: FireResult, phase: str) -> None:
@@ -415,9 +423,11 @@ class IPhaseMonitor(Interface):
     ignored: it never changes a dispatch.
     """
 
-    def fire_started(fire: FireResult) -> None:
+    def fire_started(fire: FireResult) -> bool | None:
         """
-        A fire begins (before its first phase).
+        A fire begins (before its first phase).  Answer ``False`` to hear
+        nothing more of it, as :meth:`IFireMonitor.fire_started` says (its
+        phases are then not even reported).
         """
 
     def phase_ended(fire: FireResult, report: PhaseReport) -> None:

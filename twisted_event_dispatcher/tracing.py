@@ -262,7 +262,9 @@ class TracingMonitor:
     starts as many nanoseconds after the fire's span as the dispatcher
     measured on its clock, and lasts what it measured.  A fire whose span
     is not recorded (sampled out) costs no child span, nor the making of
-    its calls' list; without an SDK, a fire costs no span at all.
+    its calls' list; without an SDK, a fire costs no span at all.  For
+    such a fire, ``fire_started`` answers False: the dispatcher, when this
+    is its only monitor, then does not report the fire's phases at all.
 
     :param tracer_provider: where spans go; the global one if None.
     :param system: ``messaging.system``: ``"twisted_event_dispatcher"``
@@ -295,13 +297,16 @@ class TracingMonitor:
         self._phases: dict[str, _Named] = {}
         self._handlers: dict[HandlerId, _Named] = {}
 
-    def fire_started(self, fire: FireResult) -> None:
+    def fire_started(self, fire: FireResult) -> bool:
         """
         Open the fire's span: a child of the span of the fire that made it
         (a follow-up event, or a fire made while a handler of a traced fire
         was being called), else of the current context.  Without an SDK,
         no span is made; the fire's id is asked for only if the span is
         recorded (making one costs).
+
+        :returns: whether the fire is traced; when it is not (no SDK, or
+            sampled out), the dispatcher need not report its phases.
         """
         tracer = self._tracer
         if type(tracer) is ProxyTracer:
@@ -309,10 +314,10 @@ class TracingMonitor:
             # call: this is asked on every fire until then; an API that keeps it
             # elsewhere is taken as having one, and its proxy is looked through).
             if not getattr(trace, "_TRACER_PROVIDER", True):
-                return
+                return False
             self._tracer = tracer = _behind(tracer)
         if type(tracer) is NoOpTracer:
-            return
+            return False
         name, attributes = self._name, self._attributes
         made_by = self._made_by(fire) if self._fires else None
         if made_by is not None:  # a fire of this process: the monitor's own span, not the message's
@@ -328,10 +333,11 @@ class TracingMonitor:
             name, context=context, kind=SpanKind.CONSUMER, attributes=attributes, start_time=start
         )
         if not span.is_recording():  # sampled out: a NonRecordingSpan, whose end does nothing
-            return
+            return False
         span.set_attribute("messaging.message.id", fire.fire_id)  # two calls: the SDK's set_attribute
         span.set_attribute("event_dispatcher.attempt", fire.attempt)  # is cheaper than its set_attributes
         self._fires[fire] = _FireTrace(span, start)
+        return True
 
     def _made_by(self, fire: FireResult) -> _FireTrace | None:
         """
