@@ -5,11 +5,14 @@ Deferreds, a filter for log noise, and a monitor that does nothing.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import deferLater
 from zope.interface import implementer
 
 from twisted_event_dispatcher import HandlerOutcome, IDispatchMonitor
@@ -61,3 +64,18 @@ def count_succeed(monkeypatch: pytest.MonkeyPatch, module: ModuleType, direct: b
     monkeypatch.setattr(module, "DIRECT", direct)
     monkeypatch.setattr(module, "succeed", counting_succeed)
     return through_succeed
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "the condition") -> None:
+    """
+    Wait, in the running reactor, until ``condition()`` is true.
+
+    :raises AssertionError: after ``timeout`` seconds, naming ``what``.
+    """
+    from twisted.internet import reactor  # the one pytest-twisted installed, once a test runs
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await deferLater(reactor, 0.02, lambda: None)

@@ -28,16 +28,7 @@ from ._reports import PhaseCall, PhaseReport
 from ._result import FireResult, HandlerOutcome, Recorded, Status
 from .interfaces import IDispatchMonitor, IFireMonitor, IPhaseMonitor
 
-__all__ = [
-    "FireMonitor",
-    "Monitor",
-    "Monitors",
-    "PhaseMonitor",
-    "as_monitor",
-    "failed",
-    "outcome_of",
-    "wanted",
-]
+__all__ = ["FireMonitor", "Monitor", "Monitors", "PhaseMonitor", "as_monitor", "failed", "outcome_of"]
 
 #: A monitor as the dispatcher keeps it.
 Monitor = IFireMonitor | IPhaseMonitor
@@ -247,7 +238,8 @@ class Monitors:
         self.phase_end = _as_one(_hooks(by_call, "phase_finished"))
         self.phase_report = _as_one(_hooks(by_phase, "phase_ended"))
         self.fire_end = _as_one(_hooks(monitors, "fire_finished"))
-        #: Whether one monitor has every hook called (see :func:`wanted`).
+        #: Whether the dispatcher has one monitor: then its ``fire_started``
+        #: answering False ends the telling of that fire.
         self.alone = len(monitors) == 1
         self.outcomes: dict[Recorded, HandlerOutcome] = {}
         self.unreported: dict[FireResult, list[PhaseCall]] = {}
@@ -269,15 +261,14 @@ class Monitors:
 
     def fire_started(self, fire: FireResult) -> bool:
         """
-        Tell that ``fire`` begins; return whether to tell the rest of it
-        (not when the only monitor with a ``fire_started`` hook answered
-        False and no other monitor has hooks, see :func:`wanted`).
+        Tell that ``fire`` begins; return whether to tell the rest of it:
+        not when the dispatcher's only monitor answered False.
         """
         hook = self.fire_start
         if hook is None:
             return True
         try:
-            return wanted(hook(fire), self.alone)
+            return hook(fire) is not False or not self.alone
         except Exception:
             failed(hook)
             return True
@@ -393,14 +384,6 @@ class Monitors:
 
 
 _KEPT_OUTCOMES: Final = 1024
-
-
-def wanted(answer: object, alone: bool) -> bool:
-    """
-    Whether to tell monitors the rest of a fire, given what ``fire_started``
-    answered: always, unless the dispatcher's only monitor answered False.
-    """
-    return answer is not False or not alone
 
 
 def outcome_of(registration: Recorded, value: object, status: Status | None = None) -> HandlerOutcome:

@@ -437,8 +437,9 @@ class FireResult:
         the fire was cancelled or stopped, which :attr:`failures` lists too).
         """
         ran = ", ".join(f"{phase}: {len(outcomes)}" for phase, outcomes in self.phases.items())
-        failures = [outcome for outcome in self.failures if outcome.status != "cancelled"]
-        cancelled = len(self.failures) - len(failures)
+        every = self.failures
+        failures = [outcome for outcome in every if outcome.status != "cancelled"]
+        cancelled = len(every) - len(failures)
         failed = f"{len(failures)} failed"
         if failures:
             first = failures[0]

@@ -874,10 +874,14 @@ class Run:
             self.state.drop_follow_ups()
 
     def _follow_up_note(self, event: object) -> str:
+        """
+        The note on the error of follow-up ``event``: which it was, and the
+        follow-ups queued after it, which will not be dispatched.
+        """
         note = f"raised by follow-up event {event!r} of event {self.result.event!r}"
         left = self.state.follow_ups if self.state is not None else ()
         if left:
-            note += f"; follow-up events not dispatched: {', '.join(repr(event) for event, _ in left)}"
+            note += f"; follow-up events not dispatched: {', '.join(repr(queued) for queued, _ in left)}"
         return note
 
     def _follow_up_done(self, outcome: FireResult | Failure, event: object) -> None:

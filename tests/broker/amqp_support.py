@@ -8,13 +8,10 @@ the broker whose connections a test drops as a dying network would.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 
 import pika
 from twisted.internet import reactor
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.protocols.portforward import ProxyClient, ProxyClientFactory, ProxyFactory, ProxyServer
 
@@ -37,19 +34,6 @@ def delete_everything(url: str, exchange: str, groups: list[str]) -> None:
         channel.exchange_delete(f"{exchange}.dead-letters")
     finally:
         connection.close()
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "the condition") -> None:
-    """
-    Wait, in the running reactor, until ``condition()`` is true.
-
-    :raises AssertionError: after ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await deferLater(reactor, 0.02, lambda: None)
 
 
 def _close_named(name: str, reason: str) -> int:

@@ -15,6 +15,7 @@ import time
 import pika
 import pytest
 import pytest_twisted
+from support import wait_for
 from twisted.application.internet import backoffPolicy
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -23,7 +24,7 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
-from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_everything, wait_for
+from tests.broker.amqp_support import CuttableProxy, cut_connections, delete_everything
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import (
     AmqpTransport,

@@ -18,10 +18,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import pytest_twisted
+from support import wait_for
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults
 
-from tests.broker.amqp_support import delete_everything, wait_for
+from tests.broker.amqp_support import delete_everything
 from twisted_event_dispatcher.broker import AmqpTransport, PostgresCompletionLog
 
 CONSUMER = Path(__file__).with_name("chaos_consumer.py")

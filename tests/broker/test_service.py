@@ -14,10 +14,11 @@ import pika
 import pytest
 import pytest_twisted
 from pika.exceptions import ConnectionClosedByBroker
+from support import wait_for
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
-from tests.broker.amqp_support import delete_everything, wait_for
+from tests.broker.amqp_support import delete_everything
 from tests.service.running import RunningService
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.broker import GroupSettings

@@ -7,15 +7,15 @@ every 503 carries ``Retry-After``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TypeVar
 
 import pytest_twisted
 from running import PATIENCE, RunningService, config
+from support import wait_for
 from test_http import Server, start_service
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 
 from twisted_event_dispatcher import EventDispatcher
 from twisted_event_dispatcher.plugins import PluginHost, handles
@@ -126,18 +126,6 @@ class Gates:
         return self.gates[-1]
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """
-    Let the reactor run until ``condition`` holds, ``PATIENCE`` seconds at
-    most (looking every hundredth of a second).
-    """
-    for _ in range(int(PATIENCE * 100)):
-        if condition():
-            return
-        await deferLater(reactor, 0.01, lambda: None)
-    assert condition()
-
-
 async def _within(waited: Deferred[T], what: str) -> T:
     """
     What ``waited`` fires with, waiting ``PATIENCE`` seconds at most on the
@@ -165,9 +153,9 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     first = Deferred.fromCoroutine(server.fire({"event": "first", "details": {"event_type": "slow"}}))
     # The first is running before the second is sent: two requests sent at
     # once may reach the service in either order.
-    await _until(lambda: len(gates.gates) == 1)
+    await wait_for(lambda: len(gates.gates) == 1, PATIENCE, "the first event to run")
     second = Deferred.fromCoroutine(server.fire({"event": "second", "details": {"event_type": "slow"}}))
-    await _until(lambda: service.resource.in_flight == 2)
+    await wait_for(lambda: service.resource.in_flight == 2, PATIENCE, "both events in flight")
     stopped = service.stopService()
     clock.advance(4)
     gates.gates[0].callback("done")
@@ -176,7 +164,7 @@ async def test_the_queue_and_the_dispatcher_share_one_drain_deadline():
     assert len(gates.gates) == 2  # the queued event has started
     # The host stops its plugins on the reactor's turns before it drains the
     # dispatcher: the drain's deadline is on the clock only once it has begun.
-    await _until(lambda: not host.dispatcher.running)
+    await wait_for(lambda: not host.dispatcher.running, PATIENCE, "the drain to begin")
     clock.advance(5.9)
     assert not second.called
     clock.advance(0.1)
